@@ -1,0 +1,103 @@
+"""The ``ximagenet12`` command line.
+
+Each subcommand lives in its own module exposing ``register(subparsers)``; this file
+only assembles them, so adding a command is one line in :data:`SUBCOMMAND_MODULES`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from typing import Sequence
+
+from ximagenet12 import __version__
+from ximagenet12.registry import SCENARIOS
+
+__all__ = ["main", "build_parser", "SUBCOMMAND_MODULES"]
+
+#: Modules that add subcommands (imported lazily, so ``--help`` stays fast).
+SUBCOMMAND_MODULES: tuple[str, ...] = ()
+
+
+def scenario_table() -> list[dict]:
+    """The registry as plain data: what ``ximagenet12 scenarios --json`` prints."""
+    rows = []
+    for sc in SCENARIOS.values():
+        rows.append(
+            {
+                "name": sc.name,
+                "description": sc.description,
+                "mode": sc.mode,
+                "family": sc.family,
+                "params": _plain(sc.params),
+                "levels": {str(k): _plain(v) for k, v in sorted(sc.levels.items())},
+                "paper_level": sc.paper_level,
+                "needs": sc.needs,
+                "random": sc.random,
+            }
+        )
+    return rows
+
+
+def _plain(value):
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _format_params(params: dict) -> str:
+    return ", ".join(f"{k}={json.dumps(_plain(v))}" for k, v in params.items()) or "-"
+
+
+def _run_scenarios(args: argparse.Namespace) -> int:
+    rows = scenario_table()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        levels = f"levels 1-5 (paper: {row['paper_level']})" if row["levels"] else "no levels"
+        extra = f", needs {row['needs']}" if row["needs"] else ""
+        print(f"{row['name']:<22} {row['mode']:<4} {levels}{extra}")
+        print(f"    {row['description']}")
+        print(f"    params: {_format_params(row['params'])}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ximagenet12",
+        description="Background-robustness scenarios for vision models (XImageNet-12).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sc = sub.add_parser("scenarios", help="list every registered scenario with its parameters")
+    sc.add_argument("--json", action="store_true", help="print a JSON list of objects, for scripts")
+    sc.set_defaults(func=_run_scenarios)
+    for module in SUBCOMMAND_MODULES:
+        importlib.import_module(module).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        # user errors: one clear line, no stack trace from deep inside a library
+        print(f"ximagenet12 {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

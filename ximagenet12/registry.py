@@ -1,0 +1,349 @@
+"""The one registry of scenarios.
+
+Names, descriptions, default (paper) parameters, severity ladders, output mode and
+extra inputs of every scenario are declared here and nowhere else: config names, the
+dataset card's table, the CLI's choices and the evaluator's defaults are all derived
+from :data:`SCENARIOS`.
+
+A *variant* is a scenario at one severity level. Its config name is the scenario's
+name at the paper's level (``blur_background``) and ``<name>_level<k>`` at the other
+levels (``blur_background_level5``). On the command line either form, or
+``<name>@<k>``, selects it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable, Iterable, Literal, Mapping
+
+from ximagenet12 import functional as F
+
+__all__ = [
+    "Scenario",
+    "Variant",
+    "SCENARIOS",
+    "LEVELS",
+    "register",
+    "get_scenario",
+    "resolve",
+    "all_variants",
+    "paper_variants",
+]
+
+LEVELS = (1, 2, 3, 4, 5)
+Mode = Literal["RGB", "RGBA"]
+Needs = Literal["background", "donor"]
+DonorPolicy = Literal["same", "random", "next"]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One scenario: a pure function from :mod:`ximagenet12.functional` and its parameters."""
+
+    name: str
+    fn: Callable[..., Any]
+    description: str
+    mode: Mode = "RGB"
+    params: Mapping[str, Any] = field(default_factory=dict)
+    #: severity level -> parameters overriding ``params``; empty when there is no ladder
+    levels: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    #: the level whose parameters are the paper's (``params`` already equals it)
+    paper_level: int | None = None
+    #: extra input the builder supplies: a background photo or another sample
+    needs: Needs | None = None
+    donor_policy: DonorPolicy | None = None
+    #: whether the function draws from the generator
+    random: bool = False
+    #: where the scenario comes from: the paper, ImageNet-9's challenge, or a model
+    family: Literal["paper", "backgrounds_challenge", "generative"] = "paper"
+    #: the object's pixels are unchanged (outside translucent compositing)
+    keeps_object: bool = True
+    #: the background's pixels are unchanged
+    keeps_background: bool = False
+
+    def parameters(self, level: int | None = None) -> dict[str, Any]:
+        """The parameters at ``level`` (``None``: the paper's)."""
+        params = dict(self.params)
+        if level is not None:
+            if level not in self.levels:
+                raise ValueError(
+                    f"scenario {self.name!r} has no severity level {level}; "
+                    f"levels: {sorted(self.levels) or 'none'}"
+                )
+            params.update(self.levels[level])
+        return params
+
+    def variant(self, level: int | None = None) -> "Variant":
+        if level == self.paper_level:
+            level = None
+        self.parameters(level)  # validates the level
+        return Variant(self, level)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A scenario at one severity level (``level=None``: the paper's parameters)."""
+
+    scenario: Scenario
+    level: int | None = None
+
+    @property
+    def name(self) -> str:
+        return self.scenario.name
+
+    @property
+    def effective_level(self) -> int | None:
+        return self.scenario.paper_level if self.level is None else self.level
+
+    @property
+    def config_name(self) -> str:
+        return self.name if self.level is None else f"{self.name}_level{self.level}"
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.scenario.parameters(self.level)
+
+
+_REGISTRY: dict[str, Scenario] = {}
+#: Read-only view of the registry, in registration order.
+SCENARIOS: Mapping[str, Scenario] = MappingProxyType(_REGISTRY)
+
+
+def register(scenario: Scenario) -> Scenario:
+    """Add a scenario (for plug-ins such as ``ai_background``)."""
+    if scenario.name in _REGISTRY:
+        raise ValueError(f"scenario {scenario.name!r} is already registered")
+    if scenario.paper_level is not None and dict(scenario.levels.get(scenario.paper_level, {})) != {
+        k: scenario.params[k] for k in scenario.levels.get(scenario.paper_level, {})
+    }:
+        raise ValueError(f"scenario {scenario.name!r}: paper level parameters differ from params")
+    _REGISTRY[scenario.name] = scenario
+    return scenario
+
+
+def get_scenario(name: str) -> Scenario:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown scenario {name!r}; known: {', '.join(_REGISTRY)}") from None
+
+
+_QUALIFIED = re.compile(r"^(?P<name>[a-z0-9_]+?)(?:@(?P<at>\d+)|_level(?P<lv>\d+))?$")
+
+
+def _variant_from_name(token: str) -> Variant:
+    match = _QUALIFIED.match(token)
+    if match is None or match["name"] not in _REGISTRY:
+        raise ValueError(
+            f"unknown scenario {token!r}; known: {', '.join(_REGISTRY)} "
+            "(add @<level> or _level<level> for a severity level, or use 'all')"
+        )
+    level = match["at"] or match["lv"]
+    return get_scenario(match["name"]).variant(None if level is None else int(level))
+
+
+def all_variants(*, levels: bool = True, include: Iterable[str] | None = None) -> list[Variant]:
+    """Every registered scenario at the paper's level, then (``levels``) every other level."""
+    names = list(_REGISTRY) if include is None else list(include)
+    variants = [get_scenario(n).variant() for n in names]
+    if levels:
+        for n in names:
+            sc = get_scenario(n)
+            variants += [sc.variant(lv) for lv in sorted(sc.levels) if lv != sc.paper_level]
+    return variants
+
+
+def paper_variants() -> list[Variant]:
+    """One variant per scenario, at the paper's parameters (what ``all`` builds by default)."""
+    return all_variants(levels=False, include=[n for n, s in _REGISTRY.items() if s.family != "generative"])
+
+
+def resolve(tokens: str | Iterable[str]) -> list[Variant]:
+    """Turn CLI-style names into variants, keeping order and dropping repeats.
+
+    ``all`` means every non-generative scenario at the paper's level; ``all-levels``
+    adds every severity level. Comma-separated strings are accepted.
+    """
+    if isinstance(tokens, str):
+        tokens = [tokens]
+    flat = [t.strip() for tok in tokens for t in tok.split(",") if t.strip()]
+    if not flat:
+        raise ValueError("no scenario named")
+    out: list[Variant] = []
+    for tok in flat:
+        if tok == "all":
+            found = paper_variants()
+        elif tok == "all-levels":
+            non_generative = [n for n, s in _REGISTRY.items() if s.family != "generative"]
+            found = all_variants(levels=True, include=non_generative)
+        else:
+            found = [_variant_from_name(tok)]
+        out += [v for v in found if v not in out]
+    return out
+
+
+# -- the scenarios ------------------------------------------------------------------------
+
+_PAPER_BLUR = {"ksize": 15, "sigma": 3.0}
+_BLUR_LEVELS = {
+    1: {"ksize": 5, "sigma": 1.0},
+    2: {"ksize": 9, "sigma": 2.0},
+    3: _PAPER_BLUR,
+    4: {"ksize": 25, "sigma": 5.0},
+    5: {"ksize": 41, "sigma": 8.0},
+}
+_AMOUNT_LEVELS = {lv: {"amount": a} for lv, a in zip(LEVELS, (0.2, 0.4, 0.6, 0.8, 1.0))}
+_RAINBOW_LEVELS = {lv: {"max_shift": s} for lv, s in zip(LEVELS, (18, 36, 54, 72, 90))}
+# Unsharp-mask brightening: addWeighted(image, alpha, blur(15x15, sigma 3), beta, gamma).
+# alpha + beta = 1 keeps flat regions' level, -beta sharpens, gamma lifts brightness.
+# The reference weights (1.5, 0.9, +1.9) sum to 2.4 and saturate most pixels; ours
+# stay within range for typical photos.
+_USM_LEVELS = {
+    1: {"alpha": 1.2, "beta": -0.2, "gamma": 5.0},
+    2: {"alpha": 1.35, "beta": -0.35, "gamma": 10.0},
+    3: {"alpha": 1.5, "beta": -0.5, "gamma": 20.0},
+    4: {"alpha": 1.75, "beta": -0.75, "gamma": 35.0},
+    5: {"alpha": 2.0, "beta": -1.0, "gamma": 50.0},
+}
+_HUES = {
+    "image_r": ("red", ((0, 29), (150, 179))),
+    "image_g": ("green", ((30, 89),)),
+    "image_b": ("blue", ((90, 149),)),
+}
+
+register(Scenario("original", F.original, "The source image, unchanged.", keeps_background=True))
+register(
+    Scenario(
+        "blur_background",
+        F.blur_background,
+        "Gaussian blur outside the object mask.",
+        params=_PAPER_BLUR,
+        levels=_BLUR_LEVELS,
+        paper_level=3,
+    )
+)
+register(
+    Scenario(
+        "blur_object",
+        F.blur_object,
+        "Gaussian blur inside the object mask (control: the object changes).",
+        params=_PAPER_BLUR,
+        levels=_BLUR_LEVELS,
+        paper_level=3,
+        keeps_object=False,
+        keeps_background=True,
+    )
+)
+register(
+    Scenario(
+        "image_grey",
+        F.image_grey,
+        "Background turned greyscale (three equal channels).",
+        params={"amount": 1.0},
+        levels=_AMOUNT_LEVELS,
+        paper_level=5,
+    )
+)
+for _name, (_colour, _ranges) in _HUES.items():
+    register(
+        Scenario(
+            _name,
+            F.image_hue,
+            f"Background hue set to one {_colour} value drawn per image (OpenCV H in "
+            + " or ".join(f"{lo}-{hi}" for lo, hi in _ranges)
+            + "); saturation and value kept.",
+            params={"hue_ranges": _ranges, "amount": 1.0},
+            levels=_AMOUNT_LEVELS,
+            paper_level=5,
+            random=True,
+        )
+    )
+register(
+    Scenario(
+        "image_rainbow",
+        F.image_rainbow,
+        "Background hue rotated by a shift drawn per image, wrapping modulo 180.",
+        params={"max_shift": 90},
+        levels=_RAINBOW_LEVELS,
+        paper_level=5,
+        random=True,
+    )
+)
+for _name, _fn, _where in (
+    ("brightness_background", F.brightness_background, "outside"),
+    ("brightness_object", F.brightness_object, "inside"),
+):
+    register(
+        Scenario(
+            _name,
+            _fn,
+            f"Unsharp-mask brightening and sharpening {_where} the object mask (cv2.addWeighted).",
+            params={**_PAPER_BLUR, **_USM_LEVELS[3]},
+            levels=_USM_LEVELS,
+            paper_level=3,
+            keeps_object=_where == "outside",
+            keeps_background=_where == "inside",
+        )
+    )
+register(
+    Scenario(
+        "segmented_image",
+        F.segmented_image,
+        "RGBA: the object opaque, the background opaque black.",
+        mode="RGBA",
+    )
+)
+register(
+    Scenario(
+        "transparent_image",
+        F.transparent_image,
+        "RGBA: the object opaque, the background fully transparent with zero RGB.",
+        mode="RGBA",
+    )
+)
+register(
+    Scenario(
+        "random_background",
+        F.random_background,
+        "The object composited onto a real photograph resized to cover the frame.",
+        params={"weight": 1.0, "position": "original"},
+        needs="background",
+        random=True,
+    )
+)
+register(
+    Scenario(
+        "only_fg",
+        F.only_fg,
+        "ImageNet-9 Only-FG: the object on black.",
+        family="backgrounds_challenge",
+    )
+)
+register(
+    Scenario(
+        "no_fg",
+        F.no_fg,
+        "ImageNet-9 No-FG: the object region blacked out.",
+        family="backgrounds_challenge",
+        keeps_object=False,
+    )
+)
+for _name, _policy, _which in (
+    ("mixed_same", "same", "another image of the same class"),
+    ("mixed_rand", "random", "an image of a random other class"),
+    ("mixed_next", "next", "an image of the next class"),
+):
+    register(
+        Scenario(
+            _name,
+            F.mixed_background,
+            f"ImageNet-9 Mixed: the object on the object-free background of {_which}.",
+            params={"fill": "inpaint"},
+            needs="donor",
+            donor_policy=_policy,
+            random=True,
+            family="backgrounds_challenge",
+        )
+    )
