@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -39,8 +40,12 @@ def test_every_package_folder_is_listed():
 
 @pytest.mark.slow
 def test_wheel_holds_only_the_ximagenet12_namespace(tmp_path):
+    # build from a copy, so the checkout gets no build/ or *.egg-info litter
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", "ximagenet12-out"))  # fmt: skip
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path)],
+        [sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path)],
         check=True,
         capture_output=True,
     )
