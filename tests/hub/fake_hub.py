@@ -1,0 +1,1 @@
+"""Loopback Hugging Face Hub for the publishing tests (being written)."""

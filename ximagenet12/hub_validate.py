@@ -1,0 +1,546 @@
+"""Check a built dataset folder against what the Hugging Face Hub and its viewer accept.
+
+:func:`validate_folder` reads the card and the parquet footers (never the image bytes)
+and returns every :class:`Problem` it finds, so a maintainer sees all of them at once,
+before :func:`ximagenet12.hub.push` sends a single byte.
+
+What is checked (the contract of the built folder, see SPEC §5):
+
+- ``README.md`` exists and starts with a YAML block that parses to a mapping;
+- ``configs``: one entry per ``data/<config>/`` folder and vice versa, unique names,
+  exactly one ``default: true`` (``original`` when present), every ``data_files`` glob
+  matches parquet files of its own folder only;
+- ``dataset_info``: its configs exist, its splits' ``num_examples`` equal the parquet row
+  counts, its feature names equal the parquet columns;
+- ``license`` ids, ``task_categories`` and ``size_categories`` are values the Hub knows,
+  and the size bucket holds the row count (of the largest config or of all configs);
+- no code files (the Hub viewer never runs them; ``datasets`` >= 4 refuses them);
+- parquet: Hugging Face feature metadata present, row groups within the viewer's limit,
+  shards within the size limit, fewer files per folder than the Hub allows.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterable, Literal
+
+from ximagenet12.constants import MAX_SHARD_BYTES, ROWS_PER_ROW_GROUP
+
+__all__ = [
+    "Problem",
+    "validate_folder",
+    "format_problems",
+    "read_card_metadata",
+    "upload_paths",
+    "HUB_LICENSE_IDS",
+    "HUB_TASK_CATEGORIES",
+    "HUB_SIZE_CATEGORIES",
+    "CODE_FILE_SUFFIXES",
+    "MAX_ROW_GROUP_BYTES",
+    "MAX_ROW_GROUP_ROWS",
+    "MAX_SHARD_FILE_BYTES",
+    "MAX_FILES_PER_FOLDER",
+    "IGNORED_DIRS",
+]
+
+logger = logging.getLogger(__name__)
+
+Severity = Literal["error", "warning"]
+
+#: License ids the Hub accepts in card metadata (the common part of its list;
+#: ``other`` needs ``license_name``/``license_link`` on the Hub).
+HUB_LICENSE_IDS: frozenset[str] = frozenset(
+    """
+    apache-2.0 mit openrail bigscience-openrail-m creativeml-openrail-m bigscience-bloom-rail-1.0
+    bigcode-openrail-m afl-3.0 artistic-2.0 bsl-1.0 bsd bsd-2-clause bsd-3-clause
+    bsd-3-clause-clear c-uda cc cc0-1.0 cc-by-2.0 cc-by-2.5 cc-by-3.0 cc-by-4.0 cc-by-sa-3.0
+    cc-by-sa-4.0 cc-by-nc-2.0 cc-by-nc-3.0 cc-by-nc-4.0 cc-by-nd-4.0 cc-by-nc-nd-3.0
+    cc-by-nc-nd-4.0 cc-by-nc-sa-2.0 cc-by-nc-sa-3.0 cc-by-nc-sa-4.0 cdla-sharing-1.0
+    cdla-permissive-1.0 cdla-permissive-2.0 wtfpl ecl-2.0 epl-1.0 epl-2.0 etalab-2.0 eupl-1.1
+    eupl-1.2 agpl-3.0 gfdl gpl gpl-2.0 gpl-3.0 lgpl lgpl-2.1 lgpl-3.0 isc h-research
+    intel-research lppl-1.3c ms-pl apple-ascl apple-amlr mpl-2.0 odc-by odbl openrail++ osl-3.0
+    postgresql ofl-1.1 ncsa unlicense zlib pddl lgpl-lr deepfloyd-if-license
+    fair-noncommercial-research-license llama2 llama3 llama3.1 llama3.2 llama3.3 llama4 gemma
+    unknown other
+    """.split()
+)
+
+#: ``task_categories`` values the Hub knows (its pipeline types).
+HUB_TASK_CATEGORIES: frozenset[str] = frozenset(
+    """
+    text-classification token-classification table-question-answering question-answering
+    zero-shot-classification translation summarization feature-extraction text-generation
+    fill-mask sentence-similarity text-to-speech text-to-audio automatic-speech-recognition
+    audio-to-audio audio-classification audio-text-to-text voice-activity-detection
+    depth-estimation image-classification object-detection image-segmentation text-to-image
+    image-to-text image-to-image image-to-video unconditional-image-generation
+    video-classification reinforcement-learning robotics tabular-classification
+    tabular-regression tabular-to-text table-to-text multiple-choice text-ranking
+    text-retrieval time-series-forecasting text-to-video image-text-to-text
+    image-text-to-image image-text-to-video visual-question-answering
+    document-question-answering zero-shot-image-classification graph-ml mask-generation
+    zero-shot-object-detection text-to-3d image-to-3d image-feature-extraction
+    video-text-to-text keypoint-detection visual-document-retrieval any-to-any video-to-video
+    other
+    """.split()
+)
+
+#: The Hub's ``size_categories`` buckets, with the row-count range each one means
+#: (lower bound inclusive, upper bound exclusive).
+HUB_SIZE_CATEGORIES: dict[str, tuple[int, float]] = {
+    "n<1K": (0, 1e3),
+    "1K<n<10K": (1_000, 1e4),
+    "10K<n<100K": (10_000, 1e5),
+    "100K<n<1M": (100_000, 1e6),
+    "1M<n<10M": (1_000_000, 1e7),
+    "10M<n<100M": (10_000_000, 1e8),
+    "100M<n<1B": (100_000_000, 1e9),
+    "1B<n<10B": (1_000_000_000, 1e10),
+    "10B<n<100B": (10_000_000_000, 1e11),
+    "100B<n<1T": (100_000_000_000, 1e12),
+    "n>1T": (1_000_000_000_000, float("inf")),
+}
+
+#: Files the Hub (and ``datasets`` >= 4) would treat as code: never published.
+CODE_FILE_SUFFIXES: tuple[str, ...] = (".py", ".ipynb", ".sh")
+#: The dataset viewer refuses row groups above ~286 MiB of uncompressed data.
+MAX_ROW_GROUP_BYTES = 286 * 1024 * 1024
+#: More rows per group than this is allowed but makes the viewer page slowly (warning).
+MAX_ROW_GROUP_ROWS = 10 * ROWS_PER_ROW_GROUP
+#: The builder closes a shard once it passes MAX_SHARD_BYTES of images, so a shard may
+#: exceed that by at most one row group; anything larger was not written by the builder.
+MAX_SHARD_FILE_BYTES = MAX_SHARD_BYTES + 64 * 1024 * 1024
+#: The Hub refuses 10,000 or more files in one folder.
+MAX_FILES_PER_FOLDER = 10_000
+#: Folders never uploaded (the same ones ``HfApi.upload_folder`` skips).
+IGNORED_DIRS: frozenset[str] = frozenset({".git", ".cache", "__pycache__"})
+
+_DEFAULT_CONFIG = "original"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing the Hub would refuse (``error``) or handle badly (``warning``)."""
+
+    severity: Severity
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.severity}: {self.where}: {self.message}"
+
+
+def format_problems(problems: Iterable[Problem]) -> str:
+    """One line per problem, errors first."""
+    ordered = sorted(problems, key=lambda p: (p.severity != "error",))
+    return "\n".join(f"  - {p}" for p in ordered)
+
+
+def upload_paths(folder: str | Path) -> list[str]:
+    """Every file under ``folder`` that a push would upload, as sorted POSIX paths."""
+    root = Path(folder)
+    out = []
+    for path in root.rglob("*"):
+        rel = path.relative_to(root)
+        if any(part in IGNORED_DIRS for part in rel.parts[:-1]) or rel.parts[0] in IGNORED_DIRS:
+            continue
+        if path.is_file():
+            out.append(rel.as_posix())
+    return sorted(out)
+
+
+def read_card_metadata(readme: str | Path) -> dict[str, Any]:
+    """The YAML block at the top of a card, as a dict.
+
+    Raises ValueError when the block is missing, unterminated, not YAML or not a mapping.
+    """
+    import yaml
+
+    text = Path(readme).read_text(encoding="utf-8")
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "---":
+        raise ValueError(f"{readme}: the card must start with a '---' line opening its YAML metadata")
+    try:
+        end = next(i for i, line in enumerate(lines[1:], start=1) if line.strip() == "---")
+    except StopIteration:
+        raise ValueError(f"{readme}: the YAML metadata block is not closed by a '---' line") from None
+    try:
+        meta = yaml.safe_load("\n".join(lines[1:end]))
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{readme}: the YAML metadata does not parse: {exc}") from None
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        raise ValueError(f"{readme}: the YAML metadata must be a mapping, got {type(meta).__name__}")
+    return meta
+
+
+def validate_folder(
+    folder: str | Path,
+    *,
+    max_row_group_bytes: int = MAX_ROW_GROUP_BYTES,
+    max_row_group_rows: int = MAX_ROW_GROUP_ROWS,
+    max_shard_bytes: int = MAX_SHARD_FILE_BYTES,
+    max_files_per_folder: int = MAX_FILES_PER_FOLDER,
+) -> list[Problem]:
+    """Every problem the Hub or its dataset viewer would have with ``folder``.
+
+    An empty list means the folder can be pushed. Limits are keyword options so tests
+    can exercise them on tiny files; the defaults are the Hub's.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"dataset folder {root} does not exist or is not a directory")
+    problems: list[Problem] = []
+    paths = upload_paths(root)
+    _check_files(root, paths, problems, max_files_per_folder=max_files_per_folder)
+    rows = _check_parquet(
+        root,
+        paths,
+        problems,
+        max_row_group_bytes=max_row_group_bytes,
+        max_row_group_rows=max_row_group_rows,
+        max_shard_bytes=max_shard_bytes,
+    )
+    readme = root / "README.md"
+    if not readme.is_file():
+        problems.append(Problem("error", "README.md", "missing: the dataset card with YAML `configs:` is required"))
+        return problems
+    try:
+        meta = read_card_metadata(readme)
+    except ValueError as exc:
+        problems.append(Problem("error", "README.md", str(exc).split(": ", 1)[-1]))
+        return problems
+    _check_card(root, paths, meta, rows, problems)
+    return problems
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _check_files(root: Path, paths: list[str], problems: list[Problem], *, max_files_per_folder: int) -> None:
+    per_folder: dict[str, int] = {}
+    for rel in paths:
+        if rel.endswith(CODE_FILE_SUFFIXES):
+            problems.append(
+                Problem(
+                    "error",
+                    rel,
+                    "code file in the dataset folder: the Hub viewer never runs code and datasets>=4 "
+                    "refuses loading scripts; publish parquet and the card only",
+                )
+            )
+        parent = PurePosixPath(rel).parent.as_posix()
+        per_folder[parent] = per_folder.get(parent, 0) + 1
+    for parent, count in sorted(per_folder.items()):
+        if count >= max_files_per_folder:
+            problems.append(
+                Problem(
+                    "error",
+                    parent + "/",
+                    f"{count} files in one folder; the Hub accepts fewer than {max_files_per_folder} "
+                    "per folder: write larger shards or split the folder",
+                )
+            )
+
+
+def _check_parquet(
+    root: Path,
+    paths: list[str],
+    problems: list[Problem],
+    *,
+    max_row_group_bytes: int,
+    max_row_group_rows: int,
+    max_shard_bytes: int,
+) -> dict[str, tuple[int, list[str]]]:
+    """Row count and column names of every parquet file, checking its layout on the way."""
+    import pyarrow.parquet as pq
+
+    out: dict[str, tuple[int, list[str]]] = {}
+    for rel in paths:
+        if not rel.endswith(".parquet"):
+            continue
+        path = root / rel
+        size = path.stat().st_size
+        if size > max_shard_bytes:
+            problems.append(
+                Problem(
+                    "error",
+                    rel,
+                    f"shard is {size / 2**20:.1f} MiB; keep shards at most {max_shard_bytes / 2**20:.0f} MiB",
+                )
+            )
+        try:
+            meta = pq.ParquetFile(path).metadata
+        except Exception as exc:  # pyarrow raises several types for a broken footer
+            problems.append(Problem("error", rel, f"not a readable parquet file: {exc}"))
+            continue
+        schema = meta.schema.to_arrow_schema()
+        out[rel] = (meta.num_rows, list(schema.names))
+        if not (schema.metadata or {}).get(b"huggingface"):
+            problems.append(
+                Problem(
+                    "error",
+                    rel,
+                    "no Hugging Face feature metadata in the parquet schema: Image and ClassLabel "
+                    "columns would show as raw structs and integers; write it with datasets",
+                )
+            )
+        for i in range(meta.num_row_groups):
+            group = meta.row_group(i)
+            if group.total_byte_size > max_row_group_bytes:
+                problems.append(
+                    Problem(
+                        "error",
+                        rel,
+                        f"row group {i} holds {group.total_byte_size / 2**20:.1f} MiB uncompressed; the "
+                        f"dataset viewer refuses row groups above {max_row_group_bytes / 2**20:.0f} MiB",
+                    )
+                )
+            if group.num_rows > max_row_group_rows:
+                problems.append(
+                    Problem(
+                        "warning",
+                        rel,
+                        f"row group {i} holds {group.num_rows} rows; image datasets use about "
+                        f"{ROWS_PER_ROW_GROUP} so the viewer pages quickly",
+                    )
+                )
+    return out
+
+
+# --------------------------------------------------------------------------- card
+
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _data_file_patterns(data_files: Any) -> dict[str, list[str]] | None:
+    """``data_files`` in any of the card's forms, as {split: [globs]}; None if malformed."""
+    if isinstance(data_files, str):
+        return {"train": [data_files]}
+    if isinstance(data_files, list):
+        if all(isinstance(x, str) for x in data_files):
+            return {"train": list(data_files)}
+        out: dict[str, list[str]] = {}
+        for entry in data_files:
+            if not (isinstance(entry, dict) and isinstance(entry.get("split"), str) and entry.get("path")):
+                return None
+            patterns = _as_list(entry["path"])
+            if not all(isinstance(p, str) for p in patterns):
+                return None
+            out.setdefault(entry["split"], []).extend(patterns)
+        return out
+    if isinstance(data_files, dict):
+        out = {}
+        for split, patterns in data_files.items():
+            patterns = _as_list(patterns)
+            if not all(isinstance(p, str) for p in patterns):
+                return None
+            out[str(split)] = patterns
+        return out
+    return None
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """Hub-style glob: ``*`` and ``?`` stay inside one folder, ``**`` crosses folders."""
+    if pattern.startswith("./"):
+        pattern = pattern[2:]
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def _glob(paths: list[str], pattern: str) -> list[str]:
+    compiled = _glob_regex(pattern)
+    return [p for p in paths if compiled.match(p)]
+
+
+def _check_card(
+    root: Path,
+    paths: list[str],
+    meta: dict[str, Any],
+    rows: dict[str, tuple[int, list[str]]],
+    problems: list[Problem],
+) -> None:
+    def err(where: str, message: str) -> None:
+        problems.append(Problem("error", where, message))
+
+    def warn(where: str, message: str) -> None:
+        problems.append(Problem("warning", where, message))
+
+    folders = {PurePosixPath(p).parts[1] for p in paths if p.startswith("data/") and len(PurePosixPath(p).parts) > 2}
+    parquet_paths = sorted(rows)
+
+    # ---- configs
+    configs = meta.get("configs")
+    config_rows: dict[str, dict[str, int]] = {}  # config -> split -> rows
+    config_columns: dict[str, list[str]] = {}
+    names: list[str] = []
+    if not isinstance(configs, list) or not configs:
+        err("README.md configs", "missing or empty: list one entry per data/<config>/ folder")
+        configs = []
+    defaults = []
+    for i, entry in enumerate(configs):
+        if not isinstance(entry, dict) or not isinstance(entry.get("config_name"), str):
+            err(f"README.md configs[{i}]", "each entry needs a string `config_name`")
+            continue
+        name = entry["config_name"]
+        where = f"README.md configs[{name}]"
+        if name in names:
+            err(where, "config_name appears twice")
+        names.append(name)
+        if entry.get("default") is True:
+            defaults.append(name)
+        patterns = _data_file_patterns(entry.get("data_files"))
+        if patterns is None:
+            err(where, "`data_files` must be a glob, a list of globs, or a list of {split, path}")
+            continue
+        config_rows[name] = {}
+        for split, globs in patterns.items():
+            matched: list[str] = []
+            for pattern in globs:
+                hits = _glob(paths, pattern)
+                if not hits:
+                    err(where, f"data_files pattern {pattern!r} (split {split}) matches no file")
+                matched.extend(hits)
+            for hit in sorted(set(matched)):
+                if not hit.endswith(".parquet"):
+                    err(where, f"data_files match {hit}, which is not a parquet file")
+                elif not hit.startswith(f"data/{name}/"):
+                    err(where, f"data_files match {hit}, outside this config's folder data/{name}/")
+                else:
+                    n, columns = rows.get(hit, (0, []))
+                    config_rows[name][split] = config_rows[name].get(split, 0) + n
+                    config_columns.setdefault(name, columns)
+    for name in sorted(folders - set(names)):
+        err(f"data/{name}/", "folder has no entry in the card's `configs`; the viewer would not show it")
+    for name in sorted(set(names) - folders):
+        if name in config_rows:
+            err(f"README.md configs[{name}]", f"no data/{name}/ folder with data files")
+    unclaimed = [p for p in parquet_paths if not any(p.startswith(f"data/{n}/") for n in names)]
+    for p in unclaimed:
+        if PurePosixPath(p).parts[0] != "data":
+            err(p, "parquet file outside data/<config>/: no config would load it")
+    if configs:
+        if len(defaults) != 1:
+            err(
+                "README.md configs",
+                f"exactly one config must have `default: true`, found {len(defaults)}"
+                + (f" ({', '.join(defaults)})" if defaults else ""),
+            )
+        if _DEFAULT_CONFIG in names and defaults and defaults != [_DEFAULT_CONFIG]:
+            err("README.md configs", f"the default config must be {_DEFAULT_CONFIG!r}, not {defaults[0]!r}")
+
+    # ---- dataset_info
+    info = meta.get("dataset_info")
+    if info is None:
+        warn("README.md dataset_info", "missing: the Hub shows no features or sizes before conversion")
+    else:
+        entries = info if isinstance(info, list) else [info]
+        seen = set()
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                err(f"README.md dataset_info[{i}]", "must be a mapping")
+                continue
+            name = entry.get("config_name", "default" if len(entries) == 1 and len(names) <= 1 else None)
+            if name is None or (name not in names and not (len(names) == 1 and "config_name" not in entry)):
+                err(f"README.md dataset_info[{i}]", f"config_name {name!r} is not one of the card's configs")
+                continue
+            if "config_name" not in entry:
+                name = names[0]
+            seen.add(name)
+            where = f"README.md dataset_info[{name}]"
+            features = entry.get("features")
+            feature_names = _feature_names(features)
+            if feature_names is None:
+                err(where, "`features` missing or malformed")
+            elif name in config_columns and config_columns[name] and feature_names != config_columns[name]:
+                err(
+                    where,
+                    f"features {feature_names} differ from the parquet columns {config_columns[name]}",
+                )
+            for split in _as_list(entry.get("splits")):
+                if not isinstance(split, dict) or "name" not in split:
+                    err(where, "each split needs a `name`")
+                    continue
+                expected = config_rows.get(name, {}).get(split["name"])
+                declared = split.get("num_examples")
+                if expected is None:
+                    err(where, f"split {split['name']!r} has no data files")
+                elif declared != expected:
+                    err(
+                        where,
+                        f"split {split['name']!r} declares num_examples={declared} but its parquet "
+                        f"files hold {expected} rows",
+                    )
+        for name in names:
+            if name not in seen:
+                warn(f"README.md dataset_info[{name}]", "no entry for this config")
+
+    # ---- licence, tasks, size
+    licenses = _as_list(meta.get("license"))
+    if not licenses:
+        err("README.md license", "missing: give a Hub licence id such as 'cc-by-4.0' or 'other'")
+    for lic in licenses:
+        if not isinstance(lic, str) or lic.lower() not in HUB_LICENSE_IDS:
+            err("README.md license", f"{lic!r} is not a licence id the Hub accepts (e.g. 'cc-by-4.0', 'mit', 'other')")
+        elif lic.lower() == "other" and not meta.get("license_name"):
+            warn("README.md license", "'other' should come with `license_name` and `license_link`")
+    tasks = _as_list(meta.get("task_categories"))
+    if not tasks:
+        warn("README.md task_categories", "missing: the Hub cannot list the dataset under a task")
+    for task in tasks:
+        if task not in HUB_TASK_CATEGORIES:
+            err("README.md task_categories", f"{task!r} is not a task category the Hub knows")
+    sizes = _as_list(meta.get("size_categories"))
+    if len(sizes) != 1:
+        err("README.md size_categories", f"give exactly one of {list(HUB_SIZE_CATEGORIES)}, got {sizes}")
+    elif sizes[0] not in HUB_SIZE_CATEGORIES:
+        err("README.md size_categories", f"{sizes[0]!r} is not one of {list(HUB_SIZE_CATEGORIES)}")
+    else:
+        per_config = [sum(splits.values()) for splits in config_rows.values()]
+        candidates = {sum(per_config), max(per_config, default=0)}
+        low, high = HUB_SIZE_CATEGORIES[sizes[0]]
+        if not any(low <= n < high for n in candidates):
+            err(
+                "README.md size_categories",
+                f"{sizes[0]!r} does not hold the row count ({max(per_config, default=0)} in the largest "
+                f"config, {sum(per_config)} in all): use {_bucket(sum(per_config))!r}",
+            )
+    if not isinstance(meta.get("pretty_name"), str):
+        warn("README.md pretty_name", "missing: the Hub shows the repo id instead")
+
+
+def _bucket(n: int) -> str:
+    return next(name for name, (low, high) in HUB_SIZE_CATEGORIES.items() if low <= n < high)
+
+
+def _feature_names(features: Any) -> list[str] | None:
+    if isinstance(features, list):
+        names = [f.get("name") for f in features if isinstance(f, dict)]
+        return names if names and all(isinstance(n, str) for n in names) else None
+    if isinstance(features, dict):
+        return list(features)
+    return None
