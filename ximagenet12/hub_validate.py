@@ -119,6 +119,8 @@ MAX_FILES_PER_FOLDER = 10_000
 IGNORED_DIRS: frozenset[str] = frozenset({".git", ".cache", "__pycache__"})
 
 _DEFAULT_CONFIG = "original"
+#: Keys datasets requires in each dataset_info split, or it ignores the whole entry.
+_SPLIT_KEYS = ("name", "num_bytes", "num_examples")
 
 
 @dataclass(frozen=True)
@@ -482,8 +484,8 @@ def _check_card(
                     f"features {feature_names} differ from the parquet columns {config_columns[name]}",
                 )
             for split in _as_list(entry.get("splits")):
-                if not isinstance(split, dict) or "name" not in split:
-                    err(where, "each split needs a `name`")
+                if not isinstance(split, dict) or not all(k in split for k in _SPLIT_KEYS):
+                    err(where, f"each split needs {', '.join(_SPLIT_KEYS)} (datasets ignores the entry otherwise)")
                     continue
                 expected = config_rows.get(name, {}).get(split["name"])
                 declared = split.get("num_examples")

@@ -119,7 +119,7 @@ def card_metadata(configs: dict[str, int], *, default: str = "original") -> dict
             {
                 "config_name": name,
                 "features": features,
-                "splits": [{"name": "train", "num_examples": rows}],
+                "splits": [{"name": "train", "num_bytes": 1000 * rows, "num_examples": rows}],
             }
             for name, rows in configs.items()
         ],

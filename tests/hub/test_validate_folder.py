@@ -172,3 +172,11 @@ def test_too_many_files_per_folder(tmp_path, folders):
 def test_format_problems_puts_errors_first():
     text = format_problems([Problem("warning", "a", "w"), Problem("error", "b", "e")])
     assert text.splitlines() == ["  - error: b: e", "  - warning: a: w"]
+
+
+def test_dataset_info_split_needs_name_bytes_and_examples(built_folder, folders):
+    meta = folders.card_metadata({"original": 6, "blur_background": 6})
+    del meta["dataset_info"][0]["splits"][0]["num_bytes"]
+    folders.write_card(built_folder, meta)
+    text = "\n".join(errors(validate_folder(built_folder)))
+    assert "dataset_info[original]: each split needs name, num_bytes, num_examples" in text

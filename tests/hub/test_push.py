@@ -1,0 +1,172 @@
+"""push: the real huggingface_hub and datasets clients against the loopback Hub.
+
+Client code runs in a subprocess (``run_client``) whose HF_ENDPOINT is the loopback
+server, because both libraries read the endpoint when imported.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ximagenet12.hub import PushError, push
+
+ROUND_TRIP = """
+import json, datasets
+from ximagenet12.hub import push
+summary = push({folder!r}, "owner/ximagenet12", commit_batch_size=2)
+out = {{"uploaded": summary.uploaded, "commits": len(summary.commits), "url": summary.url}}
+for config in ("original", "blur_background"):
+    remote = datasets.load_dataset("owner/ximagenet12", config, split="train")
+    local = datasets.load_dataset({folder!r}, config, split="train")
+    assert remote.features == local.features, (remote.features, local.features)
+    raw = lambda ds: ds.cast_column("image", datasets.Image(decode=False)).cast_column("mask", datasets.Image(decode=False)).to_list()
+    assert raw(remote) == raw(local), config
+    stream = datasets.load_dataset("owner/ximagenet12", config, split="train", streaming=True)
+    streamed = [row["source_id"] for row in stream]
+    assert streamed == local["source_id"], (streamed, local["source_id"])
+    out[config] = len(remote)
+default = datasets.load_dataset("owner/ximagenet12", split="train")
+out["default_scenario"] = sorted(set(default["scenario"]))
+print("RESULT " + json.dumps(out))
+"""
+
+
+def _result(proc) -> dict:
+    line = next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))
+    return json.loads(line[len("RESULT ") :])
+
+
+def test_push_then_load_dataset_returns_the_same_rows(built_folder, hub, run_client):
+    result = _result(run_client(ROUND_TRIP.format(folder=str(built_folder))))
+    assert result["original"] == 6 and result["blur_background"] == 6
+    assert result["default_scenario"] == ["original"]  # the card's default config
+    assert result["url"].endswith("/datasets/owner/ximagenet12")
+    # 4 data/meta files in batches of 2, then the card alone, last
+    assert result["commits"] == 3
+    assert result["uploaded"][-1] == "README.md"
+    remote = hub.files("dataset", "owner/ximagenet12")
+    for path in result["uploaded"]:
+        assert remote[path] == (built_folder / path).read_bytes(), path
+    assert len(hub.lfs_uploads) == 2  # the two parquet shards went through LFS
+    # the repo held no card until every data file was in
+    commits = [line for line in hub.log_lines() if "/commit/" in line]
+    assert len(commits) == 3
+
+
+PUSH = """
+import json, logging, sys
+logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+from ximagenet12.hub import push, PushError
+try:
+    summary = push({folder!r}, "owner/ximagenet12", commit_batch_size={batch}{extra})
+except PushError as exc:
+    print("PUSHERROR " + str(exc))
+    raise SystemExit(3)
+print("RESULT " + json.dumps({{"uploaded": summary.uploaded, "skipped": summary.skipped}}))
+"""
+
+
+def test_interrupted_push_resumes_without_reuploading(folders, tmp_path, hub, run_client):
+    folder = folders.make_folder(tmp_path / "built", shards=2)  # 4 parquet shards + 3 small files
+    hub.fail_commits = {2}
+    proc = run_client(PUSH.format(folder=str(folder), batch=2, extra=""), check=False)
+    assert proc.returncode == 3, proc.stderr
+    assert "failed after 1 commit(s) (2 file(s) committed, 0 already there)" in proc.stdout
+    assert "run the same push again to resume" in proc.stdout
+    assert "README.md" not in hub.files("dataset", "owner/ximagenet12")  # no card before the data
+    uploads_before = list(hub.lfs_uploads)
+    # batch 1 = build_info.json + 1 shard; batch 2 (2 shards) reached LFS storage, then its commit failed
+    assert len(uploads_before) == 3
+
+    result = _result(run_client(PUSH.format(folder=str(folder), batch=2, extra="")))
+    assert result["skipped"] == ["build_info.json", "data/blur_background/train-00000-of-00002.parquet"]
+    assert result["uploaded"][-1] == "README.md"
+    # only the last shard was sent; the two of the failed commit were found in LFS storage
+    assert hub.lfs_uploads[:3] == uploads_before and len(hub.lfs_uploads) == 4
+    assert len(set(hub.lfs_uploads)) == 4  # nothing was uploaded twice
+    remote = hub.files("dataset", "owner/ximagenet12")
+    remote.pop(".gitattributes")
+    assert remote == {p: (folder / p).read_bytes() for p in remote} and len(remote) == 7
+
+    # a third run finds everything in place and commits nothing
+    commits_before = hub.commit_requests
+    result = _result(run_client(PUSH.format(folder=str(folder), batch=2, extra="")))
+    assert result["uploaded"] == [] and len(result["skipped"]) == 7
+    assert hub.commit_requests == commits_before
+
+
+def test_changed_file_is_uploaded_again(built_folder, hub, run_client):
+    run_client(PUSH.format(folder=str(built_folder), batch=100, extra=""))
+    (built_folder / "build_info.json").write_text('{"seed": 1}')
+    result = _result(run_client(PUSH.format(folder=str(built_folder), batch=100, extra="")))
+    assert result["uploaded"] == ["build_info.json"]
+    assert hub.files("dataset", "owner/ximagenet12")["build_info.json"] == b'{"seed": 1}'
+
+
+def test_invalid_card_is_refused_before_any_request(built_folder, folders, hub, run_client):
+    meta = folders.card_metadata({"original": 6, "blur_background": 6})
+    meta["license"] = "CC BY 4.0"
+    meta["size_categories"] = "100K<n<1M"
+    folders.write_card(built_folder, meta)
+    code = f"""
+from ximagenet12.hub import push
+try:
+    push({str(built_folder)!r}, "owner/ximagenet12")
+except ValueError as exc:
+    print("VALUEERROR " + str(exc))
+"""
+    proc = run_client(code)
+    assert "VALUEERROR" in proc.stdout and "2 problem(s) the Hub would refuse" in proc.stdout
+    assert "'CC BY 4.0' is not a licence id" in proc.stdout
+    assert "'100K<n<1M' does not hold the row count" in proc.stdout
+    assert hub.requests == []
+
+
+def test_token_is_used_but_never_printed(built_folder, hub, run_client):
+    secret = "hf_explicitTOKEN0123456789secret"
+    hub.fail_commits = {2}
+    extra = f", token={secret!r}"
+    proc = run_client(PUSH.format(folder=str(built_folder), batch=2, extra=extra), token=None, check=False)
+    assert proc.returncode == 3
+    assert f"Bearer {secret}" in hub.authorizations  # the explicit token reached the Hub ...
+    assert secret not in proc.stdout and secret not in proc.stderr  # ... and no log or error
+    assert "injected failure of commit request 2" in proc.stdout
+
+
+def test_push_needs_a_token_somewhere(built_folder, hub, run_client):
+    proc = run_client(PUSH.format(folder=str(built_folder), batch=100, extra=""), token=None, check=False)
+    assert proc.returncode == 3
+    assert "PUSHERROR push of" in proc.stdout and "401" in proc.stdout
+    assert hub.repos == {}
+
+
+def test_push_to_a_branch(built_folder, hub, run_client):
+    proc = run_client(PUSH.format(folder=str(built_folder), batch=100, extra=', revision="v1"'))
+    assert _result(proc)["uploaded"][-1] == "README.md"
+    assert "README.md" in hub.files("dataset", "owner/ximagenet12", "v1")
+    assert "README.md" not in hub.files("dataset", "owner/ximagenet12", "main")
+
+
+@pytest.mark.parametrize(
+    "repo_id, kwargs, error, match",
+    [
+        ("ximagenet12", {}, ValueError, "repo_id must look like 'owner/name'"),
+        ("a/b/c", {}, ValueError, "repo_id must look like 'owner/name'"),
+        (3, {}, TypeError, "repo_id must be a string"),
+        ("owner/x", {"commit_batch_size": 0}, ValueError, "commit_batch_size must be between 1 and 1000"),
+    ],
+)
+def test_push_argument_errors(built_folder, repo_id, kwargs, error, match, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(error, match=match):
+        push(built_folder, repo_id, **kwargs)
+
+
+def test_push_refuses_a_code_file_in_process(built_folder, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (built_folder / "data" / "original" / "loader.py").write_text("")
+    with pytest.raises(ValueError, match=r"(?s)1 problem\(s\).*loader.py: code file"):
+        push(built_folder, "owner/x")
+    assert issubclass(PushError, RuntimeError)
