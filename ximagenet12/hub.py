@@ -246,13 +246,24 @@ def _upload(
             summary.uploaded.extend(batch)
             done = n
             logger.info("%s: commit %d/%d: %d file(s)", repo_id, n, len(batches), len(batch))
-    except HfHubHTTPError as exc:
+    except (HfHubHTTPError, OSError, *_transport_errors()) as exc:
         raise PushError(
             f"push of {root} to {repo_type} repo {repo_id} failed after {done} commit(s) "
             f"({len(summary.uploaded)} file(s) committed, {len(summary.skipped)} already there): "
             f"{_describe(exc, token)}; run the same push again to resume"
         ) from None
     return summary
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """Connection errors of the HTTP library huggingface_hub uses (httpx2, httpx or requests)."""
+    errors: list[type[BaseException]] = []
+    for module, name in (("httpx2", "TransportError"), ("httpx", "TransportError"), ("requests", "ConnectionError")):
+        try:
+            errors.append(getattr(__import__(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(errors)
 
 
 def _describe(exc: Exception, token: str | None) -> str:

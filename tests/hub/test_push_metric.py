@@ -1,0 +1,99 @@
+"""push_metric: the evaluate module as a Gradio Space, loadable with evaluate.load."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from ximagenet12.hub import METRIC_NAME, push_metric
+
+SCRIPT = '''"""A stand-in for the robustness metric with the same file layout."""
+import datasets
+import evaluate
+
+from .functional import mean_accuracy
+
+
+class RobustnessScore(evaluate.Metric):
+    def _info(self):
+        return evaluate.MetricInfo(
+            description="stand-in",
+            citation="",
+            inputs_description="",
+            features=datasets.Features({"predictions": datasets.Value("int64"), "references": datasets.Value("int64")}),
+        )
+
+    def _compute(self, predictions, references):
+        return {"accuracy": mean_accuracy(predictions, references)}
+'''
+FUNCTIONAL = '''def mean_accuracy(predictions, references):
+    return sum(int(p == r) for p, r in zip(predictions, references)) / len(references)
+'''
+CARD = """---
+title: robustness_score
+sdk: gradio
+app_file: app.py
+tags: [evaluate, metric]
+---
+
+# robustness_score
+"""
+
+
+def make_metric(root: Path, *, card: str = CARD) -> Path:
+    folder = root / METRIC_NAME
+    folder.mkdir(parents=True)
+    (folder / f"{METRIC_NAME}.py").write_text(SCRIPT)
+    (folder / "functional.py").write_text(FUNCTIONAL)
+    (folder / "README.md").write_text(card)
+    (folder / "app.py").write_text("import evaluate\nfrom evaluate.utils import launch_gradio_widget\n")
+    (folder / "requirements.txt").write_text("evaluate>=0.4.1\ndatasets\n")
+    (folder / "__init__.py").write_text("")
+    (folder / "__pycache__").mkdir()
+    (folder / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"\0")
+    return folder
+
+
+def test_push_metric_then_evaluate_load(tmp_path, hub, run_client):
+    folder = make_metric(tmp_path)
+    code = f"""
+import json, evaluate
+from ximagenet12.hub import push_metric
+summary = push_metric("owner/{METRIC_NAME}", source={str(folder)!r})
+metric = evaluate.load("owner/{METRIC_NAME}")
+result = metric.compute(predictions=[1, 2, 3, 4], references=[1, 2, 0, 0])
+print("RESULT " + json.dumps({{"uploaded": summary.uploaded, "url": summary.url, "result": result}}))
+"""
+    proc = run_client(code)
+    result = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    assert result["result"] == {"accuracy": 0.5}
+    assert result["url"].endswith(f"/spaces/owner/{METRIC_NAME}")
+    assert sorted(result["uploaded"]) == sorted(
+        ["README.md", "app.py", "functional.py", f"{METRIC_NAME}.py", "requirements.txt"]
+    )
+    assert result["uploaded"][-1] == "README.md"
+    repo = hub.repos[("space", f"owner/{METRIC_NAME}")]
+    assert repo.sdk == "gradio"
+
+
+def test_push_metric_refuses_wrong_name_and_missing_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = make_metric(tmp_path, card="---\ntitle: x\n---\n")
+    (folder / "app.py").unlink()
+    with pytest.raises(ValueError, match=r"(?s)must be named 'robustness_score'.*app.py is missing.*needs `sdk: gradio`"):
+        push_metric("owner/robustness", source=folder)
+    with pytest.raises(FileNotFoundError, match="metric folder .* does not exist"):
+        push_metric("owner/robustness_score", source=tmp_path / "nope")
+
+
+def test_default_source_is_the_installed_metric_module():
+    folder = Path(str(resources.files("ximagenet12.metrics") / METRIC_NAME))
+    assert folder.is_dir()
+    if not (folder / f"{METRIC_NAME}.py").is_file():
+        pytest.skip("the metric module has not landed yet")
+    required = [f"{METRIC_NAME}.py", "README.md", "app.py", "requirements.txt"]
+    missing = [name for name in required if not (folder / name).is_file()]
+    assert missing == [], f"the metric folder lacks {missing}"

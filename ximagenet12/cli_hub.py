@@ -1,0 +1,106 @@
+"""``ximagenet12 push`` and ``ximagenet12 push-metric``: publish to the Hugging Face Hub."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+__all__ = ["register"]
+
+_TOKEN_HELP = (
+    "Hub token; by default HF_TOKEN or the login stored by `hf auth login` is used "
+    "(prefer those: a token on the command line shows in the process list)"
+)
+
+
+def register(subparsers) -> None:
+    from ximagenet12.hub import COMMIT_BATCH_SIZE, METRIC_NAME
+
+    push = subparsers.add_parser(
+        "push",
+        help="validate a built dataset folder and upload it to a Hub dataset repo (resumable)",
+        description=(
+            "Validate FOLDER as the Hub would (card metadata, configs, data files, licence, sizes, "
+            "no code files), then upload it in commits of at most --commit-batch-size files, skipping "
+            "files already on the Hub with the same content. Rerun the same command to resume an "
+            "interrupted push. The card README.md is committed last."
+        ),
+    )
+    push.add_argument("folder", help="a folder written by `ximagenet12 build`")
+    push.add_argument("--repo", required=True, metavar="OWNER/NAME", help="dataset repo id")
+    push.add_argument("--private", action="store_true", help="create the repo private")
+    push.add_argument("--revision", default="main", help="branch to push to (created if missing)")
+    push.add_argument("--token", default=None, help=_TOKEN_HELP)
+    push.add_argument("--commit-batch-size", type=int, default=COMMIT_BATCH_SIZE, metavar="N",
+                      help=f"files per commit (default {COMMIT_BATCH_SIZE}, the Hub's recommendation)")
+    push.add_argument("--check-only", action="store_true",
+                      help="only validate the folder and list its problems; send nothing")
+    push.set_defaults(func=_run_push)
+
+    metric = subparsers.add_parser(
+        "push-metric",
+        help="publish the robustness_score evaluate module as a Gradio Space",
+        description=(
+            "Upload the metric module (script, card, app.py, requirements.txt) to a Space, so that "
+            f"`evaluate.load('OWNER/{METRIC_NAME}')` works. The Space name must be {METRIC_NAME!r}."
+        ),
+    )
+    metric.add_argument("--repo", required=True, metavar=f"OWNER/{METRIC_NAME}", help="Space repo id")
+    metric.add_argument("--source", default=None, help="metric folder (default: the installed module)")
+    metric.add_argument("--private", action="store_true", help="create the Space private")
+    metric.add_argument("--token", default=None, help=_TOKEN_HELP)
+    metric.set_defaults(func=_run_push_metric)
+
+
+def _progress_logging() -> None:
+    logger = logging.getLogger("ximagenet12")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
+def _run_push(args: argparse.Namespace) -> int:
+    from ximagenet12.hub import PushError, push
+    from ximagenet12.hub_validate import format_problems, validate_folder
+
+    if args.check_only:
+        problems = validate_folder(args.folder)
+        errors = [p for p in problems if p.severity == "error"]
+        if problems:
+            print(format_problems(problems))
+        print(f"{args.folder}: {len(errors)} error(s), {len(problems) - len(errors)} warning(s)")
+        return 1 if errors else 0
+    _progress_logging()
+    try:
+        summary = push(
+            args.folder,
+            args.repo,
+            private=args.private,
+            revision=args.revision,
+            token=args.token,
+            commit_batch_size=args.commit_batch_size,
+        )
+    except PushError as exc:
+        print(f"ximagenet12 push: error: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"{summary.url}: {len(summary.uploaded)} file(s) uploaded in {len(summary.commits)} commit(s), "
+        f"{len(summary.skipped)} already there (revision {summary.revision})"
+    )
+    return 0
+
+
+def _run_push_metric(args: argparse.Namespace) -> int:
+    from ximagenet12.hub import PushError, push_metric
+
+    _progress_logging()
+    try:
+        summary = push_metric(args.repo, source=args.source, private=args.private, token=args.token)
+    except PushError as exc:
+        print(f"ximagenet12 push-metric: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{summary.url}: {len(summary.uploaded)} file(s) uploaded, {len(summary.skipped)} already there")
+    return 0
