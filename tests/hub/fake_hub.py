@@ -5,7 +5,7 @@ Implemented (each used by ``huggingface_hub`` 2.x or ``datasets`` 5.x, seen in t
 - ``POST /api/repos/create``; ``POST /api/validate-yaml``;
 - ``GET /api/{type}s/{repo}`` and ``.../revision/{rev}`` (repo info with siblings);
 - ``POST .../preupload/{rev}``, ``POST /{prefix}{repo}.git/info/lfs/objects/batch``,
-  ``PUT /__lfs__/{oid}`` (LFS basic transfer), ``POST .../commit/{rev}`` (NDJSON);
+  ``PUT /__lfs__/{type}/{repo}/{oid}`` (LFS basic transfer; storage is per repo), ``POST .../commit/{rev}`` (NDJSON);
 - ``GET .../tree/{rev}[/{path}]``, ``POST .../paths-info/{rev}``, ``POST .../branch/{name}``;
 - ``GET``/``HEAD /{prefix}{repo}/resolve/{rev}/{path}`` with Range, ETag, X-Repo-Commit
   and X-Linked-Etag / X-Linked-Size for LFS files.
@@ -92,7 +92,7 @@ class FakeHub:
 
     def __init__(self) -> None:
         self.repos: dict[tuple[str, str], _Repo] = {}
-        self.lfs_store: dict[str, bytes] = {}
+        self.lfs_store: dict[tuple[str, str, str], bytes] = {}  # (repo type, repo id, sha256)
         self.requests: list[tuple[str, str, int]] = []
         self.authorizations: list[str | None] = []
         self.lfs_uploads: list[str] = []
@@ -187,7 +187,7 @@ class FakeHub:
                 data = base64.b64decode(value["content"])
                 files[value["path"]] = _File(data, lfs=False)
             elif key == "lfsFile":
-                data = self.lfs_store.get(value["oid"])
+                data = self.lfs_store.get((repo.repo_type, repo.repo_id, value["oid"]))
                 if data is None:
                     raise _HTTPError(422, f"LFS object {value['oid']} for {value['path']} was never uploaded")
                 files[value["path"]] = _File(data, lfs=True)
@@ -347,10 +347,10 @@ class _Handler(BaseHTTPRequestHandler):
         if parts[:2] == ["api", "validate-yaml"]:
             return self._json(200, {"errors": [], "warnings": []})
         if parts[0] == "__lfs__" and method == "PUT":
-            oid = parts[1]
+            repo_type, repo_id, oid = parts[1], f"{parts[2]}/{parts[3]}", parts[4]
             if hashlib.sha256(body).hexdigest() != oid:
                 raise _HTTPError(400, "uploaded bytes do not match the LFS oid")
-            hub.lfs_store[oid] = body
+            hub.lfs_store[(repo_type, repo_id, oid)] = body
             hub.lfs_uploads.append(oid)
             return self._send(200, b"")
         if parts[0] == "api" and len(parts) >= 4 and parts[1] in _TYPES:
@@ -364,7 +364,7 @@ class _Handler(BaseHTTPRequestHandler):
         if len(parts) >= 5 and parts[1].endswith(".git") and parts[2:5] == ["info", "lfs", "objects"]:
             self._require_auth()
             repo = hub._repo(repo_type, f"{parts[0]}/{parts[1][:-4]}")
-            return self._lfs_batch(json.loads(body))
+            return self._lfs_batch(repo, json.loads(body))
         if len(parts) >= 5 and parts[2] == "resolve":
             repo = hub._repo(repo_type, f"{parts[0]}/{parts[1]}")
             return self._resolve(repo, parts[3], "/".join(parts[4:]))
@@ -416,12 +416,13 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(200, {})
         raise _HTTPError(404, f"no API route {action}")
 
-    def _lfs_batch(self, payload: dict) -> None:
+    def _lfs_batch(self, repo: _Repo, payload: dict) -> None:
         objects = []
         for obj in payload["objects"]:
             entry = {"oid": obj["oid"], "size": obj["size"], "authenticated": True}
-            if obj["oid"] not in self.hub.lfs_store:
-                entry["actions"] = {"upload": {"href": f"{self.hub.url}/__lfs__/{obj['oid']}", "header": {}}}
+            if (repo.repo_type, repo.repo_id, obj["oid"]) not in self.hub.lfs_store:
+                href = f"{self.hub.url}/__lfs__/{repo.repo_type}/{repo.repo_id}/{obj['oid']}"
+                entry["actions"] = {"upload": {"href": href, "header": {}}}
             objects.append(entry)
         self._send(200, json.dumps({"transfer": "basic", "objects": objects}).encode(),
                    {"Content-Type": "application/vnd.git-lfs+json"})
