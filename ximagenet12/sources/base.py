@@ -1,0 +1,138 @@
+"""What every source reader shares: the :class:`Source` object, the decoding options
+that travel with each item, and the module-level loader for an image/mask file pair.
+
+A reader lists its samples when it is built (cheap: file names and annotations, no
+pixel decoding) and records every sample it cannot use in ``source.skipped`` with the
+reason; nothing is dropped silently. Decoding happens in ``item.load()``, in
+whichever process builds the sample, and either returns a :class:`Sample` that meets
+the contract or raises :class:`SampleError`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from ximagenet12.constants import REFERENCE_CLASSES
+from ximagenet12.imageio import MAX_IMAGE_PIXELS, DecodedImage, MaskOrientation, align_mask
+from ximagenet12.types import Sample, Skipped, SourceItem
+from ximagenet12.validation import check_image, check_mask, check_mask_content
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "LoadOptions",
+    "Source",
+    "class_names_for",
+    "finish_sample",
+    "list_image_files",
+]
+
+#: File extensions (lower case) that readers treat as images or masks.
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm"})
+
+_REFERENCE_NAMES = {wnid: name for wnid, name, _ in REFERENCE_CLASSES}
+
+
+def class_names_for(keys: Iterable[str]) -> list[str]:
+    """Human-readable names for class keys: the reference name for the 12 reference
+    wnids (SPEC §2), the key itself for anything else."""
+    return [_REFERENCE_NAMES.get(key, key) for key in keys]
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How items decode; picklable, carried inside every item's ``load``.
+
+    ``max_pixels``: decompression-bomb limit (``None`` = no limit).
+    ``mask_orientation``: how a mask meets an EXIF-rotated image
+    (see :func:`ximagenet12.imageio.align_mask`).
+    ``allow_empty_mask`` / ``allow_full_mask``: accept masks with no object / no
+    background pixels (see :mod:`ximagenet12.validation`).
+    """
+
+    max_pixels: int | None = MAX_IMAGE_PIXELS
+    mask_orientation: MaskOrientation = "auto"
+    allow_empty_mask: bool = False
+    allow_full_mask: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mask_orientation not in ("auto", "stored", "displayed"):
+            raise ValueError(f"mask_orientation must be 'auto', 'stored' or 'displayed', got {self.mask_orientation!r}")
+        if self.max_pixels is not None and self.max_pixels <= 0:
+            raise ValueError(f"max_pixels must be positive or None, got {self.max_pixels}")
+
+
+def finish_sample(
+    image: DecodedImage, mask: np.ndarray, *, source_id: str, class_key: str, options: LoadOptions
+) -> Sample:
+    """Align ``mask`` with ``image``, check the contract and the content policy, build the Sample."""
+    mask = align_mask(mask, image, source_id=source_id, orientation=options.mask_orientation)
+    check_image(image.pixels, source_id=source_id)
+    check_mask(mask, image_shape=image.pixels.shape, source_id=source_id)
+    check_mask_content(
+        mask, source_id=source_id, allow_empty=options.allow_empty_mask, allow_full=options.allow_full_mask
+    )
+    return Sample(source_id=source_id, class_key=class_key, image=image.pixels, mask=mask)
+
+
+def list_image_files(folder: Path) -> list[Path]:
+    """Image files under ``folder`` (recursive, extensions case-insensitive), sorted.
+
+    Hidden files and folders (names starting with ``.``, e.g. macOS ``._x.jpg``) are
+    not samples and are left out.
+    """
+    found = []
+    for path in folder.rglob("*"):
+        rel = path.relative_to(folder)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file():
+            found.append(path)
+    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
+
+
+class Source:
+    """A listed set of source samples.
+
+    ``classes`` are the class keys found in the data, sorted; ``class_names`` the
+    matching human names. ``items()`` yields :class:`SourceItem` sorted by class key
+    then source id; ``skipped`` lists what was found but cannot be used, with why.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        items: Sequence[SourceItem],
+        skipped: Sequence[Skipped] = (),
+        classes: Iterable[str] | None = None,
+        class_names: Sequence[str] | None = None,
+    ):
+        self.name = name
+        self._items = sorted(items, key=lambda item: (item.class_key, item.source_id))
+        counts = Counter(item.source_id for item in self._items)
+        dupes = sorted(i for i, n in counts.items() if n > 1)[:5]
+        if dupes:
+            raise ValueError(f"source {name!r} lists duplicate source ids: {', '.join(dupes)}")
+        self.classes: list[str] = sorted(set(classes) if classes is not None else {i.class_key for i in self._items})
+        self.class_names: list[str] = list(class_names) if class_names is not None else class_names_for(self.classes)
+        self.skipped: list[Skipped] = sorted(skipped, key=lambda s: (s.source_id, s.reason))
+
+    def items(self) -> Iterator[SourceItem]:
+        return iter(self._items)
+
+    def __iter__(self) -> Iterator[SourceItem]:
+        return self.items()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(name={self.name!r}, items={len(self)}, "
+            f"classes={len(self.classes)}, skipped={len(self.skipped)})"
+        )

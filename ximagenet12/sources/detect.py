@@ -1,0 +1,108 @@
+"""Pick the right reader for a path (or a ``datasets`` object) by looking at its layout."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ximagenet12.sources.base import Source
+
+__all__ = ["SUPPORTED_LAYOUTS", "open_source"]
+
+#: What :func:`open_source` recognises, in the order it checks; shown when nothing matches.
+SUPPORTED_LAYOUTS = (
+    "release: <dir>/image/<wnid>/<wnid>_<n>.JPEG + <dir>/masks/<wnid>/<wnid>_<n>.png",
+    "folder pair: <dir>/images/<class>/<name>.<ext> + <dir>/masks/<class>/<name>.<ext>",
+    "COCO: a *.json file with 'images' and 'annotations' (images_dir= defaults to its folder), "
+    "or <dir> holding one such file (at the top or in annotations/) with its images in <dir>/images or <dir>",
+    "LabelMe: <dir>/<class>/<name>.json files with 'shapes' and 'imagePath'",
+    "Hugging Face: a datasets.Dataset / DatasetDict, or a folder written by Dataset.save_to_disk",
+)
+
+
+def _coco_doc(path: Path) -> dict[str, Any] | None:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    if isinstance(doc, dict) and isinstance(doc.get("images"), list) and isinstance(doc.get("annotations"), list):
+        return doc
+    return None
+
+
+def _is_labelme(path: Path) -> bool:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and isinstance(doc.get("shapes"), list)
+
+
+def _unsupported(spec: Any, why: str) -> ValueError:
+    layouts = "\n".join(f"  - {layout}" for layout in SUPPORTED_LAYOUTS)
+    return ValueError(f"cannot tell what kind of source {spec} is ({why}). Supported layouts:\n{layouts}")
+
+
+def open_source(spec: str | os.PathLike | Any, **kw: Any) -> Source:
+    """Open ``spec`` with the reader its layout calls for; ``kw`` go to that reader.
+
+    See :data:`SUPPORTED_LAYOUTS`. Raises :class:`FileNotFoundError` for a missing
+    path and :class:`ValueError`, listing the supported layouts, when nothing matches.
+    """
+    from ximagenet12.sources.coco import CocoSource
+    from ximagenet12.sources.folders import FolderSource, ReleaseSource
+    from ximagenet12.sources.labelme import LabelMeSource
+
+    if not isinstance(spec, (str, os.PathLike)):
+        import datasets
+
+        if isinstance(spec, (datasets.Dataset, datasets.DatasetDict)):
+            from ximagenet12.sources.hf import HFDatasetSource
+
+            return HFDatasetSource(spec, **kw)
+        raise TypeError(f"source must be a path or a datasets.Dataset, got {type(spec).__name__}")
+
+    path = Path(spec)
+    if not path.exists():
+        raise FileNotFoundError(f"source not found: {path}")
+    if path.is_file():
+        if path.suffix.lower() == ".json":
+            doc = _coco_doc(path)
+            if doc is not None:
+                images_dir = kw.pop("images_dir", path.parent)
+                kw.setdefault("name", path.stem)
+                return CocoSource(doc, images_dir, **kw)
+            if _is_labelme(path):
+                raise _unsupported(path, "a single LabelMe file; pass the folder that holds the LabelMe files")
+        raise _unsupported(path, "a file that is not a COCO annotations JSON")
+
+    if (path / ReleaseSource.IMAGE_FOLDER).is_dir() and (path / ReleaseSource.MASK_FOLDER).is_dir():
+        return ReleaseSource(path, **kw)
+    if (path / "images").is_dir() and (path / "masks").is_dir():
+        kw.setdefault("name", path.resolve().name)
+        return FolderSource(path / "images", path / "masks", **kw)
+    saved_dataset = (path / "state.json").is_file() and (path / "dataset_info.json").is_file()
+    if saved_dataset or (path / "dataset_dict.json").is_file():
+        import datasets
+
+        from ximagenet12.sources.hf import HFDatasetSource
+
+        return HFDatasetSource(datasets.load_from_disk(str(path)), **kw)
+    top_json = sorted(path.glob("*.json")) + sorted((path / "annotations").glob("*.json"))
+    coco = [(p, doc) for p in top_json if (doc := _coco_doc(p)) is not None]
+    if len(coco) == 1:
+        json_path, doc = coco[0]
+        images_dir = kw.pop("images_dir", path / "images" if (path / "images").is_dir() else path)
+        kw.setdefault("name", path.resolve().name)
+        return CocoSource(doc, images_dir, **kw)
+    if len(coco) > 1:
+        names = ", ".join(p.relative_to(path).as_posix() for p, _ in coco)
+        raise _unsupported(path, f"several COCO files ({names}); pass the one to use")
+    labelme = next((p for p in sorted(path.rglob("*.json")) if _is_labelme(p)), None)
+    if labelme is not None:
+        return LabelMeSource(path, **kw)
+    raise _unsupported(path, "no known layout found")

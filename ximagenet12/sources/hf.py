@@ -1,0 +1,197 @@
+"""Hugging Face ``datasets`` reader: a dataset (or one split) with image and mask columns.
+
+Policies:
+
+- The image column must be an ``Image`` feature; it is read with
+  ``cast_column(col, Image(decode=False))`` so the encoded bytes are decoded once,
+  by :mod:`ximagenet12.imageio`, never by ``datasets`` first. The mask column may be
+  an ``Image`` feature (read the same way) or an array-like column (``Array2D``,
+  nested sequences) whose values are standardised directly.
+- Picklable items: each item's ``load`` carries the row's encoded image and mask
+  bytes (or the file path, when the dataset stores paths only). They are read
+  lazily, row by row, as ``items()`` is iterated, so only the items in flight hold
+  bytes, and a worker process needs no access to the dataset or its cache files.
+- Classes: the names of a ``ClassLabel`` label column (all of them, so label
+  indices stay meaningful), otherwise the distinct values of the label column as
+  strings; with ``label_column=None`` every row gets ``default_class``.
+- Source ids: the ``id_column`` value when given; otherwise the stem of the image's
+  stored file path when every row has one and they are unique (datasets built
+  from files keep their names, e.g. ``n01689811_1``); otherwise the zero-padded
+  row index.
+
+Recorded in ``skipped``: rows without an image, a mask or a label, and rows whose
+id is shared with another row.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from functools import partial
+from pathlib import PurePosixPath
+from typing import Any, Iterator
+
+import numpy as np
+
+from ximagenet12.imageio import decode_mask, read_image, standardize_mask
+from ximagenet12.sources.base import LoadOptions, Source, finish_sample
+from ximagenet12.types import Sample, Skipped, SourceItem
+
+__all__ = ["HFDatasetSource", "load_hf_row"]
+
+#: Rows read per Arrow batch while listing.
+_LIST_BATCH = 1000
+
+
+def load_hf_row(
+    image: bytes | str, mask: bytes | str | np.ndarray, *, source_id: str, class_key: str, options: LoadOptions
+) -> Sample:
+    """Decode one dataset row's encoded image and mask (bytes, path or mask array)."""
+    decoded = read_image(image, source_id=source_id, max_pixels=options.max_pixels)
+    if isinstance(mask, np.ndarray):
+        mask_array = standardize_mask(mask, source_id=source_id)
+    else:
+        mask_array = decode_mask(mask, source_id=source_id, max_pixels=options.max_pixels)
+    return finish_sample(decoded, mask_array, source_id=source_id, class_key=class_key, options=options)
+
+
+def _encoded(value: Any) -> bytes | str | None:
+    """The bytes (preferred) or path of an undecoded ``Image`` value."""
+    if not isinstance(value, dict):
+        return None
+    return value.get("bytes") or value.get("path") or None
+
+
+def _encoded_info(column: Any) -> tuple[list[bool], list[str | None]]:
+    """For an undecoded ``Image`` column (Arrow struct of bytes and path): whether
+    each row has bytes or a path, and the paths, without copying the bytes."""
+    import pyarrow.compute as pc
+
+    array = column.combine_chunks() if hasattr(column, "combine_chunks") else column
+    data, path = pc.struct_field(array, "bytes"), pc.struct_field(array, "path")
+    present = pc.and_(array.is_valid(), pc.or_(data.is_valid(), path.is_valid()))
+    return present.to_pylist(), path.to_pylist()
+
+
+class HFDatasetSource(Source):
+    """Samples from a ``datasets.Dataset`` (or a ``DatasetDict`` with ``split=``)."""
+
+    def __init__(
+        self,
+        dataset: Any,
+        *,
+        image_column: str = "image",
+        mask_column: str = "mask",
+        label_column: str | None = "label",
+        id_column: str | None = None,
+        split: str | None = None,
+        default_class: str = "object",
+        options: LoadOptions | None = None,
+        name: str | None = None,
+    ):
+        import datasets
+
+        if isinstance(dataset, (datasets.IterableDataset, datasets.IterableDatasetDict)):
+            raise TypeError("streaming (iterable) datasets are not supported; load the dataset without streaming=True")
+        if isinstance(dataset, datasets.DatasetDict):
+            if split is None:
+                raise TypeError(f"got a DatasetDict; pass split= one of {sorted(dataset)}")
+            if split not in dataset:
+                raise ValueError(f"split {split!r} not in the dataset; splits: {sorted(dataset)}")
+            dataset = dataset[split]
+        if not isinstance(dataset, datasets.Dataset):
+            raise TypeError(f"expected a datasets.Dataset, got {type(dataset).__name__}")
+        wanted = [c for c in (image_column, mask_column, label_column, id_column) if c is not None]
+        missing = [c for c in wanted if c not in dataset.column_names]
+        if missing:
+            raise ValueError(f"column(s) {missing} not in the dataset; columns: {dataset.column_names}")
+        features = dataset.features
+        if not isinstance(features[image_column], datasets.Image):
+            raise TypeError(
+                f"column {image_column!r} must be a datasets.Image feature, got {type(features[image_column]).__name__}"
+            )
+        self.options = options or LoadOptions()
+        self.image_column, self.mask_column = image_column, mask_column
+        self._mask_is_image = isinstance(features[mask_column], datasets.Image)
+        encoded = dataset.select_columns(wanted).cast_column(image_column, datasets.Image(decode=False))
+        if self._mask_is_image:
+            encoded = encoded.cast_column(mask_column, datasets.Image(decode=False))
+        self._dataset = encoded
+
+        label_feature = features[label_column] if label_column is not None else None
+        label_names = label_feature.names if isinstance(label_feature, datasets.ClassLabel) else None
+
+        rows: list[tuple[int, str | None, str | None, str | None]] = []  # row, class, id, path stem
+        skipped: list[Skipped] = []
+        meta = encoded.with_format("arrow")
+        problems: dict[int, str] = {}
+        offset = 0
+        for batch in meta.iter(batch_size=_LIST_BATCH):
+            image_present, paths = _encoded_info(batch.column(image_column))
+            if self._mask_is_image:
+                mask_present, _ = _encoded_info(batch.column(mask_column))
+            else:
+                mask_present = batch.column(mask_column).is_valid().to_pylist()
+            labels = batch.column(label_column).to_pylist() if label_column is not None else [None] * batch.num_rows
+            ids = batch.column(id_column).to_pylist() if id_column is not None else [None] * batch.num_rows
+            for j in range(batch.num_rows):
+                row, label, row_id, path = offset + j, labels[j], ids[j], paths[j]
+                if not image_present[j]:
+                    problems[row] = f"image missing (row {row} has no {image_column!r} value)"
+                elif not mask_present[j]:
+                    problems[row] = f"mask missing (row {row} has no {mask_column!r} value)"
+                elif label_column is not None and label is None:
+                    problems[row] = f"label missing (row {row} has no {label_column!r} value)"
+                if label_column is None:
+                    key = default_class
+                elif label is None:
+                    key = None
+                elif label_names is not None:
+                    key = label_names[int(label)]
+                else:
+                    key = str(label)
+                stem = PurePosixPath(str(path).replace("\\", "/")).stem if path else None
+                rows.append((row, key, None if row_id is None else str(row_id), stem))
+            offset += batch.num_rows
+
+        stems = [stem for *_, stem in rows]
+        use_stems = id_column is None and all(stems) and len(set(stems)) == len(stems)
+        width = len(str(max(len(rows) - 1, 0)))
+
+        def id_of(row: int, row_id: str | None, stem: str | None) -> str:
+            if id_column is not None:
+                return row_id if row_id is not None else f"{row:0{width}d}"
+            return stem if use_stems else f"{row:0{width}d}"
+
+        listed = [(key, id_of(row, row_id, stem), row) for row, key, row_id, stem in rows]
+        counts = Counter(source_id for _, source_id, _ in listed)
+        entries = []
+        for key, source_id, row in listed:
+            if id_column is not None and rows[row][2] is None:
+                skipped.append(Skipped(source_id, f"id missing (row {row} has no {id_column!r} value)"))
+            elif counts[source_id] > 1:
+                skipped.append(Skipped(source_id, f"row {row} shares its {id_column!r} value with another row"))
+            elif row in problems:
+                skipped.append(Skipped(source_id, problems[row]))
+            else:
+                entries.append((key, source_id, row))
+        self._entries = sorted(entries)
+        if label_names is not None:
+            classes = set(label_names)
+        elif label_column is None:
+            classes = {default_class}
+        else:
+            classes = {key for key, _, _ in entries}
+        info_name = getattr(dataset.info, "dataset_name", None) or getattr(dataset.info, "builder_name", None)
+        super().__init__(name=name or info_name or "hf_dataset", items=[], skipped=skipped, classes=classes)
+
+    def items(self) -> Iterator[SourceItem]:
+        for class_key, source_id, row in self._entries:
+            record = self._dataset[row]
+            image = _encoded(record[self.image_column])
+            raw_mask = record[self.mask_column]
+            mask = _encoded(raw_mask) if self._mask_is_image else np.asarray(raw_mask)
+            load = partial(load_hf_row, image, mask, source_id=source_id, class_key=class_key, options=self.options)
+            yield SourceItem(source_id, class_key, load)
+
+    def __len__(self) -> int:
+        return len(self._entries)
