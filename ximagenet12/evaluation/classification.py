@@ -1,0 +1,385 @@
+"""EX1: run an image classifier on every scenario config and score it.
+
+The model runs as a ``transformers`` ``image-classification`` pipeline: each image is
+decoded (RGBA flattened on black, see :mod:`ximagenet12.evaluation.data`) and passed
+through the pipeline's own ``preprocess`` in background threads, batches of
+``batch_size`` go through the pipeline's ``forward`` (device placement, inference
+mode), and the logits over *all* model classes are scored in both modes of
+:mod:`ximagenet12.evaluation.labels` (``strict`` and ``restricted``). Going through
+``preprocess``/``forward`` instead of ``pipe(images)`` keeps the full logit vector
+(``top_k`` never truncates it) and lets decoding overlap the model.
+
+A plain callable is accepted too: ``model(list_of_pil_images)`` must return, per image,
+a list of ``{"label": str, "score": float}`` (the pipeline's output format); its labels
+are mapped the same way (restricted mode then takes the best returned label that is one
+of the dataset's classes).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ximagenet12.evaluation import data as D
+from ximagenet12.evaluation.labels import (
+    SCORING_MODES,
+    LabelMapping,
+    ScoringMode,
+    map_labels,
+    normalize_label,
+    score_logits,
+)
+from ximagenet12.evaluation.models import is_pipeline, load_pipeline, model_name
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "EvaluationResult",
+    "evaluate_classification",
+    "default_num_workers",
+    "summarise",
+]
+
+DEFAULT_BATCH_SIZE = 32
+#: Background decode/preprocess threads by default (at most this many).
+MAX_DEFAULT_WORKERS = 4
+PREDICTION_COLUMNS = (
+    "config", "scenario", "source_id", "label", "class_key",
+    "prediction", "score", "correct",
+    "strict_label", "strict_prediction", "strict_score", "strict_correct",
+    "restricted_prediction", "restricted_score", "restricted_correct",
+)
+
+
+def default_num_workers() -> int:
+    return max(1, min(MAX_DEFAULT_WORKERS, (os.cpu_count() or 1)))
+
+
+@dataclass
+class EvaluationResult:
+    """A finished evaluation: the report (JSON-able) and one prediction row per sample."""
+
+    report: dict
+    predictions: Any  # pandas.DataFrame
+    failures: list[dict] = field(default_factory=list)
+
+
+class _LabelResolver:
+    """Label string -> dataset class index (-1: none), for callables that return labels."""
+
+    def __init__(self, names: Sequence[str], keys: Sequence[str]):
+        self.names, self.keys = list(names), list(keys)
+        self.cache: dict[str, int] = {}
+
+    def __call__(self, label: str) -> int:
+        if label not in self.cache:
+            self.cache[label] = self._resolve(label)
+        return self.cache[label]
+
+    def _resolve(self, label: str) -> int:
+        x = normalize_label(label)
+        for c, (n, k) in enumerate(zip(self.names, self.keys)):
+            if x == normalize_label(n) or (k and x == normalize_label(k)):
+                return c
+        from ximagenet12.evaluation.labels import _labels_as_wnids
+
+        wnid = _labels_as_wnids([label])[0]
+        if wnid:
+            for c, k in enumerate(self.keys):
+                if k == wnid:
+                    return c
+        return -1
+
+
+def _model_labels(pipe: Any) -> dict[int, str]:
+    config = getattr(getattr(pipe, "model", None), "config", None)
+    id2label = getattr(config, "id2label", None)
+    if not id2label:
+        raise ValueError(f"model {model_name(pipe)!r} has no id2label in its config: cannot map its outputs")
+    return {int(k): str(v) for k, v in id2label.items()}
+
+
+def _collate(tensors: list[Any]) -> list[tuple[list[int], dict]]:
+    """Group per-image pipeline inputs of equal shapes into batches (positions, inputs)."""
+    import torch
+
+    groups: dict[tuple, list[int]] = {}
+    for i, t in enumerate(tensors):
+        sig = tuple((k, tuple(v.shape)) for k, v in sorted(t.items()) if hasattr(v, "shape"))
+        groups.setdefault(sig, []).append(i)
+    out = []
+    for positions in groups.values():
+        first = tensors[positions[0]]
+        batch = {}
+        for key in first.keys():
+            values = [tensors[i][key] for i in positions]
+            batch[key] = torch.cat(values) if hasattr(values[0], "shape") else values[0]
+        out.append((positions, batch))
+    return out
+
+
+def evaluate_classification(
+    model: str | os.PathLike | Any,
+    data: str | os.PathLike,
+    *,
+    scenarios: str | Sequence[str] = "all",
+    mode: ScoringMode = "restricted",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    device: str = "auto",
+    num_workers: int | None = None,
+    limit: int | None = None,
+    progress: bool = True,
+    robustness_config: str = "table3",
+) -> EvaluationResult:
+    """Evaluate ``model`` on each scenario config of ``data``.
+
+    ``mode`` is the *primary* scoring mode (``report["mode"]``, the ``prediction`` and
+    ``accuracy`` fields); both modes are always computed and reported. ``limit`` caps the
+    samples per config (first rows), for quick looks.
+    """
+    import pandas as pd
+
+    from ximagenet12.evaluation.report import per_class_table, robustness_block
+
+    if mode not in SCORING_MODES:
+        raise ValueError(f"unknown scoring mode {mode!r}; expected one of {', '.join(SCORING_MODES)}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    workers = default_num_workers() if num_workers is None else num_workers
+    configs = D.resolve_scenarios(data, scenarios)
+    names, keys = D.class_info(data, configs[0])
+    keys = [k or n for k, n in zip(keys, names)]
+    pipe = load_pipeline(model, task="image-classification", device=device)
+    name = model_name(model)
+    use_pipeline = is_pipeline(pipe)
+    mapping: LabelMapping | None = None
+    resolver = None
+    if use_pipeline:
+        mapping = map_labels(_model_labels(pipe), names, keys, model=name)
+    else:
+        resolver = _LabelResolver(names, keys)
+
+    def prepare(row: dict) -> Any:
+        image = D.decode_rgb(row["image"], source_id=row.get("source_id", "?"))
+        if use_pipeline:
+            return pipe.preprocess(image)
+        return image
+
+    rows_out: list[dict] = []
+    failures: list[dict] = []
+    scenario_meta: dict[str, dict] = {}
+    started = time.perf_counter()
+    for config in configs:
+        total = D.count_rows(data, config)
+        if total == 0:
+            raise ValueError(f"config {config!r} of {os.fspath(data)!r} is empty (0 rows)")
+        ds = D.open_config(data, config, columns=["image", "label", "class_key", "source_id", "scenario"])
+        rows = ds if limit is None else ds.take(limit)
+        bar = _progress(progress, total=min(total, limit) if total and limit else (total or limit), desc=config)
+        seen = 0
+        t0 = time.perf_counter()
+        for batch in D.prefetch_batches(rows, prepare, batch_size=batch_size, num_workers=workers):
+            seen += len(batch)
+            good = [(row, x) for row, x in batch if not isinstance(x, D.DecodeError)]
+            for row, x in batch:
+                if isinstance(x, D.DecodeError):
+                    failures.append({"config": config, "source_id": row.get("source_id"), "error": str(x)})
+            if good:
+                if use_pipeline:
+                    logits = np.zeros((len(good), len(mapping.model_labels)), dtype=np.float32)
+                    for positions, inputs in _collate([x for _, x in good]):
+                        out = pipe.forward(inputs)
+                        logits[positions] = out["logits"].float().numpy()
+                    rows_out += _score_pipeline(config, [r for r, _ in good], logits, mapping, keys)
+                else:
+                    outputs = pipe([x for _, x in good])
+                    rows_out += _score_callable(config, [r for r, _ in good], outputs, resolver, keys)
+            if bar is not None:
+                bar.update(len(batch))
+        if bar is not None:
+            bar.close()
+        if seen == 0:
+            raise ValueError(f"config {config!r} of {os.fspath(data)!r} is empty (0 rows)")
+        scenario_meta[config] = {"seconds": round(time.perf_counter() - t0, 3)}
+
+    predictions = pd.DataFrame(rows_out, columns=list(PREDICTION_COLUMNS))
+    for m in SCORING_MODES:
+        predictions[f"{m}_correct"] = predictions[f"{m}_correct"].astype(bool)
+    primary = f"{mode}_correct"
+    predictions["correct"] = predictions[primary]
+    predictions["prediction"] = predictions[f"{mode}_prediction"]
+    predictions["score"] = predictions[f"{mode}_score"]
+
+    scen: dict[str, dict] = {}
+    for config in configs:
+        sub = predictions[predictions["config"] == config]
+        n_failed = sum(1 for f in failures if f["config"] == config)
+        entry: dict[str, Any] = {
+            "accuracy": _mean(sub["correct"]),
+            "n": int(len(sub)),
+            "n_failed": n_failed,
+            "per_class": per_class_table(sub, keys, metric="correct", name="accuracy"),
+            "modes": {
+                m: {
+                    "accuracy": _mean(sub[f"{m}_correct"]),
+                    "per_class": per_class_table(sub, keys, metric=f"{m}_correct", name="accuracy"),
+                }
+                for m in SCORING_MODES
+            },
+            **scenario_meta[config],
+        }
+        scen[config] = entry
+
+    report = {
+        "task": "classification",
+        "metric": "accuracy",
+        "model": name,
+        "data": os.fspath(data),
+        "mode": mode,
+        "modes": {
+            "strict": "top-1 over all model classes must be the sample's class",
+            "restricted": "argmax over the dataset's classes only",
+        },
+        "label_mapping": mapping.describe() if mapping else {"kind": "callable labels"},
+        "classes": [{"index": i, "name": n, "key": k} for i, (n, k) in enumerate(zip(names, keys))],
+        "alpha_flattening": D.ALPHA_FLATTENING,
+        "scenarios": scen,
+        "robustness": robustness_block({c: e["accuracy"] for c, e in scen.items()}, config=robustness_config),
+        "robustness_by_mode": {
+            m: robustness_block({c: e["modes"][m]["accuracy"] for c, e in scen.items()}, config=robustness_config)
+            for m in SCORING_MODES
+        },
+        "n_failed": len(failures),
+        "failures": failures,
+        "batch_size": batch_size,
+        "device": str(getattr(pipe, "device", "n/a")),
+        "num_workers": workers,
+        "limit": limit,
+        "seconds": round(time.perf_counter() - started, 3),
+        "versions": _versions(),
+    }
+    return EvaluationResult(report=report, predictions=predictions, failures=failures)
+
+
+def _mean(series) -> float | None:
+    return float(series.mean()) if len(series) else None
+
+
+def _score_pipeline(config, rows, logits, mapping: LabelMapping, keys) -> list[dict]:
+    s = score_logits(logits, mapping)
+    out = []
+    for i, row in enumerate(rows):
+        label = int(row["label"])
+        strict_class = int(s.strict_class[i])
+        rc = int(s.restricted_class[i])
+        out.append(
+            {
+                "config": config,
+                "scenario": row.get("scenario") or config,
+                "source_id": row.get("source_id"),
+                "label": label,
+                "class_key": row.get("class_key") or keys[label],
+                "strict_label": mapping.model_labels[int(s.strict_model_index[i])],
+                "strict_prediction": keys[strict_class] if strict_class >= 0 else None,
+                "strict_score": float(s.strict_score[i]),
+                "strict_correct": strict_class == label,
+                "restricted_prediction": keys[rc],
+                "restricted_score": float(s.restricted_score[i]),
+                "restricted_correct": rc == label,
+            }
+        )
+    return out
+
+
+def _score_callable(config, rows, outputs, resolver: _LabelResolver, keys) -> list[dict]:
+    if not isinstance(outputs, (list, tuple)) or len(outputs) != len(rows):
+        raise TypeError(
+            f"the model callable must return one prediction list per image ({len(rows)}), got "
+            f"{type(outputs).__name__}{'' if not hasattr(outputs, '__len__') else f' of length {len(outputs)}'}"
+        )
+    out = []
+    for row, preds in zip(rows, outputs):
+        if isinstance(preds, dict):
+            preds = [preds]
+        ranked = sorted(preds, key=lambda p: float(p["score"]), reverse=True)
+        if not ranked:
+            raise TypeError(f"the model callable returned no prediction for sample {row.get('source_id')!r}")
+        label = int(row["label"])
+        top = ranked[0]
+        strict_class = resolver(str(top["label"]))
+        mapped = [(resolver(str(p["label"])), float(p["score"])) for p in ranked]
+        mapped = [(c, sc) for c, sc in mapped if c >= 0]
+        rc, rscore = mapped[0] if mapped else (-1, 0.0)
+        out.append(
+            {
+                "config": config,
+                "scenario": row.get("scenario") or config,
+                "source_id": row.get("source_id"),
+                "label": label,
+                "class_key": row.get("class_key") or keys[label],
+                "strict_label": str(top["label"]),
+                "strict_prediction": keys[strict_class] if strict_class >= 0 else None,
+                "strict_score": float(top["score"]),
+                "strict_correct": strict_class == label,
+                "restricted_prediction": keys[rc] if rc >= 0 else None,
+                "restricted_score": rscore,
+                "restricted_correct": rc == label,
+            }
+        )
+    return out
+
+
+def _progress(enabled: bool, *, total: int | None, desc: str):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="img", leave=True)
+
+
+def _versions() -> dict:
+    import datasets
+    import torch
+    import transformers
+
+    from ximagenet12 import __version__
+
+    return {
+        "ximagenet12": __version__,
+        "transformers": transformers.__version__,
+        "torch": torch.__version__,
+        "datasets": datasets.__version__,
+    }
+
+
+def summarise(report: dict) -> str:
+    """The table printed at the end of a run."""
+    metric = report.get("metric", "accuracy")
+    lines = []
+    if report.get("task") == "classification":
+        lines.append(f"{'scenario':<28} {'n':>6} {'failed':>6} {'strict':>8} {'restricted':>10}")
+        for config, e in report["scenarios"].items():
+            s = e["modes"]["strict"]["accuracy"]
+            r = e["modes"]["restricted"]["accuracy"]
+            lines.append(f"{config:<28} {e['n']:>6} {e['n_failed']:>6} {_fmt(s):>8} {_fmt(r):>10}")
+    else:
+        lines.append(f"{'scenario':<28} {'n':>6} {'failed':>6} {'IoU':>8} {'pixel acc':>10}")
+        for config, e in report["scenarios"].items():
+            lines.append(
+                f"{config:<28} {e['n']:>6} {e['n_failed']:>6} {_fmt(e['iou']):>8} {_fmt(e['pixel_accuracy']):>10}"
+            )
+    rb = report.get("robustness") or {}
+    if rb.get("s_robust") is not None:
+        lines.append(f"robustness ({report.get('mode', metric)}, {rb.get('config')}): S = {rb['s_robust']:.4f}")
+    elif rb.get("reason"):
+        lines.append(f"robustness: not computed ({rb['reason']})")
+    return "\n".join(lines)
+
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{x:.4f}"

@@ -1,0 +1,305 @@
+"""Report folder of an evaluation: ``report.json``, ``predictions.parquet``, plots, ``report.md``.
+
+Layout (the same for classification and segmentation)::
+
+    <out>/report.json          # model, data, mode, per scenario: metric, n, n_failed, per_class; robustness
+    <out>/predictions.parquet  # one row per sample
+    <out>/heatmap.png          # scenario x class (the paper's density map), values annotated
+    <out>/scenarios.png        # metric per scenario, the original as a dashed reference line
+    <out>/report.md            # ties them together
+
+The robustness score is computed by the ``robustness_score`` metric's functional core
+(:mod:`ximagenet12.metrics.robustness_score.functional`) over every evaluated scenario
+except ``original`` (the reference μ) and the non-paper severity levels
+(``<name>_level<k>`` configs), so that a ladder does not weigh one scenario five times.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+__all__ = [
+    "REPORT_FILES",
+    "per_class_table",
+    "robustness_block",
+    "robustness_scenarios",
+    "write_report",
+    "read_report",
+]
+
+REPORT_FILES = ("report.json", "predictions.parquet", "heatmap.png", "scenarios.png", "report.md")
+_LEVEL_CONFIG = re.compile(r"_level\d+$")
+ORIGINAL = "original"
+
+
+def per_class_table(frame, keys: Sequence[str], *, metric: str, name: str) -> dict[str, dict]:
+    """``{class_key: {name: mean of metric, "n": count}}`` for every class (n = 0 → null)."""
+    out: dict[str, dict] = {}
+    groups = frame.groupby("class_key")[metric] if len(frame) else None
+    for key in keys:
+        if groups is not None and key in groups.groups:
+            values = groups.get_group(key)
+            out[key] = {name: float(values.mean()), "n": int(len(values))}
+        else:
+            out[key] = {name: None, "n": 0}
+    return out
+
+
+def robustness_scenarios(configs: Sequence[str]) -> list[str]:
+    """The configs that enter the robustness score (see the module docstring)."""
+    return [c for c in configs if c != ORIGINAL and not _LEVEL_CONFIG.search(c)]
+
+
+def robustness_block(values: Mapping[str, float | None], *, config: str = "table3") -> dict:
+    """The robustness score of per-scenario values, through the metric's functional core."""
+    reference = values.get(ORIGINAL)
+    external = {c: values[c] for c in robustness_scenarios(list(values)) if values[c] is not None}
+    if reference is None:
+        return {"s_robust": None, "config": config, "reason": "the 'original' config was not evaluated"}
+    if not external:
+        return {"s_robust": None, "config": config, "reason": "no scenario besides 'original' was evaluated"}
+    try:
+        from ximagenet12.metrics.robustness_score.functional import robustness_score
+    except ImportError as exc:  # pragma: no cover - the metric ships with the package
+        return {"s_robust": None, "config": config, "reason": f"robustness_score metric unavailable: {exc}"}
+    result = robustness_score(dict(external), external_reference=float(reference), config=config)
+    return {
+        "config": config,
+        "external_reference": float(reference),
+        "scenarios": list(external),
+        **{k: _plain(v) for k, v in dict(result).items()},
+    }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        try:
+            return value.item()
+        except (TypeError, ValueError):
+            return value
+    return value
+
+
+def read_report(folder: str | os.PathLike) -> dict:
+    path = Path(folder) / "report.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{str(folder)!r} is not an evaluation report folder (no report.json)")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{str(path)!r} is not valid JSON: {exc}") from exc
+
+
+# --------------------------------------------------------------------------- writing
+def write_report(result: Any, out: str | os.PathLike) -> Path:
+    """Write every file of :data:`REPORT_FILES` for ``result`` (an ``EvaluationResult``)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = result.report
+    (out / "report.json").write_text(json.dumps(_json_safe(report), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    result.predictions.to_parquet(out / "predictions.parquet", index=False)
+    _heatmap(report, out / "heatmap.png")
+    _scenarios_plot(report, out / "scenarios.png")
+    (out / "report.md").write_text(_markdown(report), encoding="utf-8")
+    return out
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return _plain(value)
+
+
+def _metric_name(report: dict) -> str:
+    return report.get("metric", "accuracy")
+
+
+def _class_labels(report: dict) -> tuple[list[str], list[str]]:
+    classes = report.get("classes") or []
+    return [c["key"] for c in classes], [c["name"] for c in classes]
+
+
+def _matrix(report: dict) -> tuple[list[str], list[str], list[list[float | None]]]:
+    metric = _metric_name(report)
+    keys, names = _class_labels(report)
+    configs = list(report["scenarios"])
+    rows = []
+    for c in configs:
+        per = report["scenarios"][c]["per_class"]
+        rows.append([per.get(k, {}).get(metric) for k in keys])
+    return configs, names, rows
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _heatmap(report: dict, path: Path) -> None:
+    import numpy as np
+
+    plt = _pyplot()
+    configs, names, rows = _matrix(report)
+    values = np.array([[np.nan if v is None else v for v in r] for r in rows], dtype=float).reshape(len(configs), len(names))
+    width = max(5.0, 1.0 + 0.75 * len(names))
+    height = max(2.5, 0.9 + 0.42 * len(configs))
+    fig, ax = plt.subplots(figsize=(width, height), dpi=110)
+    cmap = plt.get_cmap("RdYlGn").copy()
+    cmap.set_bad("#d9d9d9")
+    im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=40, ha="right", fontsize=8)
+    ax.set_yticks(range(len(configs)))
+    ax.set_yticklabels(configs, fontsize=8)
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            v = values[i, j]
+            text = "–" if np.isnan(v) else f"{v:.2f}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="black")
+    metric = _metric_name(report)
+    mode = f" ({report['mode']})" if report.get("mode") else ""
+    ax.set_title(f"{metric}{mode} per scenario and class — {report['model']}", fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.03, pad=0.02)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _series(report: dict) -> list[tuple[str, list[float | None]]]:
+    configs = list(report["scenarios"])
+    if report.get("task") == "classification":
+        primary = report.get("mode", "restricted")
+        order = [primary] + [m for m in report["scenarios"][configs[0]]["modes"] if m != primary]
+        return [(m, [report["scenarios"][c]["modes"][m]["accuracy"] for c in configs]) for m in order]
+    return [
+        ("IoU", [report["scenarios"][c]["iou"] for c in configs]),
+        ("pixel accuracy", [report["scenarios"][c]["pixel_accuracy"] for c in configs]),
+    ]
+
+
+def _scenarios_plot(report: dict, path: Path) -> None:
+    import numpy as np
+
+    plt = _pyplot()
+    configs = list(report["scenarios"])
+    series = _series(report)
+    width = max(6.5, 3.2 + 0.55 * len(configs) * len(series))
+    fig, ax = plt.subplots(figsize=(width, 3.6), dpi=110)
+    x = np.arange(len(configs))
+    bar_w = 0.8 / len(series)
+    colors = plt.get_cmap("tab10").colors
+    for k, (label, values) in enumerate(series):
+        heights = [np.nan if v is None else v for v in values]
+        pos = x - 0.4 + bar_w * (k + 0.5)
+        bars = ax.bar(pos, heights, width=bar_w, color=colors[k], label=label)
+        for b, h in zip(bars, heights):
+            if not np.isnan(h):
+                ax.text(b.get_x() + b.get_width() / 2, h + 0.01, f"{h:.2f}", ha="center", va="bottom", fontsize=6)
+        if ORIGINAL in configs and values[configs.index(ORIGINAL)] is not None:
+            ref = values[configs.index(ORIGINAL)]
+            ax.axhline(ref, color=colors[k], linestyle="--", linewidth=1, label=f"original {label} ({ref:.2f})")
+    ax.set_xticks(x)
+    ax.set_xticklabels(configs, rotation=35, ha="right", fontsize=8)
+    ax.set_ylim(0, 1.08)
+    ax.set_ylabel(_metric_name(report))
+    ax.set_title(f"{_metric_name(report)} per scenario — {report['model']}", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _fmt(v: Any) -> str:
+    return "–" if v is None else f"{v:.4f}"
+
+
+def _markdown(report: dict) -> str:
+    configs = list(report["scenarios"])
+    lines = [
+        f"# Evaluation report: {report['model']}",
+        "",
+        f"- **Model:** `{report['model']}`",
+        f"- **Data:** `{report['data']}`",
+        f"- **Task:** {report.get('task')}; metric: {_metric_name(report)}",
+    ]
+    if report.get("task") == "classification":
+        lines += [
+            f"- **Primary scoring mode:** `{report['mode']}` (both modes below)",
+            f"  - `strict`: {report['modes']['strict']}",
+            f"  - `restricted`: {report['modes']['restricted']}",
+            f"- **Label mapping:** {report['label_mapping']['kind']}",
+        ]
+    else:
+        lines.append(f"- **Object labels:** {report.get('object_labels')}")
+    lines += [
+        f"- **RGBA images:** {report.get('alpha_flattening')}",
+        f"- **Samples that failed to decode:** {report.get('n_failed', 0)}",
+        "",
+        "## Per scenario",
+        "",
+    ]
+    if report.get("task") == "classification":
+        lines += ["| scenario | n | failed | strict | restricted |", "|---|---:|---:|---:|---:|"]
+        for c in configs:
+            e = report["scenarios"][c]
+            lines.append(
+                f"| {c} | {e['n']} | {e['n_failed']} | {_fmt(e['modes']['strict']['accuracy'])} | "
+                f"{_fmt(e['modes']['restricted']['accuracy'])} |"
+            )
+    else:
+        lines += ["| scenario | n | failed | IoU | pixel accuracy |", "|---|---:|---:|---:|---:|"]
+        for c in configs:
+            e = report["scenarios"][c]
+            lines.append(f"| {c} | {e['n']} | {e['n_failed']} | {_fmt(e['iou'])} | {_fmt(e['pixel_accuracy'])} |")
+    lines += ["", "![metric per scenario](scenarios.png)", "", "## Per scenario and class", ""]
+    keys, names = _class_labels(report)
+    lines.append("| scenario | " + " | ".join(names) + " |")
+    lines.append("|---|" + "---:|" * len(names))
+    metric = _metric_name(report)
+    for c in configs:
+        per = report["scenarios"][c]["per_class"]
+        lines.append(f"| {c} | " + " | ".join(_fmt(per.get(k, {}).get(metric)) for k in keys) + " |")
+    lines += ["", "![density map](heatmap.png)", "", "## Robustness score", ""]
+    rb = report.get("robustness") or {}
+    if rb.get("s_robust") is None:
+        lines.append(f"Not computed: {rb.get('reason', 'unknown')}.")
+    else:
+        lines.append(
+            f"S_robust = **{rb['s_robust']:.4f}** (configuration `{rb.get('config')}`, "
+            f"μ = {_metric_name(report)} on `original` = {rb['external_reference']:.4f}, "
+            f"over {len(rb.get('scenarios', []))} scenarios: {', '.join(rb.get('scenarios', []))})."
+        )
+        for k in ("sigma2_e", "sigma_e"):
+            if k in rb and rb[k] is not None:
+                lines.append(f"- {k} = {rb[k]:.6f}")
+    by_mode = report.get("robustness_by_mode") or {}
+    if by_mode:
+        lines.append("")
+        for m, b in by_mode.items():
+            lines.append(f"- `{m}`: S_robust = {_fmt(b.get('s_robust'))}")
+    failures = report.get("failures") or []
+    if failures:
+        lines += ["", "## Samples that failed to decode", ""]
+        for f in failures[:50]:
+            lines.append(f"- `{f['config']}` / `{f['source_id']}`: {f['error']}")
+        if len(failures) > 50:
+            lines.append(f"- … and {len(failures) - 50} more (see report.json)")
+    lines += ["", "Files: `report.json`, `predictions.parquet`, `heatmap.png`, `scenarios.png`.", ""]
+    return "\n".join(lines)
