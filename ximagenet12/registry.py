@@ -347,3 +347,8 @@ for _name, _policy, _which in (
             family="backgrounds_challenge",
         )
     )
+
+# Plug-in scenarios register themselves with register() when imported; importing them
+# here keeps SCENARIOS complete for every caller. ai_background's module needs neither
+# torch nor diffusers until a pipeline is loaded.
+import ximagenet12.generation.scenario  # noqa: E402,F401  (registers ai_background)
