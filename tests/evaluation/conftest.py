@@ -186,3 +186,14 @@ def lite0_pipeline():
     from ximagenet12.evaluation.models import load_pipeline
 
     return load_pipeline("efficientnet-lite0", task="image-classification", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def ev():
+    """The folder-writing helpers and class lists, for tests (conftest is not importable)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        CLASS_NAMES=CLASS_NAMES, CLASS_KEYS=CLASS_KEYS, make_folder=make_folder,
+        write_config=write_config, write_card=write_card, encode=encode, sample_arrays=sample_arrays,
+    )

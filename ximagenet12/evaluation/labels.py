@@ -31,6 +31,7 @@ from typing import Literal, Mapping, Sequence
 import numpy as np
 
 __all__ = [
+    "BACKGROUND_LABELS",
     "ScoringMode",
     "SCORING_MODES",
     "MappingKind",
@@ -46,6 +47,8 @@ ScoringMode = Literal["strict", "restricted"]
 SCORING_MODES: tuple[ScoringMode, ...] = ("strict", "restricted")
 MappingKind = Literal["dataset_classes", "imagenet_wnids"]
 
+#: Segmentation labels that are *not* the object by default.
+BACKGROUND_LABELS: tuple[str, ...] = ("background", "__background__", "bg", "unlabeled", "void")
 _WNID = re.compile(r"^n\d{8}$")
 #: How many unmapped classes / model labels an error message lists.
 _MAX_LISTED = 12

@@ -63,17 +63,13 @@ def robustness_block(values: Mapping[str, float | None], *, config: str = "table
         return {"s_robust": None, "config": config, "reason": "the 'original' config was not evaluated"}
     if not external:
         return {"s_robust": None, "config": config, "reason": "no scenario besides 'original' was evaluated"}
+    block = {"config": config, "external_reference": float(reference), "scenarios": list(external)}
     try:
         from ximagenet12.metrics.robustness_score.functional import robustness_score
     except ImportError as exc:  # pragma: no cover - the metric ships with the package
-        return {"s_robust": None, "config": config, "reason": f"robustness_score metric unavailable: {exc}"}
+        return {**block, "s_robust": None, "reason": f"robustness_score metric unavailable: {exc}"}
     result = robustness_score(dict(external), external_reference=float(reference), config=config)
-    return {
-        "config": config,
-        "external_reference": float(reference),
-        "scenarios": list(external),
-        **{k: _plain(v) for k, v in dict(result).items()},
-    }
+    return {**block, **{k: _plain(v) for k, v in dict(result).items()}}
 
 
 def _plain(value: Any) -> Any:
@@ -161,8 +157,7 @@ def _heatmap(report: dict, path: Path) -> None:
     width = max(5.0, 1.0 + 0.75 * len(names))
     height = max(2.5, 0.9 + 0.42 * len(configs))
     fig, ax = plt.subplots(figsize=(width, height), dpi=110)
-    cmap = plt.get_cmap("RdYlGn").copy()
-    cmap.set_bad("#d9d9d9")
+    cmap = plt.get_cmap("RdYlGn").with_extremes(bad="#d9d9d9")
     im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, rotation=40, ha="right", fontsize=8)

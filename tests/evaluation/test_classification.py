@@ -1,0 +1,152 @@
+"""EX1 end to end: CLI on a built folder with a tiny ViT, report contents, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from ximagenet12.cli import main
+from ximagenet12.evaluation.classification import evaluate_classification
+from ximagenet12.evaluation.report import REPORT_FILES
+
+
+def test_cli_evaluate_tiny_vit_end_to_end(tiny_vit_dir, tmp_path, capsys, ev):
+    root = ev.make_folder(
+        tmp_path / "built",
+        {"original": 6, "blur_background": 5, "transparent_image": 4},
+        blur_background={"bad_rows": (2,)},
+    )
+    out = tmp_path / "report"
+    rc = main(["evaluate", "--model", str(tiny_vit_dir), "--data", str(root), "--out", str(out),
+               "--batch-size", "4", "--device", "cpu", "--no-progress"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "blur_background" in printed and "1 image(s) failed to decode" in printed
+    for name in REPORT_FILES:
+        assert (out / name).is_file(), name
+    report = json.loads((out / "report.json").read_text())
+    assert report["model"] == str(tiny_vit_dir)
+    assert report["data"] == str(root)
+    assert report["mode"] == "restricted"
+    assert report["label_mapping"]["kind"] == "dataset_classes"
+    assert list(report["scenarios"]) == ["original", "blur_background", "transparent_image"]
+    bb = report["scenarios"]["blur_background"]
+    assert bb["n"] == 4 and bb["n_failed"] == 1
+    assert report["failures"][0]["source_id"] == f"{ev.CLASS_KEYS[2]}_2"
+    assert set(bb["per_class"]) == set(ev.CLASS_KEYS)
+    assert sum(c["n"] for c in bb["per_class"].values()) == 4
+    preds = pd.read_parquet(out / "predictions.parquet")
+    assert len(preds) == 6 + 4 + 4
+    assert {"source_id", "scenario", "label", "prediction", "score", "strict_correct", "restricted_correct"} <= set(preds.columns)
+    for config, entry in report["scenarios"].items():
+        sub = preds[preds["config"] == config]
+        assert entry["accuracy"] == pytest.approx(sub["restricted_correct"].mean())
+        assert entry["modes"]["strict"]["accuracy"] == pytest.approx(sub["strict_correct"].mean())
+        for key, cell in entry["per_class"].items():
+            assert cell["n"] == (sub["class_key"] == key).sum()
+    rb = report["robustness"]
+    assert rb["scenarios"] == ["blur_background", "transparent_image"]
+    assert rb["external_reference"] == pytest.approx(report["scenarios"]["original"]["accuracy"])
+    assert "s_robust" in rb
+    md = (out / "report.md").read_text()
+    assert "heatmap.png" in md and "scenarios.png" in md and "restricted" in md
+    for png in ("heatmap.png", "scenarios.png"):
+        with Image.open(out / png) as im:
+            assert im.size[0] > 300 and im.size[1] > 150
+
+
+def test_same_predictions_whatever_the_batch_size_and_workers(tiny_vit_dir, folder):
+    a = evaluate_classification(str(tiny_vit_dir), folder, device="cpu", progress=False, batch_size=1, num_workers=0)
+    b = evaluate_classification(str(tiny_vit_dir), folder, device="cpu", progress=False, batch_size=5, num_workers=3)
+    np.testing.assert_allclose(a.predictions["strict_score"], b.predictions["strict_score"], rtol=1e-5)
+    assert list(a.predictions["prediction"]) == list(b.predictions["prediction"])
+
+
+def test_pipeline_object_and_callable_models(tiny_vit_dir, folder, ev):
+    from transformers import pipeline
+
+    pipe = pipeline("image-classification", model=str(tiny_vit_dir), device="cpu")
+    via_pipe = evaluate_classification(pipe, folder, progress=False, device="cpu")
+    via_dir = evaluate_classification(str(tiny_vit_dir), folder, progress=False, device="cpu")
+    assert list(via_pipe.predictions["prediction"]) == list(via_dir.predictions["prediction"])
+
+    # a callable in the pipeline's output format: always says "crayfish" then "cat"
+    def always_crayfish(images):
+        return [[{"label": "cat", "score": 0.9}, {"label": "crayfish", "score": 0.1}] for _ in images]
+
+    r = evaluate_classification(always_crayfish, folder, progress=False, scenarios="original")
+    orig = r.report["scenarios"]["original"]
+    assert orig["modes"]["strict"]["accuracy"] == 0.0
+    assert orig["modes"]["restricted"]["accuracy"] == pytest.approx(2 / 6)
+    assert orig["per_class"][ev.CLASS_KEYS[2]] == {"accuracy": 1.0, "n": 2}
+
+
+def test_strict_mode_as_primary(tiny_vit_dir, folder):
+    r = evaluate_classification(str(tiny_vit_dir), folder, mode="strict", progress=False, device="cpu")
+    assert r.report["mode"] == "strict"
+    assert r.report["scenarios"]["original"]["accuracy"] == r.report["scenarios"]["original"]["modes"]["strict"]["accuracy"]
+
+
+def test_real_lite0_on_a_built_folder_of_real_photos(tmp_path, lite0_pipeline, ev):
+    """ImageNet-1k model mapped through wnids; the cat photo is a tiger cat in strict mode."""
+    import skimage.data
+
+    
+    root = tmp_path / "photos"
+    cat = np.asarray(Image.fromarray(skimage.data.chelsea()).resize((96, 72)))
+    ev.write_config(root, "original", rows=1, images=[cat])
+    ev.write_card(root, {"original": 1})
+    r = evaluate_classification(lite0_pipeline, root, progress=False)
+    assert r.report["label_mapping"]["kind"] == "imagenet_wnids"
+    row = r.predictions.iloc[0]
+    assert row["strict_label"] in {"tiger cat", "Egyptian cat", "tabby, tabby cat"}
+    assert not row["strict_correct"]  # a cat is none of the dataset's lizards
+
+
+# ------------------------------------------------------------------------ bad input
+def test_cli_unknown_model_is_one_clear_line(folder, tmp_path, capsys):
+    rc = main(["evaluate", "--model", "nobody-xyz/no-such-model", "--data", str(folder), "--out", str(tmp_path / "r"), "--no-progress"])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "could not load model 'nobody-xyz/no-such-model'" in err
+    assert "Traceback" not in err
+
+
+def test_cli_unmappable_labels(tmp_path, folder, capsys):
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    config = ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                       intermediate_size=37, num_labels=2, id2label={0: "cat", 1: "dog"})
+    d = tmp_path / "catdog"
+    ViTForImageClassification(config).save_pretrained(d)
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(d)
+    rc = main(["evaluate", "--model", str(d), "--data", str(folder), "--out", str(tmp_path / "r"), "--no-progress"])
+    assert rc == 1
+    assert "3 of 3 classes not found: alligator lizard (n01689811)" in capsys.readouterr().err
+
+
+def test_missing_scenario(tiny_vit_dir, folder):
+    with pytest.raises(ValueError, match="scenario 'image_r' is not in the data"):
+        evaluate_classification(str(tiny_vit_dir), folder, scenarios="image_r", progress=False)
+
+
+def test_empty_config(tiny_vit_dir, tmp_path, ev):
+    root = ev.make_folder(tmp_path / "f", {"original": 3, "blur_background": 0})
+    with pytest.raises(ValueError, match="config 'blur_background' of .* is empty"):
+        evaluate_classification(str(tiny_vit_dir), root, progress=False, device="cpu")
+
+
+def test_bad_options(tiny_vit_dir, folder):
+    with pytest.raises(ValueError, match="unknown scoring mode 'top5'"):
+        evaluate_classification(str(tiny_vit_dir), folder, mode="top5")
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        evaluate_classification(str(tiny_vit_dir), folder, batch_size=0)
+
+
+def test_class_names_are_the_datasets(folder, tiny_vit_dir, ev):
+    r = evaluate_classification(str(tiny_vit_dir), folder, progress=False, scenarios="original")
+    assert [c["name"] for c in r.report["classes"]] == ev.CLASS_NAMES

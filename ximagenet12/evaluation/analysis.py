@@ -1,0 +1,208 @@
+"""The paper's regression analysis (Tables 1, 4, 6) over one or more evaluation reports.
+
+Per (model, scenario, class) accuracy -- read from each report's ``per_class`` table --
+is fitted by ordinary least squares (``statsmodels`` formula API)::
+
+    accuracy ~ C(model) + C(scenario, Treatment('original')) + C(class_key)
+
+(a factor with a single level is left out: one model → no model term). Outputs the
+coefficient table (estimate, standard error, 95 % CI, p-value, significance stars:
+``***`` p < 0.001, ``**`` < 0.01, ``*`` < 0.05, ``.`` < 0.1) and the type-II ANOVA
+table (SS, DF, MS, F, p), each as CSV and Markdown.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+__all__ = ["AnalysisResult", "collect_accuracies", "fit_analysis", "analyze_reports", "stars"]
+
+BASELINE_SCENARIO = "original"
+ALPHA = 0.05
+_FACTOR_LABELS = {"model": "model", "scenario": "scenario", "class_key": "class"}
+
+
+def stars(p: float | None) -> str:
+    if p is None or p != p:
+        return ""
+    if p < 0.001:
+        return "***"
+    if p < 0.01:
+        return "**"
+    if p < 0.05:
+        return "*"
+    if p < 0.1:
+        return "."
+    return ""
+
+
+@dataclass
+class AnalysisResult:
+    data: Any  # pandas.DataFrame: model, scenario, class_key, value, n
+    coefficients: Any  # pandas.DataFrame
+    anova: Any  # pandas.DataFrame
+    formula: str
+    metric: str
+
+
+def collect_accuracies(reports: Sequence[dict], *, names: Sequence[str] | None = None):
+    """One row per (model, scenario, class) with the report's primary metric."""
+    import pandas as pd
+
+    if not reports:
+        raise ValueError("no reports to analyse")
+    metrics = {r.get("metric", "accuracy") for r in reports}
+    if len(metrics) > 1:
+        raise ValueError(f"the reports measure different things ({', '.join(sorted(metrics))}); analyse them separately")
+    metric = metrics.pop()
+    rows = []
+    labels = list(names) if names else [str(r.get("model")) for r in reports]
+    if len(set(labels)) < len(labels):  # the same model twice: tell them apart by position
+        labels = [f"{lab} [{i}]" for i, lab in enumerate(labels)]
+    for label, report in zip(labels, reports):
+        for scenario, entry in (report.get("scenarios") or {}).items():
+            for key, cell in (entry.get("per_class") or {}).items():
+                value = cell.get(metric)
+                if value is None or not cell.get("n"):
+                    continue
+                rows.append({"model": label, "scenario": scenario, "class_key": key, "value": float(value), "n": int(cell["n"])})
+    frame = pd.DataFrame(rows, columns=["model", "scenario", "class_key", "value", "n"])
+    if frame.empty:
+        raise ValueError("the reports hold no per-class values to analyse")
+    return frame, metric
+
+
+def _split_term(name: str) -> tuple[str, str]:
+    if name == "Intercept":
+        return "Intercept", ""
+    for column, label in _FACTOR_LABELS.items():
+        if name.startswith(f"C({column}"):
+            level = name.split("[T.", 1)[1][:-1] if "[T." in name else ""
+            return label, level
+    return name, ""
+
+
+def fit_analysis(frame, *, metric: str = "accuracy") -> AnalysisResult:
+    """OLS of ``value`` on model, scenario (baseline ``original``) and class, plus ANOVA."""
+    import pandas as pd
+    import statsmodels.api as sm
+    import statsmodels.formula.api as smf
+
+    terms = []
+    if frame["model"].nunique() > 1:
+        terms.append("C(model)")
+    if frame["scenario"].nunique() > 1:
+        if BASELINE_SCENARIO in set(frame["scenario"]):
+            terms.append(f"C(scenario, Treatment('{BASELINE_SCENARIO}'))")
+        else:
+            terms.append("C(scenario)")
+    if frame["class_key"].nunique() > 1:
+        terms.append("C(class_key)")
+    if not terms:
+        raise ValueError("nothing to fit: one model, one scenario and one class")
+    formula = "value ~ " + " + ".join(terms)
+    n_params = 1 + sum(frame[c].nunique() - 1 for c in ("model", "scenario", "class_key") if frame[c].nunique() > 1)
+    if len(frame) <= n_params:
+        raise ValueError(
+            f"too few observations to fit {formula!r}: {len(frame)} (model, scenario, class) values for {n_params} "
+            "parameters; evaluate more scenarios, classes or models"
+        )
+    fit = smf.ols(formula, data=frame).fit()
+    ci = fit.conf_int(alpha=ALPHA)
+    coef_rows = []
+    for name in fit.params.index:
+        factor, level = _split_term(name)
+        p = float(fit.pvalues[name])
+        coef_rows.append(
+            {
+                "term": factor,
+                "level": level,
+                "estimate": float(fit.params[name]),
+                "std_error": float(fit.bse[name]),
+                "ci_low": float(ci.loc[name, 0]),
+                "ci_high": float(ci.loc[name, 1]),
+                "t": float(fit.tvalues[name]),
+                "p_value": p,
+                "stars": stars(p),
+            }
+        )
+    coefficients = pd.DataFrame(coef_rows)
+    table = sm.stats.anova_lm(fit, typ=2)
+    anova_rows = []
+    for name, row in table.iterrows():
+        factor = "Residual" if name == "Residual" else _split_term(name)[0]
+        df = float(row["df"])
+        ss = float(row["sum_sq"])
+        f = row.get("F")
+        p = row.get("PR(>F)")
+        anova_rows.append(
+            {
+                "source": factor,
+                "sum_sq": ss,
+                "df": int(round(df)),
+                "mean_sq": ss / df if df else float("nan"),
+                "F": None if f is None or f != f else float(f),
+                "p_value": None if p is None or p != p else float(p),
+                "stars": stars(None if p is None or p != p else float(p)),
+            }
+        )
+    anova = pd.DataFrame(anova_rows)
+    return AnalysisResult(data=frame, coefficients=coefficients, anova=anova, formula=formula, metric=metric)
+
+
+def _markdown_table(frame, floats: str = "{:.4g}") -> str:
+    cols = list(frame.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for _, row in frame.iterrows():
+        cells = []
+        for c in cols:
+            v = row[c]
+            if v is None or (isinstance(v, float) and v != v):
+                cells.append("")
+            elif isinstance(v, float):
+                cells.append(floats.format(v))
+            else:
+                cells.append(str(v))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def analyze_reports(folders: Sequence[str | os.PathLike], out: str | os.PathLike) -> AnalysisResult:
+    """Read ``report.json`` of each folder, fit, and write CSV + Markdown tables to ``out``."""
+    from ximagenet12.evaluation.report import read_report
+
+    if not folders:
+        raise ValueError("name at least one report folder")
+    reports = [read_report(f) for f in folders]
+    frame, metric = collect_accuracies(reports)
+    result = fit_analysis(frame, metric=metric)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out / "observations.csv", index=False)
+    result.coefficients.to_csv(out / "coefficients.csv", index=False)
+    result.anova.to_csv(out / "anova.csv", index=False)
+    md = [
+        "# Regression analysis",
+        "",
+        f"Reports: {', '.join(f'`{os.fspath(f)}`' for f in folders)}",
+        "",
+        f"OLS fit of per-(model, scenario, class) {metric}: `{result.formula}` "
+        f"({len(frame)} observations; baseline scenario `{BASELINE_SCENARIO}`).",
+        "Significance: `***` p < 0.001, `**` p < 0.01, `*` p < 0.05, `.` p < 0.1.",
+        "",
+        "## Coefficients",
+        "",
+        _markdown_table(result.coefficients),
+        "",
+        "## ANOVA (type II)",
+        "",
+        _markdown_table(result.anova),
+        "",
+    ]
+    (out / "coefficients.md").write_text(_markdown_table(result.coefficients) + "\n", encoding="utf-8")
+    (out / "anova.md").write_text(_markdown_table(result.anova) + "\n", encoding="utf-8")
+    (out / "analysis.md").write_text("\n".join(md), encoding="utf-8")
+    return result
