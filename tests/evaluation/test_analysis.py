@@ -1,0 +1,92 @@
+"""Analysis: OLS with known effects is recovered; ANOVA; CLI over report folders."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from ximagenet12.cli import main
+from ximagenet12.evaluation.analysis import collect_accuracies, fit_analysis, stars
+
+SCENARIOS = ["original", "blur_background", "image_grey", "random_background"]
+SCENARIO_EFFECT = {"original": 0.0, "blur_background": -0.05, "image_grey": -0.10, "random_background": -0.40}
+CLASSES = ["n01", "n02", "n03", "n04"]
+CLASS_EFFECT = {"n01": 0.0, "n02": 0.02, "n03": -0.03, "n04": 0.05}
+MODEL_EFFECT = {"resnet": 0.0, "vit": 0.04}
+BASE = 0.9
+
+
+def _report(model, rng, noise):
+    scen = {}
+    for s in SCENARIOS:
+        per = {}
+        for c in CLASSES:
+            v = BASE + MODEL_EFFECT[model] + SCENARIO_EFFECT[s] + CLASS_EFFECT[c] + rng.normal(0, noise)
+            per[c] = {"accuracy": v, "n": 50}
+        scen[s] = {"accuracy": None, "n": 200, "per_class": per}
+    return {"model": model, "metric": "accuracy", "scenarios": scen}
+
+
+def test_known_effects_are_recovered():
+    rng = np.random.default_rng(0)
+    reports = [_report(m, rng, 0.005) for m in MODEL_EFFECT]
+    frame, metric = collect_accuracies(reports)
+    assert metric == "accuracy" and len(frame) == 2 * 4 * 4
+    result = fit_analysis(frame, metric=metric)
+    result_df = len(frame) - len(result.coefficients)
+    coef = result.coefficients.set_index(["term", "level"])
+    assert coef.loc[("Intercept", ""), "estimate"] == pytest.approx(BASE, abs=0.01)
+    assert coef.loc[("model", "vit"), "estimate"] == pytest.approx(0.04, abs=0.01)
+    for s in SCENARIOS[1:]:
+        row = coef.loc[("scenario", s)]
+        assert row["estimate"] == pytest.approx(SCENARIO_EFFECT[s], abs=0.01)
+        half = stats.t.ppf(0.975, result_df) * row["std_error"]  # 95 % CI = estimate ± t·SE
+        assert row["ci_high"] - row["estimate"] == pytest.approx(half)
+        assert row["estimate"] - row["ci_low"] == pytest.approx(half)
+    for c in CLASSES[1:]:
+        assert coef.loc[("class", c), "estimate"] == pytest.approx(CLASS_EFFECT[c], abs=0.01)
+    assert coef.loc[("scenario", "random_background"), "stars"] == "***"
+    anova = result.anova.set_index("source")
+    assert set(anova.index) == {"model", "scenario", "class", "Residual"}
+    assert anova.loc["scenario", "df"] == 3 and anova.loc["class", "df"] == 3 and anova.loc["model", "df"] == 1
+    assert anova.loc["scenario", "mean_sq"] == pytest.approx(anova.loc["scenario", "sum_sq"] / 3)
+    assert anova.loc["scenario", "p_value"] < 1e-6
+
+
+def test_stars():
+    assert [stars(p) for p in (0.0001, 0.005, 0.03, 0.07, 0.5, None)] == ["***", "**", "*", ".", "", ""]
+
+
+def test_cli_analyze_writes_csv_and_markdown(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    folders = []
+    for m in MODEL_EFFECT:
+        d = tmp_path / m
+        d.mkdir()
+        (d / "report.json").write_text(json.dumps(_report(m, rng, 0.01)))
+        folders.append(str(d))
+    out = tmp_path / "analysis"
+    assert main(["analyze", *folders, "--out", str(out)]) == 0
+    for name in ("coefficients.csv", "anova.csv", "coefficients.md", "anova.md", "analysis.md", "observations.csv"):
+        assert (out / name).is_file(), name
+    coef = pd.read_csv(out / "coefficients.csv")
+    assert list(coef.columns) == ["term", "level", "estimate", "std_error", "ci_low", "ci_high", "t", "p_value", "stars"]
+    anova = pd.read_csv(out / "anova.csv")
+    assert list(anova.columns) == ["source", "sum_sq", "df", "mean_sq", "F", "p_value", "stars"]
+    assert "| scenario | random_background |" in (out / "coefficients.md").read_text()
+    assert "C(scenario, Treatment('original'))" in capsys.readouterr().out
+
+
+def test_analyze_bad_input(tmp_path, capsys):
+    assert main(["analyze", str(tmp_path / "nope"), "--out", str(tmp_path / "a")]) == 1
+    assert "is not an evaluation report folder" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="measure different things"):
+        collect_accuracies([{"metric": "accuracy", "scenarios": {}}, {"metric": "iou", "scenarios": {}}])
+    one = {"model": "m", "metric": "accuracy", "scenarios": {"original": {"per_class": {"a": {"accuracy": 1.0, "n": 1}}}}}
+    frame, _ = collect_accuracies([one])
+    with pytest.raises(ValueError, match="nothing to fit"):
+        fit_analysis(frame)
