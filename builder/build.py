@@ -1,0 +1,687 @@
+"""Build a Hub-ready dataset folder from a source: one parquet config per scenario variant.
+
+Pipeline (STYLE.md §7, "encode once, where it is cheap"):
+
+1. the source's items are cut into fixed *blocks* of ``block_samples`` samples;
+2. each sample is decoded ONCE, in a worker, and every requested variant is applied to
+   it there (:func:`process_sample`, shared with the ``ximagenet12.py`` builder); the
+   outputs are encoded to JPEG/PNG bytes in the same worker;
+3. rows stream, in source order, into one *part* file per (block, config) under
+   ``<out>/.cache/ximagenet12-build/``; a block is recorded as done only after all its
+   parts are in place, so ``resume=True`` skips finished blocks and yields the same rows;
+4. at the end each config's parts are merged into ``data/<config>/<split>-XXXXX-of-YYYYY.parquet``
+   shards (row groups of 100 rows), then ``skipped.jsonl``, ``build_info.json`` and the
+   card ``README.md`` are written and the work folder is removed.
+
+Every random draw comes from a generator derived from (seed, source id, scenario, level),
+and ``multiprocessing`` workers return results in order, so the rows do not depend on
+``num_proc``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from ximagenet12 import __version__
+from ximagenet12.backgrounds import BackgroundLibrary
+from ximagenet12.builder.encode import encode_image, encode_mask
+from ximagenet12.builder.schema import arrow_schema, build_features
+from ximagenet12.builder.writer import PartWriter, Row, atomic_write_bytes, merge_parts
+from ximagenet12.engine import RunContext, ScenarioResult, apply_variant
+from ximagenet12.registry import Variant, resolve
+from ximagenet12.types import Sample, SampleError, Skipped, SourceItem
+
+__all__ = [
+    "BLOCK_SAMPLES",
+    "BuildSummary",
+    "ConfigSummary",
+    "DonorSampler",
+    "SampleRows",
+    "build_dataset",
+    "is_previous_build",
+    "process_sample",
+    "result_row",
+]
+
+#: Samples per resumable block (one part file per config per block).
+BLOCK_SAMPLES = 256
+#: Samples handed to a worker at a time.
+CHUNK_SAMPLES = 4
+#: Decoded donor samples kept per worker for the ``mixed_*`` scenarios.
+DONOR_CACHE_SIZE = 64
+BUILD_INFO = "build_info.json"
+SKIPPED_FILE = "skipped.jsonl"
+CARD_FILE = "README.md"
+DATA_DIR = "data"
+#: Work folder for parts and block records (``.cache`` is never uploaded to the Hub).
+WORK_DIR = Path(".cache") / "ximagenet12-build"
+_STATE_FORMAT = 1
+
+
+# --------------------------------------------------------------------------- donors
+
+
+class DonorSampler:
+    """The ``mixed_*`` scenarios' donor pool (implements :class:`ximagenet12.engine.DonorPool`).
+
+    ``same``: another sample of the sample's class; ``random``: a sample of a class drawn
+    uniformly among the other classes; ``next``: a sample of the next class in sorted
+    key order (wrapping). Draws use the sample's generator; a donor is never the sample
+    itself. Decoded donors are kept in a small per-process cache.
+    """
+
+    def __init__(self, items: Iterable[SourceItem], *, cache_size: int = DONOR_CACHE_SIZE):
+        by_class: dict[str, list[SourceItem]] = defaultdict(list)
+        for item in items:
+            by_class[item.class_key].append(item)
+        self.by_class = {k: sorted(v, key=lambda i: i.source_id) for k, v in sorted(by_class.items())}
+        self.classes = list(self.by_class)
+        self._load = lru_cache(maxsize=cache_size)(self._decode)
+
+    def _decode(self, source_id: str) -> Sample:
+        return self._items_by_id()[source_id].load()
+
+    @lru_cache(maxsize=1)
+    def _items_by_id(self) -> dict[str, SourceItem]:
+        return {i.source_id: i for items in self.by_class.values() for i in items}
+
+    def candidates(self, sample: Sample, policy: str, rng: np.random.Generator) -> list[SourceItem]:
+        key = sample.class_key
+        if policy == "same":
+            pool = [i for i in self.by_class.get(key, []) if i.source_id != sample.source_id]
+            if not pool:
+                raise SampleError(
+                    sample.source_id, f"mixed_same needs another sample of class {key}; the source has only this one"
+                )
+            return pool
+        others = [c for c in self.classes if c != key]
+        if not others:
+            raise SampleError(
+                sample.source_id, f"mixed_{'rand' if policy == 'random' else policy} needs a class other than {key}; "
+                "the source has only one class"
+            )
+        if policy == "random":
+            cls = others[int(rng.integers(len(others)))]
+        elif policy == "next":
+            order = self.classes if key in self.classes else sorted([*self.classes, key])
+            cls = next(c for c in order[order.index(key) + 1 :] + order if c != key)
+        else:
+            raise ValueError(f"donor policy must be 'same', 'random' or 'next', got {policy!r}")
+        return self.by_class[cls]
+
+    def draw(self, sample: Sample, policy: str, rng: np.random.Generator) -> Sample:
+        pool = self.candidates(sample, policy, rng)
+        item = pool[int(rng.integers(len(pool)))]
+        try:
+            return self._load(item.source_id)
+        except SampleError as exc:
+            raise SampleError(sample.source_id, f"donor {item.source_id} could not be loaded: {exc.reason}") from exc
+
+    def __getstate__(self):
+        return {"by_class": self.by_class, "classes": self.classes}
+
+    def __setstate__(self, state):
+        self.by_class, self.classes = state["by_class"], state["classes"]
+        self._load = lru_cache(maxsize=DONOR_CACHE_SIZE)(self._decode)
+
+
+# --------------------------------------------------------------------------- one sample
+
+
+@dataclass
+class SampleRows:
+    """What building one sample gives: rows per config and what was skipped."""
+
+    index: int
+    source_id: str
+    rows: dict[str, Row] = field(default_factory=dict)
+    skipped: list[Skipped] = field(default_factory=list)
+    loaded: bool = True
+
+
+def result_row(variant: Variant, sample: Sample, result: ScenarioResult, label: int) -> Row:
+    """Encode one scenario result as a parquet row (see :data:`~ximagenet12.builder.writer.Row`)."""
+    out = result.output
+    return (
+        encode_image(out.image, variant.scenario.mode),
+        encode_mask(out.mask),
+        int(label),
+        sample.class_key,
+        sample.source_id,
+        variant.name,
+        variant.effective_level,
+        int(result.seed),
+        json.dumps(result.provenance, sort_keys=True, separators=(",", ":")),
+    )
+
+
+def process_sample(
+    item: SourceItem,
+    variants: Sequence[Variant],
+    context: RunContext,
+    class_index: dict[str, int],
+    *,
+    index: int = 0,
+) -> SampleRows:
+    """Decode ``item`` once and apply every (non-generative) variant to it.
+
+    A :class:`SampleError` while loading skips the sample (``scenario=None``); one from a
+    scenario skips that (sample, scenario) only. Other exceptions are bugs and propagate.
+    """
+    out = SampleRows(index, item.source_id)
+    try:
+        sample = item.load()
+    except SampleError as exc:
+        out.loaded = False
+        out.skipped.append(Skipped(item.source_id, exc.reason))
+        return out
+    label = class_index[sample.class_key]
+    for variant in variants:
+        try:
+            result = apply_variant(variant, sample, context)
+        except SampleError as exc:
+            out.skipped.append(Skipped(item.source_id, exc.reason, scenario=variant.config_name))
+            continue
+        out.rows[variant.config_name] = result_row(variant, sample, result, label)
+    return out
+
+
+# worker state (set once per process by the pool initializer, or in-process)
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(variants: Sequence[Variant], context: RunContext, class_index: dict[str, int]) -> None:
+    _WORKER.update(variants=variants, context=context, class_index=class_index)
+
+
+def _work_chunk(chunk: Sequence[tuple[int, SourceItem]]) -> list[SampleRows]:
+    return [
+        process_sample(item, _WORKER["variants"], _WORKER["context"], _WORKER["class_index"], index=i)
+        for i, item in chunk
+    ]
+
+
+# --------------------------------------------------------------------------- summary
+
+
+@dataclass
+class ConfigSummary:
+    name: str
+    scenario: str
+    level: int | None
+    mode: str
+    rows: int = 0
+    num_bytes: int = 0  # Arrow bytes (what datasets reports as a split's num_bytes)
+    download_size: int = 0  # bytes of the parquet files
+    files: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BuildSummary:
+    """What a build produced; ``str()`` gives the report the CLI prints."""
+
+    out_dir: Path
+    source: str
+    seed: int
+    split: str
+    samples: int
+    classes: list[str]
+    class_names: list[str]
+    configs: dict[str, ConfigSummary]
+    skipped: list[Skipped]
+    elapsed: float
+    resumed_blocks: int = 0
+    license: str = "unknown"
+
+    @property
+    def rows(self) -> int:
+        return sum(c.rows for c in self.configs.values())
+
+    @property
+    def download_size(self) -> int:
+        return sum(c.download_size for c in self.configs.values())
+
+    def load_line(self, config: str | None = None) -> str:
+        config = config or ("original" if "original" in self.configs else next(iter(self.configs)))
+        return f'datasets.load_dataset("{self.out_dir}", "{config}", split="{self.split}")'
+
+    def __str__(self) -> str:
+        lines = [
+            f"built {len(self.configs)} config(s), {self.rows} rows, {self.download_size / 2**20:.1f} MiB "
+            f"from {self.samples} sample(s) of {self.source!r} in {self.elapsed:.1f} s -> {self.out_dir}",
+        ]
+        if self.resumed_blocks:
+            lines.append(f"resumed: {self.resumed_blocks} block(s) were already done")
+        width = max((len(n) for n in self.configs), default=6)
+        for c in self.configs.values():
+            lines.append(f"  {c.name:<{width}}  {c.rows:>7} rows  {c.download_size / 2**20:8.2f} MiB  {len(c.files)} file(s)")
+        if self.skipped:
+            lines.append(f"skipped {len(self.skipped)} (sample, scenario) pair(s), listed in {SKIPPED_FILE}:")
+            for s in self.skipped[:20]:
+                lines.append(f"  - {s.source_id} [{s.scenario or 'all scenarios'}]: {s.reason}")
+            if len(self.skipped) > 20:
+                lines.append(f"  ... and {len(self.skipped) - 20} more")
+        else:
+            lines.append("skipped: none")
+        lines.append("load it with:")
+        lines.append(f"  import datasets; ds = {self.load_line()}")
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- the output folder
+
+_OWNED = (DATA_DIR, CARD_FILE, SKIPPED_FILE, BUILD_INFO)
+
+
+def is_previous_build(folder: str | os.PathLike[str]) -> bool:
+    """Whether ``folder`` holds a (finished or interrupted) ximagenet12 build."""
+    folder = Path(folder)
+    info = folder / BUILD_INFO
+    if info.is_file():
+        try:
+            return json.loads(info.read_text(encoding="utf-8")).get("builder") == "ximagenet12"
+        except (OSError, ValueError):
+            return False
+    return (folder / WORK_DIR / "state.json").is_file()
+
+
+def _prepare_out_dir(out: Path, *, resume: bool, overwrite: bool, fingerprint: dict[str, Any]) -> None:
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output path {out} exists and is not a folder")
+    work = out / WORK_DIR
+    state_path = work / "state.json"
+    if out.is_dir() and any(out.iterdir()) and not is_previous_build(out) and not overwrite:
+        raise ValueError(
+            f"refusing to write into {out}: it is not empty and holds no ximagenet12 build "
+            f"({BUILD_INFO}); choose an empty or new folder, or pass overwrite=True (--overwrite), "
+            f"which replaces only {', '.join(_OWNED)} there"
+        )
+    if resume and state_path.is_file():
+        try:
+            state = json.loads(state_path.read_text(encoding="utf-8"))
+        except ValueError:
+            state = {}
+        if state.get("fingerprint") != fingerprint:
+            changed = sorted(
+                k for k in set(fingerprint) | set(state.get("fingerprint", {}))
+                if fingerprint.get(k) != state.get("fingerprint", {}).get(k)
+            )
+            raise ValueError(
+                f"cannot resume the build in {out}: it was started with different settings "
+                f"({', '.join(changed) or 'unknown format'}); rerun without resume and with overwrite=True "
+                "(--overwrite) to start again"
+            )
+        return
+    if state_path.is_file() and not resume and not overwrite:
+        raise ValueError(
+            f"{out} holds an interrupted build: pass resume=True (--resume) to continue it "
+            "or overwrite=True (--overwrite) to start again"
+        )
+    # a fresh build: remove what a build owns, leave anything else alone
+    for name in _OWNED:
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    atomic_write_bytes(state_path, json.dumps({"format": _STATE_FORMAT, "fingerprint": fingerprint}).encode())
+
+
+def _block_record(work: Path, block: int) -> Path:
+    return work / "blocks" / f"block-{block:06d}.json"
+
+
+def _part_path(work: Path, config: str, block: int) -> Path:
+    return work / "parts" / config / f"block-{block:06d}.parquet"
+
+
+# --------------------------------------------------------------------------- the build
+
+
+def _select(items: list[SourceItem], max_samples: int | None) -> list[SourceItem]:
+    if max_samples is None or max_samples >= len(items):
+        return items
+    if max_samples < 1:
+        raise ValueError(f"max_samples must be a positive integer, got {max_samples}")
+    by_class: dict[str, list[SourceItem]] = defaultdict(list)
+    for item in items:
+        by_class[item.class_key].append(item)
+    chosen: set[str] = set()
+    queues = [iter(v) for _, v in sorted(by_class.items())]
+    while len(chosen) < max_samples:  # round-robin over classes, so every class shows up
+        for queue in queues:
+            item = next(queue, None)
+            if item is not None and len(chosen) < max_samples:
+                chosen.add(item.source_id)
+    return [i for i in items if i.source_id in chosen]
+
+
+def _open(source: Any) -> Any:
+    if source is None:
+        from ximagenet12.builder.sample import sample_source
+
+        return sample_source()
+    if isinstance(source, (str, os.PathLike)):
+        from ximagenet12.sources import open_source
+
+        return open_source(source)
+    if not (hasattr(source, "items") and hasattr(source, "classes")):
+        raise TypeError(f"source must be a Source, a path or None (the embedded sample), got {type(source).__name__}")
+    return source
+
+
+def _fingerprint(source: Any, items: list[SourceItem], variants: list[Variant], seed: int, split: str,
+                 block_samples: int, backgrounds: BackgroundLibrary | None) -> dict[str, Any]:
+    ids = hashlib.blake2b(digest_size=16)
+    for item in items:
+        ids.update(f"{item.class_key}\x1f{item.source_id}\x1e".encode())
+    return {
+        "format": _STATE_FORMAT,
+        "version": __version__,
+        "source": getattr(source, "name", str(source)),
+        "samples": len(items),
+        "items": ids.hexdigest(),
+        "classes": list(source.classes),
+        "configs": [v.config_name for v in variants],
+        "seed": int(seed),
+        "split": split,
+        "block_samples": int(block_samples),
+        "backgrounds": list(backgrounds.ids) if backgrounds is not None else None,
+    }
+
+
+def _iter_results(
+    items: list[SourceItem], start: int, pool: Any, num_proc: int
+) -> Iterator[SampleRows]:
+    chunks = [
+        [(start + j, item) for j, item in enumerate(items[k : k + CHUNK_SAMPLES], start=k)]
+        for k in range(0, len(items), CHUNK_SAMPLES)
+    ]
+    results = pool.imap(_work_chunk, chunks) if pool is not None else map(_work_chunk, chunks)
+    for chunk in results:
+        yield from chunk
+
+
+def build_dataset(
+    source: Any = None,
+    out_dir: str | os.PathLike[str] = "ximagenet12-out",
+    *,
+    scenarios: str | Sequence[str] | Sequence[Variant] = "all",
+    seed: int = 0,
+    num_proc: int = 1,
+    resume: bool = False,
+    strict: bool = False,
+    overwrite: bool = False,
+    backgrounds: BackgroundLibrary | str | os.PathLike[str] | None = None,
+    split: str = "train",
+    progress: bool = True,
+    license: str | None = None,
+    max_samples: int | None = None,
+    block_samples: int = BLOCK_SAMPLES,
+    generation: Any = None,
+    pretty_name: str = "XImageNet-12",
+    repo_id: str | None = None,
+) -> BuildSummary:
+    """Build ``out_dir`` (a Hub-ready folder: ``data/<config>/*.parquet`` + card) from ``source``.
+
+    ``source``: a :class:`~ximagenet12.sources.Source`, a path for
+    :func:`~ximagenet12.sources.open_source`, or ``None`` for the embedded sample.
+    ``scenarios``: names, ``<name>@<level>``/``<name>_level<k>``, ``all`` (paper level of
+    every non-generative scenario) or ``all-levels``; or :class:`Variant` objects.
+    ``backgrounds``: a :class:`BackgroundLibrary` or a folder of photos for
+    ``random_background`` (default: scikit-image's photographs).
+    ``strict``: stop at the first bad sample (raising its :class:`SampleError`) instead of
+    recording it in ``skipped.jsonl``. ``resume``: continue an interrupted build in
+    ``out_dir`` (same settings); ``overwrite``: write into a folder that holds something
+    else (only the build's own files are replaced). ``license``: the card's licence id
+    (default: the source's ``license`` attribute, else ``unknown``). ``max_samples``: build
+    only that many samples, taken round-robin over classes. ``generation``: a
+    :class:`ximagenet12.generation.GenerationOptions` for generative scenarios
+    (``ai_background``). ``repo_id``: the Hub repo named in the card's examples.
+    """
+    started = time.perf_counter()
+    if not isinstance(num_proc, int) or num_proc < 1:
+        raise ValueError(f"num_proc must be a positive integer, got {num_proc!r}")
+    if not isinstance(block_samples, int) or block_samples < 1:
+        raise ValueError(f"block_samples must be a positive integer, got {block_samples!r}")
+    if not isinstance(split, str) or not split.replace("_", "").isalnum():
+        raise ValueError(f"split must be a name like 'train', got {split!r}")
+    if isinstance(scenarios, str) or (scenarios and not isinstance(scenarios[0], Variant)):
+        variants = resolve(scenarios)  # type: ignore[arg-type]
+    else:
+        variants = list(scenarios)  # type: ignore[arg-type]
+    if not variants:
+        raise ValueError("no scenario to build")
+    src = _open(source)
+    items = _select(list(src.items()), max_samples)
+    if not items:
+        raise ValueError(f"source {getattr(src, 'name', src)!r} has no usable sample; skipped: "
+                         + "; ".join(f"{s.source_id}: {s.reason}" for s in list(src.skipped)[:5]))
+    classes, class_names = list(src.classes), list(src.class_names)
+    class_index = {key: i for i, key in enumerate(classes)}
+    if strict and src.skipped:
+        first = src.skipped[0]
+        raise SampleError(first.source_id, first.reason)
+
+    plain = [v for v in variants if v.scenario.family != "generative"]
+    generative = [v for v in variants if v.scenario.family == "generative"]
+    if isinstance(backgrounds, (str, os.PathLike)):
+        backgrounds = BackgroundLibrary.from_folder(backgrounds)
+    if backgrounds is None and any(v.scenario.needs == "background" for v in plain):
+        backgrounds = BackgroundLibrary.default()
+    donors = DonorSampler(items) if any(v.scenario.needs == "donor" for v in plain) else None
+    context = RunContext(seed=int(seed), backgrounds=backgrounds, donors=donors)
+
+    out = Path(out_dir)
+    fingerprint = _fingerprint(src, items, variants, seed, split, block_samples, backgrounds)
+    if generative:
+        from ximagenet12.generation import GenerationOptions
+
+        generation = generation or GenerationOptions()
+        fingerprint["generation"] = repr(generation)
+    _prepare_out_dir(out, resume=resume, overwrite=overwrite, fingerprint=fingerprint)
+    work = out / WORK_DIR
+
+    features = build_features(class_names)
+    schema = arrow_schema(features)
+    n_blocks = (len(items) + block_samples - 1) // block_samples
+    skipped: list[Skipped] = list(src.skipped)
+    configs = [v.config_name for v in variants]
+    if len(set(configs)) != len(configs):
+        raise ValueError(f"scenarios name a config twice: {configs}")
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(items), unit="sample", desc="building", file=sys.stderr, dynamic_ncols=True)
+    outputs = 0
+    resumed = 0
+    pool = None
+    try:
+        for block in range(n_blocks):
+            lo, hi = block * block_samples, min(len(items), (block + 1) * block_samples)
+            record = _block_record(work, block)
+            if record.is_file():
+                done = json.loads(record.read_text(encoding="utf-8"))
+                skipped += [Skipped(d["source_id"], d["reason"], d["scenario"]) for d in done["skipped"]]
+                outputs += done["rows"]
+                resumed += 1
+                if bar is not None:
+                    bar.update(hi - lo)
+                    bar.set_postfix(outputs=outputs)
+                continue
+            if pool is None and num_proc > 1 and plain:
+                pool = multiprocessing.get_context("spawn").Pool(
+                    num_proc, initializer=_init_worker, initargs=(plain, context, class_index)
+                )
+            elif pool is None:
+                _init_worker(plain, context, class_index)
+            writers = {c: PartWriter(_part_path(work, c, block), schema) for c in configs}
+            block_skipped: list[Skipped] = []
+            loaded: list[SourceItem] = []
+            block_rows = 0
+            try:
+                pending: dict[str, list[Row]] = defaultdict(list)
+                for res in _iter_results(items[lo:hi], lo, pool, num_proc):
+                    if strict and res.skipped:
+                        s = res.skipped[0]
+                        raise SampleError(s.source_id, s.reason if s.scenario is None else f"{s.scenario}: {s.reason}")
+                    block_skipped += res.skipped
+                    if res.loaded:
+                        loaded.append(items[res.index])
+                    for config, row in res.rows.items():
+                        pending[config].append(row)
+                    block_rows += len(res.rows)
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix(outputs=outputs + block_rows)
+                    if sum(len(v) for v in pending.values()) >= CHUNK_SAMPLES * len(plain):
+                        for config, rows in pending.items():
+                            writers[config].write(rows)
+                        pending = defaultdict(list)
+                for config, rows in pending.items():
+                    writers[config].write(rows)
+                for variant in generative:
+                    rows, gen_skipped = _generate(variant, loaded, seed=int(seed), options=generation, out=out,
+                                                  class_index=class_index, class_names=dict(zip(classes, class_names)))
+                    if strict and gen_skipped:
+                        s = gen_skipped[0]
+                        raise SampleError(s.source_id, f"{s.scenario}: {s.reason}")
+                    writers[variant.config_name].write(rows)
+                    block_skipped += gen_skipped
+                    block_rows += len(rows)
+                for writer in writers.values():
+                    writer.commit()
+            except BaseException:
+                for writer in writers.values():
+                    writer.abort()
+                raise
+            atomic_write_bytes(
+                record,
+                json.dumps({"rows": block_rows, "skipped": [s.to_dict() for s in block_skipped]}).encode(),
+            )
+            skipped += block_skipped
+            outputs += block_rows
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
+        if bar is not None:
+            bar.close()
+
+    summaries: dict[str, ConfigSummary] = {}
+    for variant in variants:
+        name = variant.config_name
+        parts = [_part_path(work, name, b) for b in range(n_blocks)]
+        files, rows, nbytes = merge_parts(parts, out / DATA_DIR / name, schema, split=split)
+        summaries[name] = ConfigSummary(
+            name=name,
+            scenario=variant.name,
+            level=variant.effective_level,
+            mode=variant.scenario.mode,
+            rows=rows,
+            num_bytes=nbytes,
+            download_size=sum(f.stat().st_size for f in files),
+            files=[f.relative_to(out).as_posix() for f in files],
+        )
+    lic = license or getattr(src, "license", None) or "unknown"
+    summary = BuildSummary(
+        out_dir=out,
+        source=str(getattr(src, "name", src)),
+        seed=int(seed),
+        split=split,
+        samples=len(items),
+        classes=classes,
+        class_names=class_names,
+        configs=summaries,
+        skipped=skipped,
+        elapsed=0.0,
+        resumed_blocks=resumed,
+        license=lic,
+    )
+    atomic_write_bytes(
+        out / SKIPPED_FILE, "".join(json.dumps(s.to_dict()) + "\n" for s in skipped).encode("utf-8")
+    )
+    from ximagenet12.dataset_card.render import render_card
+
+    card = render_card(summary, variants, features, pretty_name=pretty_name, repo_id=repo_id,
+                       license_name=getattr(src, "license_name", None), source_notes=getattr(src, "notes", None))
+    atomic_write_bytes(out / CARD_FILE, card.encode("utf-8"))
+    summary.elapsed = time.perf_counter() - started
+    atomic_write_bytes(out / BUILD_INFO, json.dumps(_build_info(summary, variants, backgrounds, generative,
+                                                                 generation), indent=2).encode("utf-8"))
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        (out / ".cache").rmdir()  # only if nothing else (e.g. the ai_background cache) is in it
+    except OSError:
+        pass
+    return summary
+
+
+def _generate(variant: Variant, loaded: list[SourceItem], *, seed: int, options: Any, out: Path,
+              class_index: dict[str, int], class_names: dict[str, str]) -> tuple[list[Row], list[Skipped]]:
+    """Run a generative variant on the block's samples in this process (batched)."""
+    from ximagenet12.generation import generate_variant
+
+    samples = [item.load() for item in loaded]
+    results = generate_variant(variant, samples, seed=seed, options=options, cache_dir=out / ".cache",
+                               class_names=class_names)
+    rows: list[Row] = []
+    skipped: list[Skipped] = []
+    for sample, res in zip(samples, results):
+        if isinstance(res, Skipped):
+            skipped.append(Skipped(res.source_id, res.reason, variant.config_name))
+        elif isinstance(res, SampleError):
+            skipped.append(Skipped(sample.source_id, res.reason, variant.config_name))
+        else:
+            rows.append(result_row(variant, sample, res, class_index[sample.class_key]))
+    return rows, skipped
+
+
+def _build_info(summary: BuildSummary, variants: list[Variant], backgrounds: BackgroundLibrary | None,
+                generative: list[Variant], generation: Any) -> dict[str, Any]:
+    import cv2
+    import datasets
+    import pyarrow
+
+    return {
+        "builder": "ximagenet12",
+        "source": summary.source,
+        "seed": summary.seed,
+        "split": summary.split,
+        "scenarios": [v.config_name for v in variants],
+        "samples": summary.samples,
+        "classes": summary.classes,
+        "class_names": summary.class_names,
+        "rows": {c.name: c.rows for c in summary.configs.values()},
+        "skipped": len(summary.skipped),
+        "backgrounds": list(backgrounds.ids) if backgrounds is not None else None,
+        "generation": repr(generation) if generative else None,
+        "license": summary.license,
+        "elapsed_s": round(summary.elapsed, 3),
+        "versions": {
+            "ximagenet12": __version__,
+            "python": sys.version.split()[0],
+            "numpy": np.__version__,
+            "opencv": cv2.__version__,
+            "pyarrow": pyarrow.__version__,
+            "datasets": datasets.__version__,
+        },
+    }

@@ -1,0 +1,197 @@
+"""Parquet writing: atomic part files per block, merged into Hub-sized shards.
+
+Every file is written under a temporary name in its final folder and moved into place
+with :func:`os.replace`, so a file under a final name is always complete.
+
+A build writes one *part* per (block of samples, config); when every block is done,
+:func:`merge_parts` streams a config's parts, in block order, into shards named
+``<split>-00000-of-0000N.parquet`` with row groups of
+:data:`~ximagenet12.constants.ROWS_PER_ROW_GROUP` rows, closing a shard once it holds
+:data:`~ximagenet12.constants.MAX_SHARD_BYTES` of data. Image bytes are stored
+uncompressed (JPEG and PNG do not shrink further); the other columns use snappy.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ximagenet12.builder.schema import COLUMNS
+from ximagenet12.constants import MAX_SHARD_BYTES, ROWS_PER_ROW_GROUP
+
+__all__ = ["Row", "PartWriter", "rows_to_table", "merge_parts", "shard_name", "atomic_write_bytes"]
+
+#: One output row, in :data:`COLUMNS` order:
+#: (image bytes, mask bytes, label, class_key, source_id, scenario, level, seed, provenance).
+Row = tuple[bytes, bytes, int, str, str, str, "int | None", int, str]
+
+_UNCOMPRESSED = ("image.bytes", "mask.bytes")
+
+
+def _compression(schema: pa.Schema) -> dict[str, str]:
+    out = {}
+    for field in schema:
+        if pa.types.is_struct(field.type):
+            for child in field.type:
+                path = f"{field.name}.{child.name}"
+                out[path] = "NONE" if path in _UNCOMPRESSED else "SNAPPY"
+        else:
+            out[field.name] = "SNAPPY"
+    return out
+
+
+def _writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
+    return pq.ParquetWriter(
+        str(path), schema, compression=_compression(schema), use_dictionary=["class_key", "scenario"]
+    )
+
+
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(path)
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def rows_to_table(rows: Sequence[Row], schema: pa.Schema) -> pa.Table:
+    """Rows (tuples in :data:`COLUMNS` order) as an Arrow table with ``schema``."""
+    columns: list[Any] = list(zip(*rows)) if rows else [[] for _ in COLUMNS]
+    arrays = []
+    for name, values in zip(COLUMNS, columns):
+        field = schema.field(name)
+        if name in ("image", "mask"):
+            arrays.append(
+                pa.StructArray.from_arrays(
+                    [pa.array(values, type=pa.binary()), pa.nulls(len(values), type=pa.string())],
+                    fields=list(field.type),
+                )
+            )
+        else:
+            arrays.append(pa.array(values, type=field.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+class PartWriter:
+    """Streams rows of one (block, config) into ``path``; the file appears only on :meth:`commit`."""
+
+    def __init__(self, path: Path, schema: pa.Schema):
+        self.path = Path(path)
+        self.schema = schema
+        self.rows = 0
+        self._tmp = _tmp_name(self.path)
+        self._writer: pq.ParquetWriter | None = None
+
+    def write(self, rows: Sequence[Row]) -> None:
+        if not rows:
+            return
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = _writer(self._tmp, self.schema)
+        self._writer.write_table(rows_to_table(rows, self.schema), row_group_size=ROWS_PER_ROW_GROUP)
+        self.rows += len(rows)
+
+    def commit(self) -> None:
+        """Close and move into place (an empty part is written too: it records the block)."""
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = _writer(self._tmp, self.schema)
+        self._writer.close()
+        self._writer = None
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self._tmp.unlink(missing_ok=True)
+
+
+def shard_name(split: str, index: int, count: int) -> str:
+    return f"{split}-{index:05d}-of-{count:05d}.parquet"
+
+
+def _batch_bytes(table: pa.Table) -> int:
+    return int(table.nbytes)
+
+
+def merge_parts(
+    parts: Iterable[Path],
+    folder: Path,
+    schema: pa.Schema,
+    *,
+    split: str = "train",
+    rows_per_group: int = ROWS_PER_ROW_GROUP,
+    max_shard_bytes: int = MAX_SHARD_BYTES,
+) -> tuple[list[Path], int, int]:
+    """Stream ``parts`` (in order) into shards in ``folder``.
+
+    Returns (shard paths, rows, bytes of Arrow data written). Any earlier shard of
+    ``split`` in ``folder`` is removed first, so a merge can be re-run after a crash.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob(f"{split}-*.parquet"):
+        old.unlink()
+    for old in folder.glob(f".{split}-*.tmp"):
+        old.unlink()
+    tmps: list[Path] = []
+    writer: pq.ParquetWriter | None = None
+    shard_bytes = total_rows = total_bytes = 0
+    pending: list[pa.Table] = []
+    pending_rows = 0
+
+    def flush(n: int) -> None:
+        nonlocal writer, shard_bytes, total_rows, total_bytes, pending, pending_rows
+        table = pa.concat_tables(pending)
+        group, rest = table.slice(0, n), table.slice(n)
+        pending, pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
+        if writer is None:
+            tmps.append(folder / f".{split}-{len(tmps):05d}.{os.getpid()}.tmp")
+            writer = _writer(tmps[-1], schema)
+            shard_bytes = 0
+        writer.write_table(group, row_group_size=n)
+        size = _batch_bytes(group)
+        shard_bytes += size
+        total_bytes += size
+        total_rows += group.num_rows
+        if shard_bytes >= max_shard_bytes:
+            writer.close()
+            writer = None
+
+    try:
+        for part in parts:
+            pf = pq.ParquetFile(part)
+            for i in range(pf.num_row_groups):
+                table = pf.read_row_group(i)
+                if table.num_rows == 0:
+                    continue
+                pending.append(table.replace_schema_metadata(schema.metadata))
+                pending_rows += table.num_rows
+                while pending_rows >= rows_per_group:
+                    flush(rows_per_group)
+        if pending_rows:
+            flush(pending_rows)
+        if writer is None and not tmps:  # no rows at all: one empty shard keeps the config loadable
+            tmps.append(folder / f".{split}-00000.{os.getpid()}.tmp")
+            writer = _writer(tmps[-1], schema)
+        if writer is not None:
+            writer.close()
+            writer = None
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        for tmp in tmps:
+            tmp.unlink(missing_ok=True)
+        raise
+    finals = [folder / shard_name(split, i, len(tmps)) for i in range(len(tmps))]
+    for tmp, final in zip(tmps, finals):
+        os.replace(tmp, final)
+    return finals, total_rows, total_bytes
