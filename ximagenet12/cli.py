@@ -18,7 +18,7 @@ from ximagenet12.registry import SCENARIOS
 __all__ = ["main", "build_parser", "SUBCOMMAND_MODULES"]
 
 #: Modules that add subcommands (imported lazily, so ``--help`` stays fast).
-SUBCOMMAND_MODULES: tuple[str, ...] = ("ximagenet12.cli_hub", "ximagenet12.cli_evaluate")
+SUBCOMMAND_MODULES: tuple[str, ...] = ("ximagenet12.cli_hub", "ximagenet12.cli_evaluate", "ximagenet12.cli_build")
 
 
 def scenario_table() -> list[dict]:
