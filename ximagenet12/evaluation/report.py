@@ -213,7 +213,7 @@ def _scenarios_plot(report: dict, path: Path) -> None:
     ax.set_xticks(x)
     ax.set_xticklabels(configs, rotation=35, ha="right", fontsize=8)
     ax.set_ylim(0, 1.08)
-    ax.set_ylabel(_metric_name(report))
+    ax.set_ylabel(" / ".join(label for label, _ in series) if report.get("task") != "classification" else "accuracy")
     ax.set_title(f"{_metric_name(report)} per scenario — {report['model']}", fontsize=9)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
