@@ -29,39 +29,39 @@ import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 from ximagenet12 import __version__
 from ximagenet12.backgrounds import BackgroundLibrary
-from ximagenet12.builder.encode import encode_image, encode_mask
 from ximagenet12.builder.schema import arrow_schema, build_features
+from ximagenet12.builder.worker import (
+    DonorSampler,
+    SampleRows,
+    _init_worker,
+    _work_chunk,
+    process_sample,
+    result_row,
+)
 from ximagenet12.builder.writer import PartWriter, Row, atomic_write_bytes, merge_parts
-from ximagenet12.engine import RunContext, ScenarioResult, apply_variant
+from ximagenet12.engine import RunContext
 from ximagenet12.registry import Variant, resolve
-from ximagenet12.types import Sample, SampleError, Skipped, SourceItem
+from ximagenet12.types import SampleError, Skipped, SourceItem
 
 __all__ = [
     "BLOCK_SAMPLES",
     "BuildSummary",
     "ConfigSummary",
-    "DonorSampler",
-    "SampleRows",
     "build_dataset",
     "is_previous_build",
-    "process_sample",
-    "result_row",
 ]
 
 #: Samples per resumable block (one part file per config per block).
 BLOCK_SAMPLES = 256
 #: Samples handed to a worker at a time.
 CHUNK_SAMPLES = 4
-#: Decoded donor samples kept per worker for the ``mixed_*`` scenarios.
-DONOR_CACHE_SIZE = 64
 BUILD_INFO = "build_info.json"
 SKIPPED_FILE = "skipped.jsonl"
 CARD_FILE = "README.md"
@@ -69,149 +69,6 @@ DATA_DIR = "data"
 #: Work folder for parts and block records (``.cache`` is never uploaded to the Hub).
 WORK_DIR = Path(".cache") / "ximagenet12-build"
 _STATE_FORMAT = 1
-
-
-# --------------------------------------------------------------------------- donors
-
-
-class DonorSampler:
-    """The ``mixed_*`` scenarios' donor pool (implements :class:`ximagenet12.engine.DonorPool`).
-
-    ``same``: another sample of the sample's class; ``random``: a sample of a class drawn
-    uniformly among the other classes; ``next``: a sample of the next class in sorted
-    key order (wrapping). Draws use the sample's generator; a donor is never the sample
-    itself. Decoded donors are kept in a small per-process cache.
-    """
-
-    def __init__(self, items: Iterable[SourceItem], *, cache_size: int = DONOR_CACHE_SIZE):
-        by_class: dict[str, list[SourceItem]] = defaultdict(list)
-        for item in items:
-            by_class[item.class_key].append(item)
-        self.by_class = {k: sorted(v, key=lambda i: i.source_id) for k, v in sorted(by_class.items())}
-        self.classes = list(self.by_class)
-        self._load = lru_cache(maxsize=cache_size)(self._decode)
-
-    def _decode(self, source_id: str) -> Sample:
-        return self._items_by_id()[source_id].load()
-
-    @lru_cache(maxsize=1)
-    def _items_by_id(self) -> dict[str, SourceItem]:
-        return {i.source_id: i for items in self.by_class.values() for i in items}
-
-    def candidates(self, sample: Sample, policy: str, rng: np.random.Generator) -> list[SourceItem]:
-        key = sample.class_key
-        if policy == "same":
-            pool = [i for i in self.by_class.get(key, []) if i.source_id != sample.source_id]
-            if not pool:
-                raise SampleError(
-                    sample.source_id, f"mixed_same needs another sample of class {key}; the source has only this one"
-                )
-            return pool
-        others = [c for c in self.classes if c != key]
-        if not others:
-            raise SampleError(
-                sample.source_id, f"mixed_{'rand' if policy == 'random' else policy} needs a class other than {key}; "
-                "the source has only one class"
-            )
-        if policy == "random":
-            cls = others[int(rng.integers(len(others)))]
-        elif policy == "next":
-            order = self.classes if key in self.classes else sorted([*self.classes, key])
-            cls = next(c for c in order[order.index(key) + 1 :] + order if c != key)
-        else:
-            raise ValueError(f"donor policy must be 'same', 'random' or 'next', got {policy!r}")
-        return self.by_class[cls]
-
-    def draw(self, sample: Sample, policy: str, rng: np.random.Generator) -> Sample:
-        pool = self.candidates(sample, policy, rng)
-        item = pool[int(rng.integers(len(pool)))]
-        try:
-            return self._load(item.source_id)
-        except SampleError as exc:
-            raise SampleError(sample.source_id, f"donor {item.source_id} could not be loaded: {exc.reason}") from exc
-
-    def __getstate__(self):
-        return {"by_class": self.by_class, "classes": self.classes}
-
-    def __setstate__(self, state):
-        self.by_class, self.classes = state["by_class"], state["classes"]
-        self._load = lru_cache(maxsize=DONOR_CACHE_SIZE)(self._decode)
-
-
-# --------------------------------------------------------------------------- one sample
-
-
-@dataclass
-class SampleRows:
-    """What building one sample gives: rows per config and what was skipped."""
-
-    index: int
-    source_id: str
-    rows: dict[str, Row] = field(default_factory=dict)
-    skipped: list[Skipped] = field(default_factory=list)
-    loaded: bool = True
-
-
-def result_row(variant: Variant, sample: Sample, result: ScenarioResult, label: int) -> Row:
-    """Encode one scenario result as a parquet row (see :data:`~ximagenet12.builder.writer.Row`)."""
-    out = result.output
-    return (
-        encode_image(out.image, variant.scenario.mode),
-        encode_mask(out.mask),
-        int(label),
-        sample.class_key,
-        sample.source_id,
-        variant.name,
-        variant.effective_level,
-        int(result.seed),
-        json.dumps(result.provenance, sort_keys=True, separators=(",", ":")),
-    )
-
-
-def process_sample(
-    item: SourceItem,
-    variants: Sequence[Variant],
-    context: RunContext,
-    class_index: dict[str, int],
-    *,
-    index: int = 0,
-) -> SampleRows:
-    """Decode ``item`` once and apply every (non-generative) variant to it.
-
-    A :class:`SampleError` while loading skips the sample (``scenario=None``); one from a
-    scenario skips that (sample, scenario) only. Other exceptions are bugs and propagate.
-    """
-    out = SampleRows(index, item.source_id)
-    try:
-        sample = item.load()
-    except SampleError as exc:
-        out.loaded = False
-        out.skipped.append(Skipped(item.source_id, exc.reason))
-        return out
-    label = class_index[sample.class_key]
-    for variant in variants:
-        try:
-            result = apply_variant(variant, sample, context)
-        except SampleError as exc:
-            out.skipped.append(Skipped(item.source_id, exc.reason, scenario=variant.config_name))
-            continue
-        out.rows[variant.config_name] = result_row(variant, sample, result, label)
-    return out
-
-
-# worker state (set once per process by the pool initializer, or in-process)
-_WORKER: dict[str, Any] = {}
-
-
-def _init_worker(variants: Sequence[Variant], context: RunContext, class_index: dict[str, int]) -> None:
-    _WORKER.update(variants=variants, context=context, class_index=class_index)
-
-
-def _work_chunk(chunk: Sequence[tuple[int, SourceItem]]) -> list[SampleRows]:
-    return [
-        process_sample(item, _WORKER["variants"], _WORKER["context"], _WORKER["class_index"], index=i)
-        for i, item in chunk
-    ]
 
 
 # --------------------------------------------------------------------------- summary

@@ -21,13 +21,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ximagenet12.builder.schema import COLUMNS
+from ximagenet12.builder.worker import Row
 from ximagenet12.constants import MAX_SHARD_BYTES, ROWS_PER_ROW_GROUP
 
 __all__ = ["Row", "PartWriter", "rows_to_table", "merge_parts", "shard_name", "atomic_write_bytes"]
 
-#: One output row, in :data:`COLUMNS` order:
-#: (image bytes, mask bytes, label, class_key, source_id, scenario, level, seed, provenance).
-Row = tuple[bytes, bytes, int, str, str, str, "int | None", int, str]
 
 _UNCOMPRESSED = ("image.bytes", "mask.bytes")
 

@@ -37,6 +37,7 @@ __all__ = [
     "Skipped",
     "SourceItem",
     "robustness_score",
+    "XImageNet12",
 ]
 
 
@@ -46,4 +47,8 @@ def __getattr__(name: str):
         from ximagenet12.metrics.robustness_score.functional import robustness_score
 
         return robustness_score
+    if name == "XImageNet12":  # the GeneratorBasedBuilder of ximagenet12.py (imports datasets)
+        from ximagenet12.builder.loading_script import XImageNet12
+
+        return XImageNet12
     raise AttributeError(f"module 'ximagenet12' has no attribute {name!r}")

@@ -1,0 +1,1 @@
+../ximagenet12.py
