@@ -24,7 +24,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -319,5 +319,3 @@ def is_pipeline(obj: Any) -> bool:
 
     return isinstance(obj, Pipeline)
 
-
-ModelLike = Callable[..., Any]

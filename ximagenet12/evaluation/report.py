@@ -68,7 +68,10 @@ def robustness_block(values: Mapping[str, float | None], *, config: str = "table
         from ximagenet12.metrics.robustness_score.functional import robustness_score
     except ImportError as exc:  # pragma: no cover - the metric ships with the package
         return {**block, "s_robust": None, "reason": f"robustness_score metric unavailable: {exc}"}
-    result = robustness_score(dict(external), external_reference=float(reference), config=config)
+    try:
+        result = robustness_score(dict(external), external_reference=float(reference), config=config)
+    except (ValueError, ZeroDivisionError) as exc:  # e.g. one scenario under a (n - 1) reading
+        return {**block, "s_robust": None, "reason": f"robustness_score: {exc}"}
     return {**block, **{k: _plain(v) for k, v in dict(result).items()}}
 
 
