@@ -106,3 +106,20 @@ def test_an_interrupted_build_resumes_without_generating_done_samples_again(rele
     assert calls == []
     again = datasets.load_dataset(str(out), "ai_background", split="train", cache_dir=str(tmp_path / "hf2"))
     assert [r["image"].tobytes() for r in resumed] == [r["image"].tobytes() for r in again]
+
+
+def test_the_build_command_builds_ai_background_and_refuses_bad_options_before_writing(
+    release, tmp_path, tiny_model, calls, capsys
+):
+    from ximagenet12.cli import main
+
+    out = tmp_path / "cli-out"
+    argv = ["build", "--source", str(release), "--out", str(out), "--scenarios", "ai_background", "--no-progress"]
+    assert main([*argv, "--ai-model", tiny_model, "--device", "cpu", "--ai-steps", "2", "--ai-batch-size", "2"]) == 0
+    assert "ai_background        3 rows" in capsys.readouterr().out
+    assert len(calls) == 3
+
+    bad = tmp_path / "bad-out"
+    assert main([*argv[:4], str(bad), *argv[5:], "--ai-model", str(tmp_path / "nowhere")]) == 1
+    assert f"error: inpainting model folder '{tmp_path / 'nowhere'}' not found" in capsys.readouterr().err
+    assert not bad.exists()

@@ -11,6 +11,7 @@ from ximagenet12.engine import RunContext, ScenarioResult, apply_variant
 from ximagenet12.generation import (
     AIBackgroundGenerator,
     GenerationCache,
+    GenerationError,
     GenerationOptions,
     HardnessThresholds,
     add_generation_arguments,
@@ -171,15 +172,15 @@ def _parse(argv):
     return options_from_args(parser.parse_args(argv))
 
 
-def test_cli_options_become_generation_options(tmp_path):
+def test_cli_options_become_generation_options(tmp_path, tiny_model):
     assert _parse([]) == GenerationOptions()
     prompts = tmp_path / "prompts.json"
     prompts.write_text("{}")
     options = _parse([
-        "--ai-model", "./models/sdxl", "--device", "cuda:1", "--ai-steps", "20", "--ai-guidance", "5",
+        "--ai-model", tiny_model, "--device", "cpu", "--ai-steps", "20", "--ai-guidance", "5",
         "--ai-prompts", str(prompts), "--ai-batch-size", "8", "--ai-size", "768", "--ai-max-objects", "3",
     ])
-    assert (options.model, options.device, options.steps, options.guidance_scale) == ("./models/sdxl", "cuda:1", 20, 5.0)
+    assert (options.model, options.device, options.steps, options.guidance_scale) == (tiny_model, "cpu", 20, 5.0)
     assert (options.prompts, options.batch_size, options.size) == (str(prompts), 8, 768)
     assert options.hardness == HardnessThresholds(max_objects=3)
     assert _parse(["--ai-keep-hard"]).hardness is None
@@ -191,6 +192,9 @@ def test_cli_options_become_generation_options(tmp_path):
         (["--ai-prompts", "missing.json"], FileNotFoundError, "--ai-prompts: prompt file 'missing.json' not found"),
         (["--ai-batch-size", "0"], ValueError, "batch_size must be a positive integer, got 0"),
         (["--ai-min-object-fraction", "2"], ValueError, "min_object_fraction must be a fraction"),
+        (["--ai-steps", "0"], ValueError, "steps must be a positive integer, got 0"),
+        (["--ai-model", "./models/no-such-sdxl"], FileNotFoundError, "inpainting model folder './models/no-such-sdxl' not found"),
+        (["--device", "tpu"], GenerationError, "unknown device 'tpu'"),
     ],
 )
 def test_bad_cli_options_are_refused(argv, error, match):

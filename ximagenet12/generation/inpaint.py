@@ -51,6 +51,7 @@ __all__ = [
     "InpaintResult",
     "AIBackgroundGenerator",
     "load_pipeline",
+    "check_model_source",
     "resolve_device",
     "resolve_dtype",
     "generation_size",
@@ -175,6 +176,26 @@ def load_pipeline(model: str = DEFAULT_MODEL, *, device: str = "cpu", dtype: DTy
         return _PIPELINES[key]
 
 
+def check_model_source(model: str) -> str:
+    """What ``from_pretrained`` gets for ``model``; checks a local folder without loading it.
+
+    Raises :class:`FileNotFoundError` for a missing folder and :class:`GenerationError` for
+    a folder that holds no diffusers pipeline. A Hub id is returned as is (it is checked
+    when the pipeline loads).
+    """
+    local = Path(model).expanduser()
+    if not (local.exists() or _looks_like_path(model)):
+        return model
+    if not local.is_dir():
+        raise FileNotFoundError(f"inpainting model folder {model!r} not found")
+    if not (local / "model_index.json").is_file():
+        raise GenerationError(
+            f"model {model!r} is not a diffusers pipeline folder (no model_index.json); "
+            f"expected an inpainting pipeline saved with save_pretrained, e.g. {DEFAULT_MODEL}"
+        )
+    return str(local)
+
+
 def _dtype_keyword() -> str:
     """Newer diffusers take ``dtype`` (and warn on ``torch_dtype``); older ones only ``torch_dtype``."""
     try:
@@ -190,19 +211,7 @@ def _load_pipeline(model: str, *, device: str, dtype: DTypeName) -> Any:
         from diffusers import AutoPipelineForInpainting
     except ImportError as exc:  # pragma: no cover - diffusers is installed here
         raise GenerationError("ai_background needs diffusers: pip install 'ximagenet12[gen]'") from exc
-    local = Path(model).expanduser()
-    if local.exists() or _looks_like_path(model):
-        if not local.is_dir():
-            raise FileNotFoundError(f"inpainting model folder {model!r} not found")
-        if not (local / "model_index.json").is_file():
-            raise GenerationError(
-                f"model {model!r} is not a diffusers pipeline folder (no model_index.json); "
-                "expected an inpainting pipeline saved with save_pretrained, "
-                f"e.g. {DEFAULT_MODEL}"
-            )
-        source = str(local)
-    else:
-        source = model
+    source = check_model_source(model)
     try:
         pipe = AutoPipelineForInpainting.from_pretrained(source, **{_dtype_keyword(): getattr(torch, dtype)})
     except ValueError as exc:

@@ -44,6 +44,7 @@ from ximagenet12.generation.inpaint import (
     AIBackgroundGenerator,
     InpaintRequest,
     InpaintResult,
+    check_model_source,
 )
 from ximagenet12.registry import Scenario, Variant, register
 from ximagenet12.rng import derive_seed
@@ -92,6 +93,14 @@ class GenerationOptions:
     def __post_init__(self) -> None:
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+
+    def validate(self) -> None:
+        """Fail now, not mid-build: check device, dtype, settings, prompt file and a local model folder.
+
+        Cheap: the pipeline is not loaded (a Hub id is checked when it is).
+        """
+        get_generator(self)
+        check_model_source(self.model)
 
 
 _GENERATOR_FIELDS = (
@@ -306,7 +315,7 @@ def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from_args(args: argparse.Namespace) -> GenerationOptions:
-    """The :class:`GenerationOptions` given by :func:`add_generation_arguments`' options."""
+    """The :class:`GenerationOptions` given by :func:`add_generation_arguments`' options, checked."""
     hardness = None
     if not args.ai_keep_hard:
         hardness = HardnessThresholds(
@@ -317,7 +326,7 @@ def options_from_args(args: argparse.Namespace) -> GenerationOptions:
     prompts = args.ai_prompts
     if prompts is not None and not Path(prompts).is_file():
         raise FileNotFoundError(f"--ai-prompts: prompt file {prompts!r} not found")
-    return GenerationOptions(
+    options = GenerationOptions(
         model=args.ai_model,
         device=args.device,
         dtype=args.ai_dtype,
@@ -331,3 +340,5 @@ def options_from_args(args: argparse.Namespace) -> GenerationOptions:
         batch_size=args.ai_batch_size,
         hardness=hardness,
     )
+    options.validate()
+    return options
