@@ -62,6 +62,8 @@ __all__ = [
 BLOCK_SAMPLES = 256
 #: Samples handed to a worker at a time.
 CHUNK_SAMPLES = 4
+#: Encoded rows buffered (all configs together) before they are written to the parts.
+WRITE_BUFFER_BYTES = 32 * 1024 * 1024
 BUILD_INFO = "build_info.json"
 SKIPPED_FILE = "skipped.jsonl"
 CARD_FILE = "README.md"
@@ -396,6 +398,7 @@ def build_dataset(
             block_rows = 0
             try:
                 pending: dict[str, list[Row]] = defaultdict(list)
+                pending_bytes = 0
                 for res in _iter_results(items[lo:hi], lo, pool, num_proc):
                     if strict and res.skipped:
                         s = res.skipped[0]
@@ -405,14 +408,15 @@ def build_dataset(
                         loaded.append(items[res.index])
                     for config, row in res.rows.items():
                         pending[config].append(row)
+                        pending_bytes += len(row[0]) + len(row[1])
                     block_rows += len(res.rows)
                     if bar is not None:
                         bar.update(1)
                         bar.set_postfix(outputs=outputs + block_rows)
-                    if sum(len(v) for v in pending.values()) >= CHUNK_SAMPLES * len(plain):
+                    if pending_bytes >= WRITE_BUFFER_BYTES:  # memory stays bounded; fewer, larger writes
                         for config, rows in pending.items():
                             writers[config].write(rows)
-                        pending = defaultdict(list)
+                        pending, pending_bytes = defaultdict(list), 0
                 for config, rows in pending.items():
                     writers[config].write(rows)
                 for variant in generative:

@@ -67,7 +67,8 @@ def encode_mask(mask: np.ndarray) -> bytes:
     """An ``HxW`` bool mask as a single-channel 0/255 PNG."""
     if not isinstance(mask, np.ndarray) or mask.ndim != 2:
         raise ValueError(f"a mask must be an HxW array, got {getattr(mask, 'shape', type(mask).__name__)}")
-    return _encode(".png", np.where(mask.astype(bool), np.uint8(255), np.uint8(0)), PNG_PARAMS, "a mask")
+    binary = mask if mask.dtype == np.bool_ else mask.astype(bool)
+    return _encode(".png", binary.view(np.uint8) * np.uint8(255), PNG_PARAMS, "a mask")
 
 
 def encode_image(image: np.ndarray, mode: Literal["RGB", "RGBA"]) -> bytes:

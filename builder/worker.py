@@ -110,12 +110,19 @@ class SampleRows:
     loaded: bool = True
 
 
-def result_row(variant: Variant, sample: Sample, result: ScenarioResult, label: int) -> Row:
-    """Encode one scenario result as a parquet row (see :data:`~ximagenet12.builder.writer.Row`)."""
+def result_row(
+    variant: Variant, sample: Sample, result: ScenarioResult, label: int, *, mask_png: bytes | None = None
+) -> Row:
+    """Encode one scenario result as a parquet row (see :data:`Row`).
+
+    ``mask_png``: the encoded source mask, reused when the output mask equals it (most
+    scenarios keep the mask, so it is encoded once per sample instead of once per output).
+    """
     out = result.output
+    same_mask = mask_png is not None and (out.mask is sample.mask or np.array_equal(out.mask, sample.mask))
     return (
         encode_image(out.image, variant.scenario.mode),
-        encode_mask(out.mask),
+        mask_png if same_mask else encode_mask(out.mask),
         int(label),
         sample.class_key,
         sample.source_id,
@@ -147,13 +154,14 @@ def process_sample(
         out.skipped.append(Skipped(item.source_id, exc.reason))
         return out
     label = class_index[sample.class_key]
+    mask_png = encode_mask(sample.mask)
     for variant in variants:
         try:
             result = apply_variant(variant, sample, context)
         except SampleError as exc:
             out.skipped.append(Skipped(item.source_id, exc.reason, scenario=variant.config_name))
             continue
-        out.rows[variant.config_name] = result_row(variant, sample, result, label)
+        out.rows[variant.config_name] = result_row(variant, sample, result, label, mask_png=mask_png)
     return out
 
 

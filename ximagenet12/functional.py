@@ -46,6 +46,11 @@ INPAINT_WORK_SIDE = 128  # donor holes are inpainted on a copy this small, then 
 
 def _select(mask: np.ndarray, inside: np.ndarray, outside: np.ndarray) -> np.ndarray:
     """``inside`` where the mask is set, ``outside`` elsewhere (a new array)."""
+    if inside.shape == outside.shape and inside.dtype == outside.dtype == np.uint8 and inside.shape[2:] in ((3,), (4,)):
+        # the same values as np.where, ~20x faster (the builder calls this for most outputs)
+        out = np.array(outside, order="C", copy=True)
+        cv2.copyTo(np.ascontiguousarray(inside), np.ascontiguousarray(mask).view(np.uint8), out)
+        return out
     return np.where(mask[..., None], inside, outside)
 
 
