@@ -138,11 +138,14 @@ def naive(source_dir: Path, out: Path, scenarios: str) -> float:
 
 
 def child_build(source_dir: str, out: str, scenarios: str) -> None:
-    """Run in a fresh process: build, then print the peak RSS."""
-    import resource
+    """Run in a fresh process: build, then print the peak RSS.
 
+    The peak is VmHWM from /proc/self/status: getrusage's ru_maxrss survives exec on
+    Linux, so a child started by a big parent would report the parent's peak.
+    """
     seconds = builder(Path(source_dir), Path(out), scenarios, 1)
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    status = Path("/proc/self/status").read_text()
+    peak_kib = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
     print(json.dumps({"seconds": seconds, "peak_rss_mib": peak_kib / 1024}))
 
 

@@ -440,6 +440,12 @@ def build_dataset(
             )
             skipped += block_skipped
             outputs += block_rows
+    except BaseException:
+        if pool is not None:  # stop the workers now; finished blocks stay for resume
+            pool.terminate()
+            pool.join()
+            pool = None
+        raise
     finally:
         if pool is not None:
             pool.close()

@@ -180,3 +180,14 @@ def test_bad_source(tmp_path):
     with pytest.raises(ValueError, match="output path .* is not a folder"):
         (tmp_path / "file").write_text("x")
         build_dataset(None, tmp_path / "file", progress=False)
+
+
+def test_strict_with_workers_stops_and_keeps_no_half_written_file(tmp_path, make_release):
+    root = make_release(tmp_path / "bad", {"n01000001": 3, "n01000002": 3})
+    (root / "image" / "n01000002" / "n01000002_2.JPEG").write_bytes(b"not a jpeg")
+    out = tmp_path / "out"
+    with pytest.raises(SampleError, match="source n01000002_2"):
+        build_dataset(root, out, scenarios=["original"], progress=False, strict=True, num_proc=2, block_samples=2)
+    assert not (out / "data").exists()
+    assert not [p for p in out.rglob("*.tmp")]
+    assert len(list((out / WORK_DIR / "blocks").iterdir())) == 2  # the blocks before the bad one are kept
