@@ -3,11 +3,14 @@
 Every file is written under a temporary name in its final folder and moved into place
 with :func:`os.replace`, so a file under a final name is always complete.
 
-A build writes one *part* per (block of samples, config); when every block is done,
-:func:`merge_parts` streams a config's parts, in block order, into shards named
-``<split>-00000-of-0000N.parquet`` with row groups of
-:data:`~ximagenet12.constants.ROWS_PER_ROW_GROUP` rows, closing a shard once it holds
-:data:`~ximagenet12.constants.MAX_SHARD_BYTES` of data. Image bytes are stored
+A build writes one *part* per (block of samples, config), in row groups of at most
+:data:`~ximagenet12.constants.ROWS_PER_ROW_GROUP` rows; when every block is done,
+:func:`finalize_parts` turns a config's parts into shards named
+``<split>-00000-of-0000N.parquet``: parts that already make good shards (at most
+:data:`~ximagenet12.constants.MAX_SHARD_BYTES`, and at least :data:`MIN_SHARD_BYTES`
+except the last) are hard-linked into place without a rewrite; otherwise
+:func:`merge_parts` streams them into shards of 100-row groups, closing a shard once it
+holds ``MAX_SHARD_BYTES`` of data. Image bytes are stored
 uncompressed (JPEG and PNG do not shrink further); the other columns use snappy.
 """
 
@@ -24,7 +27,19 @@ from ximagenet12.builder.schema import COLUMNS
 from ximagenet12.builder.worker import Row
 from ximagenet12.constants import MAX_SHARD_BYTES, ROWS_PER_ROW_GROUP
 
-__all__ = ["Row", "PartWriter", "rows_to_table", "merge_parts", "shard_name", "atomic_write_bytes"]
+__all__ = [
+    "MIN_SHARD_BYTES",
+    "Row",
+    "PartWriter",
+    "atomic_write_bytes",
+    "finalize_parts",
+    "merge_parts",
+    "rows_to_table",
+    "shard_name",
+]
+
+#: Parts at least this big (all but the last) become shards as they are, without a rewrite.
+MIN_SHARD_BYTES = 64 * 1024 * 1024
 
 
 _UNCOMPRESSED = ("image.bytes", "mask.bytes")
@@ -193,3 +208,52 @@ def merge_parts(
     for tmp, final in zip(tmps, finals):
         os.replace(tmp, final)
     return finals, total_rows, total_bytes
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """Put ``src`` at ``dst`` atomically, keeping ``src`` (resume may need it again)."""
+    tmp = _tmp_name(dst)
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:  # file systems without hard links
+        import shutil
+
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+def finalize_parts(
+    parts: Iterable[Path],
+    folder: Path,
+    schema: pa.Schema,
+    *,
+    split: str = "train",
+    min_shard_bytes: int = MIN_SHARD_BYTES,
+    max_shard_bytes: int = MAX_SHARD_BYTES,
+) -> tuple[list[Path], int, int]:
+    """A config's parts (in block order) as its shards in ``folder``.
+
+    Returns (shard paths, rows, uncompressed bytes from the parquet metadata). Re-running
+    it after a crash gives the same shards; the parts are left in place.
+    """
+    parts = list(parts)
+    metas = [pq.ParquetFile(p).metadata for p in parts]
+    full = [p for p, m in zip(parts, metas) if m.num_rows]
+    sizes = [p.stat().st_size for p in full]
+    movable = bool(full) and all(s <= max_shard_bytes for s in sizes) and all(s >= min_shard_bytes for s in sizes[:-1])
+    if movable:
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob(f"{split}-*.parquet"):
+            old.unlink()
+        files = [folder / shard_name(split, i, len(full)) for i in range(len(full))]
+        for part, final in zip(full, files):
+            _link_or_copy(part, final)
+    else:
+        files, _, _ = merge_parts(parts, folder, schema, split=split, max_shard_bytes=max_shard_bytes)
+    rows = nbytes = 0
+    for f in files:
+        meta = pq.ParquetFile(f).metadata
+        rows += meta.num_rows
+        nbytes += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    return files, rows, nbytes

@@ -1,0 +1,83 @@
+"""Parts and shards: atomic files, shard names with their count, row groups of at most 100 rows."""
+
+from __future__ import annotations
+
+import datasets
+import pyarrow.parquet as pq
+import pytest
+
+from ximagenet12.builder.schema import arrow_schema, build_features
+from ximagenet12.builder.writer import PartWriter, finalize_parts, merge_parts
+
+SCHEMA = arrow_schema(build_features(["a", "b"]))
+
+
+def _rows(n, start=0):
+    return [
+        (bytes([i % 256]) * 1000, b"m", i % 2, "k", f"id{i:04d}", "original", None, i, "{}")
+        for i in range(start, start + n)
+    ]
+
+
+def _parts(tmp_path, sizes):
+    parts, start = [], 0
+    for b, n in enumerate(sizes):
+        w = PartWriter(tmp_path / "parts" / f"block-{b}.parquet", SCHEMA)
+        for k in range(0, n, 7):  # several small writes, as the builder does
+            w.write(_rows(min(7, n - k), start + k))
+        w.commit()
+        parts.append(w.path)
+        start += n
+    return parts
+
+
+def test_part_appears_only_on_commit(tmp_path):
+    w = PartWriter(tmp_path / "p.parquet", SCHEMA)
+    w.write(_rows(3))
+    assert not w.path.exists() and len(list(tmp_path.glob(".p.parquet.*.tmp"))) == 1
+    w.abort()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_merge_splits_shards_and_regroups_rows(tmp_path):
+    parts = _parts(tmp_path, [130, 0, 95])
+    files, rows, _ = merge_parts(parts, tmp_path / "out", SCHEMA, max_shard_bytes=150_000)
+    assert [f.name for f in files] == ["train-00000-of-00002.parquet", "train-00001-of-00002.parquet"]
+    assert rows == 225
+    groups = [pq.ParquetFile(f).metadata.row_group(i).num_rows for f in files for i in range(pq.ParquetFile(f).metadata.num_row_groups)]
+    assert groups == [100, 100, 25]
+    ids = [r["source_id"] for f in files for r in pq.read_table(f).to_pylist()]
+    assert ids == [f"id{i:04d}" for i in range(225)]
+    ds = datasets.load_dataset("parquet", data_files=[str(f) for f in files], split="train")
+    assert isinstance(ds.features["image"], datasets.Image) and ds.features["label"].names == ["a", "b"]
+
+
+def test_big_enough_parts_become_shards_without_a_rewrite(tmp_path):
+    parts = _parts(tmp_path, [150, 40])
+    files, rows, nbytes = finalize_parts(parts, tmp_path / "out", SCHEMA, min_shard_bytes=1000)
+    assert rows == 190 and nbytes > 190_000
+    assert [f.stat().st_ino for f in files] == [p.stat().st_ino for p in parts]  # hard links
+    assert all(p.exists() for p in parts)  # kept for a re-run
+    meta = pq.ParquetFile(files[0]).metadata
+    assert max(meta.row_group(i).num_rows for i in range(meta.num_row_groups)) <= 100
+    again, _, _ = finalize_parts(parts, tmp_path / "out", SCHEMA, min_shard_bytes=1000)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f.name for f in again]
+
+
+def test_small_parts_are_merged_and_an_empty_config_keeps_one_shard(tmp_path):
+    parts = _parts(tmp_path, [10, 10])
+    files, rows, _ = finalize_parts(parts, tmp_path / "out", SCHEMA)
+    assert len(files) == 1 and rows == 20
+    empty = _parts(tmp_path / "e", [0])
+    files, rows, _ = finalize_parts(empty, tmp_path / "empty", SCHEMA)
+    assert rows == 0 and [f.name for f in files] == ["train-00000-of-00001.parquet"]
+
+
+@pytest.mark.parametrize("n", [0, 1, 100, 101])
+def test_part_row_groups_never_exceed_100(tmp_path, n):
+    w = PartWriter(tmp_path / "p.parquet", SCHEMA)
+    w.write(_rows(n))
+    w.commit()
+    meta = pq.ParquetFile(w.path).metadata
+    assert meta.num_rows == n
+    assert all(meta.row_group(i).num_rows <= 100 for i in range(meta.num_row_groups))
