@@ -29,7 +29,7 @@ import shutil
 import sys
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -355,7 +355,8 @@ def build_dataset(
         from ximagenet12.generation import GenerationOptions
 
         generation = generation or GenerationOptions()
-        fingerprint["generation"] = repr(generation)
+        generation.validate()  # a bad model, device or prompt file fails before anything is written
+        fingerprint["generation"] = _generation_fingerprint(generation)
     _prepare_out_dir(out, resume=resume, overwrite=overwrite, fingerprint=fingerprint)
     work = out / WORK_DIR
 
@@ -422,11 +423,10 @@ def build_dataset(
                 for config, rows in pending.items():
                     writers[config].write(rows)
                 for variant in generative:
-                    rows, gen_skipped = _generate(variant, loaded, seed=int(seed), options=generation, out=out,
+                    rows, gen_skipped, gen_errors = _generate(variant, loaded, seed=int(seed), options=generation, out=out,
                                                   class_index=class_index, class_names=dict(zip(classes, class_names)))
-                    if strict and gen_skipped:
-                        s = gen_skipped[0]
-                        raise SampleError(s.source_id, f"{s.scenario}: {s.reason}")
+                    if strict and gen_errors:  # hard samples skipped by policy are not errors
+                        raise gen_errors[0]
                     writers[variant.config_name].write(rows)
                     block_skipped += gen_skipped
                     block_rows += len(rows)
@@ -505,8 +505,13 @@ def build_dataset(
 
 
 def _generate(variant: Variant, loaded: list[SourceItem], *, seed: int, options: Any, out: Path,
-              class_index: dict[str, int], class_names: dict[str, str]) -> tuple[list[Row], list[Skipped]]:
-    """Run a generative variant on the block's samples in this process (batched)."""
+              class_index: dict[str, int], class_names: dict[str, str],
+              ) -> tuple[list[Row], list[Skipped], list[SampleError]]:
+    """Run a generative variant on the block's samples in this process (batched).
+
+    Returns the rows, every skip (hard samples by policy and failed samples) and, apart,
+    the failures, which ``--strict`` turns into an error.
+    """
     from ximagenet12.generation import generate_variant
 
     samples = [item.load() for item in loaded]
@@ -514,14 +519,26 @@ def _generate(variant: Variant, loaded: list[SourceItem], *, seed: int, options:
                                class_names=class_names)
     rows: list[Row] = []
     skipped: list[Skipped] = []
+    errors: list[SampleError] = []
     for sample, res in zip(samples, results):
         if isinstance(res, Skipped):
             skipped.append(Skipped(res.source_id, res.reason, variant.config_name))
         elif isinstance(res, SampleError):
             skipped.append(Skipped(sample.source_id, res.reason, variant.config_name))
+            errors.append(SampleError(sample.source_id, f"{variant.config_name}: {res.reason}"))
         else:
             rows.append(result_row(variant, sample, res, class_index[sample.class_key]))
-    return rows, skipped
+    return rows, skipped, errors
+
+
+#: generation options that do not change a generated image, so a resumed build may change them
+_GENERATION_RUN_ONLY = ("batch_size", "device")
+
+
+def _generation_fingerprint(generation: Any) -> str:
+    """What of the generation options must stay equal for ``--resume`` (not batch size or device)."""
+    values = {f.name: getattr(generation, f.name) for f in fields(generation)}
+    return repr({k: v for k, v in values.items() if k not in _GENERATION_RUN_ONLY})
 
 
 def _build_info(summary: BuildSummary, variants: list[Variant], backgrounds: BackgroundLibrary | None,

@@ -123,3 +123,47 @@ def test_the_build_command_builds_ai_background_and_refuses_bad_options_before_w
     assert main([*argv[:4], str(bad), *argv[5:], "--ai-model", str(tmp_path / "nowhere")]) == 1
     assert f"error: inpainting model folder '{tmp_path / 'nowhere'}' not found" in capsys.readouterr().err
     assert not bad.exists()
+
+
+def test_strict_keeps_going_past_hard_samples_skipped_by_policy(release, tmp_path, tiny_model, calls):
+    summary = _build(release, tmp_path / "out", tiny_model, strict=True)
+    assert summary.configs["ai_background"].rows == 3
+    assert [(s.source_id, s.scenario) for s in summary.skipped] == [(f"{CELLO}_1", "ai_background")]
+
+
+def test_strict_stops_at_a_sample_that_fails_to_generate(release, tmp_path, tiny_model, monkeypatch):
+    from ximagenet12.types import SampleError
+
+    def failing(self, requests, **kwargs):
+        return [SampleError(r.source_id, "the pipeline returned a black image") for r in requests]
+
+    monkeypatch.setattr(AIBackgroundGenerator, "generate", failing)
+    with pytest.raises(SampleError, match=r"ai_background: the pipeline returned a black image \(source n0"):
+        _build(release, tmp_path / "strict", tiny_model, strict=True)
+    summary = _build(release, tmp_path / "lenient", tiny_model)
+    assert summary.configs["ai_background"].rows == 0
+    assert {s.reason for s in summary.skipped} >= {"the pipeline returned a black image"}
+
+
+def test_resume_accepts_a_new_batch_size_but_not_new_generation_settings(release, tmp_path, tiny_model, calls):
+    out = tmp_path / "out"
+    calls.interrupt_after = 1
+    with pytest.raises(KeyboardInterrupt):
+        _build(release, out, tiny_model)
+    calls.interrupt_after = None
+    changed = GenerationOptions(model=tiny_model, device="cpu", steps=3, batch_size=1)
+    with pytest.raises(ValueError, match=r"cannot resume .* different settings \(generation\)"):
+        build.build_dataset(str(release), out, scenarios=["original", "ai_background"], generation=changed,
+                            progress=False, resume=True)
+    options = GenerationOptions(model=tiny_model, device="cpu", steps=2, batch_size=3)
+    summary = build.build_dataset(str(release), out, scenarios=["original", "ai_background"], generation=options,
+                                  progress=False, resume=True)
+    assert summary.configs["ai_background"].rows == 3 and len(calls) == 3
+
+
+def test_build_dataset_refuses_bad_generation_options_before_creating_the_folder(release, tmp_path):
+    out = tmp_path / "never"
+    options = GenerationOptions(model=str(tmp_path / "nowhere"), device="cpu")
+    with pytest.raises(Exception, match="inpainting model folder .* not found"):
+        build.build_dataset(str(release), out, scenarios=["ai_background"], generation=options, progress=False)
+    assert not out.exists()
