@@ -9,16 +9,27 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from typing import Sequence
 
 from ximagenet12 import __version__
 from ximagenet12.registry import SCENARIOS
 
-__all__ = ["main", "build_parser", "SUBCOMMAND_MODULES"]
+__all__ = ["main", "build_parser", "HelpFormatter", "SUBCOMMAND_MODULES"]
 
 #: Modules that add subcommands (imported lazily, so ``--help`` stays fast).
 SUBCOMMAND_MODULES: tuple[str, ...] = ("ximagenet12.cli_hub", "ximagenet12.cli_evaluate", "ximagenet12.cli_build")
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default, unless its help already does or there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default is None or action.default is False or action.default == argparse.SUPPRESS:
+            return text
+        return super()._get_help_string(action)
 
 
 def scenario_table() -> list[dict]:
@@ -93,6 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `ximagenet12 scenarios | head`: the reader left, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ValueError, TypeError, FileNotFoundError) as exc:
         # user errors: one clear line, no stack trace from deep inside a library
         print(f"ximagenet12 {args.command}: error: {exc}", file=sys.stderr)

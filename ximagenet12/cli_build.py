@@ -13,6 +13,7 @@ DEFAULT_OUT = "ximagenet12-out"
 
 def register(subparsers) -> None:
     from ximagenet12.builder.build import BLOCK_SAMPLES
+    from ximagenet12.cli import HelpFormatter
 
     p = subparsers.add_parser(
         "build",
@@ -24,7 +25,7 @@ def register(subparsers) -> None:
             "(six CC0 photographs with masks) is built. Load the result with "
             "datasets.load_dataset(OUT, CONFIG)."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--source", default=None, metavar="PATH",
                    help="release folder (image/<wnid>/, masks/<wnid>/), images/ + masks/ folders, COCO JSON, "

@@ -44,3 +44,8 @@ def test_help_documents_every_option(capsys):
     for option in ("--source", "--out", "--scenarios", "--seed", "--num-proc", "--resume", "--strict",
                    "--overwrite", "--backgrounds", "--license", "--max-samples", "ximagenet12-out"):
         assert option in text
+    flat = " ".join(text.split())
+    assert "(default: None)" not in flat and "(default: False)" not in flat  # nothing to show
+    assert "(default 30) (default" not in flat and "denoising steps (default 30)" in flat  # said once
+    assert "--seed SEED build seed (every row's seed derives from it) (default: 0)" in flat
+
