@@ -198,8 +198,8 @@ def _scenarios_plot(report: dict, path: Path) -> None:
     plt = _pyplot()
     configs = list(report["scenarios"])
     series = _series(report)
-    width = max(6.5, 3.2 + 0.55 * len(configs) * len(series))
-    fig, ax = plt.subplots(figsize=(width, 3.6), dpi=110)
+    width = min(16.0, max(6.5, 3.0 + 0.28 * len(configs) * len(series)))
+    fig, ax = plt.subplots(figsize=(width, 4.4), dpi=110)
     x = np.arange(len(configs))
     bar_w = 0.8 / len(series)
     colors = plt.get_cmap("tab10").colors
