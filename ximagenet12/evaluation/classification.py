@@ -172,40 +172,21 @@ def evaluate_classification(
 
     rows_out: list[dict] = []
     failures: list[dict] = []
-    scenario_meta: dict[str, dict] = {}
+    seconds: dict[str, float] = {}
     started = time.perf_counter()
-    for config in configs:
-        total = D.count_rows(data, config)
-        if total == 0:
-            raise ValueError(f"config {config!r} of {os.fspath(data)!r} is empty (0 rows)")
-        ds = D.open_config(data, config, columns=["image", "label", "class_key", "source_id", "scenario"])
-        rows = ds if limit is None else ds.take(limit)
-        bar = _progress(progress, total=min(total, limit) if total and limit else (total or limit), desc=config)
-        seen = 0
-        t0 = time.perf_counter()
-        for batch in D.prefetch_batches(rows, prepare, batch_size=batch_size, num_workers=workers):
-            seen += len(batch)
-            good = [(row, x) for row, x in batch if not isinstance(x, D.DecodeError)]
-            for row, x in batch:
-                if isinstance(x, D.DecodeError):
-                    failures.append({"config": config, "source_id": row.get("source_id"), "error": str(x)})
-            if good:
-                if use_pipeline:
-                    logits = np.zeros((len(good), len(mapping.model_labels)), dtype=np.float32)
-                    for positions, inputs in _collate([x for _, x in good]):
-                        out = pipe.forward(inputs)
-                        logits[positions] = out["logits"].float().numpy()
-                    rows_out += _score_pipeline(config, [r for r, _ in good], logits, mapping, keys)
-                else:
-                    outputs = pipe([x for _, x in good])
-                    rows_out += _score_callable(config, [r for r, _ in good], outputs, resolver, keys)
-            if bar is not None:
-                bar.update(len(batch))
-        if bar is not None:
-            bar.close()
-        if seen == 0:
-            raise ValueError(f"config {config!r} of {os.fspath(data)!r} is empty (0 rows)")
-        scenario_meta[config] = {"seconds": round(time.perf_counter() - t0, 3)}
+    columns = ["image", "label", "class_key", "source_id", "scenario"]
+    for config, good in D.config_batches(data, configs, prepare, columns=columns, batch_size=batch_size,
+                                         num_workers=workers, limit=limit, progress=progress,
+                                         failures=failures, seconds=seconds):
+        if use_pipeline:
+            logits = np.zeros((len(good), len(mapping.model_labels)), dtype=np.float32)
+            for positions, inputs in _collate([x for _, x in good]):
+                out = pipe.forward(inputs)
+                logits[positions] = out["logits"].float().numpy()
+            rows_out += _score_pipeline(config, [r for r, _ in good], logits, mapping, keys)
+        else:
+            outputs = pipe([x for _, x in good])
+            rows_out += _score_callable(config, [r for r, _ in good], outputs, resolver, keys)
 
     predictions = pd.DataFrame(rows_out, columns=list(PREDICTION_COLUMNS))
     for m in SCORING_MODES:
@@ -231,7 +212,7 @@ def evaluate_classification(
                 }
                 for m in SCORING_MODES
             },
-            **scenario_meta[config],
+            "seconds": seconds.get(config),
         }
         scen[config] = entry
 
@@ -332,14 +313,6 @@ def _score_callable(config, rows, outputs, resolver: _LabelResolver, keys) -> li
             }
         )
     return out
-
-
-def _progress(enabled: bool, *, total: int | None, desc: str):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="img", leave=True)
 
 
 def _versions() -> dict:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ __all__ = [
     "decode_mask_array",
     "flatten_alpha",
     "prefetch_batches",
+    "config_batches",
+    "progress_bar",
 ]
 
 ORIGINAL = "original"
@@ -326,3 +329,62 @@ def prefetch_batches(
             for batch in pending:
                 for _, f in batch:
                     f.cancel()
+
+
+def progress_bar(enabled: bool, *, total: int | None, desc: str):
+    """A tqdm bar over images, or ``None`` when progress is off."""
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="img", leave=True)
+
+
+def config_batches(
+    data: str | os.PathLike,
+    configs: Sequence[str],
+    prepare: Callable[[dict], R],
+    *,
+    columns: Sequence[str],
+    batch_size: int,
+    num_workers: int,
+    limit: int | None,
+    progress: bool,
+    failures: list[dict],
+    seconds: dict[str, float],
+) -> Iterator[tuple[str, list[tuple[dict, R]]]]:
+    """``(config, [(row, prepare(row)), ...])`` for every batch of every config, in order.
+
+    The loop both evaluators share: each config is streamed (first ``limit`` rows),
+    prepared ahead on ``num_workers`` threads, shown in a progress bar; rows that fail to
+    decode are appended to ``failures`` (config, source id, error) instead of stopping
+    the run, and each config's wall time goes to ``seconds``. An empty config is an error.
+    """
+    for config in configs:
+        total = count_rows(data, config)
+        if total == 0:
+            raise ValueError(f"config {config!r} of {os.fspath(data)!r} is empty (0 rows)")
+        ds = open_config(data, config, columns=columns)
+        rows = ds if limit is None else ds.take(limit)
+        bar = progress_bar(progress, total=min(total, limit) if total and limit else (total or limit), desc=config)
+        seen = 0
+        started = time.perf_counter()
+        try:
+            for batch in prefetch_batches(rows, prepare, batch_size=batch_size, num_workers=num_workers):
+                seen += len(batch)
+                good = []
+                for row, x in batch:
+                    if isinstance(x, DecodeError):
+                        failures.append({"config": config, "source_id": row.get("source_id"), "error": str(x)})
+                    else:
+                        good.append((row, x))
+                if good:
+                    yield config, good
+                if bar is not None:
+                    bar.update(len(batch))
+        finally:
+            if bar is not None:
+                bar.close()
+        if seen == 0:
+            raise ValueError(f"config {config!r} of {os.fspath(data)!r} is empty (0 rows)")
+        seconds[config] = round(time.perf_counter() - started, 3)

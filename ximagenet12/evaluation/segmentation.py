@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from ximagenet12.evaluation import data as D
-from ximagenet12.evaluation.classification import EvaluationResult, _progress, _versions, default_num_workers
+from ximagenet12.evaluation.classification import EvaluationResult, _versions, default_num_workers
 from ximagenet12.evaluation.labels import BACKGROUND_LABELS, normalize_label
 from ximagenet12.evaluation.models import is_pipeline, load_pipeline, model_name
 
@@ -147,58 +147,39 @@ def evaluate_segmentation(
     failures: list[dict] = []
     seconds: dict[str, float] = {}
     started = time.perf_counter()
-    for config in configs:
-        total = D.count_rows(data, config)
-        if total == 0:
-            raise ValueError(f"config {config!r} of {os.fspath(data)!r} is empty (0 rows)")
-        ds = D.open_config(data, config, columns=["image", "mask", "label", "class_key", "source_id", "scenario"])
-        rows = ds if limit is None else ds.take(limit)
-        bar = _progress(progress, total=min(total, limit) if total and limit else (total or limit), desc=config)
-        seen = 0
-        t0 = time.perf_counter()
-        for batch in D.prefetch_batches(rows, prepare, batch_size=batch_size, num_workers=workers):
-            seen += len(batch)
-            good = [(row, x) for row, x in batch if not isinstance(x, D.DecodeError)]
-            for row, x in batch:
-                if isinstance(x, D.DecodeError):
-                    failures.append({"config": config, "source_id": row.get("source_id"), "error": str(x)})
-            if good:
-                images = [x[0] for _, x in good]
-                preds = pipe(images, batch_size=len(images)) if is_pipeline(pipe) else pipe(images)
-                if len(images) == 1 and isinstance(preds, list) and preds and isinstance(preds[0], dict):
-                    preds = [preds]
-                if not isinstance(preds, (list, tuple)) or len(preds) != len(images):
-                    raise TypeError(
-                        f"the segmentation model must return one prediction per image ({len(images)}), "
-                        f"got {type(preds).__name__}"
-                    )
-                for (row, (image, true)), pred in zip(good, preds):
-                    mask, used = object_mask(
-                        pred, true.shape, object_labels=object_labels, background_labels=background_labels
-                    )
-                    iou, acc = mask_scores(mask, true)
-                    label = int(row["label"])
-                    rows_out.append(
-                        {
-                            "config": config,
-                            "scenario": row.get("scenario") or config,
-                            "source_id": row.get("source_id"),
-                            "label": label,
-                            "class_key": row.get("class_key") or keys[label],
-                            "iou": iou,
-                            "pixel_accuracy": acc,
-                            "predicted_fraction": float(mask.mean()),
-                            "true_fraction": float(true.mean()),
-                            "object_segments": ",".join(used),
-                        }
-                    )
-            if bar is not None:
-                bar.update(len(batch))
-        if bar is not None:
-            bar.close()
-        if seen == 0:
-            raise ValueError(f"config {config!r} of {os.fspath(data)!r} is empty (0 rows)")
-        seconds[config] = round(time.perf_counter() - t0, 3)
+    columns = ["image", "mask", "label", "class_key", "source_id", "scenario"]
+    for config, good in D.config_batches(data, configs, prepare, columns=columns, batch_size=batch_size,
+                                         num_workers=workers, limit=limit, progress=progress,
+                                         failures=failures, seconds=seconds):
+        images = [x[0] for _, x in good]
+        preds = pipe(images, batch_size=len(images)) if is_pipeline(pipe) else pipe(images)
+        if len(images) == 1 and isinstance(preds, list) and preds and isinstance(preds[0], dict):
+            preds = [preds]
+        if not isinstance(preds, (list, tuple)) or len(preds) != len(images):
+            raise TypeError(
+                f"the segmentation model must return one prediction per image ({len(images)}), "
+                f"got {type(preds).__name__}"
+            )
+        for (row, (image, true)), pred in zip(good, preds):
+            mask, used = object_mask(
+                pred, true.shape, object_labels=object_labels, background_labels=background_labels
+            )
+            iou, acc = mask_scores(mask, true)
+            label = int(row["label"])
+            rows_out.append(
+                {
+                    "config": config,
+                    "scenario": row.get("scenario") or config,
+                    "source_id": row.get("source_id"),
+                    "label": label,
+                    "class_key": row.get("class_key") or keys[label],
+                    "iou": iou,
+                    "pixel_accuracy": acc,
+                    "predicted_fraction": float(mask.mean()),
+                    "true_fraction": float(true.mean()),
+                    "object_segments": ",".join(used),
+                }
+            )
 
     predictions = pd.DataFrame(rows_out, columns=list(PREDICTION_COLUMNS))
     scen: dict[str, dict] = {}
