@@ -2,7 +2,7 @@
 
 Built folders follow the dataset-folder contract (card with ``configs:``, parquet shards
 with embedded image bytes under ``data/<config>/``); they are written with ``datasets``
-directly, so these tests do not depend on the builder.
+directly (with the builder's feature schema), so these tests do not depend on the build code.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before datasets / huggingface_hub are imported
+
+from ximagenet12.builder.schema import build_features  # noqa: E402
 
 CLASS_NAMES = ["alligator lizard", "green lizard", "crayfish"]
 CLASS_KEYS = ["n01689811", "n01693334", "n01985128"]
@@ -27,24 +29,6 @@ def encode(array: np.ndarray, fmt: str) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(array).save(buf, format=fmt)
     return buf.getvalue()
-
-
-def features():
-    import datasets
-
-    return datasets.Features(
-        {
-            "image": datasets.Image(),
-            "mask": datasets.Image(),
-            "label": datasets.ClassLabel(names=CLASS_NAMES),
-            "class_key": datasets.Value("string"),
-            "source_id": datasets.Value("string"),
-            "scenario": datasets.Value("string"),
-            "level": datasets.Value("int32"),
-            "seed": datasets.Value("int64"),
-            "provenance": datasets.Value("string"),
-        }
-    )
 
 
 def sample_arrays(i: int, seed: int, size: int = SIZE) -> tuple[np.ndarray, np.ndarray]:
@@ -89,8 +73,8 @@ def write_config(root: Path, config: str, *, rows: int, seed: int = 0, rgba: boo
         )
     folder = root / "data" / config
     folder.mkdir(parents=True, exist_ok=True)
-    ds = datasets.Dataset.from_list(records, features=features()) if records else datasets.Dataset.from_dict(
-        {k: [] for k in features()}, features=features()
+    ds = datasets.Dataset.from_list(records, features=build_features(CLASS_NAMES)) if records else datasets.Dataset.from_dict(
+        {k: [] for k in build_features(CLASS_NAMES)}, features=build_features(CLASS_NAMES)
     )
     ds.to_parquet(str(folder / "train-00000-of-00001.parquet"), batch_size=100)
     return records

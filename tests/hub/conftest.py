@@ -21,6 +21,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ximagenet12.builder.schema import build_features
+
 _HERE = Path(__file__).resolve().parent
 _spec = importlib.util.spec_from_file_location("ximagenet12_tests_fake_hub", _HERE / "fake_hub.py")
 fake_hub = importlib.util.module_from_spec(_spec)
@@ -35,24 +37,6 @@ def _encode(array: np.ndarray, fmt: str) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(array).save(buf, format=fmt)
     return buf.getvalue()
-
-
-def _features():
-    import datasets
-
-    return datasets.Features(
-        {
-            "image": datasets.Image(),
-            "mask": datasets.Image(),
-            "label": datasets.ClassLabel(names=CLASS_NAMES),
-            "class_key": datasets.Value("string"),
-            "source_id": datasets.Value("string"),
-            "scenario": datasets.Value("string"),
-            "level": datasets.Value("int32"),
-            "seed": datasets.Value("int64"),
-            "provenance": datasets.Value("string"),
-        }
-    )
 
 
 def write_config(root: Path, config: str, *, rows: int, shards: int = 1, seed: int = 0) -> list[dict]:
@@ -84,7 +68,7 @@ def write_config(root: Path, config: str, *, rows: int, shards: int = 1, seed: i
     per_shard = -(-rows // shards)
     for s in range(shards):
         chunk = records[s * per_shard : (s + 1) * per_shard]
-        ds = datasets.Dataset.from_list(chunk, features=_features())
+        ds = datasets.Dataset.from_list(chunk, features=build_features(CLASS_NAMES))
         ds.to_parquet(str(folder / f"train-{s:05d}-of-{shards:05d}.parquet"), batch_size=4)
     return records
 
