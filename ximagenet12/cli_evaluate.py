@@ -20,6 +20,19 @@ def _common(p: argparse.ArgumentParser, *, batch_default: int) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def _common_kwargs(args: argparse.Namespace) -> dict:
+    """The keyword arguments both evaluators take from the options of :func:`_common`."""
+    return {
+        "scenarios": args.scenarios,
+        "batch_size": args.batch_size,
+        "device": args.device,
+        "num_workers": args.num_workers,
+        "limit": args.limit,
+        "progress": not args.no_progress,
+        "robustness_config": args.robustness_config,
+    }
+
+
 def _finish(result, out: str) -> int:
     from ximagenet12.evaluation.classification import summarise
     from ximagenet12.evaluation.report import write_report
@@ -35,18 +48,7 @@ def _finish(result, out: str) -> int:
 def _run_evaluate(args: argparse.Namespace) -> int:
     from ximagenet12.evaluation.classification import evaluate_classification
 
-    result = evaluate_classification(
-        args.model,
-        args.data,
-        scenarios=args.scenarios,
-        mode=args.mode,
-        batch_size=args.batch_size,
-        device=args.device,
-        num_workers=args.num_workers,
-        limit=args.limit,
-        progress=not args.no_progress,
-        robustness_config=args.robustness_config,
-    )
+    result = evaluate_classification(args.model, args.data, mode=args.mode, **_common_kwargs(args))
     return _finish(result, args.out)
 
 
@@ -58,15 +60,9 @@ def _run_segmentation(args: argparse.Namespace) -> int:
     result = evaluate_segmentation(
         args.model,
         args.data,
-        scenarios=args.scenarios,
         object_labels=split(args.object_labels),
         background_labels=split(args.background_labels) or BACKGROUND_LABELS,
-        batch_size=args.batch_size,
-        device=args.device,
-        num_workers=args.num_workers,
-        limit=args.limit,
-        progress=not args.no_progress,
-        robustness_config=args.robustness_config,
+        **_common_kwargs(args),
     )
     return _finish(result, args.out)
 
