@@ -21,7 +21,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ximagenet12.builder.schema import build_features
 
 _HERE = Path(__file__).resolve().parent
 _spec = importlib.util.spec_from_file_location("ximagenet12_tests_fake_hub", _HERE / "fake_hub.py")
@@ -42,6 +41,8 @@ def _encode(array: np.ndarray, fmt: str) -> bytes:
 def write_config(root: Path, config: str, *, rows: int, shards: int = 1, seed: int = 0) -> list[dict]:
     """Write data/<config>/train-*.parquet the way the builder does; return the rows."""
     import datasets
+
+    from ximagenet12.builder.schema import build_features  # imports datasets: not before HF_ENDPOINT is set
 
     rng = np.random.default_rng(seed)
     records = []
