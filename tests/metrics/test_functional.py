@@ -1,0 +1,418 @@
+"""The robustness score's functional core: Table 3, the printed formula, per-sample form, bad input."""
+
+from __future__ import annotations
+
+import doctest
+import math
+
+import numpy as np
+import pytest
+
+import ximagenet12
+from ximagenet12.metrics.robustness_score import functional
+from ximagenet12.metrics.robustness_score.functional import (
+    CONFIGS,
+    robustness_score,
+    robustness_score_from_samples,
+)
+
+# SPEC §6: Table 3 of the paper, accuracies in %.
+TABLE3_SCENARIOS = [
+    "blur_background", "blur_object", "image_g", "image_b",
+    "image_grey", "image_r", "random_background", "segmented_image",
+]  # fmt: skip
+TABLE3 = {
+    "ResNet50": {
+        "external": (0.9524, [90.97, 88.17, 84.42, 86.98, 92.13, 89.03, 22.41, 68.55]),
+        "internal": (0.8029, [83.52, 80.24, 83.61, 84.45, 84.71, 80.40, 53.91, 85.76]),
+        "paper": {"sigma2_e": 0.0902, "sigma2_i": 0.0112, "s_robust": 0.8985},
+    },
+    "DenseNet121": {
+        "external": (0.9740, [93.77, 88.92, 87.39, 87.33, 93.23, 88.21, 26.41, 69.67]),
+        "internal": (0.8622, [90.79, 86.57, 88.92, 89.96, 90.44, 87.37, 69.58, 91.60]),
+        "paper": {"sigma2_e": 0.0885, "sigma2_i": 0.0052, "s_robust": 0.9062},
+    },
+}
+
+
+def table3_inputs(model: str) -> dict:
+    row = TABLE3[model]
+    (mu_e, ext), (mu_i, inn) = row["external"], row["internal"]
+    return {
+        "external": {s: v / 100 for s, v in zip(TABLE3_SCENARIOS, ext)},
+        "external_reference": mu_e,
+        "internal": {s: v / 100 for s, v in zip(TABLE3_SCENARIOS, inn)},
+        "internal_reference": mu_i,
+    }
+
+
+# --------------------------------------------------------------------------- Table 3
+@pytest.mark.parametrize("model", list(TABLE3))
+def test_table3_config_reproduces_the_published_row(model):
+    result = robustness_score(**table3_inputs(model), config="table3")
+    for key, published in TABLE3[model]["paper"].items():
+        assert result[key] == pytest.approx(published, abs=2e-4), key
+    assert result["config"] == "table3" and result["dispersion"] == "variance" and result["ddof"] == 1
+    assert result["n_e"] == result["n_i"] == 8 and result["internal_term"] == "given"
+
+
+def test_table3_row_by_an_independent_oracle():
+    inputs = table3_inputs("ResNet50")
+    mu, mu_i = inputs["external_reference"], inputs["internal_reference"]
+    var_e = sum((c - mu) ** 2 for c in inputs["external"].values()) / (8 - 1)
+    var_i = sum((c - mu_i) ** 2 for c in inputs["internal"].values()) / (8 - 1)
+    result = robustness_score(**inputs)  # table3 is the default
+    assert result["sigma2_e"] == pytest.approx(var_e, abs=1e-12)
+    assert result["sigma2_i"] == pytest.approx(var_i, abs=1e-12)
+    assert result["sigma_e"] == pytest.approx(math.sqrt(var_e), abs=1e-12)
+    assert result["sigma_i"] == pytest.approx(math.sqrt(var_i), abs=1e-12)
+    assert result["s_robust"] == pytest.approx(1 - (var_e + var_i), abs=1e-12)
+    assert result["sigma2_e"] == pytest.approx(0.090262, abs=1e-6)
+    assert result["sigma2_i"] == pytest.approx(0.011202, abs=1e-6)
+    assert result["s_robust"] == pytest.approx(0.898536, abs=1e-6)
+
+
+def test_lazy_top_level_import_is_the_functional_core():
+    assert ximagenet12.robustness_score is robustness_score
+
+
+def test_default_configuration_is_table3():
+    assert functional.DEFAULT_CONFIG == "table3"
+    assert CONFIGS == {"table3": {"dispersion": "variance", "ddof": 1}, "formula": {"dispersion": "std", "ddof": 0}}
+
+
+# --------------------------------------------------------------------------- formula
+def test_formula_config_by_hand():
+    # external deviations from mu = 0.9: -0.1, -0.3, +0.1 -> var (n) = 0.11 / 3
+    # internal (classes) deviations from 0.9: 0.0, -0.2 -> var (n) = 0.04 / 2 = 0.02
+    result = robustness_score(
+        {"a": 0.8, "b": 0.6, "c": 1.0},
+        external_reference=0.9,
+        internal={"cat": 0.9, "dog": 0.7},
+        internal_reference=0.9,
+        config="formula",
+    )
+    assert result["sigma2_e"] == pytest.approx(0.11 / 3)
+    assert result["sigma2_i"] == pytest.approx(0.02)
+    assert result["sigma_e"] == pytest.approx(math.sqrt(0.11 / 3))
+    assert result["sigma_i"] == pytest.approx(math.sqrt(0.02))
+    assert result["s_robust"] == pytest.approx(1 - (math.sqrt(0.11 / 3) + math.sqrt(0.02)))
+    assert (result["dispersion"], result["ddof"], result["n_i"]) == ("std", 0, 2)
+
+
+def test_dispersion_and_ddof_override_the_configuration():
+    ext = {"a": 0.8, "b": 0.6, "c": 1.0}
+    var_n1 = 0.11 / 2
+    r = robustness_score(ext, external_reference=0.9, config="formula", ddof=1)
+    assert r["sigma2_e"] == pytest.approx(var_n1) and r["s_robust"] == pytest.approx(1 - math.sqrt(var_n1))
+    r = robustness_score(ext, external_reference=0.9, config="table3", dispersion="std")
+    assert r["s_robust"] == pytest.approx(1 - math.sqrt(var_n1)) and r["config"] == "table3"
+    r = robustness_score(ext, external_reference=0.9, config="table3", ddof=0)
+    assert r["s_robust"] == pytest.approx(1 - 0.11 / 3)
+
+
+def test_external_only_has_no_internal_term():
+    r = robustness_score({"a": 0.8, "b": 0.6}, external_reference=0.9)
+    assert (r["sigma2_i"], r["sigma_i"], r["n_i"], r["internal_term"]) == (0.0, 0.0, 0, "absent")
+    assert r["internal_reference"] is None
+    assert r["s_robust"] == pytest.approx(1 - (0.01 + 0.09) / 1)
+
+
+def test_a_scenario_better_than_the_original_also_counts():
+    worse = robustness_score({"a": 0.8, "b": 0.9}, external_reference=0.9)
+    better = robustness_score({"a": 1.0, "b": 0.9}, external_reference=0.9)
+    assert worse["s_robust"] == pytest.approx(better["s_robust"])
+
+
+# --------------------------------------------------------------------------- per-sample form
+def per_sample_fixture():
+    """3 classes x 5 scenarios; labels as strings, predictions right or wrong by hand."""
+    rows = [
+        # scenario, class, reference, prediction
+        ("original", "cat", "cat", "cat"), ("original", "cat", "cat", "cat"),
+        ("original", "dog", "dog", "dog"), ("original", "dog", "dog", "cat"),
+        ("original", "fox", "fox", "fox"), ("original", "fox", "fox", "fox"),
+        ("blur_background", "cat", "cat", "cat"), ("blur_background", "dog", "dog", "fox"),
+        ("blur_background", "fox", "fox", "fox"),
+        ("image_grey", "cat", "cat", "dog"), ("image_grey", "dog", "dog", "dog"),
+        ("image_grey", "fox", "fox", "cat"), ("image_grey", "fox", "fox", "fox"),
+        ("mixed_same", "cat", "cat", "cat"), ("mixed_same", "dog", "dog", "dog"),
+        ("mixed_same", "fox", "fox", "dog"),
+        ("mixed_rand", "cat", "cat", "dog"), ("mixed_rand", "dog", "dog", "cat"),
+        ("mixed_rand", "fox", "fox", "fox"), ("mixed_rand", "fox", "fox", "dog"),
+    ]  # fmt: skip
+    scenarios, classes, references, predictions = (list(col) for col in zip(*rows))
+    return {"predictions": predictions, "references": references, "scenarios": scenarios, "classes": classes}
+
+
+def oracle(data: dict, *, ddof: int, dispersion: str, use_classes: bool) -> dict:
+    """Plain-Python loops over the samples, independent of the numpy implementation."""
+    hits: dict = {}
+    counts: dict = {}
+    class_hits: dict = {}
+    class_counts: dict = {}
+    for p, r, s, c in zip(data["predictions"], data["references"], data["scenarios"], data["classes"]):
+        counts[s] = counts.get(s, 0) + 1
+        hits[s] = hits.get(s, 0) + (p == r)
+        if s == "original":
+            class_counts[c] = class_counts.get(c, 0) + 1
+            class_hits[c] = class_hits.get(c, 0) + (p == r)
+    acc = {s: hits[s] / counts[s] for s in counts}
+    mu = acc["original"]
+    ext = [a for s, a in acc.items() if s != "original"]
+    var_e = sum((a - mu) ** 2 for a in ext) / (len(ext) - ddof)
+    cls = [class_hits[c] / class_counts[c] for c in class_counts]
+    var_i = sum((a - mu) ** 2 for a in cls) / (len(cls) - ddof) if use_classes else 0.0
+    if dispersion == "variance":
+        s_robust = 1 - (var_e + var_i)
+    else:
+        s_robust = 1 - (math.sqrt(var_e) + math.sqrt(var_i))
+    return {
+        "mu": mu,
+        "accuracy": acc,
+        "n": counts,
+        "class_accuracy": {c: class_hits[c] / class_counts[c] for c in class_counts},
+        "sigma2_e": var_e,
+        "sigma2_i": var_i,
+        "s_robust": s_robust,
+        "bg_gap": acc["mixed_same"] - acc["mixed_rand"],
+    }
+
+
+@pytest.mark.parametrize("config", ["table3", "formula"])
+@pytest.mark.parametrize("use_classes", [False, True])
+def test_per_sample_form_matches_a_loop_oracle(config, use_classes):
+    data = per_sample_fixture()
+    settings = CONFIGS[config]
+    expected = oracle(data, use_classes=use_classes, **settings)
+    result = robustness_score_from_samples(
+        data["predictions"],
+        data["references"],
+        data["scenarios"],
+        classes=data["classes"] if use_classes else None,
+        config=config,
+    )
+    assert result["mu"] == pytest.approx(expected["mu"])
+    assert result["accuracy"] == pytest.approx(expected["accuracy"])
+    assert result["n"] == expected["n"]
+    assert result["sigma2_e"] == pytest.approx(expected["sigma2_e"])
+    assert result["sigma2_i"] == pytest.approx(expected["sigma2_i"])
+    assert result["sigma_e"] == pytest.approx(math.sqrt(expected["sigma2_e"]))
+    assert result["s_robust"] == pytest.approx(expected["s_robust"])
+    assert result["bg_gap"] == pytest.approx(expected["bg_gap"])
+    assert result["n_e"] == 4
+    if use_classes:
+        assert result["internal_term"] == "classes" and result["n_i"] == 3
+        assert result["accuracy_per_class"] == pytest.approx(expected["class_accuracy"])
+        assert result["n_per_class"] == {"cat": 2, "dog": 2, "fox": 2}
+    else:
+        assert result["internal_term"] == "absent" and "accuracy_per_class" not in result
+
+
+def test_per_sample_hand_values():
+    data = per_sample_fixture()
+    r = robustness_score_from_samples(**{k: data[k] for k in ("predictions", "references", "scenarios")},
+                                      classes=data["classes"])  # fmt: skip
+    assert r["mu"] == pytest.approx(5 / 6)
+    assert r["accuracy"]["blur_background"] == pytest.approx(2 / 3)
+    assert r["accuracy"]["image_grey"] == pytest.approx(2 / 4)
+    assert r["bg_gap"] == pytest.approx(2 / 3 - 1 / 4)
+    assert r["accuracy_per_class"] == {"cat": 1.0, "dog": 0.5, "fox": 1.0}
+    grid = r["accuracy_per_scenario_class"]
+    assert grid["image_grey"] == {"cat": 0.0, "dog": 1.0, "fox": 0.5}
+    assert grid["mixed_rand"]["fox"] == 0.5
+
+
+def test_classes_references_groups_by_the_true_label():
+    data = per_sample_fixture()
+    by_key = robustness_score_from_samples(data["predictions"], data["references"], data["scenarios"],
+                                           classes=data["classes"])  # fmt: skip
+    by_ref = robustness_score_from_samples(data["predictions"], data["references"], data["scenarios"],
+                                           classes="references")  # fmt: skip
+    assert by_ref == by_key
+
+
+def test_int_labels_and_numpy_arrays_give_the_same_result_as_strings():
+    data = per_sample_fixture()
+    codes = {"cat": 0, "dog": 1, "fox": 2}
+    ints = robustness_score_from_samples(
+        np.array([codes[p] for p in data["predictions"]]),
+        np.array([codes[r] for r in data["references"]], dtype=np.int32),
+        np.array(data["scenarios"], dtype=object),
+    )
+    strings = robustness_score_from_samples(data["predictions"], data["references"], data["scenarios"])
+    assert ints == strings
+
+
+def test_no_bg_gap_without_both_mixed_scenarios():
+    r = robustness_score_from_samples([1, 1, 0, 1], [1, 1, 1, 1], ["original", "mixed_same", "a", "b"])
+    assert r["bg_gap"] is None
+
+
+def test_internal_given_in_per_sample_form_takes_precedence():
+    data = per_sample_fixture()
+    internal = {"blur_background": 0.7, "image_grey": 0.9}
+    r = robustness_score_from_samples(
+        data["predictions"], data["references"], data["scenarios"],
+        classes=data["classes"], internal=internal, internal_reference=0.8,
+    )  # fmt: skip
+    assert r["internal_term"] == "given" and r["n_i"] == 2
+    assert r["sigma2_i"] == pytest.approx((0.01 + 0.01) / 1)
+    assert "accuracy_per_class" in r  # still reported
+
+
+def test_scenario_names_accepts_the_exact_set():
+    data = per_sample_fixture()
+    names = ["original", "blur_background", "image_grey", "mixed_same", "mixed_rand"]
+    r = robustness_score_from_samples(data["predictions"], data["references"], data["scenarios"], scenario_names=names)
+    assert sorted(r["accuracy"]) == sorted(names)
+
+
+# --------------------------------------------------------------------------- bootstrap
+def test_bootstrap_is_seeded_and_contains_the_point_estimate():
+    rng = np.random.default_rng(7)
+    n = 4000
+    scenarios = rng.choice(["original", "blur_background", "image_grey", "random_background"], size=n)
+    refs = rng.integers(0, 5, size=n)
+    p_right = {"original": 0.95, "blur_background": 0.9, "image_grey": 0.85, "random_background": 0.5}
+    right = rng.random(n) < np.array([p_right[s] for s in scenarios])
+    preds = np.where(right, refs, (refs + 1) % 5)
+    kwargs = {"classes": "references", "n_bootstrap": 500, "confidence": 0.9}
+    a = robustness_score_from_samples(preds, refs, scenarios, seed=3, **kwargs)
+    b = robustness_score_from_samples(preds, refs, scenarios, seed=3, **kwargs)
+    c = robustness_score_from_samples(preds, refs, scenarios, seed=4, **kwargs)
+    assert a["s_robust_ci"] == b["s_robust_ci"] and a["s_robust_se"] == b["s_robust_se"]
+    assert a["s_robust_ci"] != c["s_robust_ci"]
+    low, high = a["s_robust_ci"]
+    assert low < a["s_robust"] < high
+    assert a["bootstrap"] == {
+        "n_bootstrap": 500, "confidence": 0.9, "seed": 3, "method": "percentile, stratified by scenario x class",
+    }  # fmt: skip
+    gen = robustness_score_from_samples(preds, refs, scenarios, seed=np.random.default_rng(3), **kwargs)
+    assert gen["bootstrap"]["seed"] == "generator" and gen["s_robust_ci"] == a["s_robust_ci"]
+
+
+def test_binomial_bootstrap_matches_naive_resampling():
+    """The per-stratum binomial draw has the distribution of resampling the samples."""
+    rng = np.random.default_rng(11)
+    n = 600
+    scenarios = np.repeat(["original", "a", "b"], n // 3)
+    right = rng.random(n) < np.repeat([0.9, 0.7, 0.6], n // 3)
+    refs = np.zeros(n, dtype=int)
+    preds = np.where(right, 0, 1)
+    fast = robustness_score_from_samples(preds, refs, scenarios, n_bootstrap=4000, seed=0)
+    # naive: resample indices within each scenario, recompute the score with the core
+    naive_rng = np.random.default_rng(1)
+    groups = [np.flatnonzero(scenarios == s) for s in ("original", "a", "b")]
+    scores = []
+    for _ in range(1000):
+        idx = np.concatenate([naive_rng.choice(g, size=len(g), replace=True) for g in groups])
+        scores.append(robustness_score_from_samples(preds[idx], refs[idx], scenarios[idx])["s_robust"])
+    assert fast["s_robust_se"] == pytest.approx(np.std(scores, ddof=1), rel=0.15)
+    assert fast["s_robust_ci"][0] == pytest.approx(np.quantile(scores, 0.025), abs=0.03)
+    assert fast["s_robust_ci"][1] == pytest.approx(np.quantile(scores, 0.975), abs=0.03)
+
+
+# --------------------------------------------------------------------------- bad input
+def test_doctests_of_the_functional_module():
+    failures, tried = doctest.testmod(functional, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert tried >= 4 and failures == 0
+
+
+SUMMARY_ERRORS = [
+    ({"external": {}}, ValueError, "external is empty"),
+    ({"external": {"a": None, "b": 0.5}}, ValueError, r"external\['a'\] has no accuracy .*zero samples"),
+    ({"external": {"a": 1.2, "b": 0.5}}, ValueError, r"external\['a'\] = 1.2 is outside \[0, 1\]"),
+    ({"external": {"a": 90.0, "b": 0.5}}, ValueError, "outside .* not percentages"),
+    ({"external": {"a": -0.1, "b": 0.5}}, ValueError, "outside"),
+    ({"external": {"a": float("nan"), "b": 0.5}}, ValueError, r"external\['a'\] is NaN"),
+    ({"external_reference": float("nan")}, ValueError, "external_reference is NaN"),
+    ({"external_reference": 1.5}, ValueError, "external_reference = 1.5 is outside"),
+    ({"external": {"a": 0.5}}, ValueError, "external has 1 value.*ddof=1.*fewer than two scenarios"),
+    ({"external": {"a": 0.5}, "config": "formula", "ddof": 1}, ValueError, "external has 1 value"),
+    ({"internal": {"x": 0.5}, "internal_reference": 0.5}, ValueError, "internal has 1 value"),
+    ({"internal": {"x": 0.5, "y": 0.6}}, ValueError, "internal accuracies need internal_reference"),
+    ({"internal_reference": 0.5}, ValueError, "internal_reference was given without internal"),
+    ({"internal": {}, "internal_reference": 0.5}, ValueError, "internal is empty"),
+    ({"internal": {"x": float("nan"), "y": 0.1}, "internal_reference": 0.5}, ValueError, "internal.*is NaN"),
+    ({"config": "paper"}, ValueError, "unknown robustness_score config 'paper'; known configs: table3, formula"),
+    ({"dispersion": "mad"}, ValueError, "dispersion must be one of 'variance', 'std', got 'mad'"),
+    ({"ddof": -1}, ValueError, "ddof must be >= 0"),
+    ({"external": {"original": 0.9, "b": 0.5, "c": 0.4}}, ValueError, "external contains 'original'"),
+    ({"external": [0.5, 0.6]}, TypeError, "external must map scenario"),
+    ({"external": {"a": "0.5", "b": 0.5}}, TypeError, r"external\['a'\] must be a number"),
+    ({"external": {"a": True, "b": 0.5}}, TypeError, "must be a number"),
+    ({"config": 3}, TypeError, "config must be a configuration name"),
+    ({"ddof": 1.0}, TypeError, "ddof must be an int"),
+]
+
+
+@pytest.mark.parametrize(("override", "error", "match"), SUMMARY_ERRORS)
+def test_bad_summary_input(override, error, match):
+    kwargs = {"external": {"a": 0.8, "b": 0.6}, "external_reference": 0.9, **override}
+    external = kwargs.pop("external")
+    with pytest.raises(error, match=match):
+        robustness_score(external, **kwargs)
+
+
+def _samples(**override):
+    data = {
+        "predictions": [0, 1, 1, 0, 1, 0],
+        "references": [0, 1, 1, 1, 1, 1],
+        "scenarios": ["original", "original", "a", "a", "b", "b"],
+    }
+    data.update(override)
+    return data
+
+
+SAMPLE_ERRORS = [
+    ({"references": [0, 1, 1]}, ValueError, "length mismatch: 6 predictions, 3 references, 6 scenarios"),
+    ({"scenarios": ["original"] * 5}, ValueError, "length mismatch: 6 predictions, 6 references, 5 scenarios"),
+    ({"classes": [0, 1]}, ValueError, "length mismatch: 6 predictions but 2 classes"),
+    ({"predictions": [], "references": [], "scenarios": []}, ValueError, "no samples"),
+    ({"scenarios": ["a", "a", "a", "b", "b", "b"]}, ValueError, r"no 'original' samples: .*\['a', 'b'\]"),
+    ({"scenarios": ["original"] * 6}, ValueError, "only 'original' samples"),
+    ({"scenario_names": ["original", "a", "b", "image_grey"]}, ValueError,
+     r"scenario\(s\) with zero samples: \['image_grey'\]"),
+    ({"scenario_names": ["original", "a"]}, ValueError, r"not in scenario_names: \['b'\]"),
+    ({"scenarios": ["original", "original", "a", "a", "a", "a"]}, ValueError, "fewer than two scenarios"),
+    ({"classes": [0, 0, 1, 1, 2, 2]}, ValueError, r"class\(es\) \[1, 2\] have samples .* none in 'original'"),
+    ({"classes": "labels"}, ValueError, "classes must be one key per sample or the string 'references'"),
+    ({"config": "nope"}, ValueError, "unknown robustness_score config 'nope'"),
+    ({"dispersion": "var"}, ValueError, "dispersion must be one of"),
+    ({"internal": {"x": 1.5, "y": 0.5}, "internal_reference": 0.9}, ValueError, "outside"),
+    ({"predictions": [[0, 1]] * 6}, ValueError, r"predictions must be one value per sample \(1-D\)"),
+    ({"predictions": [0.0, 1.0, float("nan"), 0.0, 1.0, 0.0]}, ValueError, "predictions contains NaN"),
+    ({"predictions": "010101"}, TypeError, "predictions must be a sequence"),
+    ({"predictions": ["0", "1", "1", "0", "1", "0"]}, TypeError, "must both be ints or both be strings"),
+    ({"scenarios": [0, 0, 1, 1, 2, 2]}, TypeError, "scenarios must be scenario names"),
+    ({"n_bootstrap": 1}, ValueError, "n_bootstrap must be 0 .* or at least 2, got 1"),
+    ({"n_bootstrap": 10, "confidence": 1.0}, ValueError, r"confidence must be a number in \(0, 1\)"),
+    ({"n_bootstrap": 10, "seed": "x"}, TypeError, "seed must be an int"),
+    ({"n_bootstrap": 2.5}, TypeError, "n_bootstrap must be an int"),
+]
+
+
+@pytest.mark.parametrize(("override", "error", "match"), SAMPLE_ERRORS)
+def test_bad_per_sample_input(override, error, match):
+    data = _samples(**override)
+    with pytest.raises(error, match=match):
+        robustness_score_from_samples(data.pop("predictions"), data.pop("references"), data.pop("scenarios"), **data)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.array([3, -2, 3, 7, -2, 0]),
+        np.array([5, 2**40, 5, -(2**40)], dtype=np.int64),  # too wide for the lookup table
+        np.array([4, 1, 4], dtype=np.uint8),
+        np.array(["b", "a", "c", "a"]),
+        np.array([1.5, 0.5, 1.5]),
+        np.array([True, False, True]),
+    ],
+)
+def test_factorize_agrees_with_np_unique(values):
+    uniques, codes = functional._factorize(values)
+    expected_uniques, expected_codes = np.unique(values, return_inverse=True)
+    assert uniques.tolist() == expected_uniques.tolist()
+    assert codes.tolist() == expected_codes.tolist()
