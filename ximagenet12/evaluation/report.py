@@ -65,9 +65,12 @@ def robustness_block(values: Mapping[str, float | None], *, config: str = "table
         return {"s_robust": None, "config": config, "reason": "no scenario besides 'original' was evaluated"}
     block = {"config": config, "external_reference": float(reference), "scenarios": list(external)}
     try:
-        from ximagenet12.metrics.robustness_score.functional import robustness_score
+        from ximagenet12.metrics.robustness_score.functional import BG_GAP_SCENARIOS, robustness_score
     except ImportError as exc:  # pragma: no cover - the metric ships with the package
         return {**block, "s_robust": None, "reason": f"robustness_score metric unavailable: {exc}"}
+    same, rand = (values.get(name) for name in BG_GAP_SCENARIOS)
+    if same is not None and rand is not None:  # ImageNet-9's BG-Gap: same-class minus random background
+        block["bg_gap"] = float(same) - float(rand)
     try:
         result = robustness_score(dict(external), external_reference=float(reference), config=config)
     except (ValueError, ZeroDivisionError) as exc:  # e.g. one scenario under a (n - 1) reading
@@ -287,6 +290,11 @@ def _markdown(report: dict) -> str:
         for k in ("sigma2_e", "sigma_e"):
             if k in rb and rb[k] is not None:
                 lines.append(f"- {k} = {rb[k]:.6f}")
+        if rb.get("internal_term") == "absent":
+            lines.append("- no internal term (σ_i = 0): EX1 measures the external spread only")
+    if rb.get("bg_gap") is not None:
+        lines.append(f"- BG-Gap = {_metric_name(report)}(mixed_same) − {_metric_name(report)}(mixed_rand) "
+                     f"= {rb['bg_gap']:+.4f}")
     by_mode = report.get("robustness_by_mode") or {}
     if by_mode:
         lines.append("")

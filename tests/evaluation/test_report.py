@@ -1,0 +1,37 @@
+"""The report's robustness block goes through the metric's core and reads like the paper."""
+
+from __future__ import annotations
+
+import pytest
+
+from ximagenet12.evaluation.report import _markdown, robustness_block
+
+
+def test_robustness_block_is_the_table3_score_over_paper_level_scenarios():
+    values = {"original": 0.9, "blur_background": 0.8, "image_grey": 0.6, "blur_background_level5": 0.1}
+    block = robustness_block(values)
+    # hand-computed: ((0.8-0.9)^2 + (0.6-0.9)^2) / (2 - 1) = 0.10; severity-level configs stay out
+    assert block["scenarios"] == ["blur_background", "image_grey"]
+    assert block["sigma2_e"] == pytest.approx(0.10) and block["s_robust"] == pytest.approx(0.90)
+    assert block["internal_term"] == "absent" and "bg_gap" not in block
+
+
+def test_robustness_block_reports_the_bg_gap_when_both_mixed_scenarios_ran():
+    block = robustness_block({"original": 0.9, "mixed_same": 0.75, "mixed_rand": 0.5})
+    assert block["bg_gap"] == pytest.approx(0.25)
+    report = {"task": "segmentation", "metric": "iou", "model": "m", "data": "d", "classes": [], "scenarios": {},
+              "robustness": block}
+    assert "BG-Gap = iou(mixed_same) − iou(mixed_rand) = +0.2500" in _markdown(report)
+
+
+@pytest.mark.parametrize(
+    ("values", "reason"),
+    [
+        ({"blur_background": 0.5}, "the 'original' config was not evaluated"),
+        ({"original": 0.5}, "no scenario besides 'original' was evaluated"),
+        ({"original": 0.5, "blur_background": 0.4}, "robustness_score: "),  # one scenario under n - 1
+    ],
+)
+def test_robustness_block_says_why_it_has_no_score(values, reason):
+    block = robustness_block(values)
+    assert block["s_robust"] is None and block["reason"].startswith(reason)
