@@ -28,7 +28,9 @@ import os
 import shutil
 import sys
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -41,6 +43,7 @@ from ximagenet12.builder.schema import arrow_schema, build_features
 from ximagenet12.builder.worker import (
     DonorSampler,
     SampleRows,
+    _init_pool_worker,
     _init_worker,
     _work_chunk,
     process_sample,
@@ -268,15 +271,44 @@ def _fingerprint(source: Any, items: list[SourceItem], variants: list[Variant], 
 
 
 def _iter_results(
-    items: list[SourceItem], start: int, pool: Any, num_proc: int
+    items: list[SourceItem], start: int, pool: ProcessPoolExecutor | None, num_proc: int
 ) -> Iterator[SampleRows]:
-    chunks = [
+    """Each sample's rows, in source order; workers run at most ``2 * num_proc`` chunks ahead."""
+    chunks = (
         [(start + j, item) for j, item in enumerate(items[k : k + CHUNK_SAMPLES], start=k)]
         for k in range(0, len(items), CHUNK_SAMPLES)
-    ]
-    results = pool.imap(_work_chunk, chunks) if pool is not None else map(_work_chunk, chunks)
-    for chunk in results:
-        yield from chunk
+    )
+    if pool is None:
+        for chunk in chunks:
+            yield from _work_chunk(chunk)
+        return
+    ahead: deque[Future] = deque()
+    try:
+        for chunk in chunks:
+            ahead.append(pool.submit(_work_chunk, chunk))
+            if len(ahead) >= 2 * num_proc:  # bounded: memory does not grow with the source
+                yield from ahead.popleft().result()
+        while ahead:
+            yield from ahead.popleft().result()
+    except BrokenProcessPool as exc:
+        raise RuntimeError(
+            "a build worker process died (killed, out of memory, or unable to start: worker "
+            "processes re-import the calling script, so a build started from standard input "
+            "needs num_proc=1); finished blocks are kept, rerun with resume=True (--resume)"
+        ) from exc
+    finally:
+        for future in ahead:
+            future.cancel()
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop now: drop queued chunks and end the worker processes (finished blocks stay)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # no public terminate before 3.14
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join()
 
 
 def build_dataset(
@@ -390,8 +422,9 @@ def build_dataset(
                     bar.set_postfix(outputs=outputs)
                 continue
             if pool is None and num_proc > 1 and plain:
-                pool = multiprocessing.get_context("spawn").Pool(
-                    num_proc, initializer=_init_worker, initargs=(plain, context, class_index)
+                pool = ProcessPoolExecutor(
+                    num_proc, mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_init_pool_worker, initargs=(plain, context, class_index),
                 )
             elif pool is None:
                 _init_worker(plain, context, class_index)
@@ -444,14 +477,12 @@ def build_dataset(
             outputs += block_rows
     except BaseException:
         if pool is not None:  # stop the workers now; finished blocks stay for resume
-            pool.terminate()
-            pool.join()
+            _stop_workers(pool)
             pool = None
         raise
     finally:
         if pool is not None:
-            pool.close()
-            pool.join()
+            pool.shutdown(wait=True)
         if bar is not None:
             bar.close()
 

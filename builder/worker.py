@@ -173,6 +173,14 @@ def _init_worker(variants: Sequence[Variant], context: RunContext, class_index: 
     _WORKER.update(variants=variants, context=context, class_index=class_index)
 
 
+def _init_pool_worker(variants: Sequence[Variant], context: RunContext, class_index: dict[str, int]) -> None:
+    """A pool worker: one OpenCV thread, since the pool already keeps every core busy."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    _init_worker(variants, context, class_index)
+
+
 def _work_chunk(chunk: Sequence[tuple[int, SourceItem]]) -> list[SampleRows]:
     return [
         process_sample(item, _WORKER["variants"], _WORKER["context"], _WORKER["class_index"], index=i)

@@ -191,3 +191,20 @@ def test_strict_with_workers_stops_and_keeps_no_half_written_file(tmp_path, make
     assert not (out / "data").exists()
     assert not [p for p in out.rglob("*.tmp")]
     assert len(list((out / WORK_DIR / "blocks").iterdir())) == 2  # the blocks before the bad one are kept
+
+
+def test_workers_that_cannot_start_give_a_clear_error_not_a_hang(tmp_path):
+    # From standard input the spawned workers cannot re-import the calling script and die at
+    # start; a multiprocessing.Pool would replace them forever, the build must stop instead.
+    import subprocess
+    import sys
+
+    code = (
+        "from ximagenet12.builder import build_dataset\n"
+        f"build_dataset(None, {str(tmp_path / 'out')!r}, scenarios=['original'], num_proc=2, progress=False)\n"
+    )
+    proc = subprocess.run([sys.executable, "-"], input=code, capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "RuntimeError: a build worker process died" in proc.stderr
+    assert "needs num_proc=1" in proc.stderr
