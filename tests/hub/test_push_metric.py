@@ -97,3 +97,40 @@ def test_default_source_is_the_installed_metric_module():
     required = [f"{METRIC_NAME}.py", "README.md", "app.py", "requirements.txt"]
     missing = [name for name in required if not (folder / name).is_file()]
     assert missing == [], f"the metric folder lacks {missing}"
+
+
+@pytest.mark.slow
+def test_the_installed_metric_pushes_and_loads_back_with_evaluate(run_client, hub):
+    code = """
+        import json
+        import evaluate
+        from ximagenet12.hub import push_metric
+        summary = push_metric("owner/robustness_score")          # the installed folder
+        table3 = evaluate.load("owner/robustness_score")
+        formula = evaluate.load("owner/robustness_score", "formula")
+        names = ["blur_background", "blur_object", "image_g", "image_b",
+                 "image_grey", "image_r", "random_background", "segmented_image"]
+        kwargs = dict(
+            external=dict(zip(names, [0.9377, 0.8892, 0.8739, 0.8733, 0.9323, 0.8821, 0.2641, 0.6967])),
+            external_reference=0.9740,
+            internal=dict(zip(names, [0.9079, 0.8657, 0.8892, 0.8996, 0.9044, 0.8737, 0.6958, 0.9160])),
+            internal_reference=0.8622,
+        )
+        samples = dict(predictions=["a", "b", "a", "a", "b", "b"], references=["a", "b", "a", "b", "b", "b"],
+                       scenarios=["original", "original", "x", "x", "y", "y"])
+        print("RESULT " + json.dumps({
+            "uploaded": sorted(summary.uploaded),
+            "table3": table3.compute(**kwargs),
+            "formula": formula.compute(**kwargs),
+            "samples": table3.compute(**samples),
+        }))
+    """
+    proc = run_client(code, timeout=300)
+    result = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    assert result["uploaded"] == ["README.md", "app.py", "functional.py", "requirements.txt", "robustness_score.py"]
+    assert result["table3"]["sigma2_e"] == pytest.approx(0.0885, abs=2e-4)
+    assert result["table3"]["sigma2_i"] == pytest.approx(0.0052, abs=2e-4)
+    assert result["table3"]["s_robust"] == pytest.approx(0.9062, abs=2e-4)
+    assert result["formula"]["config"] == "formula" and result["formula"]["dispersion"] == "std"
+    assert result["samples"]["accuracy"] == {"original": 1.0, "x": 0.5, "y": 1.0}
+    assert hub.repos[("space", "owner/robustness_score")].sdk == "gradio"
