@@ -9,8 +9,9 @@ A build writes one *part* per (block of samples, config), in row groups of at mo
 ``<split>-00000-of-0000N.parquet``: parts that already make good shards (at most
 :data:`~ximagenet12.constants.MAX_SHARD_BYTES`, and at least :data:`MIN_SHARD_BYTES`
 except the last) are hard-linked into place without a rewrite; otherwise
-:func:`merge_parts` streams them into shards of 100-row groups, closing a shard once it
-holds ``MAX_SHARD_BYTES`` of data. Image bytes are stored
+:func:`merge_parts` streams them into shards of 100-row groups (fewer rows when 100 would
+hold more than :data:`~ximagenet12.constants.MAX_ROW_GROUP_BYTES` of images, so the Hub's
+viewer still reads them), closing a shard once it holds ``MAX_SHARD_BYTES`` of data. Image bytes are stored
 uncompressed (JPEG and PNG do not shrink further); the other columns use snappy.
 """
 
@@ -20,12 +21,14 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ximagenet12.builder.schema import COLUMNS
 from ximagenet12.builder.worker import Row
-from ximagenet12.constants import MAX_SHARD_BYTES, ROWS_PER_ROW_GROUP
+from ximagenet12.constants import MAX_ROW_GROUP_BYTES, MAX_SHARD_BYTES, ROWS_PER_ROW_GROUP
 
 __all__ = [
     "MIN_SHARD_BYTES",
@@ -136,6 +139,21 @@ def _batch_bytes(table: pa.Table) -> int:
     return int(table.nbytes)
 
 
+def _row_bytes(table: pa.Table) -> np.ndarray:
+    """Bytes of image + mask per row: what decides a row group's size."""
+    sizes = np.zeros(table.num_rows, dtype=np.int64)
+    for name in ("image", "mask"):
+        column = table.column(name).combine_chunks()
+        sizes += pc.fill_null(pc.binary_length(column.field("bytes")), 0).to_numpy(zero_copy_only=False)
+    return sizes
+
+
+def _group_rows(table: pa.Table, max_rows: int, max_bytes: int) -> int:
+    """How many leading rows of ``table`` make the next row group (at least one)."""
+    within = np.cumsum(_row_bytes(table.slice(0, max_rows))) <= max_bytes
+    return max(1, int(within.sum()))
+
+
 def merge_parts(
     parts: Iterable[Path],
     folder: Path,
@@ -143,9 +161,13 @@ def merge_parts(
     *,
     split: str = "train",
     rows_per_group: int = ROWS_PER_ROW_GROUP,
+    max_group_bytes: int = MAX_ROW_GROUP_BYTES,
     max_shard_bytes: int = MAX_SHARD_BYTES,
 ) -> tuple[list[Path], int, int]:
     """Stream ``parts`` (in order) into shards in ``folder``.
+
+    Row groups hold ``rows_per_group`` rows, or fewer where those rows' images would
+    exceed ``max_group_bytes``.
 
     Returns (shard paths, rows, bytes of Arrow data written). Any earlier shard of
     ``split`` in ``folder`` is removed first, so a merge can be re-run after a crash.
@@ -159,19 +181,24 @@ def merge_parts(
     writer: pq.ParquetWriter | None = None
     shard_bytes = total_rows = total_bytes = 0
     pending: list[pa.Table] = []
-    pending_rows = 0
+    pending_rows = pending_bytes = 0
 
     def flush(n: int) -> None:
-        nonlocal writer, shard_bytes, total_rows, total_bytes, pending, pending_rows
+        nonlocal writer, shard_bytes, total_rows, total_bytes, pending, pending_rows, pending_bytes
         table = pa.concat_tables(pending)
+        n = _group_rows(table, n, max_group_bytes)
         group, rest = table.slice(0, n), table.slice(n)
         pending, pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
+        pending_bytes = int(_row_bytes(rest).sum()) if rest.num_rows else 0
+        size = _batch_bytes(group)
+        if writer is not None and shard_bytes + size > max_shard_bytes:  # this group starts the next shard
+            writer.close()
+            writer = None
         if writer is None:
             tmps.append(folder / f".{split}-{len(tmps):05d}.{os.getpid()}.tmp")
             writer = _writer(tmps[-1], schema)
             shard_bytes = 0
         writer.write_table(group, row_group_size=n)
-        size = _batch_bytes(group)
         shard_bytes += size
         total_bytes += size
         total_rows += group.num_rows
@@ -188,9 +215,10 @@ def merge_parts(
                     continue
                 pending.append(table.replace_schema_metadata(schema.metadata))
                 pending_rows += table.num_rows
-                while pending_rows >= rows_per_group:
+                pending_bytes += int(_row_bytes(table).sum())
+                while pending_rows >= rows_per_group or pending_bytes >= max_group_bytes:
                     flush(rows_per_group)
-        if pending_rows:
+        while pending_rows:
             flush(pending_rows)
         if writer is None and not tmps:  # no rows at all: one empty shard keeps the config loadable
             tmps.append(folder / f".{split}-00000.{os.getpid()}.tmp")

@@ -81,3 +81,26 @@ def test_part_row_groups_never_exceed_100(tmp_path, n):
     meta = pq.ParquetFile(w.path).metadata
     assert meta.num_rows == n
     assert all(meta.row_group(i).num_rows <= 100 for i in range(meta.num_row_groups))
+
+
+def test_merged_row_groups_hold_fewer_rows_when_the_images_are_large(tmp_path):
+    parts = _parts(tmp_path, [40, 25])  # rows carry 1000 image bytes + 1 mask byte each
+    files, rows, _ = merge_parts(parts, tmp_path / "out", SCHEMA, max_group_bytes=10 * 1001)
+    meta = pq.ParquetFile(files[0]).metadata
+    groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    assert rows == 65 and groups == [10] * 6 + [5]
+    ids = [r["source_id"] for r in pq.read_table(files[0]).to_pylist()]
+    assert ids == [f"id{i:04d}" for i in range(65)]
+    # one row bigger than the budget still gets a group of its own
+    files, rows, _ = merge_parts(parts, tmp_path / "one", SCHEMA, max_group_bytes=10)
+    meta = pq.ParquetFile(files[0]).metadata
+    assert rows == 65 and meta.num_row_groups == 65
+
+
+def test_a_shard_never_grows_past_its_limit_by_a_row_group(tmp_path):
+    parts = _parts(tmp_path, [100])
+    limit = 25 * 1100  # about 25 rows of data per shard, groups of 20 rows
+    files, rows, _ = merge_parts(parts, tmp_path / "out", SCHEMA, rows_per_group=20, max_shard_bytes=limit)
+    sizes = [sum(m.row_group(i).total_byte_size for i in range(m.num_row_groups))
+             for m in (pq.ParquetFile(f).metadata for f in files)]
+    assert rows == 100 and len(files) == 5 and max(sizes) <= limit
