@@ -10,7 +10,7 @@ A build writes one *part* per (block of samples, config), in row groups of at mo
 :data:`~ximagenet12.constants.MAX_SHARD_BYTES`, and at least :data:`MIN_SHARD_BYTES`
 except the last) are hard-linked into place without a rewrite; otherwise
 :func:`merge_parts` streams them into shards of 100-row groups (fewer rows when 100 would
-hold more than :data:`~ximagenet12.constants.MAX_ROW_GROUP_BYTES` of images, so the Hub's
+hold more than :data:`~ximagenet12.constants.ROW_GROUP_IMAGE_BYTES` of images, so the Hub's
 viewer still reads them), closing a shard once it holds ``MAX_SHARD_BYTES`` of data. Image bytes are stored
 uncompressed (JPEG and PNG do not shrink further); the other columns use snappy.
 """
@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from ximagenet12.builder.schema import COLUMNS
 from ximagenet12.builder.worker import Row
-from ximagenet12.constants import MAX_ROW_GROUP_BYTES, MAX_SHARD_BYTES, ROWS_PER_ROW_GROUP
+from ximagenet12.constants import ROW_GROUP_IMAGE_BYTES, MAX_SHARD_BYTES, ROWS_PER_ROW_GROUP
 
 __all__ = [
     "MIN_SHARD_BYTES",
@@ -161,7 +161,7 @@ def merge_parts(
     *,
     split: str = "train",
     rows_per_group: int = ROWS_PER_ROW_GROUP,
-    max_group_bytes: int = MAX_ROW_GROUP_BYTES,
+    max_group_bytes: int = ROW_GROUP_IMAGE_BYTES,
     max_shard_bytes: int = MAX_SHARD_BYTES,
 ) -> tuple[list[Path], int, int]:
     """Stream ``parts`` (in order) into shards in ``folder``.

@@ -8,7 +8,7 @@ __all__ = [
     "JPEG_QUALITY",
     "PNG_COMPRESSION",
     "ROWS_PER_ROW_GROUP",
-    "MAX_ROW_GROUP_BYTES",
+    "ROW_GROUP_IMAGE_BYTES",
     "MAX_SHARD_BYTES",
     "DEFAULT_SEED",
 ]
@@ -39,7 +39,7 @@ PNG_COMPRESSION = 1
 #: which keeps each group far below the dataset viewer's ~286 MiB limit.
 ROWS_PER_ROW_GROUP = 100
 #: ... unless 100 rows of large photos would hold more image bytes than this: then fewer.
-MAX_ROW_GROUP_BYTES = 128 * 1024 * 1024
+ROW_GROUP_IMAGE_BYTES = 128 * 1024 * 1024
 #: A shard is closed once it holds this many bytes of encoded images.
 MAX_SHARD_BYTES = 500 * 1024 * 1024
 DEFAULT_SEED = 0
