@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from ximagenet12.builder.schema import COLUMNS
 from ximagenet12.builder.worker import Row
-from ximagenet12.constants import ROW_GROUP_IMAGE_BYTES, MAX_SHARD_BYTES, ROWS_PER_ROW_GROUP
+from ximagenet12.constants import MAX_SHARD_BYTES, ROW_GROUP_IMAGE_BYTES, ROWS_PER_ROW_GROUP
 
 __all__ = [
     "MIN_SHARD_BYTES",
