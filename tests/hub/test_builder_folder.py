@@ -43,3 +43,24 @@ print("RESULT " + json.dumps(out))
     result = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))[7:])
     assert all(same for _, same in result.values()), result
     assert all(n > 0 for n, _ in result.values()), result
+
+
+@pytest.mark.slow
+def test_the_evaluator_reads_a_pushed_dataset_by_its_repo_id(builder_folder, run_client):
+    pytest.importorskip("torch")
+    code = f"""
+import json
+from ximagenet12.hub import push
+from ximagenet12.evaluation import evaluate_classification
+push({str(builder_folder)!r}, "owner/ximagenet12")
+out = {{}}
+for data in ("owner/ximagenet12", {str(builder_folder)!r}):
+    result = evaluate_classification("efficientnet-lite0", data, device="cpu", progress=False, num_workers=0)
+    out[data] = {{c: [e["n"], e["modes"]["strict"]["accuracy"]] for c, e in result.report["scenarios"].items()}}
+print("RESULT " + json.dumps(out))
+"""
+    proc = run_client(code, timeout=300)
+    result = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    remote, local = result["owner/ximagenet12"], result[str(builder_folder)]
+    assert list(remote) == ["original", "blur_background"] and remote == local
+    assert all(n == 6 for n, _ in remote.values())
