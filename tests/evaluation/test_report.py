@@ -35,3 +35,14 @@ def test_robustness_block_reports_the_bg_gap_when_both_mixed_scenarios_ran():
 def test_robustness_block_says_why_it_has_no_score(values, reason):
     block = robustness_block(values)
     assert block["s_robust"] is None and block["reason"].startswith(reason)
+
+
+def test_formula_takes_its_internal_term_from_the_classes_on_original_and_table3_does_not():
+    values = {"original": 0.8, "blur_background": 0.6, "image_grey": 1.0}
+    per_class = {"n01": 0.6, "n02": 1.0, "n03": None}  # n03 absent from the originals
+    formula = robustness_block(values, config="formula", per_class_original=per_class)
+    # printed formula: sigma = sqrt(sum (C - mu)^2 / n); both terms are sqrt((0.04 + 0.04) / 2) = 0.2
+    assert formula["sigma_e"] == pytest.approx(0.2) and formula["sigma_i"] == pytest.approx(0.2)
+    assert formula["s_robust"] == pytest.approx(0.6) and formula["internal"].startswith("per-class")
+    table3 = robustness_block(values, config="table3", per_class_original=per_class)
+    assert table3["internal_term"] == "absent" and table3["s_robust"] == pytest.approx(1 - 0.08)

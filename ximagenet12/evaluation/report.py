@@ -12,6 +12,9 @@ The robustness score is computed by the ``robustness_score`` metric's functional
 (:mod:`ximagenet12.metrics.robustness_score.functional`) over every evaluated scenario
 except ``original`` (the reference μ) and the non-paper severity levels
 (``<name>_level<k>`` configs), so that a ladder does not weigh one scenario five times.
+Its internal term: under ``formula`` the per-class values on ``original`` around μ, as the
+printed formula says; under ``table3`` none (σ_i = 0), since the paper's internal term comes
+from models trained within each scenario (EX2), which one evaluation cannot provide.
 """
 
 from __future__ import annotations
@@ -55,8 +58,17 @@ def robustness_scenarios(configs: Sequence[str]) -> list[str]:
     return [c for c in configs if c != ORIGINAL and not _LEVEL_CONFIG.search(c)]
 
 
-def robustness_block(values: Mapping[str, float | None], *, config: str = "table3") -> dict:
-    """The robustness score of per-scenario values, through the metric's functional core."""
+def robustness_block(
+    values: Mapping[str, float | None],
+    *,
+    config: str = "table3",
+    per_class_original: Mapping[str, float | None] | None = None,
+) -> dict:
+    """The robustness score of per-scenario values, through the metric's functional core.
+
+    ``per_class_original`` (class key -> value on ``original``) is the internal term of the
+    ``formula`` configuration; ``table3`` has no internal term here (see the module docstring).
+    """
     reference = values.get(ORIGINAL)
     external = {c: values[c] for c in robustness_scenarios(list(values)) if values[c] is not None}
     if reference is None:
@@ -71,8 +83,18 @@ def robustness_block(values: Mapping[str, float | None], *, config: str = "table
     same, rand = (values.get(name) for name in BG_GAP_SCENARIOS)
     if same is not None and rand is not None:  # ImageNet-9's BG-Gap: same-class minus random background
         block["bg_gap"] = float(same) - float(rand)
+    internal = None
+    if config == "formula" and per_class_original:
+        internal = {k: float(v) for k, v in per_class_original.items() if v is not None}
+        block["internal"] = "per-class values on 'original' around μ"
     try:
-        result = robustness_score(dict(external), external_reference=float(reference), config=config)
+        result = robustness_score(
+            dict(external),
+            external_reference=float(reference),
+            internal=internal or None,
+            internal_reference=float(reference) if internal else None,
+            config=config,
+        )
     except (ValueError, ZeroDivisionError) as exc:  # e.g. one scenario under a (n - 1) reading
         return {**block, "s_robust": None, "reason": f"robustness_score: {exc}"}
     return {**block, **{k: _plain(v) for k, v in dict(result).items()}}
@@ -292,6 +314,8 @@ def _markdown(report: dict) -> str:
                 lines.append(f"- {k} = {rb[k]:.6f}")
         if rb.get("internal_term") == "absent":
             lines.append("- no internal term (σ_i = 0): EX1 measures the external spread only")
+        elif rb.get("sigma_i") is not None:
+            lines.append(f"- sigma2_i = {rb['sigma2_i']:.6f}, sigma_i = {rb['sigma_i']:.6f} ({rb.get('internal')})")
     if rb.get("bg_gap") is not None:
         lines.append(f"- BG-Gap = {_metric_name(report)}(mixed_same) − {_metric_name(report)}(mixed_rand) "
                      f"= {rb['bg_gap']:+.4f}")

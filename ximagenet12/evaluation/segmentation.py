@@ -27,7 +27,12 @@ import numpy as np
 from PIL import Image
 
 from ximagenet12.evaluation import data as D
-from ximagenet12.evaluation.classification import EvaluationResult, _versions, default_num_workers
+from ximagenet12.evaluation.classification import (
+    EvaluationResult,
+    _per_class_original,
+    _versions,
+    default_num_workers,
+)
 from ximagenet12.evaluation.labels import BACKGROUND_LABELS, normalize_label
 from ximagenet12.evaluation.models import is_pipeline, load_pipeline, model_name
 
@@ -205,7 +210,11 @@ def evaluate_segmentation(
         "classes": [{"index": i, "name": n, "key": k} for i, (n, k) in enumerate(zip(names, keys))],
         "alpha_flattening": D.ALPHA_FLATTENING,
         "scenarios": scen,
-        "robustness": robustness_block({c: e["iou"] for c, e in scen.items()}, config=robustness_config),
+        "robustness": robustness_block(
+            {c: e["iou"] for c, e in scen.items()},
+            config=robustness_config,
+            per_class_original=_per_class_original(scen, "iou"),
+        ),
         "n_failed": len(failures),
         "failures": failures,
         "batch_size": batch_size,
