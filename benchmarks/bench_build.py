@@ -144,9 +144,18 @@ def child_build(source_dir: str, out: str, scenarios: str) -> None:
     Linux, so a child started by a big parent would report the parent's peak.
     """
     seconds = builder(Path(source_dir), Path(out), scenarios, 1)
-    status = Path("/proc/self/status").read_text()
-    peak_kib = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
-    print(json.dumps({"seconds": seconds, "peak_rss_mib": peak_kib / 1024}))
+    print(json.dumps({"seconds": seconds, "peak_rss_mib": _peak_rss_mib()}))
+
+
+def _peak_rss_mib() -> float:
+    status = Path("/proc/self/status")  # Linux; elsewhere ru_maxrss (bytes on macOS, KiB on BSD)
+    if status.is_file():
+        lines = status.read_text().splitlines()
+        return int(next(line.split()[1] for line in lines if line.startswith("VmHWM:"))) / 1024
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 def peak_rss(source_dir: Path, out: Path, scenarios: str) -> dict:

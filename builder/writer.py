@@ -148,12 +148,6 @@ def _row_bytes(table: pa.Table) -> np.ndarray:
     return sizes
 
 
-def _group_rows(table: pa.Table, max_rows: int, max_bytes: int) -> int:
-    """How many leading rows of ``table`` make the next row group (at least one)."""
-    within = np.cumsum(_row_bytes(table.slice(0, max_rows))) <= max_bytes
-    return max(1, int(within.sum()))
-
-
 def merge_parts(
     parts: Iterable[Path],
     folder: Path,
@@ -186,10 +180,10 @@ def merge_parts(
     def flush(n: int) -> None:
         nonlocal writer, shard_bytes, total_rows, total_bytes, pending, pending_rows, pending_bytes
         table = pa.concat_tables(pending)
-        n = _group_rows(table, n, max_group_bytes)
+        sizes = _row_bytes(table)
+        n = max(1, int((np.cumsum(sizes[:n]) <= max_group_bytes).sum()))  # fewer rows if images are big
         group, rest = table.slice(0, n), table.slice(n)
-        pending, pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
-        pending_bytes = int(_row_bytes(rest).sum()) if rest.num_rows else 0
+        pending, pending_rows, pending_bytes = ([rest] if rest.num_rows else []), rest.num_rows, int(sizes[n:].sum())
         size = _batch_bytes(group)
         if writer is not None and shard_bytes + size > max_shard_bytes:  # this group starts the next shard
             writer.close()

@@ -142,7 +142,7 @@ def evaluate_classification(
     """
     import pandas as pd
 
-    from ximagenet12.evaluation.report import per_class_table, robustness_block
+    from ximagenet12.evaluation.report import per_class_table, robustness_of
 
     if mode not in SCORING_MODES:
         raise ValueError(f"unknown scoring mode {mode!r}; expected one of {', '.join(SCORING_MODES)}")
@@ -230,17 +230,9 @@ def evaluate_classification(
         "classes": [{"index": i, "name": n, "key": k} for i, (n, k) in enumerate(zip(names, keys))],
         "alpha_flattening": D.ALPHA_FLATTENING,
         "scenarios": scen,
-        "robustness": robustness_block(
-            {c: e["accuracy"] for c, e in scen.items()},
-            config=robustness_config,
-            per_class_original=_per_class_original(scen, "accuracy"),
-        ),
+        "robustness": robustness_of(scen, metric="accuracy", config=robustness_config),
         "robustness_by_mode": {
-            m: robustness_block(
-                {c: e["modes"][m]["accuracy"] for c, e in scen.items()},
-                config=robustness_config,
-                per_class_original=_per_class_original({c: e["modes"][m] for c, e in scen.items()}, "accuracy"),
-            )
+            m: robustness_of({c: e["modes"][m] for c, e in scen.items()}, metric="accuracy", config=robustness_config)
             for m in SCORING_MODES
         },
         "n_failed": len(failures),
@@ -253,14 +245,6 @@ def evaluate_classification(
         "versions": _versions(),
     }
     return EvaluationResult(report=report, predictions=predictions, failures=failures)
-
-
-def _per_class_original(scenarios: dict, metric: str) -> dict[str, float | None] | None:
-    """Class key -> ``metric`` on ``original`` (the ``formula`` robustness internal term)."""
-    original = scenarios.get(D.ORIGINAL)
-    if original is None:
-        return None
-    return {k: v.get(metric) for k, v in original["per_class"].items() if v.get("n")}
 
 
 def _mean(series) -> float | None:

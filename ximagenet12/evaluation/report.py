@@ -30,6 +30,7 @@ __all__ = [
     "REPORT_FILES",
     "per_class_table",
     "robustness_block",
+    "robustness_of",
     "robustness_scenarios",
     "write_report",
     "read_report",
@@ -98,6 +99,16 @@ def robustness_block(
     except (ValueError, ZeroDivisionError) as exc:  # e.g. one scenario under a (n - 1) reading
         return {**block, "s_robust": None, "reason": f"robustness_score: {exc}"}
     return {**block, **{k: _plain(v) for k, v in dict(result).items()}}
+
+
+def robustness_of(scenarios: Mapping[str, Mapping], *, metric: str, config: str = "table3") -> dict:
+    """:func:`robustness_block` of report entries (``{config: {metric: ..., "per_class": ...}}``)."""
+    original = scenarios.get(ORIGINAL)
+    per_class = None
+    if original is not None:
+        per_class = {k: v.get(metric) for k, v in original["per_class"].items() if v.get("n")}
+    return robustness_block({c: e[metric] for c, e in scenarios.items()}, config=config,
+                            per_class_original=per_class)
 
 
 def _plain(value: Any) -> Any:

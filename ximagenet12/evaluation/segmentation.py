@@ -27,12 +27,7 @@ import numpy as np
 from PIL import Image
 
 from ximagenet12.evaluation import data as D
-from ximagenet12.evaluation.classification import (
-    EvaluationResult,
-    _per_class_original,
-    _versions,
-    default_num_workers,
-)
+from ximagenet12.evaluation.classification import EvaluationResult, _versions, default_num_workers
 from ximagenet12.evaluation.labels import BACKGROUND_LABELS, normalize_label
 from ximagenet12.evaluation.models import is_pipeline, load_pipeline, model_name
 
@@ -116,7 +111,7 @@ def evaluate_segmentation(
     """Evaluate a segmentation model's object masks on each scenario config of ``data``."""
     import pandas as pd
 
-    from ximagenet12.evaluation.report import per_class_table, robustness_block
+    from ximagenet12.evaluation.report import per_class_table, robustness_of
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -210,11 +205,7 @@ def evaluate_segmentation(
         "classes": [{"index": i, "name": n, "key": k} for i, (n, k) in enumerate(zip(names, keys))],
         "alpha_flattening": D.ALPHA_FLATTENING,
         "scenarios": scen,
-        "robustness": robustness_block(
-            {c: e["iou"] for c, e in scen.items()},
-            config=robustness_config,
-            per_class_original=_per_class_original(scen, "iou"),
-        ),
+        "robustness": robustness_of(scen, metric="iou", config=robustness_config),
         "n_failed": len(failures),
         "failures": failures,
         "batch_size": batch_size,
