@@ -157,12 +157,8 @@ def _score(values_e: np.ndarray, mu_e: float, values_i: np.ndarray | None, mu_i:
         _check_count(len(values_i), ddof, "internal")
         var_i, n_i, term = float(_variance(values_i, mu_i, ddof)), len(values_i), "given"
     sd_e, sd_i = math.sqrt(var_e), math.sqrt(var_i)
-    if settings["dispersion"] == "variance":
-        s = 1.0 - (var_e + var_i)
-    else:
-        s = 1.0 - (sd_e + sd_i)
     return {
-        "s_robust": s,
+        "s_robust": float(_combine(np.float64(var_e), np.float64(var_i), settings["dispersion"])),
         "sigma2_e": var_e,
         "sigma2_i": var_i,
         "sigma_e": sd_e,
