@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 __all__ = ["register"]
 
@@ -18,6 +19,8 @@ def _common(p: argparse.ArgumentParser, *, batch_default: int) -> None:
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N samples of each config")
     p.add_argument("--robustness-config", default="table3", help="configuration of the robustness_score metric")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--push-results", default=None, metavar="OWNER/NAME",
+                   help="append the report to this Hub results repo (a dataset; created if missing)")
 
 
 def _common_kwargs(args: argparse.Namespace) -> dict:
@@ -33,7 +36,7 @@ def _common_kwargs(args: argparse.Namespace) -> dict:
     }
 
 
-def _finish(result, out: str) -> int:
+def _finish(result, out: str, *, push_results: str | None = None) -> int:
     from ximagenet12.evaluation.classification import summarise
     from ximagenet12.evaluation.report import write_report
 
@@ -42,6 +45,16 @@ def _finish(result, out: str) -> int:
     if result.failures:
         print(f"{len(result.failures)} image(s) failed to decode; listed in {folder / 'report.json'}")
     print(f"report written to {folder}")
+    if push_results:
+        from ximagenet12.hub import PushError
+        from ximagenet12.leaderboard.results import push_results as push
+
+        try:
+            summary = push(folder, push_results)
+        except PushError as exc:
+            print(f"ximagenet12 evaluate: error: {exc} (the report itself is written)", file=sys.stderr)
+            return 1
+        print(f"results appended to {summary.url} ({len(summary.uploaded)} file(s) uploaded)")
     return 0
 
 
@@ -49,7 +62,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     from ximagenet12.evaluation.classification import evaluate_classification
 
     result = evaluate_classification(args.model, args.data, mode=args.mode, **_common_kwargs(args))
-    return _finish(result, args.out)
+    return _finish(result, args.out, push_results=args.push_results)
 
 
 def _run_segmentation(args: argparse.Namespace) -> int:
@@ -64,7 +77,7 @@ def _run_segmentation(args: argparse.Namespace) -> int:
         background_labels=split(args.background_labels) or BACKGROUND_LABELS,
         **_common_kwargs(args),
     )
-    return _finish(result, args.out)
+    return _finish(result, args.out, push_results=args.push_results)
 
 
 def _run_analyze(args: argparse.Namespace) -> int:

@@ -28,6 +28,7 @@ from ximagenet12.hub_validate import format_problems, read_card_metadata, upload
 __all__ = [
     "push",
     "push_metric",
+    "space_card_problems",
     "PushSummary",
     "PushError",
     "COMMIT_BATCH_SIZE",
@@ -129,15 +130,7 @@ def push_metric(
         if not (folder / required).is_file():
             problems.append(f"{folder / required} is missing")
     if (folder / _CARD).is_file():
-        try:
-            meta = read_card_metadata(folder / _CARD)
-        except ValueError as exc:
-            problems.append(str(exc))
-        else:
-            if meta.get("sdk") != SPACE_SDK:
-                problems.append(f"{folder / _CARD}: the Space card needs `sdk: {SPACE_SDK}`, got {meta.get('sdk')!r}")
-            if meta.get("app_file", "app.py") != "app.py":
-                problems.append(f"{folder / _CARD}: `app_file` must be app.py, got {meta.get('app_file')!r}")
+        problems += space_card_problems(folder / _CARD)
     if problems:
         raise ValueError(f"metric folder {folder} cannot be pushed to {repo_id}:\n" + "\n".join(f"  - {p}" for p in problems))
     paths = [
@@ -147,6 +140,20 @@ def push_metric(
     ]
     return _upload(folder, paths, repo_id, "space", private=private, revision="main", token=token,
                    commit_batch_size=COMMIT_BATCH_SIZE, space_sdk=SPACE_SDK)
+
+
+def space_card_problems(card: Path) -> list[str]:
+    """What a Gradio Space card lacks: readable front matter, ``sdk: gradio``, ``app_file: app.py``."""
+    try:
+        meta = read_card_metadata(card)
+    except ValueError as exc:
+        return [str(exc)]
+    problems = []
+    if meta.get("sdk") != SPACE_SDK:
+        problems.append(f"{card}: the Space card needs `sdk: {SPACE_SDK}`, got {meta.get('sdk')!r}")
+    if meta.get("app_file", "app.py") != "app.py":
+        problems.append(f"{card}: `app_file` must be app.py, got {meta.get('app_file')!r}")
+    return problems
 
 
 # --------------------------------------------------------------------------- internals

@@ -1,0 +1,306 @@
+"""XImageNet-12 leaderboard: a Gradio app over a site folder written by ``ximagenet12 leaderboard``.
+
+This one file is the Space's ``app.py`` (the site writer copies it there) and what
+``ximagenet12 leaderboard --serve`` runs, so it imports nothing from ``ximagenet12``: only
+gradio, pandas, numpy, scipy and the standard library (its ``requirements.txt``).
+
+Tabs: the results table of one data fingerprint (filter by protocol, family, text; sort by
+any figure; CSV download), a model page (density map, scenario plot, attribution overlays
+when the report has them, provenance) and a comparison of two models (per-scenario
+difference with a paired bootstrap interval, S_robust with the metric's intervals).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["load_site", "filter_table", "display_table", "compare_reports", "build_app", "main"]
+
+SITE = Path(__file__).resolve().parent
+ALL = "all"
+#: Bootstrap replicates for a per-scenario difference, and their seed (same pair, same interval).
+N_RESAMPLES = 2000
+SEED = 0
+CONFIDENCE = 0.95
+_TEXT_COLUMNS = ("model", "family", "protocol", "evaluated_at", "report_id", "model_url", "model_revision")
+
+
+def load_site(site: str | os.PathLike) -> tuple[dict, dict[str, pd.DataFrame]]:
+    """The site's ``leaderboard.json`` and one table per data fingerprint."""
+    root = Path(site)
+    index = root / "leaderboard.json"
+    if not index.is_file():
+        raise FileNotFoundError(f"{str(root)!r} is not a leaderboard site: no leaderboard.json (write one with `ximagenet12 leaderboard --out`)")
+    meta = json.loads(index.read_text(encoding="utf-8"))
+    tables = {b["fingerprint"]: pd.read_parquet(root / b["table"]) for b in meta["boards"]}
+    return meta, tables
+
+
+def filter_table(
+    frame: pd.DataFrame,
+    *,
+    protocol: str = ALL,
+    family: str = ALL,
+    search: str = "",
+    sort_by: str = "S_robust",
+    descending: bool = True,
+) -> pd.DataFrame:
+    """Rows matching the filters, sorted by ``sort_by`` (missing values last in either order)."""
+    out = frame
+    if protocol != ALL:
+        out = out[out["protocol"] == protocol]
+    if family != ALL:
+        out = out[out["family"].fillna("unknown") == family]
+    if search.strip():
+        out = out[out["model"].str.contains(search.strip(), case=False, regex=False)]
+    if sort_by in out.columns:
+        out = out.sort_values(sort_by, ascending=not descending, na_position="last", kind="stable")
+    return out.reset_index(drop=True)
+
+
+def _link(model: str, url: object) -> str:
+    text = model.replace("[", "\\[").replace("]", "\\]")
+    return f"[{text}]({url})" if isinstance(url, str) and url else text
+
+
+def display_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The table as shown: model ids link to their Hub page, figures rounded, missing stays missing."""
+    out = frame.drop(columns=["model_url"]).copy()
+    out["model"] = [_link(m, u) for m, u in zip(frame["model"], frame["model_url"])]
+    numeric = [c for c in out.columns if c not in _TEXT_COLUMNS and c != "rank"]
+    out[numeric] = out[numeric].astype(float).round(4)
+    return out
+
+
+def _datatypes(frame: pd.DataFrame) -> list[str]:
+    return ["markdown" if c == "model" else ("str" if c in _TEXT_COLUMNS else "number") for c in frame.columns]
+
+
+def _paired_interval(a: np.ndarray, b: np.ndarray, *, paired: bool) -> tuple[float, float]:
+    """Percentile bootstrap interval of mean(a) − mean(b) (scipy.stats.bootstrap)."""
+    from scipy.stats import bootstrap
+
+    if len(a) < 2 or len(b) < 2:
+        return math.nan, math.nan
+    if np.ptp(a) == 0 and np.ptp(b) == 0 and (not paired or np.ptp(a - b) == 0):
+        d = float(a.mean() - b.mean())  # every resample gives the same difference
+        return d, d
+    result = bootstrap(
+        (a, b),
+        lambda x, y, axis=-1: x.mean(axis=axis) - y.mean(axis=axis),
+        paired=paired,
+        vectorized=True,
+        n_resamples=N_RESAMPLES,
+        confidence_level=CONFIDENCE,
+        method="percentile",
+        rng=np.random.default_rng(SEED),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def compare_reports(site: str | os.PathLike, row_a: pd.Series, row_b: pd.Series, scenarios: Sequence[str]) -> tuple[pd.DataFrame, str]:
+    """Per-scenario difference A − B with its bootstrap interval, and a summary line on S_robust.
+
+    Samples are paired by ``source_id`` when both reports scored the same samples of a
+    scenario (the usual case within one data fingerprint), else resampled independently.
+    """
+    root = Path(site)
+    preds = {}
+    for side, row in (("A", row_a), ("B", row_b)):
+        path = root / "predictions" / f"{row['report_id']}.parquet"
+        preds[side] = pd.read_parquet(path) if path.is_file() else None
+    records = []
+    for scenario in ["original", *scenarios]:
+        a_val = row_a["mu"] if scenario == "original" else row_a.get(scenario)
+        b_val = row_b["mu"] if scenario == "original" else row_b.get(scenario)
+        rec = {"scenario": scenario, "A": a_val, "B": b_val, "A − B": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+               "paired": "", "significant": "n/a"}
+        if pd.notna(a_val) and pd.notna(b_val):
+            rec["A − B"] = float(a_val) - float(b_val)
+        if preds["A"] is not None and preds["B"] is not None and pd.notna(rec["A − B"]):
+            a = preds["A"][preds["A"]["config"] == scenario].set_index("source_id")["value"]
+            b = preds["B"][preds["B"]["config"] == scenario].set_index("source_id")["value"]
+            paired = a.index.is_unique and b.index.is_unique and set(a.index) == set(b.index)
+            if paired:
+                b = b.loc[a.index]
+            low, high = _paired_interval(a.to_numpy(float), b.to_numpy(float), paired=paired)
+            rec.update(ci_low=low, ci_high=high, paired="yes" if paired else "no")
+            if not math.isnan(low):
+                rec["significant"] = "yes" if low > 0 or high < 0 else "no"
+        records.append(rec)
+    table = pd.DataFrame.from_records(records)
+    num = ["A", "B", "A − B", "ci_low", "ci_high"]
+    table[num] = table[num].astype(float).round(4)
+    return table, _summary(row_a, row_b)
+
+
+def _fmt(value: object) -> str:
+    return "missing" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{float(value):.4f}"
+
+
+def _summary(row_a: pd.Series, row_b: pd.Series) -> str:
+    lines = []
+    intervals = []
+    for side, row in (("A", row_a), ("B", row_b)):
+        low, high = row.get("S_ci_low"), row.get("S_ci_high")
+        ci = f" (95% CI {_fmt(low)} – {_fmt(high)})" if pd.notna(low) else " (no interval)"
+        intervals.append((low, high))
+        lines.append(f"- **{side}** `{row['model']}` ({row['protocol']}): S_robust = {_fmt(row['S_robust'])}{ci}")
+    (la, ha), (lb, hb) = intervals
+    if all(pd.notna(v) for v in (la, ha, lb, hb)):
+        apart = ha < lb or hb < la
+        lines.append(
+            "- S_robust intervals " + ("do not overlap: the difference is significant" if apart
+                                       else "overlap: no significant difference shown") + " (a conservative test)"
+        )
+    lines.append(f"- per-scenario intervals: {int(CONFIDENCE * 100)}% percentile bootstrap of A − B, "
+                 f"{N_RESAMPLES} resamples, not corrected for multiple comparisons")
+    return "\n".join(lines)
+
+
+def _choices(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    return [(f"{m} · {p}", rid) for m, p, rid in zip(frame["model"], frame["protocol"], frame["report_id"])]
+
+
+def _board_label(board: dict) -> str:
+    return f"{', '.join(board['data'])} ({board['fingerprint']}, {board['n_rows']} row(s))"
+
+
+def build_app(site: str | os.PathLike = SITE):
+    """The Gradio Blocks of the leaderboard site ``site``."""
+    import gradio as gr
+
+    root = Path(site).resolve()
+    meta, tables = load_site(root)
+    boards = {b["fingerprint"]: b for b in meta["boards"]}
+    first = meta["boards"][0]["fingerprint"] if meta["boards"] else None
+
+    def board_frame(fp: str) -> pd.DataFrame:
+        return tables[fp] if fp in tables else pd.DataFrame()
+
+    def options(fp: str) -> tuple[list[str], list[str], list[str]]:
+        frame = board_frame(fp)
+        protocols = [ALL, *sorted(frame["protocol"].dropna().unique())] if len(frame) else [ALL]
+        families = [ALL, *sorted(frame["family"].fillna("unknown").unique())] if len(frame) else [ALL]
+        sortable = [c for c in frame.columns if c not in _TEXT_COLUMNS]
+        return protocols, families, sortable
+
+    def table_view(fp, protocol, family, search, sort_by, descending):
+        frame = filter_table(board_frame(fp), protocol=protocol, family=family, search=search or "",
+                             sort_by=sort_by, descending=descending == "descending")
+        shown = display_table(frame) if len(frame) else frame
+        return gr.update(value=shown, datatype=_datatypes(shown) if len(shown) else None)
+
+    def board_notes(fp: str) -> str:
+        b = boards.get(fp)
+        if b is None:
+            return "No results yet."
+        text = f"**Data:** {', '.join(b['data'])} — fingerprint `{fp}`. Reports over other data are in other tables."
+        if b["notes"]:
+            text += "\n\n" + "\n".join(f"- {n}" for n in b["notes"])
+        return text
+
+    def model_page(fp: str, rid: str | None):
+        frame = board_frame(fp)
+        row = frame[frame["report_id"] == rid]
+        if not rid or row.empty:
+            return "Pick a model.", None, None, gr.update(value=[], visible=False), pd.DataFrame()
+        row = row.iloc[0]
+        figures = boards[fp]["figures"].get(rid, {})
+        heat = str(root / figures["heatmap.png"]) if "heatmap.png" in figures else None
+        plot = str(root / figures["scenarios.png"]) if "scenarios.png" in figures else None
+        extra = [(str(root / p), name) for name, p in figures.items() if name not in ("heatmap.png", "scenarios.png")]
+        link = f"[{row['model']}]({row['model_url']})" if isinstance(row["model_url"], str) else f"`{row['model']}`"
+        text = (f"### {link}\n\n{row['protocol']} · μ = {_fmt(row['mu'])} · S_robust = {_fmt(row['S_robust'])} · "
+                f"revision `{row['model_revision']}` · evaluated {row['evaluated_at']} · report `{rid}`")
+        scen = pd.DataFrame({"scenario": ["original", *boards[fp]["scenarios"]],
+                             "value": [row["mu"], *[row[s] for s in boards[fp]["scenarios"]]]})
+        scen["value"] = scen["value"].astype(float).round(4)
+        return text, heat, plot, gr.update(value=extra, visible=bool(extra)), scen
+
+    def comparison(fp: str, rid_a: str | None, rid_b: str | None):
+        frame = board_frame(fp)
+        a, b = frame[frame["report_id"] == rid_a], frame[frame["report_id"] == rid_b]
+        if a.empty or b.empty:
+            return pd.DataFrame(), "Pick two models."
+        return compare_reports(root, a.iloc[0], b.iloc[0], boards[fp]["scenarios"])
+
+    protocols, families, sortable = options(first)
+    with gr.Blocks(title="XImageNet-12 leaderboard") as demo:
+        gr.Markdown("# XImageNet-12 background-robustness leaderboard\n" + meta.get("intro", ""))
+        board = gr.Dropdown([(_board_label(b), b["fingerprint"]) for b in meta["boards"]], value=first,
+                            label="dataset (one table per data fingerprint)", elem_id="board")
+        notes = gr.Markdown(board_notes(first), elem_id="board-notes")
+        with gr.Tabs():
+            with gr.Tab("Leaderboard", id="table-tab"):
+                with gr.Row():
+                    protocol = gr.Dropdown(protocols, value=ALL, label="protocol", elem_id="filter-protocol")
+                    family = gr.Dropdown(families, value=ALL, label="family", elem_id="filter-family")
+                    search = gr.Textbox(label="model contains", elem_id="filter-search")
+                    sort_by = gr.Dropdown(sortable, value="S_robust", label="sort by", elem_id="sort-by")
+                    order = gr.Radio(["descending", "ascending"], value="descending", label="order", elem_id="sort-order")
+                start = table_view(first, ALL, ALL, "", "S_robust", "descending")
+                table = gr.Dataframe(value=start["value"], datatype=start.get("datatype"), interactive=False,
+                                     wrap=True, elem_id="leaderboard-table", label="results")
+                csv = gr.DownloadButton("Download CSV", value=str(root / boards[first]["csv"]) if first else None,
+                                        elem_id="download-csv")
+                gr.Markdown("\n".join(f"- **{k}**: {v}" for k, v in meta.get("columns", {}).items()))
+            with gr.Tab("Model", id="model-tab"):
+                model = gr.Dropdown(_choices(board_frame(first)) if first else [], label="model", elem_id="model-pick")
+                model_text = gr.Markdown(elem_id="model-text")
+                with gr.Row():
+                    heat = gr.Image(label="density map (scenario × class)", type="filepath", elem_id="model-heatmap")
+                    plot = gr.Image(label="metric per scenario", type="filepath", elem_id="model-scenarios")
+                overlays = gr.Gallery(label="attribution overlays", visible=False, elem_id="model-overlays")
+                model_table = gr.Dataframe(interactive=False, elem_id="model-table", label="per scenario")
+            with gr.Tab("Compare", id="compare-tab"):
+                with gr.Row():
+                    pick_a = gr.Dropdown(_choices(board_frame(first)) if first else [], label="model A", elem_id="compare-a")
+                    pick_b = gr.Dropdown(_choices(board_frame(first)) if first else [], label="model B", elem_id="compare-b")
+                summary = gr.Markdown(elem_id="compare-summary")
+                diff = gr.Dataframe(interactive=False, elem_id="compare-table", label="per scenario: A − B")
+
+        filters = [board, protocol, family, search, sort_by, order]
+        for control in (protocol, family, sort_by, order):
+            control.change(table_view, filters, table)
+        search.submit(table_view, filters, table)
+
+        def on_board(fp):
+            p, f, s = options(fp)
+            choices = _choices(board_frame(fp))
+            return (gr.update(choices=p, value=ALL), gr.update(choices=f, value=ALL), gr.update(choices=s, value="S_robust"),
+                    table_view(fp, ALL, ALL, "", "S_robust", "descending"), board_notes(fp),
+                    gr.update(value=str(root / boards[fp]["csv"])), gr.update(choices=choices, value=None),
+                    gr.update(choices=choices, value=None), gr.update(choices=choices, value=None))
+
+        board.change(on_board, board, [protocol, family, sort_by, table, notes, csv, model, pick_a, pick_b])
+        model.change(model_page, [board, model], [model_text, heat, plot, overlays, model_table])
+        pick_a.change(comparison, [board, pick_a, pick_b], [diff, summary])
+        pick_b.change(comparison, [board, pick_a, pick_b], [diff, summary])
+    demo.allowed_paths = [str(root)]
+    return demo
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve the site this file lives in (the Space runs ``python app.py``)."""
+    parser = argparse.ArgumentParser(description="XImageNet-12 leaderboard")
+    parser.add_argument("--site", default=str(SITE), help="site folder (default: this file's folder)")
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    args = parser.parse_args(argv)
+    demo = build_app(args.site)
+    demo.launch(server_name=args.host, server_port=args.port, allowed_paths=[str(Path(args.site).resolve())],
+                show_error=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,386 @@
+"""Reports → results rows, and the results repo (a ``datasets`` folder) that holds them.
+
+:func:`report_entry` reads one ``ximagenet12 evaluate`` (or ``evaluate-segmentation``)
+folder into a row of :data:`~ximagenet12.leaderboard.schema.RESULTS_SCHEMA`, its
+per-sample outcomes and its figures. The figures are the report's own: μ and S_robust come
+from ``report.json`` and the evaluator's :func:`~ximagenet12.evaluation.report.robustness_of`
+(the other configuration is computed the same way), the S_robust interval from the metric's
+stratified bootstrap (:func:`robustness_score_from_samples`) over ``predictions.parquet``.
+
+:func:`read_results` / :func:`write_results` read and write a results repo folder;
+:func:`push_results` appends one report to a Hub results repo and publishes it with
+:func:`ximagenet12.hub.push` (validated like any dataset folder, resumable).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ximagenet12.leaderboard.provenance import data_fingerprint, model_provenance
+from ximagenet12.leaderboard.schema import (
+    PREDICTIONS_CONFIG,
+    PREDICTIONS_SCHEMA,
+    RESULTS_CONFIG,
+    RESULTS_FILE,
+    RESULTS_SCHEMA,
+    SCHEMA_NAME,
+    SCHEMA_VERSION,
+    check_schema,
+)
+
+__all__ = [
+    "ReportEntry",
+    "Results",
+    "report_entry",
+    "read_results",
+    "write_results",
+    "merge_results",
+    "push_results",
+    "N_BOOTSTRAP",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Replicates of the metric's bootstrap for the S_robust interval (seeded: same report, same interval).
+N_BOOTSTRAP = 1000
+_BOOTSTRAP_SEED = 0
+_REQUIRED_KEYS = ("task", "metric", "model", "data", "scenarios")
+_FIGURES = ("heatmap.png", "scenarios.png")
+_SAMPLE_VALUE = {"classification": "correct", "segmentation": "iou"}
+
+
+@dataclass
+class ReportEntry:
+    """One report: its results row, its per-sample outcomes and its figures (name → file)."""
+
+    row: dict
+    predictions: pa.Table
+    figures: dict[str, Path] = field(default_factory=dict)
+
+
+@dataclass
+class Results:
+    """A results repo in memory: rows, per-report outcomes, per-report figure files."""
+
+    rows: list[dict] = field(default_factory=list)
+    predictions: dict[str, pa.Table] = field(default_factory=dict)
+    figures: dict[str, dict[str, Path]] = field(default_factory=dict)
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _load_report(folder: Path) -> tuple[dict, bytes]:
+    path = folder / "report.json"
+    if not folder.is_dir():
+        raise FileNotFoundError(f"report folder {str(folder)!r} does not exist")
+    if not path.is_file():
+        raise ValueError(f"{str(folder)!r} is not an evaluation report folder: no report.json (run `ximagenet12 evaluate --out`)")
+    raw = path.read_bytes()
+    try:
+        report = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{str(path)!r} is not valid JSON: {exc}") from None
+    missing = [k for k in _REQUIRED_KEYS if not isinstance(report, dict) or k not in report]
+    if missing:
+        raise ValueError(f"{str(path)!r} is not an evaluation report: it lacks {', '.join(missing)}")
+    if report["task"] not in _SAMPLE_VALUE:
+        raise ValueError(f"{str(path)!r}: unknown task {report['task']!r} (expected {', '.join(_SAMPLE_VALUE)})")
+    absent = [f for f in ("predictions.parquet", *_FIGURES) if not (folder / f).is_file()]
+    if absent:
+        raise ValueError(f"report folder {str(folder)!r} lacks {', '.join(absent)} (an incomplete evaluate output)")
+    return report, raw
+
+
+def _protocol(report: dict) -> str:
+    if report["task"] == "classification":
+        return f"EX1 classification ({report.get('mode', 'restricted')})"
+    return "EX3 segmentation"
+
+
+def _scenario_values(report: dict) -> list[dict]:
+    metric = report["metric"]
+    out = []
+    for config, e in report["scenarios"].items():
+        value = e.get(metric)
+        out.append({"config": config, "value": None if value is None else float(value),
+                    "n": int(e.get("n") or 0), "n_failed": int(e.get("n_failed") or 0)})
+    return out
+
+
+def _outcomes(folder: Path, report: dict, report_id: str) -> pa.Table:
+    import pandas as pd
+
+    frame = pd.read_parquet(folder / "predictions.parquet")
+    column = _SAMPLE_VALUE[report["task"]]
+    missing = [c for c in ("config", "source_id", "class_key", column) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{str(folder / 'predictions.parquet')!r} lacks column(s) {', '.join(missing)}")
+    out = pd.DataFrame({
+        "report_id": report_id,
+        "config": frame["config"].astype(str),
+        "source_id": frame["source_id"].astype(str),
+        "class_key": frame["class_key"].astype(str),
+        "value": frame[column].astype(float),
+    })
+    return pa.Table.from_pandas(out, schema=PREDICTIONS_SCHEMA, preserve_index=False)
+
+
+def _interval(report: dict, outcomes: pa.Table) -> tuple[float | None, float | None]:
+    """The metric's stratified bootstrap interval of S_robust (table3); classification only."""
+    if report["task"] != "classification" or outcomes.num_rows == 0:
+        return None, None
+    from ximagenet12.metrics.robustness_score.functional import robustness_score_from_samples
+    from ximagenet12.evaluation.report import robustness_scenarios
+
+    frame = outcomes.to_pandas()
+    keep = frame["config"].isin(["original", *robustness_scenarios(sorted(set(frame["config"])))])
+    frame = frame[keep]
+    try:
+        result = robustness_score_from_samples(
+            predictions=frame["value"].astype(int).to_numpy(), references=[1] * len(frame),
+            scenarios=frame["config"].to_numpy(), config="table3", n_bootstrap=N_BOOTSTRAP, seed=_BOOTSTRAP_SEED,
+        )
+    except ValueError as exc:  # no original samples, a single scenario under n - 1: no interval, said so
+        logger.warning("report %s: no S_robust interval (%s)", report["model"], exc)
+        return None, None
+    return result["s_robust_ci"]
+
+
+def _robustness(report: dict) -> dict:
+    from ximagenet12.evaluation.report import robustness_of
+
+    # the entries' metric and per-class values are the report's primary scoring mode
+    return {cfg: robustness_of(report["scenarios"], metric=report["metric"], config=cfg) for cfg in ("table3", "formula")}
+
+
+def report_entry(folder: str | os.PathLike, *, data: str | os.PathLike | None = None) -> ReportEntry:
+    """The results row of one report folder (``data``: where the evaluated data lives now)."""
+    folder = Path(folder)
+    report, raw = _load_report(folder)
+    report_id = hashlib.sha256(raw).hexdigest()[:16]
+    fingerprint, revision = data_fingerprint(data if data is not None else report["data"], limit=report.get("limit"))
+    outcomes = _outcomes(folder, report, report_id)
+    blocks = _robustness(report)
+    low, high = _interval(report, outcomes)
+    original = report["scenarios"].get("original") or {}
+    mtime = _dt.datetime.fromtimestamp((folder / "report.json").stat().st_mtime, _dt.timezone.utc)
+    figures = {name: folder / name for name in _FIGURES}
+    for extra in sorted(folder.rglob("*.png")):  # attribution overlays and other figures the report carries
+        rel = extra.relative_to(folder).as_posix()
+        if rel not in figures:
+            figures[rel] = extra
+    row = {
+        "report_id": report_id,
+        "schema_version": SCHEMA_VERSION,
+        "evaluated_at": mtime.isoformat(timespec="seconds"),
+        "submitted_at": _now(),
+        "model": str(report["model"]),
+        **model_provenance(str(report["model"])),
+        "task": report["task"],
+        "metric": report["metric"],
+        "protocol": _protocol(report),
+        "data": str(report["data"]),
+        "data_fingerprint": fingerprint,
+        "data_revision": revision,
+        "limit": report.get("limit"),
+        "n_samples": sum(int(e.get("n") or 0) for e in report["scenarios"].values()),
+        "n_failed": int(report.get("n_failed") or 0),
+        "mu": original.get(report["metric"]),
+        "s_robust_table3": blocks["table3"].get("s_robust"),
+        "s_robust_table3_ci_low": low,
+        "s_robust_table3_ci_high": high,
+        "s_robust_formula": blocks["formula"].get("s_robust"),
+        "sigma_e": blocks["formula"].get("sigma_e"),
+        "sigma_i": None,  # an EX2 (within-scenario training) run provides it
+        "bg_gap": blocks["table3"].get("bg_gap"),
+        "worst_case_background": None,
+        "object_focus": None,
+        "scenarios": _scenario_values(report),
+        "assets": [f"assets/{report_id}/{name}" for name in figures],
+        "versions": json.dumps(report.get("versions") or {}, sort_keys=True),
+        "report_json": raw.decode("utf-8"),
+    }
+    return ReportEntry(row=row, predictions=outcomes, figures=figures)
+
+
+# --------------------------------------------------------------------------- the results repo
+_ROWS_PER_GROUP = 1000
+_LICENSE = "cc-by-4.0"
+
+
+def _card(n_rows: int) -> str:
+    import yaml
+
+    meta = {
+        "license": _LICENSE,
+        "pretty_name": "XImageNet-12 leaderboard results",
+        "task_categories": ["image-classification"],
+        SCHEMA_NAME: SCHEMA_VERSION,
+        "configs": [
+            {"config_name": RESULTS_CONFIG, "default": True,
+             "data_files": [{"split": "train", "path": f"data/{RESULTS_CONFIG}/*.parquet"}]},
+            {"config_name": PREDICTIONS_CONFIG,
+             "data_files": [{"split": "train", "path": f"data/{PREDICTIONS_CONFIG}/*.parquet"}]},
+        ],
+    }
+    body = (
+        "# XImageNet-12 leaderboard results\n\n"
+        f"{n_rows} evaluation report(s), one row each in the `{RESULTS_CONFIG}` config, with provenance "
+        "(model id and revision, data fingerprint, package versions, the whole report.json). "
+        f"`{PREDICTIONS_CONFIG}` holds one row per evaluated sample (1/0 for a right/wrong classification, "
+        "the IoU for segmentation); `assets/<report_id>/` the report's figures.\n\n"
+        "Written by `ximagenet12 evaluate --push-results` and read by `ximagenet12 leaderboard --results`. "
+        "Reports over different data fingerprints are never ranked in one table; a figure a report does not "
+        "have is null (missing), never 0.\n"
+    )
+    return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n\n" + body
+
+
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    """Through ``datasets``, so the file carries the feature metadata the Hub viewer needs."""
+    import datasets
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    datasets.Dataset(table).to_parquet(str(tmp), batch_size=_ROWS_PER_GROUP)
+    os.replace(tmp, path)  # never a half-written file under the final name
+
+
+def write_results(results: Results, folder: str | os.PathLike) -> Path:
+    """Write ``results`` as a results repo folder (see :mod:`ximagenet12.leaderboard.schema`)."""
+    root = Path(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pylist(results.rows, schema=RESULTS_SCHEMA)
+    _write_parquet(table, root / RESULTS_FILE)
+    for report_id, outcomes in results.predictions.items():
+        target = root / "data" / PREDICTIONS_CONFIG / f"{report_id}.parquet"
+        if not target.is_file():
+            _write_parquet(outcomes, target)
+    for report_id, figures in results.figures.items():
+        for name, source in figures.items():
+            target = root / "assets" / report_id / name
+            if Path(source).resolve() != target.resolve():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, target)
+    (root / "README.md").write_text(_card(len(results.rows)), encoding="utf-8")
+    return root
+
+
+def _check_card(root: Path, where: str) -> None:
+    from ximagenet12.hub_validate import read_card_metadata
+
+    card = root / "README.md"
+    if not card.is_file():
+        raise ValueError(f"{where} is not a ximagenet12 results repo: no README.md card")
+    try:
+        meta = read_card_metadata(card)
+    except ValueError as exc:
+        raise ValueError(f"{where} is not a ximagenet12 results repo: {exc}") from None
+    version = meta.get(SCHEMA_NAME)
+    if version is None:
+        raise ValueError(f"{where} is not a ximagenet12 results repo: its card has no `{SCHEMA_NAME}:` schema version")
+    if version != SCHEMA_VERSION:
+        raise ValueError(f"{where} holds results schema v{version}; this version of ximagenet12 reads v{SCHEMA_VERSION}")
+
+
+def read_results(source: str | os.PathLike, *, token: str | None = None) -> Results:
+    """A results repo: a local folder, or a Hub dataset id (downloaded to the Hub cache)."""
+    text = os.fspath(source)
+    if os.path.isdir(text):
+        root = Path(text)
+    elif text.startswith((".", "/", "~")) or text.count("/") != 1:
+        raise FileNotFoundError(f"results {text!r}: no such folder, and not a Hub dataset id 'owner/name'")
+    else:
+        from huggingface_hub import snapshot_download
+
+        try:
+            root = Path(snapshot_download(text, repo_type="dataset", token=token))
+        except Exception as exc:  # the Hub client raises many types; make it one clear line
+            raise ValueError(f"cannot read results repo {text!r}: {type(exc).__name__}: {exc}") from None
+    _check_card(root, repr(text))
+    path = root / RESULTS_FILE
+    if not path.is_file():
+        raise ValueError(f"results {text!r} has no {RESULTS_FILE}")
+    table = pq.read_table(path)
+    check_schema(table.schema, RESULTS_SCHEMA, where=f"{text}/{RESULTS_FILE}")
+    out = Results(rows=table.cast(RESULTS_SCHEMA).to_pylist())
+    for row in out.rows:
+        rid = row["report_id"]
+        pred = root / "data" / PREDICTIONS_CONFIG / f"{rid}.parquet"
+        if pred.is_file():
+            outcomes = pq.read_table(pred)
+            check_schema(outcomes.schema, PREDICTIONS_SCHEMA, where=f"{text}/{pred.relative_to(root).as_posix()}")
+            out.predictions[rid] = outcomes.cast(PREDICTIONS_SCHEMA)
+        else:
+            logger.warning("results %s: report %s has no per-sample outcomes; comparisons with it are unavailable", text, rid)
+        out.figures[rid] = {a.split("/", 2)[2]: root / a for a in row["assets"] if (root / a).is_file()}
+    return out
+
+
+def merge_results(results: Results, more: list[ReportEntry] | Results) -> Results:
+    """``results`` plus ``more`` (report entries or other results); a report id already there is replaced."""
+    if not isinstance(more, Results):
+        more = Results(
+            rows=[e.row for e in more],
+            predictions={e.row["report_id"]: e.predictions for e in more},
+            figures={e.row["report_id"]: e.figures for e in more},
+        )
+    new_ids = {r["report_id"] for r in more.rows}
+    return Results(
+        rows=[r for r in results.rows if r["report_id"] not in new_ids] + list(more.rows),
+        predictions={**{k: v for k, v in results.predictions.items() if k not in new_ids}, **more.predictions},
+        figures={**{k: v for k, v in results.figures.items() if k not in new_ids}, **more.figures},
+    )
+
+
+def push_results(
+    report: str | os.PathLike,
+    repo_id: str,
+    *,
+    data: str | os.PathLike | None = None,
+    token: str | None = None,
+    private: bool = False,
+):
+    """Append the report folder ``report`` to the Hub results repo ``repo_id`` (created if missing).
+
+    The repo's current content is read first (a foreign repo is refused before anything is
+    sent), the row is added, and the folder is published with :func:`ximagenet12.hub.push`,
+    which uploads only the files that changed. Returns its ``PushSummary``.
+    """
+    from ximagenet12.hub import _check_repo_id, push
+
+    _check_repo_id(repo_id)
+    entry = report_entry(report, data=data)
+    existing = _existing_results(repo_id, token=token)
+    merged = merge_results(existing, [entry])
+    with tempfile.TemporaryDirectory(prefix="ximagenet12-results-") as tmp:
+        write_results(merged, tmp)
+        return push(tmp, repo_id, private=private, token=token)
+
+
+def _existing_results(repo_id: str, *, token: str | None) -> Results:
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    try:
+        files = HfApi(token=token).list_repo_files(repo_id, repo_type="dataset")
+    except RepositoryNotFoundError:
+        return Results()
+    except Exception as exc:  # offline, refused: one line, nothing sent
+        raise ValueError(f"cannot read results repo {repo_id!r}: {type(exc).__name__}: {exc}") from None
+    if not [f for f in files if f != ".gitattributes"]:
+        return Results()
+    return read_results(repo_id, token=token)

@@ -1,0 +1,119 @@
+"""The results schema: one row per evaluation report, with its provenance.
+
+A results repo is a ``datasets`` folder (parquet + card) that the Hub's viewer shows and
+``datasets.load_dataset`` reads::
+
+    README.md                               card: configs `results` (default) and `predictions`
+    data/results/results.parquet            one row per report (:data:`RESULTS_SCHEMA`)
+    data/predictions/<report_id>.parquet    one row per evaluated sample (:data:`PREDICTIONS_SCHEMA`)
+    assets/<report_id>/heatmap.png          the report's figures (density map, scenario plot,
+    assets/<report_id>/scenarios.png        attribution overlays when the report has them)
+
+Figures that only some report kinds have (σ_i from an EX2 run, worst-case background
+accuracy, object focus) are nullable columns from the first version on: a report that lacks
+them stores null, which every table shows as missing, never as 0. The card's metadata names
+the schema (``ximagenet12_results: <version>``); a repo without it, or with other columns,
+is refused with one line, not read half-way.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+__all__ = [
+    "SCHEMA_NAME",
+    "SCHEMA_VERSION",
+    "RESULTS_CONFIG",
+    "PREDICTIONS_CONFIG",
+    "RESULTS_FILE",
+    "RESULTS_SCHEMA",
+    "PREDICTIONS_SCHEMA",
+    "OPTIONAL_FIGURES",
+    "check_schema",
+]
+
+#: Card metadata key that marks a results repo, and the version of its layout.
+SCHEMA_NAME = "ximagenet12_results"
+SCHEMA_VERSION = 1
+RESULTS_CONFIG = "results"
+PREDICTIONS_CONFIG = "predictions"
+RESULTS_FILE = f"data/{RESULTS_CONFIG}/results.parquet"
+
+_SCENARIO = pa.struct(
+    [
+        ("config", pa.string()),
+        ("value", pa.float64()),  # the report's metric on this config; null when no sample was scored
+        ("n", pa.int64()),
+        ("n_failed", pa.int64()),
+    ]
+)
+
+#: Figures that later report kinds fill in; null (shown as missing) until they do.
+OPTIONAL_FIGURES: tuple[str, ...] = ("sigma_i", "worst_case_background", "object_focus")
+
+RESULTS_SCHEMA = pa.schema(
+    [
+        ("report_id", pa.string()),  # sha256 of report.json (first 16 hex digits)
+        ("schema_version", pa.int32()),
+        ("evaluated_at", pa.string()),  # ISO 8601 UTC: when report.json was written
+        ("submitted_at", pa.string()),  # ISO 8601 UTC: when the row was made
+        ("model", pa.string()),
+        ("model_revision", pa.string()),
+        ("model_url", pa.string()),
+        ("model_family", pa.string()),
+        ("model_params", pa.int64()),
+        ("task", pa.string()),
+        ("metric", pa.string()),
+        ("protocol", pa.string()),
+        ("data", pa.string()),  # as given to the evaluator (folder or Hub id)
+        ("data_fingerprint", pa.string()),
+        ("data_revision", pa.string()),
+        ("limit", pa.int64()),
+        ("n_samples", pa.int64()),
+        ("n_failed", pa.int64()),
+        ("mu", pa.float64()),
+        ("s_robust_table3", pa.float64()),
+        ("s_robust_table3_ci_low", pa.float64()),
+        ("s_robust_table3_ci_high", pa.float64()),
+        ("s_robust_formula", pa.float64()),
+        ("sigma_e", pa.float64()),
+        ("sigma_i", pa.float64()),
+        ("bg_gap", pa.float64()),
+        ("worst_case_background", pa.float64()),
+        ("object_focus", pa.float64()),
+        ("scenarios", pa.list_(_SCENARIO)),
+        ("assets", pa.list_(pa.string())),
+        ("versions", pa.string()),  # JSON: package versions the evaluator recorded
+        ("report_json", pa.string()),  # the whole report.json, so later readers can re-derive figures
+    ]
+)
+
+PREDICTIONS_SCHEMA = pa.schema(
+    [
+        ("report_id", pa.string()),
+        ("config", pa.string()),
+        ("source_id", pa.string()),
+        ("class_key", pa.string()),
+        ("value", pa.float64()),  # 1.0 / 0.0 for a right / wrong classification, the IoU for segmentation
+    ]
+)
+
+
+def check_schema(schema: pa.Schema, expected: pa.Schema, *, where: str) -> None:
+    """Raise one ``ValueError`` line when ``schema`` is not ``expected`` (a foreign table)."""
+    got = {f.name: f.type for f in schema}
+    want = {f.name: f.type for f in expected}
+    missing = [n for n in want if n not in got]
+    extra = [n for n in got if n not in want]
+    changed = [n for n in want if n in got and got[n] != want[n]]
+    if missing or extra or changed:
+        parts = []
+        if missing:
+            parts.append(f"missing column(s) {', '.join(missing)}")
+        if extra:
+            parts.append(f"unknown column(s) {', '.join(extra)}")
+        if changed:
+            parts.append(", ".join(f"{n} is {got[n]} (expected {want[n]})" for n in changed))
+        raise ValueError(
+            f"{where} is not a ximagenet12 results table (schema {SCHEMA_NAME} v{SCHEMA_VERSION}): " + "; ".join(parts)
+        )

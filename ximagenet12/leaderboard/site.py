@@ -1,0 +1,125 @@
+"""The leaderboard site: a folder that is both a Gradio Space and what ``--serve`` runs.
+
+::
+
+    site/README.md                 Space card (front matter: sdk gradio, app_file app.py)
+    site/app.py                    the Gradio app (a copy of ximagenet12/leaderboard/app.py)
+    site/requirements.txt          what the app imports
+    site/leaderboard.json          boards (one per data fingerprint): tables, notes, figures
+    site/tables/<fp>.parquet|csv   the table of one data fingerprint (CSV: missing = empty cell)
+    site/predictions/<id>.parquet  per-sample outcomes, for comparisons
+    site/assets/<id>/*.png         density map, scenario plot, attribution overlays
+
+The site is written to a sibling temporary folder and moved into place, so a failed write
+never leaves a half-written site under the final name.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import shutil
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from ximagenet12.leaderboard.results import Results
+from ximagenet12.leaderboard.table import SUMMARY_COLUMNS, build_leaderboards
+
+__all__ = ["write_site", "SITE_FILES", "SPACE_REQUIREMENTS", "GRADIO_SDK_VERSION"]
+
+#: Files every site has (``push-leaderboard`` checks them).
+SITE_FILES: tuple[str, ...] = ("README.md", "app.py", "requirements.txt", "leaderboard.json")
+#: The Gradio the app was tested with (the Space's ``sdk_version``).
+GRADIO_SDK_VERSION = "6.31.0"
+SPACE_REQUIREMENTS = ("pandas>=2.0", "numpy>=1.24", "scipy>=1.11", "pyarrow>=15.0")
+_INTRO = (
+    "Does a vision model still recognise the object when only its surroundings change? "
+    "Each row is one evaluation report on the XImageNet-12 scenarios. Missing figures are blank, never 0."
+)
+
+
+def _slug(fingerprint: str) -> str:
+    return fingerprint.replace(":", "-")
+
+
+def _card(title: str) -> str:
+    return (
+        "---\n"
+        f"title: {json.dumps(title)}\n"
+        "emoji: 🖼️\n"
+        "colorFrom: green\n"
+        "colorTo: blue\n"
+        "sdk: gradio\n"
+        f"sdk_version: {GRADIO_SDK_VERSION}\n"
+        "app_file: app.py\n"
+        "pinned: false\n"
+        "license: apache-2.0\n"
+        "short_description: Background robustness of vision models (XImageNet-12)\n"
+        "tags: [leaderboard, robustness, ximagenet12]\n"
+        "---\n\n"
+        f"# {title}\n\n{_INTRO}\n\nWritten by `ximagenet12 leaderboard`; run locally with "
+        "`ximagenet12 leaderboard --serve <this folder>`.\n"
+    )
+
+
+def _write_boards(results: Results, root: Path) -> list[dict]:
+    boards = []
+    for board in build_leaderboards(results.rows):
+        slug = _slug(board.fingerprint)
+        (root / "tables").mkdir(exist_ok=True)
+        board.frame.to_parquet(root / "tables" / f"{slug}.parquet", index=False)
+        board.frame.to_csv(root / "tables" / f"{slug}.csv", index=False, na_rep="")
+        figures = {}
+        for rid in board.frame["report_id"]:
+            figures[rid] = {}
+            for name, source in results.figures.get(rid, {}).items():
+                rel = f"assets/{rid}/{name}"
+                (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, root / rel)
+                figures[rid][name] = rel
+            if rid in results.predictions:
+                (root / "predictions").mkdir(exist_ok=True)
+                pq.write_table(results.predictions[rid], root / "predictions" / f"{rid}.parquet")
+        boards.append({
+            "fingerprint": board.fingerprint, "data": board.data, "scenarios": board.scenarios,
+            "notes": board.notes, "n_rows": len(board.frame), "figures": figures,
+            "table": f"tables/{slug}.parquet", "csv": f"tables/{slug}.csv",
+        })
+    return boards
+
+
+def write_site(results: Results, out: str | os.PathLike, *, title: str = "XImageNet-12 leaderboard",
+               source: str | None = None, overwrite: bool = True) -> tuple[Path, list[str]]:
+    """Write the site for ``results`` to ``out``; returns the folder and the tables' notes."""
+    out = Path(out)
+    if out.exists() and not (out / "leaderboard.json").is_file() and any(out.iterdir()):
+        raise ValueError(f"{str(out)!r} exists and is not a leaderboard site: refusing to replace it")
+    if out.exists() and not overwrite:
+        raise ValueError(f"{str(out)!r} exists (pass overwrite=True to replace it)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        boards = _write_boards(results, tmp)
+        meta = {
+            "title": title, "intro": _INTRO, "source": source,
+            "generated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "columns": {c: text for c, _, text in SUMMARY_COLUMNS}, "boards": boards,
+        }
+        (tmp / "leaderboard.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        app = resources.files("ximagenet12.leaderboard") / "app.py"
+        (tmp / "app.py").write_text(app.read_text(encoding="utf-8"), encoding="utf-8")
+        reqs = [f"gradio=={GRADIO_SDK_VERSION}", *SPACE_REQUIREMENTS]
+        (tmp / "requirements.txt").write_text("\n".join(reqs) + "\n", encoding="utf-8")
+        (tmp / "README.md").write_text(_card(title), encoding="utf-8")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    notes = [n for b in boards for n in b["notes"]]
+    return out, notes

@@ -1,0 +1,122 @@
+"""Results rows → leaderboard tables: one per data fingerprint, one row per (model, protocol).
+
+Two reports of one model over the same data and protocol keep the newest (by the time its
+report.json was written, then by when it was submitted) and the table's notes say which
+report was dropped. A figure a report does not have stays missing (NaN in the frame, an
+empty cell in the CSV), never 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = [
+    "Leaderboard",
+    "build_leaderboards",
+    "SUMMARY_COLUMNS",
+    "KEY_COLUMNS",
+]
+
+#: (column in the table, results field, what it means): the columns before the scenarios.
+SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("model", "model", "model id (Hub id, local directory or built-in)"),
+    ("family", "model_family", "model family (the config's model_type)"),
+    ("params_M", "model_params", "parameters, millions"),
+    ("protocol", "protocol", "experiment and scoring mode"),
+    ("mu", "mu", "μ: metric on original"),
+    ("S_robust", "s_robust_table3", "S_robust, table3 configuration (variances, n − 1, as the paper's Table 3)"),
+    ("S_ci_low", "s_robust_table3_ci_low", "95% bootstrap interval of S_robust (table3), low"),
+    ("S_ci_high", "s_robust_table3_ci_high", "95% bootstrap interval of S_robust (table3), high"),
+    ("S_robust_formula", "s_robust_formula", "S_robust, formula configuration (standard deviations, n)"),
+    ("sigma_e", "sigma_e", "σ_e: spread over scenarios (standard deviation, n)"),
+    ("sigma_i", "sigma_i", "σ_i: internal spread (needs an EX2 within-scenario run)"),
+    ("bg_gap", "bg_gap", "BG-Gap = metric(mixed_same) − metric(mixed_rand)"),
+    ("worst_bg", "worst_case_background", "worst-case background accuracy (challenge report)"),
+    ("object_focus", "object_focus", "object focus (attribution report)"),
+)
+#: Columns after the scenarios.
+KEY_COLUMNS: tuple[str, ...] = ("n_samples", "n_failed", "evaluated_at", "report_id", "model_url", "model_revision")
+
+
+@dataclass
+class Leaderboard:
+    """The table of one data fingerprint."""
+
+    fingerprint: str
+    data: list[str]
+    frame: object  # pandas.DataFrame
+    scenarios: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+def _newest_first(rows: list[dict]) -> list[dict]:
+    return sorted(rows, key=lambda r: (r["evaluated_at"] or "", r["submitted_at"] or "", r["report_id"]), reverse=True)
+
+
+def _dedupe(rows: list[dict]) -> tuple[list[dict], list[str]]:
+    kept: dict[tuple, dict] = {}
+    notes = []
+    for row in _newest_first(rows):
+        key = (row["model"], row["protocol"])
+        if key in kept:
+            newer = kept[key]
+            notes.append(
+                f"{row['model']} ({row['protocol']}): two reports of one model and data; kept the newest "
+                f"{newer['report_id']} ({newer['evaluated_at']}), dropped {row['report_id']} ({row['evaluated_at']})"
+            )
+        else:
+            kept[key] = row
+    return list(kept.values()), notes
+
+
+def _scenario_order(rows: list[dict]) -> list[str]:
+    order: list[str] = []
+    for row in rows:
+        for s in row["scenarios"]:
+            if s["config"] not in order:
+                order.append(s["config"])
+    if "original" in order:
+        order.remove("original")  # its value is μ
+    return order
+
+
+def _frame(rows: list[dict], scenarios: list[str]):
+    import numpy as np
+    import pandas as pd
+
+    records = []
+    for row in rows:
+        rec = {}
+        for column, source, _ in SUMMARY_COLUMNS:
+            value = row.get(source)
+            if column == "params_M" and value is not None:
+                value = value / 1e6
+            rec[column] = value
+        values = {s["config"]: s["value"] for s in row["scenarios"]}
+        for s in scenarios:
+            rec[s] = values.get(s)
+        for column in KEY_COLUMNS:
+            rec[column] = row.get(column)
+        records.append(rec)
+    columns = [c for c, _, _ in SUMMARY_COLUMNS] + scenarios + list(KEY_COLUMNS)
+    frame = pd.DataFrame.from_records(records, columns=columns)
+    numeric = [c for c, _, _ in SUMMARY_COLUMNS if c not in ("model", "family", "protocol")] + scenarios
+    frame[numeric] = frame[numeric].astype(float)  # None → NaN: missing, never 0
+    frame = frame.sort_values("S_robust", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
+    frame.insert(0, "rank", np.arange(1, len(frame) + 1))
+    return frame
+
+
+def build_leaderboards(rows: list[dict]) -> list[Leaderboard]:
+    """One :class:`Leaderboard` per data fingerprint, largest first; reports never mix across them."""
+    by_fp: dict[str, list[dict]] = {}
+    for row in rows:
+        by_fp.setdefault(row["data_fingerprint"], []).append(row)
+    boards = []
+    for fp, group in by_fp.items():
+        kept, notes = _dedupe(group)
+        scenarios = _scenario_order(kept)
+        data = sorted({r["data"] for r in kept})
+        boards.append(Leaderboard(fingerprint=fp, data=data, frame=_frame(kept, scenarios), scenarios=scenarios, notes=notes))
+    boards.sort(key=lambda b: (-len(b.frame), b.fingerprint))
+    return boards
