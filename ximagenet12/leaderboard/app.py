@@ -30,6 +30,8 @@ ALL = "all"
 N_RESAMPLES = 2000
 SEED = 0
 CONFIDENCE = 0.95
+#: Below this many samples per scenario a bootstrap interval is too coarse to trust; the page says so.
+FEW_SAMPLES = 30
 _TEXT_COLUMNS = ("model", "family", "protocol", "evaluated_at", "report_id", "model_url", "model_revision")
 
 
@@ -122,7 +124,7 @@ def compare_reports(site: str | os.PathLike, row_a: pd.Series, row_b: pd.Series,
         a_val = row_a["mu"] if scenario == "original" else row_a.get(scenario)
         b_val = row_b["mu"] if scenario == "original" else row_b.get(scenario)
         rec = {"scenario": scenario, "A": a_val, "B": b_val, "A − B": np.nan, "ci_low": np.nan, "ci_high": np.nan,
-               "paired": "", "significant": "n/a"}
+               "n": np.nan, "paired": "", "significant": "n/a"}
         if pd.notna(a_val) and pd.notna(b_val):
             rec["A − B"] = float(a_val) - float(b_val)
         if preds["A"] is not None and preds["B"] is not None and pd.notna(rec["A − B"]):
@@ -132,14 +134,19 @@ def compare_reports(site: str | os.PathLike, row_a: pd.Series, row_b: pd.Series,
             if paired:
                 b = b.loc[a.index]
             low, high = _paired_interval(a.to_numpy(float), b.to_numpy(float), paired=paired)
-            rec.update(ci_low=low, ci_high=high, paired="yes" if paired else "no")
+            rec.update(ci_low=low, ci_high=high, n=float(min(len(a), len(b))), paired="yes" if paired else "no")
             if not math.isnan(low):
                 rec["significant"] = "yes" if low > 0 or high < 0 else "no"
         records.append(rec)
     table = pd.DataFrame.from_records(records)
     num = ["A", "B", "A − B", "ci_low", "ci_high"]
     table[num] = table[num].astype(float).round(4)
-    return table, _summary(row_a, row_b)
+    summary = _summary(row_a, row_b)
+    few = table[table["n"] < FEW_SAMPLES]["scenario"].tolist()
+    if few:
+        summary += (f"\n- **warning:** {len(few)} scenario(s) have fewer than {FEW_SAMPLES} samples per model "
+                    f"({', '.join(few)}): their intervals are coarse and a 'significant' there is weak evidence")
+    return table, summary
 
 
 def _fmt(value: object) -> str:
@@ -249,12 +256,13 @@ def build_app(site: str | os.PathLike = SITE):
                     order = gr.Radio(["descending", "ascending"], value="descending", label="order", elem_id="sort-order")
                 start = table_view(first, ALL, ALL, "", "S_robust", "descending")
                 table = gr.Dataframe(value=start["value"], datatype=start.get("datatype"), interactive=False,
-                                     wrap=True, elem_id="leaderboard-table", label="results")
+                                     wrap=False, elem_id="leaderboard-table", label="results")
                 csv = gr.DownloadButton("Download CSV", value=str(root / boards[first]["csv"]) if first else None,
                                         elem_id="download-csv")
                 gr.Markdown("\n".join(f"- **{k}**: {v}" for k, v in meta.get("columns", {}).items()))
             with gr.Tab("Model", id="model-tab"):
-                model = gr.Dropdown(_choices(board_frame(first)) if first else [], label="model", elem_id="model-pick")
+                picks = _choices(board_frame(first)) if first else []
+                model = gr.Dropdown(picks, value=picks[0][1] if picks else None, label="model", elem_id="model-pick")
                 model_text = gr.Markdown(elem_id="model-text")
                 with gr.Row():
                     heat = gr.Image(label="density map (scenario × class)", type="filepath", elem_id="model-heatmap")
@@ -263,8 +271,9 @@ def build_app(site: str | os.PathLike = SITE):
                 model_table = gr.Dataframe(interactive=False, elem_id="model-table", label="per scenario")
             with gr.Tab("Compare", id="compare-tab"):
                 with gr.Row():
-                    pick_a = gr.Dropdown(_choices(board_frame(first)) if first else [], label="model A", elem_id="compare-a")
-                    pick_b = gr.Dropdown(_choices(board_frame(first)) if first else [], label="model B", elem_id="compare-b")
+                    pick_a = gr.Dropdown(picks, value=picks[0][1] if picks else None, label="model A", elem_id="compare-a")
+                    pick_b = gr.Dropdown(picks, value=picks[1][1] if len(picks) > 1 else None, label="model B",
+                                         elem_id="compare-b")
                 summary = gr.Markdown(elem_id="compare-summary")
                 diff = gr.Dataframe(interactive=False, elem_id="compare-table", label="per scenario: A − B")
 
@@ -276,15 +285,18 @@ def build_app(site: str | os.PathLike = SITE):
         def on_board(fp):
             p, f, s = options(fp)
             choices = _choices(board_frame(fp))
+            first_of = lambda k: choices[k][1] if len(choices) > k else None  # noqa: E731
             return (gr.update(choices=p, value=ALL), gr.update(choices=f, value=ALL), gr.update(choices=s, value="S_robust"),
                     table_view(fp, ALL, ALL, "", "S_robust", "descending"), board_notes(fp),
-                    gr.update(value=str(root / boards[fp]["csv"])), gr.update(choices=choices, value=None),
-                    gr.update(choices=choices, value=None), gr.update(choices=choices, value=None))
+                    gr.update(value=str(root / boards[fp]["csv"])), gr.update(choices=choices, value=first_of(0)),
+                    gr.update(choices=choices, value=first_of(0)), gr.update(choices=choices, value=first_of(1)))
 
         board.change(on_board, board, [protocol, family, sort_by, table, notes, csv, model, pick_a, pick_b])
         model.change(model_page, [board, model], [model_text, heat, plot, overlays, model_table])
         pick_a.change(comparison, [board, pick_a, pick_b], [diff, summary])
         pick_b.change(comparison, [board, pick_a, pick_b], [diff, summary])
+        demo.load(model_page, [board, model], [model_text, heat, plot, overlays, model_table])
+        demo.load(comparison, [board, pick_a, pick_b], [diff, summary])
     demo.allowed_paths = [str(root)]
     return demo
 

@@ -221,13 +221,21 @@ _ROWS_PER_GROUP = 1000
 _LICENSE = "cc-by-4.0"
 
 
-def _card(n_rows: int) -> str:
+def _card(results: Results) -> str:
+    import datasets
     import yaml
 
+    from ximagenet12.dataset_card.render import size_category
+
+    sizes = {
+        RESULTS_CONFIG: (RESULTS_SCHEMA, len(results.rows)),
+        PREDICTIONS_CONFIG: (PREDICTIONS_SCHEMA, sum(t.num_rows for t in results.predictions.values())),
+    }
     meta = {
         "license": _LICENSE,
         "pretty_name": "XImageNet-12 leaderboard results",
         "task_categories": ["image-classification"],
+        "size_categories": [size_category(max(n for _, n in sizes.values()))],
         SCHEMA_NAME: SCHEMA_VERSION,
         "configs": [
             {"config_name": RESULTS_CONFIG, "default": True,
@@ -235,7 +243,13 @@ def _card(n_rows: int) -> str:
             {"config_name": PREDICTIONS_CONFIG,
              "data_files": [{"split": "train", "path": f"data/{PREDICTIONS_CONFIG}/*.parquet"}]},
         ],
+        "dataset_info": [
+            {"config_name": name, "features": datasets.Features.from_arrow_schema(schema)._to_yaml_list(),
+             "splits": [{"name": "train", "num_bytes": 0, "num_examples": n}]}
+            for name, (schema, n) in sizes.items()
+        ],
     }
+    n_rows = len(results.rows)
     body = (
         "# XImageNet-12 leaderboard results\n\n"
         f"{n_rows} evaluation report(s), one row each in the `{RESULTS_CONFIG}` config, with provenance "
@@ -275,7 +289,7 @@ def write_results(results: Results, folder: str | os.PathLike) -> Path:
             if Path(source).resolve() != target.resolve():
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source, target)
-    (root / "README.md").write_text(_card(len(results.rows)), encoding="utf-8")
+    (root / "README.md").write_text(_card(results), encoding="utf-8")
     return root
 
 
