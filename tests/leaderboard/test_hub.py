@@ -61,3 +61,24 @@ def test_a_foreign_dataset_repo_is_refused_before_anything_is_sent(reports, run_
     assert "'owner/foreign' is not a ximagenet12 results repo: its card has no `ximagenet12_results:`" in line
     commits = [path for method, path, _ in hub.requests if method == "POST" and "/commit/" in path]
     assert len(commits) == 2, commits  # the foreign dataset's data, then its card; nothing from push_results
+
+
+def test_a_pushed_dataset_has_the_fingerprint_of_its_folder_and_a_hub_model_its_commit(reports, run_client, hub):
+    code = f"""
+        import json
+        from huggingface_hub import HfApi
+        from ximagenet12.hub import push
+        from ximagenet12.leaderboard.provenance import data_fingerprint, model_provenance
+        summary = push({str(reports["data"])!r}, "owner/sample")
+        api = HfApi()
+        api.create_repo("owner/tiny-vit")
+        commit = api.upload_file(path_or_fileobj=b"{{}}", path_in_repo="config.json", repo_id="owner/tiny-vit")
+        print("RESULT " + json.dumps({{
+            "hub": data_fingerprint("owner/sample"), "local": data_fingerprint({str(reports["data"])!r}),
+            "model": model_provenance("owner/tiny-vit"), "commit": commit.oid}}))
+    """
+    result = _result(run_client(code, timeout=300))
+    assert result["hub"][0] == result["local"][0] and result["local"][1] is None
+    assert result["hub"][1] == hub.repo_info(hub.repos[("dataset", "owner/sample")], "main")["sha"]
+    assert result["model"]["model_revision"] == result["commit"]
+    assert result["model"]["model_url"].endswith("/owner/tiny-vit")

@@ -126,9 +126,9 @@ def test_results_round_trip_as_a_hub_ready_datasets_folder(entries, tmp_path):
     assert back.rows == results.rows
     assert all(back.predictions[k].equals(v) for k, v in results.predictions.items())
     assert {k: set(v) for k, v in back.figures.items()} == {k: set(v) for k, v in results.figures.items()}
-    rows = datasets.load_dataset(str(folder), "results", split="train")
+    rows = datasets.load_dataset(str(folder), "results", split="train", cache_dir=str(tmp_path / "cache"))
     assert sorted(rows["model"]) == sorted(e.row["model"] for e in entries.values())
-    samples = datasets.load_dataset(str(folder), "predictions", split="train")
+    samples = datasets.load_dataset(str(folder), "predictions", split="train", cache_dir=str(tmp_path / "cache"))
     assert len(samples) == sum(e.row["n_samples"] for e in entries.values())
 
 
@@ -161,3 +161,42 @@ def test_a_results_repo_with_a_foreign_schema_is_refused(entries, tmp_path):
 def test_the_schema_keeps_later_report_kinds_as_nullable_columns():
     for name in ("sigma_i", "worst_case_background", "object_focus"):
         assert RESULTS_SCHEMA.field(name).nullable and RESULTS_SCHEMA.field(name).type == pa.float64()
+
+
+def test_a_segmentation_report_is_an_ex3_row_scored_by_iou(reports, tmp_path):
+    import torch
+    from transformers import SegformerConfig, SegformerForSemanticSegmentation, SegformerImageProcessor
+
+    from ximagenet12.evaluation.report import write_report
+    from ximagenet12.evaluation.segmentation import evaluate_segmentation
+
+    torch.manual_seed(0)
+    config = SegformerConfig(
+        num_channels=3, num_encoder_blocks=2, depths=[1, 1], sr_ratios=[2, 1], hidden_sizes=[8, 16],
+        patch_sizes=[7, 3], strides=[4, 2], num_attention_heads=[1, 2], mlp_ratios=[2, 2],
+        decoder_hidden_size=16, num_labels=2, id2label={0: "background", 1: "object"},
+        label2id={"background": 0, "object": 1},
+    )
+    model = tmp_path / "segformer"
+    SegformerForSemanticSegmentation(config).save_pretrained(model)
+    SegformerImageProcessor(size={"height": 32, "width": 32}).save_pretrained(model)
+    result = evaluate_segmentation(str(model), reports["data"], scenarios="original,blur_background,image_grey",
+                                   device="cpu", num_workers=0, progress=False)
+    entry = report_entry(write_report(result, tmp_path / "report"))
+    row = entry.row
+    assert row["protocol"] == "EX3 segmentation" and row["metric"] == "iou" and row["model_family"] == "segformer"
+    assert row["mu"] == result.report["scenarios"]["original"]["iou"]
+    assert row["s_robust_table3"] == result.report["robustness"]["s_robust"]
+    assert row["s_robust_table3_ci_low"] is None  # the metric's bootstrap is for accuracies, not IoU
+    assert entry.predictions.column("value").to_pylist() == result.predictions["iou"].tolist()
+
+
+def test_a_hub_model_the_hub_cannot_answer_for_keeps_unknown_provenance_and_says_so(caplog, monkeypatch):
+    from ximagenet12.leaderboard.provenance import model_provenance
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with caplog.at_level("WARNING"):
+        out = model_provenance("owner/never-seen")
+    assert out == {"model_revision": None, "model_url": "https://huggingface.co/owner/never-seen",
+                   "model_family": None, "model_params": None}
+    assert "model owner/never-seen: the Hub did not answer" in caplog.text
