@@ -73,10 +73,10 @@ def test_comparison_of_a_model_with_itself_finds_nothing_and_with_another_finds_
     vit_b = frame[frame["model"].str.endswith("vit-b")].iloc[0]
     diff, summary = app.compare_reports(site, lite0, vit_b, board["scenarios"])
     row = diff.set_index("scenario").loc["original"]
-    assert row["A − B"] == pytest.approx(lite0["mu"] - vit_b["mu"])
+    assert row["A − B"] == pytest.approx(lite0["mu"] - vit_b["mu"], abs=1e-4)  # shown to 4 decimals
     assert row["ci_low"] <= row["A − B"] <= row["ci_high"]
     assert diff.set_index("scenario").loc["mixed_same", "significant"] == "n/a"  # B never ran it
-    assert "fewer than 30 samples" in summary  # six photos per scenario: said loudly
+    assert "fewer than 30 samples" in summary  # twelve photos per scenario: said loudly
 
 
 def test_write_site_refuses_to_replace_a_folder_that_is_not_a_site(tmp_path):
