@@ -17,7 +17,7 @@ from ximagenet12.leaderboard.site import SITE_FILES, write_site
 def site(reports, tmp_path_factory):
     results = merge_results(Results(), [report_entry(reports[k]) for k in ("vit_a", "vit_b", "lite0")])
     folder, notes = write_site(results, tmp_path_factory.mktemp("site") / "site")
-    assert notes == []
+    assert all("is not above chance" in n for n in notes)  # the tiny random ViTs
     return folder
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -28,7 +29,7 @@ def test_one_row_per_model_sorted_by_s_robust_with_missing_figures_missing(rows)
     partial = frame.set_index("model").loc[rows[1]["model"]]
     assert math.isnan(partial["mixed_same"]) and math.isnan(partial["bg_gap"]) and math.isnan(partial["sigma_i"])
     assert "original" not in board.scenarios and board.scenarios[0] == "blur_background"
-    assert board.notes == []
+    assert not [n for n in board.notes if "two reports" in n]
 
 
 def test_reports_over_other_data_never_mix(rows):
@@ -44,7 +45,7 @@ def test_two_reports_of_one_model_and_data_keep_the_newest_and_say_so(rows):
     assert len(board.frame) == 3
     kept = board.frame.set_index("model").loc[rows[0]["model"]]
     assert kept["report_id"] == rows[0]["report_id"] and kept["mu"] == rows[0]["mu"]
-    (note,) = board.notes
+    (note,) = [n for n in board.notes if "two reports" in n]
     assert note.startswith(f"{rows[0]['model']} (EX1 classification (restricted)): two reports of one model and data")
     assert f"kept the newest {rows[0]['report_id']}" in note and "dropped older0000 (2020-01-01" in note
 
@@ -52,4 +53,18 @@ def test_two_reports_of_one_model_and_data_keep_the_newest_and_say_so(rows):
 def test_another_protocol_is_another_row(rows):
     strict = _like(rows[0], report_id="strict000", protocol="EX1 classification (strict)")
     (board,) = build_leaderboards([*rows, strict])
-    assert len(board.frame) == 4 and board.notes == []
+    assert len(board.frame) == 4 and not [n for n in board.notes if "two reports" in n]
+
+
+def test_a_classifier_not_above_chance_is_flagged_because_its_s_robust_means_nothing(rows):
+    lite0 = next(r for r in rows if r["model"] == "efficientnet-lite0")
+    report = json.loads(lite0["report_json"])
+    assert len(report["classes"]) == 10 and report["scenarios"]["original"]["n"] == 12
+    sure = _like(lite0, report_id="sure", model="sure-model", mu=1.0)  # 12 of 12: p = 1e-12
+    at_chance = _like(lite0, report_id="chance", model="chance-model", mu=2 / 12)
+    (board,) = build_leaderboards([sure, at_chance])
+    caveats = board.frame.set_index("model")["caveat"]
+    assert caveats["sure-model"] == ""
+    # P(X >= 2) for X ~ Binomial(12, 0.1) = 1 - 0.9^12 - 12 * 0.1 * 0.9^11 = 0.341
+    assert caveats["chance-model"].startswith("μ = 0.167 is not above chance (1/10; binomial p = 0.34, n = 12)")
+    assert any(n.startswith("chance-model (EX1 classification (restricted)): μ = 0.167") for n in board.notes)

@@ -32,7 +32,7 @@ SEED = 0
 CONFIDENCE = 0.95
 #: Below this many samples per scenario a bootstrap interval is too coarse to trust; the page says so.
 FEW_SAMPLES = 30
-_TEXT_COLUMNS = ("model", "family", "protocol", "evaluated_at", "report_id", "model_url", "model_revision")
+_TEXT_COLUMNS = ("model", "family", "protocol", "caveat", "evaluated_at", "report_id", "model_url", "model_revision")
 
 
 def load_site(site: str | os.PathLike) -> tuple[dict, dict[str, pd.DataFrame]]:

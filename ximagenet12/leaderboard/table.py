@@ -4,10 +4,16 @@ Two reports of one model over the same data and protocol keep the newest (by the
 report.json was written, then by when it was submitted) and the table's notes say which
 report was dropped. A figure a report does not have stays missing (NaN in the frame, an
 empty cell in the CSV), never 0.
+
+A classifier that is wrong nearly everywhere has almost no spread across scenarios, so its
+S_robust is close to 1 by construction. Rows whose accuracy on ``original`` is not
+significantly above chance (one-sided exact binomial test against 1 / number of classes,
+p ≥ 0.05, ``scipy.stats.binomtest``) carry a ``caveat`` and the table's notes say so.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -15,6 +21,8 @@ __all__ = [
     "build_leaderboards",
     "SUMMARY_COLUMNS",
     "KEY_COLUMNS",
+    "TEXT_COLUMNS",
+    "chance_caveat",
 ]
 
 #: (column in the table, results field, what it means): the columns before the scenarios.
@@ -27,6 +35,7 @@ SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("S_robust", "s_robust_table3", "S_robust, table3 configuration (variances, n − 1, as the paper's Table 3)"),
     ("S_ci_low", "s_robust_table3_ci_low", "95% bootstrap interval of S_robust (table3), low"),
     ("S_ci_high", "s_robust_table3_ci_high", "95% bootstrap interval of S_robust (table3), high"),
+    ("caveat", "caveat", "why a figure should not be read at face value (e.g. μ not above chance)"),
     ("S_robust_formula", "s_robust_formula", "S_robust, formula configuration (standard deviations, n)"),
     ("sigma_e", "sigma_e", "σ_e: spread over scenarios (standard deviation, n)"),
     ("sigma_i", "sigma_i", "σ_i: internal spread (needs an EX2 within-scenario run)"),
@@ -34,6 +43,10 @@ SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("worst_bg", "worst_case_background", "worst-case background accuracy (challenge report)"),
     ("object_focus", "object_focus", "object focus (attribution report)"),
 )
+#: Significance level of the above-chance test behind the ``caveat`` column.
+CHANCE_ALPHA = 0.05
+#: Summary columns that hold text.
+TEXT_COLUMNS: tuple[str, ...] = ("model", "family", "protocol", "caveat")
 #: Columns after the scenarios.
 KEY_COLUMNS: tuple[str, ...] = ("n_samples", "n_failed", "evaluated_at", "report_id", "model_url", "model_revision")
 
@@ -69,6 +82,25 @@ def _dedupe(rows: list[dict]) -> tuple[list[dict], list[str]]:
     return list(kept.values()), notes
 
 
+def chance_caveat(row: dict) -> str:
+    """A caveat when a classifier's μ is not significantly above chance ('' otherwise)."""
+    from scipy.stats import binomtest
+
+    if row.get("task") != "classification" or row.get("mu") is None:
+        return ""
+    report = json.loads(row["report_json"])
+    n_classes = len(report.get("classes") or [])
+    n = int((report["scenarios"].get("original") or {}).get("n") or 0)
+    if n_classes < 2 or n == 0:
+        return ""
+    chance = 1.0 / n_classes
+    p = binomtest(round(row["mu"] * n), n, chance, alternative="greater").pvalue
+    if p < CHANCE_ALPHA:
+        return ""
+    return (f"μ = {row['mu']:.3f} is not above chance (1/{n_classes}; binomial p = {p:.2f}, n = {n}): "
+            "a model wrong everywhere has no spread, so its S_robust means nothing")
+
+
 def _scenario_order(rows: list[dict]) -> list[str]:
     order: list[str] = []
     for row in rows:
@@ -88,7 +120,7 @@ def _frame(rows: list[dict], scenarios: list[str]):
     for row in rows:
         rec = {}
         for column, source, _ in SUMMARY_COLUMNS:
-            value = row.get(source)
+            value = chance_caveat(row) if column == "caveat" else row.get(source)
             if column == "params_M" and value is not None:
                 value = value / 1e6
             rec[column] = value
@@ -100,7 +132,7 @@ def _frame(rows: list[dict], scenarios: list[str]):
         records.append(rec)
     columns = [c for c, _, _ in SUMMARY_COLUMNS] + scenarios + list(KEY_COLUMNS)
     frame = pd.DataFrame.from_records(records, columns=columns)
-    numeric = [c for c, _, _ in SUMMARY_COLUMNS if c not in ("model", "family", "protocol")] + scenarios
+    numeric = [c for c, _, _ in SUMMARY_COLUMNS if c not in TEXT_COLUMNS] + scenarios
     frame[numeric] = frame[numeric].astype(float)  # None → NaN: missing, never 0
     frame = frame.sort_values("S_robust", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
     frame.insert(0, "rank", np.arange(1, len(frame) + 1))
@@ -115,6 +147,7 @@ def build_leaderboards(rows: list[dict]) -> list[Leaderboard]:
     boards = []
     for fp, group in by_fp.items():
         kept, notes = _dedupe(group)
+        notes += [f"{r['model']} ({r['protocol']}): {c}" for r in kept if (c := chance_caveat(r))]
         scenarios = _scenario_order(kept)
         data = sorted({r["data"] for r in kept})
         boards.append(Leaderboard(fingerprint=fp, data=data, frame=_frame(kept, scenarios), scenarios=scenarios, notes=notes))
