@@ -54,6 +54,10 @@ def test_filters_and_sorting(app, site):
     assert app.filter_table(frame, family="efficientnet-lite")["model"].tolist() == ["efficientnet-lite0"]
     assert app.filter_table(frame, search="LITE0")["model"].tolist() == ["efficientnet-lite0"]
     assert len(app.filter_table(frame, protocol="EX1 classification (strict)")) == 0
+    assert app.filter_table(frame, size="< 10M")["model"].tolist() == app.filter_table(frame)["model"].tolist()
+    assert len(app.filter_table(frame, size="≥ 100M")) == 0 and len(app.filter_table(frame, size="unknown")) == 0
+    with pytest.raises(ValueError, match=r"unknown size filter 'huge'; expected one of all, < 10M"):
+        app.filter_table(frame, size="huge")
     up = app.filter_table(frame, sort_by="mixed_same", descending=False)
     assert math.isnan(up["mixed_same"].iloc[-1])  # missing sorts last, either way
     down = app.filter_table(frame, sort_by="mixed_same", descending=True)
@@ -83,7 +87,9 @@ def test_write_site_refuses_to_replace_a_folder_that_is_not_a_site(tmp_path):
     (tmp_path / "precious").mkdir()
     (tmp_path / "precious" / "thesis.tex").write_text("...")
     with pytest.raises(ValueError, match=r"exists and is not a leaderboard site: refusing to replace it"):
-        write_site(Results(), tmp_path / "precious")
+        write_site(Results(rows=[{"report_id": "x"}]), tmp_path / "precious")
+    with pytest.raises(ValueError, match=r"no report to put on the leaderboard: the results hold no row"):
+        write_site(Results(), tmp_path / "site")
     assert (tmp_path / "precious" / "thesis.tex").is_file()
 
 

@@ -32,6 +32,9 @@ SEED = 0
 CONFIDENCE = 0.95
 #: Below this many samples per scenario a bootstrap interval is too coarse to trust; the page says so.
 FEW_SAMPLES = 30
+#: Size filter: label -> [low, high) in millions of parameters.
+SIZES = {"< 10M": (0.0, 10.0), "10M – 100M": (10.0, 100.0), "≥ 100M": (100.0, math.inf)}
+UNKNOWN = "unknown"
 _TEXT_COLUMNS = ("model", "family", "protocol", "caveat", "evaluated_at", "report_id", "model_url", "model_revision")
 
 
@@ -51,6 +54,7 @@ def filter_table(
     *,
     protocol: str = ALL,
     family: str = ALL,
+    size: str = ALL,
     search: str = "",
     sort_by: str = "S_robust",
     descending: bool = True,
@@ -61,6 +65,13 @@ def filter_table(
         out = out[out["protocol"] == protocol]
     if family != ALL:
         out = out[out["family"].fillna("unknown") == family]
+    if size == UNKNOWN:
+        out = out[out["params_M"].isna()]
+    elif size != ALL:
+        if size not in SIZES:
+            raise ValueError(f"unknown size filter {size!r}; expected one of {', '.join([ALL, *SIZES, UNKNOWN])}")
+        low, high = SIZES[size]
+        out = out[(out["params_M"] >= low) & (out["params_M"] < high)]
     if search.strip():
         out = out[out["model"].str.contains(search.strip(), case=False, regex=False)]
     if sort_by in out.columns:
@@ -181,88 +192,112 @@ def _board_label(board: dict) -> str:
     return f"{', '.join(board['data'])} ({board['fingerprint']}, {board['n_rows']} row(s))"
 
 
-def build_app(site: str | os.PathLike = SITE):
-    """The Gradio Blocks of the leaderboard site ``site``."""
-    import gradio as gr
+class _Views:
+    """What each control shows, as plain functions of the site's data (the Blocks only wire them)."""
 
-    root = Path(site).resolve()
-    meta, tables = load_site(root)
-    boards = {b["fingerprint"]: b for b in meta["boards"]}
-    first = meta["boards"][0]["fingerprint"] if meta["boards"] else None
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.meta, self.tables = load_site(root)
+        self.boards = {b["fingerprint"]: b for b in self.meta["boards"]}
+        self.first = self.meta["boards"][0]["fingerprint"] if self.meta["boards"] else None
 
-    def board_frame(fp: str) -> pd.DataFrame:
-        return tables[fp] if fp in tables else pd.DataFrame()
+    def frame(self, fp: str | None) -> pd.DataFrame:
+        return self.tables[fp] if fp in self.tables else pd.DataFrame()
 
-    def options(fp: str) -> tuple[list[str], list[str], list[str]]:
-        frame = board_frame(fp)
+    def picks(self, fp: str | None) -> list[tuple[str, str]]:
+        return _choices(self.frame(fp)) if fp in self.tables else []
+
+    def pick(self, fp: str | None, k: int) -> str | None:
+        picks = self.picks(fp)
+        return picks[k][1] if len(picks) > k else None
+
+    def options(self, fp: str | None) -> tuple[list[str], list[str], list[str]]:
+        frame = self.frame(fp)
         protocols = [ALL, *sorted(frame["protocol"].dropna().unique())] if len(frame) else [ALL]
-        families = [ALL, *sorted(frame["family"].fillna("unknown").unique())] if len(frame) else [ALL]
-        sortable = [c for c in frame.columns if c not in _TEXT_COLUMNS]
-        return protocols, families, sortable
+        families = [ALL, *sorted(frame["family"].fillna(UNKNOWN).unique())] if len(frame) else [ALL]
+        return protocols, families, [c for c in frame.columns if c not in _TEXT_COLUMNS]
 
-    def table_view(fp, protocol, family, search, sort_by, descending):
-        frame = filter_table(board_frame(fp), protocol=protocol, family=family, search=search or "",
-                             sort_by=sort_by, descending=descending == "descending")
-        shown = display_table(frame) if len(frame) else frame
-        return gr.update(value=shown, datatype=_datatypes(shown) if len(shown) else None)
+    def table(self, fp, protocol, family, size, search, sort_by, order) -> pd.DataFrame:
+        frame = filter_table(self.frame(fp), protocol=protocol, family=family, size=size, search=search or "",
+                             sort_by=sort_by, descending=order == "descending")
+        return display_table(frame) if len(frame) else frame
 
-    def board_notes(fp: str) -> str:
-        b = boards.get(fp)
+    def notes(self, fp: str | None) -> str:
+        b = self.boards.get(fp)
         if b is None:
             return "No results yet."
         text = f"**Data:** {', '.join(b['data'])} — fingerprint `{fp}`. Reports over other data are in other tables."
-        if b["notes"]:
-            text += "\n\n" + "\n".join(f"- {n}" for n in b["notes"])
-        return text
+        return text + ("\n\n" + "\n".join(f"- {n}" for n in b["notes"]) if b["notes"] else "")
 
-    def model_page(fp: str, rid: str | None):
-        frame = board_frame(fp)
-        row = frame[frame["report_id"] == rid]
+    def csv(self, fp: str | None) -> str | None:
+        return str(self.root / self.boards[fp]["csv"]) if fp in self.boards else None
+
+    def model(self, fp: str | None, rid: str | None):
+        """(markdown, density map path, scenario plot path, [(overlay path, name)], per-scenario frame)."""
+        frame = self.frame(fp)
+        row = frame[frame["report_id"] == rid] if len(frame) else frame
         if not rid or row.empty:
-            return "Pick a model.", None, None, gr.update(value=[], visible=False), pd.DataFrame()
-        row = row.iloc[0]
-        figures = boards[fp]["figures"].get(rid, {})
-        heat = str(root / figures["heatmap.png"]) if "heatmap.png" in figures else None
-        plot = str(root / figures["scenarios.png"]) if "scenarios.png" in figures else None
-        extra = [(str(root / p), name) for name, p in figures.items() if name not in ("heatmap.png", "scenarios.png")]
+            return "Pick a model.", None, None, [], pd.DataFrame()
+        row, board = row.iloc[0], self.boards[fp]
+        figures = {name: str(self.root / rel) for name, rel in board["figures"].get(rid, {}).items()}
+        extra = [(path, name) for name, path in figures.items() if name not in ("heatmap.png", "scenarios.png")]
         link = f"[{row['model']}]({row['model_url']})" if isinstance(row["model_url"], str) else f"`{row['model']}`"
         text = (f"### {link}\n\n{row['protocol']} · μ = {_fmt(row['mu'])} · S_robust = {_fmt(row['S_robust'])} · "
                 f"revision `{row['model_revision']}` · evaluated {row['evaluated_at']} · report `{rid}`")
-        scen = pd.DataFrame({"scenario": ["original", *boards[fp]["scenarios"]],
-                             "value": [row["mu"], *[row[s] for s in boards[fp]["scenarios"]]]})
+        if isinstance(row.get("caveat"), str) and row["caveat"]:
+            text += f"\n\n**caveat:** {row['caveat']}"
+        scen = pd.DataFrame({"scenario": ["original", *board["scenarios"]],
+                             "value": [row["mu"], *[row[s] for s in board["scenarios"]]]})
         scen["value"] = scen["value"].astype(float).round(4)
-        return text, heat, plot, gr.update(value=extra, visible=bool(extra)), scen
+        return text, figures.get("heatmap.png"), figures.get("scenarios.png"), extra, scen
 
-    def comparison(fp: str, rid_a: str | None, rid_b: str | None):
-        frame = board_frame(fp)
+    def compare(self, fp: str | None, rid_a: str | None, rid_b: str | None):
+        frame = self.frame(fp)
+        if not len(frame):
+            return pd.DataFrame(), "Pick two models."
         a, b = frame[frame["report_id"] == rid_a], frame[frame["report_id"] == rid_b]
         if a.empty or b.empty:
             return pd.DataFrame(), "Pick two models."
-        return compare_reports(root, a.iloc[0], b.iloc[0], boards[fp]["scenarios"])
+        return compare_reports(self.root, a.iloc[0], b.iloc[0], self.boards[fp]["scenarios"])
 
-    protocols, families, sortable = options(first)
-    with gr.Blocks(title="XImageNet-12 leaderboard") as demo:
-        gr.Markdown("# XImageNet-12 background-robustness leaderboard\n" + meta.get("intro", ""))
-        board = gr.Dropdown([(_board_label(b), b["fingerprint"]) for b in meta["boards"]], value=first,
+
+def build_app(site: str | os.PathLike = SITE):
+    """The Gradio Blocks of the leaderboard site ``site``: layout and wiring of :class:`_Views`."""
+    import gradio as gr
+
+    v = _Views(Path(site).resolve())
+    first, picks = v.first, v.picks(v.first)
+    protocols, families, sortable = v.options(first)
+
+    def table_update(*filters):
+        shown = v.table(*filters)
+        return gr.update(value=shown, datatype=_datatypes(shown) if len(shown) else None)
+
+    def model_update(fp, rid):
+        text, heat, plot, extra, scen = v.model(fp, rid)
+        return text, heat, plot, gr.update(value=extra, visible=bool(extra)), scen
+
+    with gr.Blocks(title=v.meta.get("title", "XImageNet-12 leaderboard")) as demo:
+        gr.Markdown(f"# {v.meta.get('title', 'XImageNet-12 leaderboard')}\n" + v.meta.get("intro", ""))
+        board = gr.Dropdown([(_board_label(b), b["fingerprint"]) for b in v.meta["boards"]], value=first,
                             label="dataset (one table per data fingerprint)", elem_id="board")
-        notes = gr.Markdown(board_notes(first), elem_id="board-notes")
+        notes = gr.Markdown(v.notes(first), elem_id="board-notes")
         with gr.Tabs():
             with gr.Tab("Leaderboard", id="table-tab"):
                 with gr.Row():
                     protocol = gr.Dropdown(protocols, value=ALL, label="protocol", elem_id="filter-protocol")
                     family = gr.Dropdown(families, value=ALL, label="family", elem_id="filter-family")
+                    size = gr.Dropdown([ALL, *SIZES, UNKNOWN], value=ALL, label="size (parameters)", elem_id="filter-size")
                     search = gr.Textbox(label="model contains", elem_id="filter-search")
                     sort_by = gr.Dropdown(sortable, value="S_robust", label="sort by", elem_id="sort-by")
                     order = gr.Radio(["descending", "ascending"], value="descending", label="order", elem_id="sort-order")
-                start = table_view(first, ALL, ALL, "", "S_robust", "descending")
-                table = gr.Dataframe(value=start["value"], datatype=start.get("datatype"), interactive=False,
+                start = v.table(first, ALL, ALL, ALL, "", "S_robust", "descending")
+                table = gr.Dataframe(value=start, datatype=_datatypes(start) if len(start) else None, interactive=False,
                                      wrap=False, elem_id="leaderboard-table", label="results")
-                csv = gr.DownloadButton("Download CSV", value=str(root / boards[first]["csv"]) if first else None,
-                                        elem_id="download-csv")
-                gr.Markdown("\n".join(f"- **{k}**: {v}" for k, v in meta.get("columns", {}).items()))
+                csv = gr.DownloadButton("Download CSV", value=v.csv(first), elem_id="download-csv")
+                gr.Markdown("\n".join(f"- **{k}**: {text}" for k, text in v.meta.get("columns", {}).items()))
             with gr.Tab("Model", id="model-tab"):
-                picks = _choices(board_frame(first)) if first else []
-                model = gr.Dropdown(picks, value=picks[0][1] if picks else None, label="model", elem_id="model-pick")
+                model = gr.Dropdown(picks, value=v.pick(first, 0), label="model", elem_id="model-pick")
                 model_text = gr.Markdown(elem_id="model-text")
                 with gr.Row():
                     heat = gr.Image(label="density map (scenario × class)", type="filepath", elem_id="model-heatmap")
@@ -271,33 +306,31 @@ def build_app(site: str | os.PathLike = SITE):
                 model_table = gr.Dataframe(interactive=False, elem_id="model-table", label="per scenario")
             with gr.Tab("Compare", id="compare-tab"):
                 with gr.Row():
-                    pick_a = gr.Dropdown(picks, value=picks[0][1] if picks else None, label="model A", elem_id="compare-a")
-                    pick_b = gr.Dropdown(picks, value=picks[1][1] if len(picks) > 1 else None, label="model B",
-                                         elem_id="compare-b")
+                    pick_a = gr.Dropdown(picks, value=v.pick(first, 0), label="model A", elem_id="compare-a")
+                    pick_b = gr.Dropdown(picks, value=v.pick(first, 1), label="model B", elem_id="compare-b")
                 summary = gr.Markdown(elem_id="compare-summary")
                 diff = gr.Dataframe(interactive=False, elem_id="compare-table", label="per scenario: A − B")
 
-        filters = [board, protocol, family, search, sort_by, order]
-        for control in (protocol, family, sort_by, order):
-            control.change(table_view, filters, table)
-        search.submit(table_view, filters, table)
+        filters = [board, protocol, family, size, search, sort_by, order]
+        for control in (protocol, family, size, sort_by, order):
+            control.change(table_update, filters, table)
+        search.submit(table_update, filters, table)
 
         def on_board(fp):
-            p, f, s = options(fp)
-            choices = _choices(board_frame(fp))
-            first_of = lambda k: choices[k][1] if len(choices) > k else None  # noqa: E731
-            return (gr.update(choices=p, value=ALL), gr.update(choices=f, value=ALL), gr.update(choices=s, value="S_robust"),
-                    table_view(fp, ALL, ALL, "", "S_robust", "descending"), board_notes(fp),
-                    gr.update(value=str(root / boards[fp]["csv"])), gr.update(choices=choices, value=first_of(0)),
-                    gr.update(choices=choices, value=first_of(0)), gr.update(choices=choices, value=first_of(1)))
+            p, f, s = v.options(fp)
+            choices = v.picks(fp)
+            return (gr.update(choices=p, value=ALL), gr.update(choices=f, value=ALL), gr.update(value=ALL),
+                    gr.update(choices=s, value="S_robust"), table_update(fp, ALL, ALL, ALL, "", "S_robust", "descending"),
+                    v.notes(fp), gr.update(value=v.csv(fp)), gr.update(choices=choices, value=v.pick(fp, 0)),
+                    gr.update(choices=choices, value=v.pick(fp, 0)), gr.update(choices=choices, value=v.pick(fp, 1)))
 
-        board.change(on_board, board, [protocol, family, sort_by, table, notes, csv, model, pick_a, pick_b])
-        model.change(model_page, [board, model], [model_text, heat, plot, overlays, model_table])
-        pick_a.change(comparison, [board, pick_a, pick_b], [diff, summary])
-        pick_b.change(comparison, [board, pick_a, pick_b], [diff, summary])
-        demo.load(model_page, [board, model], [model_text, heat, plot, overlays, model_table])
-        demo.load(comparison, [board, pick_a, pick_b], [diff, summary])
-    demo.allowed_paths = [str(root)]
+        board.change(on_board, board, [protocol, family, size, sort_by, table, notes, csv, model, pick_a, pick_b])
+        model_outputs = [model_text, heat, plot, overlays, model_table]
+        model.change(model_update, [board, model], model_outputs)
+        pick_a.change(v.compare, [board, pick_a, pick_b], [diff, summary])
+        pick_b.change(v.compare, [board, pick_a, pick_b], [diff, summary])
+        demo.load(model_update, [board, model], model_outputs)
+        demo.load(v.compare, [board, pick_a, pick_b], [diff, summary])
     return demo
 
 

@@ -96,6 +96,8 @@ def write_site(results: Results, out: str | os.PathLike, *, title: str = "XImage
                source: str | None = None, overwrite: bool = True) -> tuple[Path, list[str]]:
     """Write the site for ``results`` to ``out``; returns the folder and the tables' notes."""
     out = Path(out)
+    if not results.rows:
+        raise ValueError("no report to put on the leaderboard: the results hold no row")
     if out.exists() and not (out / "leaderboard.json").is_file() and any(out.iterdir()):
         raise ValueError(f"{str(out)!r} exists and is not a leaderboard site: refusing to replace it")
     if out.exists() and not overwrite:
