@@ -93,7 +93,7 @@ def _fill_circle(canvas: np.ndarray, centre: np.ndarray, edge: np.ndarray) -> No
         return
     # huge circles: the exact disc in float64 (cv2 takes int32 coordinates)
     yy, xx = np.ogrid[:h, :w]
-    canvas[(xx - centre[0]) ** 2 + (yy - centre[1]) ** 2 <= radius**2] = 1
+    canvas[np.hypot(xx - centre[0], yy - centre[1]) <= radius] = 1
 
 
 def _paste_patch(canvas: np.ndarray, origin: np.ndarray, patch: np.ndarray) -> None:
