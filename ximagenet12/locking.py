@@ -96,9 +96,13 @@ def folder_lock(folder: str | os.PathLike[str], *, purpose: str = "build") -> It
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = _acquire(path, purpose)
-    except PermissionError:
+    except FolderInUseError:
         _remove_empty(created)
-        raise PermissionError(f"cannot write to {folder}: permission denied") from None
+        raise
+    except OSError as exc:  # no permission, a read-only file system, a full disk, a file in the way...
+        _remove_empty(created)
+        kind = PermissionError if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS) else OSError
+        raise kind(f"cannot write to {folder}: {exc.strerror or exc}") from None
     except BaseException:
         _remove_empty(created)
         raise
