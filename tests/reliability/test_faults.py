@@ -76,7 +76,13 @@ def test_the_lock_is_released_when_its_holder_is_killed(tmp_path):
 
 
 _BUILD = """
-import sys
+import sys, time
+import ximagenet12.builder.worker as worker
+real = worker.process_sample
+def slow(*a, **k):  # so that the two runs overlap
+    time.sleep(0.5)
+    return real(*a, **k)
+worker.process_sample = slow
 from ximagenet12.cli import main
 sys.exit(main(["build", "--source", sys.argv[1], "--out", sys.argv[2], "--scenarios", sys.argv[3],
                "--seed", sys.argv[4], "--no-progress", *sys.argv[5:]]))
