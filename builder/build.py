@@ -329,23 +329,20 @@ def build_dataset(
     only that many samples, taken round-robin over classes. ``generation``: a
     :class:`ximagenet12.generation.GenerationOptions` for generative scenarios
     (``ai_background``). ``repo_id``: the Hub repo named in the card's examples.
+
+    Safety (issue 17): an ``out_dir`` that is, holds or lies inside the source is refused
+    before anything is touched; the folder is locked for the whole build
+    (:func:`ximagenet12.locking.folder_lock`: a second run stops with "in use by process
+    N"); only files listed in the folder's own manifest (``build_info.json`` ``files``)
+    are ever deleted; a finished build with other settings is replaced only with
+    ``overwrite``, and ``resume`` on the same finished build does nothing and says so.
+    Shards are written under a staging folder and get their final names only when every
+    config is complete; a failed write (full disk) is one ``OSError`` line, with the
+    temporary files removed. A config no sample can fill is left out (named in the
+    summary and ``build_info.json``).
     """
     started = time.perf_counter()
-    if not isinstance(num_proc, int) or num_proc < 1:
-        raise ValueError(f"num_proc must be a positive integer, got {num_proc!r}")
-    if not isinstance(block_samples, int) or block_samples < 1:
-        raise ValueError(f"block_samples must be a positive integer, got {block_samples!r}")
-    if not isinstance(split, str) or not split.replace("_", "").isalnum():
-        raise ValueError(f"split must be a name like 'train', got {split!r}")
-    if isinstance(scenarios, str) or (scenarios and not isinstance(scenarios[0], Variant)):
-        variants = resolve(scenarios)  # type: ignore[arg-type]
-    else:
-        variants = list(scenarios)  # type: ignore[arg-type]
-    if not variants:
-        raise ValueError("no scenario to build")
-    configs = [v.config_name for v in variants]
-    if len(set(configs)) != len(configs):
-        raise ValueError(f"scenarios name a config twice: {configs}")
+    variants = _checked_options(scenarios, num_proc=num_proc, block_samples=block_samples, split=split)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"output path {out} exists and is not a folder")
@@ -394,6 +391,26 @@ def build_dataset(
             remove_temporary_files(out)
             raise _write_error(out, exc) from exc
     return summary
+
+
+def _checked_options(scenarios: Any, *, num_proc: Any, block_samples: Any, split: Any) -> list[Variant]:
+    """Check the plain options; returns the variants to build."""
+    if not isinstance(num_proc, int) or num_proc < 1:
+        raise ValueError(f"num_proc must be a positive integer, got {num_proc!r}")
+    if not isinstance(block_samples, int) or block_samples < 1:
+        raise ValueError(f"block_samples must be a positive integer, got {block_samples!r}")
+    if not isinstance(split, str) or not split.replace("_", "").isalnum():
+        raise ValueError(f"split must be a name like 'train', got {split!r}")
+    if isinstance(scenarios, str) or (scenarios and not isinstance(scenarios[0], Variant)):
+        variants = resolve(scenarios)
+    else:
+        variants = list(scenarios)
+    if not variants:
+        raise ValueError("no scenario to build")
+    configs = [v.config_name for v in variants]
+    if len(set(configs)) != len(configs):
+        raise ValueError(f"scenarios name a config twice: {configs}")
+    return variants
 
 
 @dataclass

@@ -84,32 +84,40 @@ class DonorSampler:
     def draw(self, sample: Sample, policy: str, rng: np.random.Generator) -> Sample:
         """A donor that loads, drawn uniformly among the candidates that load.
 
-        A candidate that fails to load is taken out and the draw repeated (with the
-        class redrawn for ``random`` when none of its samples loads), so a good sample
-        never loses its row because its first donor was bad. Whether a sample loads does
-        not depend on the process, so the draw is the same for any worker count.
+        A drawn candidate that fails to load is taken out and the draw repeated (for
+        ``random``, a class none of whose samples loads is taken out and the class drawn
+        again), so a good sample never loses its row because a donor was bad. The draws
+        consume the generator the same way whether or not this process already knows a
+        candidate is bad, so the rows do not depend on the worker count.
         """
-        others = [c for c in self.classes if c != sample.class_key]
-        while True:
-            try:
-                pool = [i for i in self.candidates(sample, policy, rng) if i.source_id not in self._bad]
-            except SampleError:
-                raise
-            if policy == "random":  # classes whose samples all failed are out of the draw
-                while not pool and others:
-                    others = [c for c in others if any(i.source_id not in self._bad for i in self.by_class[c])]
-                    if not others:
-                        break
-                    cls = others[int(rng.integers(len(others)))]
-                    pool = [i for i in self.by_class[cls] if i.source_id not in self._bad]
-            if not pool:
-                raise SampleError(sample.source_id, f"no donor for mixed_{_POLICY_NAMES.get(policy, policy)} loads "
-                                  "(every candidate sample was skipped)")
-            item = pool[int(rng.integers(len(pool)))]
+        if policy == "random":
+            classes = [c for c in self.classes if c != sample.class_key]
+            if not classes:
+                self.candidates(sample, policy, rng)  # raises the "only one class" error
+            while classes:
+                cls = classes[int(rng.integers(len(classes)))]
+                donor = self._first_loading(list(self.by_class[cls]), rng)
+                if donor is not None:
+                    return donor
+                classes.remove(cls)
+        else:
+            donor = self._first_loading(list(self.candidates(sample, policy, rng)), rng)
+            if donor is not None:
+                return donor
+        raise SampleError(sample.source_id, f"no donor for mixed_{_POLICY_NAMES.get(policy, policy)} loads "
+                          "(every candidate sample was skipped)")
+
+    def _first_loading(self, pool: list[SourceItem], rng: np.random.Generator) -> Sample | None:
+        """Draw from ``pool`` until a sample loads (``None`` when none does)."""
+        while pool:
+            item = pool.pop(int(rng.integers(len(pool))))
+            if item.source_id in self._bad:
+                continue
             try:
                 return self._load(item.source_id)
             except SampleError:
                 self._bad.add(item.source_id)
+        return None
 
     @property
     def _bad(self) -> set[str]:

@@ -352,6 +352,20 @@ class CocoSource(Source):
                 # unknown categories are kept here so that the image is reported below
                 by_image[ann["image_id"]].append(ann)
 
+        items = self._list_items(records, by_image, names=names, filtered=filtered, shown=shown,
+                                 mask_instances=mask_instances, skipped=skipped)
+
+        classes = {names[i] for i in selected} if names else None
+        if name is None:
+            name = Path(origin).stem if origin != "annotations" else images_dir.resolve().name
+        super().__init__(name=name, items=items, skipped=skipped, classes=classes)
+
+    def _list_items(self, records: dict[Any, Mapping[str, Any]], by_image: dict[Any, list[Mapping[str, Any]]], *,
+                    names: dict[int, str], filtered: bool, shown: str, mask_instances: str,
+                    skipped: list[Skipped]) -> list[SourceItem]:
+        """One item per usable image record; the others are appended to ``skipped`` with why."""
+        images_dir = self.images_dir
+
         def id_of(record: Mapping[str, Any]) -> str:
             return stable_name(PurePosixPath(record["file_name"]).with_suffix("").as_posix())
 
@@ -385,11 +399,7 @@ class CocoSource(Source):
                 name=stable_name(record["file_name"]),
             )
             items.append(SourceItem(source_id, class_key, load))
-
-        classes = {names[i] for i in selected} if names else None
-        if name is None:
-            name = Path(origin).stem if origin != "annotations" else images_dir.resolve().name
-        super().__init__(name=name, items=items, skipped=skipped, classes=classes)
+        return items
 
     def _problem(self, record: Mapping[str, Any], anns: list[Mapping[str, Any]], *, names: dict[int, str],
                  filtered: bool, shown: str, duplicate: bool) -> str | None:
