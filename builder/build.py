@@ -11,8 +11,12 @@ Pipeline (STYLE.md §7, "encode once, where it is cheap"):
    parts are in place, so ``resume=True`` skips finished blocks and yields the same rows;
 4. at the end each config's parts become its ``data/<config>/<split>-XXXXX-of-YYYYY.parquet``
    shards (hard-linked as they are when big enough, merged otherwise; row groups of at most
-   100 rows), then ``skipped.jsonl``, ``build_info.json`` and the
-   card ``README.md`` are written and the work folder is removed.
+   100 rows) in a staging folder, which becomes ``data/`` in one rename; then
+   ``skipped.jsonl``, the card ``README.md`` and, last, ``build_info.json`` (the manifest
+   of every file written) appear and the work folder is removed.
+
+What keeps a build from destroying or mixing data (the source check, the manifest, the
+folder lock) is in :mod:`ximagenet12.builder.safety` and :mod:`ximagenet12.locking`.
 
 Every random draw comes from a generator derived from (seed, source id, scenario, level),
 and ``multiprocessing`` workers return results in order, so the rows do not depend on
