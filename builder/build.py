@@ -612,23 +612,31 @@ def _finish(job: _Job, skipped: list[Skipped], resumed: int, *, fingerprint: dic
         empty_configs=empty, hidden_files=len(getattr(src, "hidden", ()) or ()),
     )
     files = [f for c in summaries.values() for f in c.files] + [SKIPPED_FILE, CARD_FILE, BUILD_INFO]
-    state = json.loads((work / "state.json").read_text(encoding="utf-8"))
-    atomic_write_bytes(work / "state.json", json.dumps({**state, "files": files}).encode())  # ours, if we crash now
-    if (out / DATA_DIR).exists():  # only an earlier try of this very build can have put it there
-        shutil.rmtree(out / DATA_DIR)
-    os.replace(stage / DATA_DIR, out / DATA_DIR)
-    atomic_write_bytes(out / SKIPPED_FILE, "".join(json.dumps(s.to_dict()) + "\n" for s in skipped).encode("utf-8"))
+    atomic_write_bytes(stage / SKIPPED_FILE, "".join(json.dumps(s.to_dict()) + "\n" for s in skipped).encode("utf-8"))
     from ximagenet12.dataset_card.render import render_card
 
     card = render_card(summary, built, job.features, pretty_name=pretty_name, repo_id=repo_id,
                        license_name=getattr(src, "license_name", None), source_notes=getattr(src, "notes", None))
-    atomic_write_bytes(out / CARD_FILE, card.encode("utf-8"))
+    atomic_write_bytes(stage / CARD_FILE, card.encode("utf-8"))
     summary.elapsed = time.perf_counter() - started
     info = _build_info(summary, job.variants, job.context.backgrounds, job.generative, job.generation)
     info.update(settings=fingerprint, files=files, empty_configs=empty, hidden_files=summary.hidden_files)
-    atomic_write_bytes(out / BUILD_INFO, json.dumps(info, indent=2).encode("utf-8"))
+    atomic_write_bytes(stage / BUILD_INFO, json.dumps(info, indent=2).encode("utf-8"))
+    _publish(out, stage, files)
     shutil.rmtree(work, ignore_errors=True)
     return summary
+
+
+def _publish(out: Path, stage: Path, files: list[str]) -> None:
+    """Give the complete staged build its final names: renames only (no new bytes, so a
+    full disk cannot stop it half-way), ``build_info.json`` last."""
+    work = out / WORK_DIR
+    state = json.loads((work / "state.json").read_text(encoding="utf-8"))
+    atomic_write_bytes(work / "state.json", json.dumps({**state, "files": files}).encode())  # ours, if we crash now
+    if (out / DATA_DIR).exists():  # only an earlier try of this very build can have put it there
+        shutil.rmtree(out / DATA_DIR)
+    for name in (DATA_DIR, SKIPPED_FILE, CARD_FILE, BUILD_INFO):
+        os.replace(stage / name, out / name)
 
 
 def _finished_summary(out: Path, info: dict[str, Any], src: Any) -> BuildSummary:

@@ -114,28 +114,29 @@ def test_resume_or_rebuild_with_other_settings_is_refused(tmp_path, source):
 
 
 def test_an_interrupted_publish_is_finished_by_resume(tmp_path, source, monkeypatch):
-    """A crash between moving data/ into place and writing the card: resume completes it."""
+    """A crash between renaming data/ and the card into place: resume completes it."""
     import ximagenet12.builder.build as build
 
     out = tmp_path / "out"
-    real = build.atomic_write_bytes
+    real = os.replace
 
-    def crash_at_the_card(path, data):
-        if path.name == "skipped.jsonl":
+    def crash_at_the_card(src, dst):
+        if os.fspath(dst) == os.fspath(out / "skipped.jsonl"):  # publishing: data/ already has its final name
             raise KeyboardInterrupt
-        real(path, data)
+        real(src, dst)
 
-    monkeypatch.setattr(build, "atomic_write_bytes", crash_at_the_card)
+    monkeypatch.setattr(build.os, "replace", crash_at_the_card)
     with pytest.raises(KeyboardInterrupt):
         build_dataset(source, out, scenarios=["original"], progress=False)
-    assert not (out / "build_info.json").exists() and (out / WORK_DIR / "state.json").exists()
-    monkeypatch.setattr(build, "atomic_write_bytes", real)
+    assert (out / "data").exists() and not (out / "build_info.json").exists()
+    assert (out / WORK_DIR / "state.json").exists()
+    monkeypatch.setattr(build.os, "replace", real)
     summary = build_dataset(source, out, scenarios=["original"], progress=False, resume=True)
     assert summary.rows == 4 and (out / "build_info.json").exists() and not (out / WORK_DIR).exists()
     # and --overwrite of such a folder treats the moved data/ as the build's own
-    monkeypatch.setattr(build, "atomic_write_bytes", crash_at_the_card)
+    monkeypatch.setattr(build.os, "replace", crash_at_the_card)
     with pytest.raises(KeyboardInterrupt):
         build_dataset(source, out, scenarios=["original"], progress=False, overwrite=True)
-    monkeypatch.setattr(build, "atomic_write_bytes", real)
+    monkeypatch.setattr(build.os, "replace", real)
     build_dataset(source, out, scenarios=["blur_object"], progress=False, overwrite=True)
     assert sorted(p.name for p in (out / "data").iterdir()) == ["blur_object"]
