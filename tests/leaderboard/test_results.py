@@ -200,3 +200,15 @@ def test_a_hub_model_the_hub_cannot_answer_for_keeps_unknown_provenance_and_says
     assert out == {"model_revision": None, "model_url": "https://huggingface.co/owner/never-seen",
                    "model_family": None, "model_params": None}
     assert "model owner/never-seen: the Hub did not answer" in caplog.text
+
+
+def test_a_later_report_kind_fills_its_figure_through_a_top_level_number(reports, tmp_path):
+    folder = tmp_path / "report"
+    shutil.copytree(reports["vit_a"], folder)
+    report = _report(folder)
+    (folder / "report.json").write_text(json.dumps({**report, "object_focus": 0.7, "sigma_i": 0.05}))
+    row = report_entry(folder).row
+    assert row["object_focus"] == 0.7 and row["sigma_i"] == 0.05 and row["worst_case_background"] is None
+    (folder / "report.json").write_text(json.dumps({**report, "object_focus": "high"}))
+    with pytest.raises(ValueError, match=r"report\.json': object_focus must be a finite number or absent, got 'high'"):
+        report_entry(folder)

@@ -18,6 +18,7 @@ import datetime as _dt
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -29,6 +30,7 @@ import pyarrow.parquet as pq
 
 from ximagenet12.leaderboard.provenance import data_fingerprint, model_provenance
 from ximagenet12.leaderboard.schema import (
+    OPTIONAL_FIGURES,
     PREDICTIONS_CONFIG,
     PREDICTIONS_SCHEMA,
     RESULTS_CONFIG,
@@ -159,6 +161,18 @@ def _interval(report: dict, outcomes: pa.Table) -> tuple[float | None, float | N
     return result["s_robust_ci"]
 
 
+def _optional_figures(report: dict, path: Path) -> dict:
+    """σ_i, worst-case background accuracy, object focus: top-level numbers of report.json, when a
+    later report kind (EX2 run, challenge, attribution) writes them; None (missing) otherwise."""
+    out = {}
+    for name in OPTIONAL_FIGURES:
+        value = report.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+            raise ValueError(f"{str(path)!r}: {name} must be a finite number or absent, got {value!r}")
+        out[name] = None if value is None else float(value)
+    return out
+
+
 def _robustness(report: dict) -> dict:
     from ximagenet12.evaluation.report import robustness_of
 
@@ -204,10 +218,8 @@ def report_entry(folder: str | os.PathLike, *, data: str | os.PathLike | None = 
         "s_robust_table3_ci_high": high,
         "s_robust_formula": blocks["formula"].get("s_robust"),
         "sigma_e": blocks["formula"].get("sigma_e"),
-        "sigma_i": None,  # an EX2 (within-scenario training) run provides it
         "bg_gap": blocks["table3"].get("bg_gap"),
-        "worst_case_background": None,
-        "object_focus": None,
+        **_optional_figures(report, folder / "report.json"),
         "scenarios": _scenario_values(report),
         "assets": [f"assets/{report_id}/{name}" for name in figures],
         "versions": json.dumps(report.get("versions") or {}, sort_keys=True),

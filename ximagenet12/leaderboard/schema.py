@@ -11,7 +11,9 @@ A results repo is a ``datasets`` folder (parquet + card) that the Hub's viewer s
 
 Figures that only some report kinds have (σ_i from an EX2 run, worst-case background
 accuracy, object focus) are nullable columns from the first version on: a report that lacks
-them stores null, which every table shows as missing, never as 0. The card's metadata names
+them stores null, which every table shows as missing, never as 0. A report kind fills one by
+writing it as a top-level number of its report.json (``"sigma_i"``,
+``"worst_case_background"``, ``"object_focus"``; see :data:`OPTIONAL_FIGURES`). The card's metadata names
 the schema (``ximagenet12_results: <version>``); a repo without it, or with other columns,
 is refused with one line, not read half-way.
 """
