@@ -27,6 +27,9 @@ def test_leaderboard_writes_the_site_and_says_which_duplicate_it_dropped(reports
     (board,) = json.loads((site / "leaderboard.json").read_text())["boards"]
     assert board["n_rows"] == 2 and len([n for n in board["notes"] if "two reports" in n]) == 1
     assert (tmp_path / "results" / "data" / "results" / "results.parquet").is_file()
+    again = tmp_path / "again"
+    assert main(["leaderboard", "--results", str(tmp_path / "results"), "--out", str(again)]) == 0  # the saved repo reads back
+    assert json.loads((again / "leaderboard.json").read_text())["boards"][0]["n_rows"] == 2
 
 
 @pytest.mark.parametrize(

@@ -109,3 +109,23 @@ def test_site_problems_lists_everything_missing(site, tmp_path):
         publish.site_problems(tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match=r"is not a leaderboard site: no app\.py"):
         publish.load_site_app(tmp_path)
+
+
+def test_attribution_overlays_of_a_report_reach_the_model_page(reports, tmp_path):
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    folder = tmp_path / "report"
+    shutil.copytree(reports["lite0"], folder)
+    (folder / "attributions").mkdir()
+    Image.fromarray(np.full((40, 60, 3), 200, np.uint8)).save(folder / "attributions" / "gradcam_original.png")
+    entry = report_entry(folder)
+    assert "attributions/gradcam_original.png" in entry.figures
+    site, _ = write_site(merge_results(Results(), [entry]), tmp_path / "site")
+    views = publish.load_site_app(site)._Views(site)
+    text, heat, plot, extra, scen = views.model(views.first, entry.row["report_id"])
+    assert heat.endswith("heatmap.png") and plot.endswith("scenarios.png")
+    assert [(name, Image.open(path).size) for path, name in extra] == [("attributions/gradcam_original.png", (60, 40))]
+    assert scen["scenario"].tolist()[0] == "original" and "efficientnet-lite0" in text
