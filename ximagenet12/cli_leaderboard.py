@@ -48,6 +48,15 @@ def register(subparsers) -> None:
 
 
 def _run_leaderboard(args: argparse.Namespace) -> int:
+    try:
+        return _leaderboard(args)
+    except ImportError as exc:  # a base install without the extras
+        print(f"ximagenet12 leaderboard: error: {exc}; install the extras: pip install 'ximagenet12[eval,leaderboard]'",
+              file=sys.stderr)
+        return 1
+
+
+def _leaderboard(args: argparse.Namespace) -> int:
     if args.serve is not None:
         if args.reports or args.results or args.out:
             raise ValueError("--serve SITE serves a written site; do not combine it with reports, --results or --out")

@@ -57,3 +57,14 @@ def test_serve_refuses_a_port_out_of_range(tmp_path):
 
     with pytest.raises(ValueError, match="port must be between 1 and 65535, got 70000"):
         serve(tmp_path, port=70000)
+
+
+def test_serve_without_gradio_says_which_extra_to_install(tmp_path, monkeypatch, capsys, reports):
+    import sys
+
+    site = tmp_path / "site"
+    assert main(["leaderboard", str(reports["lite0"]), "--out", str(site)]) == 0
+    monkeypatch.setitem(sys.modules, "gradio", None)  # as on a base install: `import gradio` fails
+    assert main(["leaderboard", "--serve", str(site)]) == 1
+    err = capsys.readouterr().err
+    assert "install the extras: pip install 'ximagenet12[eval,leaderboard]'" in err and "Traceback" not in err
