@@ -1,314 +1,48 @@
 """Build a Hub-ready dataset folder from a source: one parquet config per scenario variant.
 
-Pipeline (STYLE.md §7, "encode once, where it is cheap"):
+A build is three stages, each in the module of its name (STYLE.md §7, "encode once,
+where it is cheap"):
 
-1. the source's items are cut into fixed *blocks* of ``block_samples`` samples;
-2. each sample is decoded ONCE, in a worker, and every requested variant is applied to
-   it there (:func:`process_sample`, shared with the ``ximagenet12.py`` builder); the
-   outputs are encoded to JPEG/PNG bytes in the same worker;
-3. rows stream, in source order, into one *part* file per (block, config) under
-   ``<out>/.cache/ximagenet12-build/``; a block is recorded as done only after all its
-   parts are in place, so ``resume=True`` skips finished blocks and yields the same rows;
-4. at the end each config's parts become its ``data/<config>/<split>-XXXXX-of-YYYYY.parquet``
-   shards (hard-linked as they are when big enough, merged otherwise; row groups of at most
-   100 rows), then ``skipped.jsonl``, ``build_info.json`` and the
-   card ``README.md`` are written and the work folder is removed.
+1. ``plan`` (:mod:`~ximagenet12.builder.plan`): open the source, check every option,
+   fingerprint the settings and cut the samples into blocks of ``block_samples``;
+2. ``process`` (:mod:`~ximagenet12.builder.process`): per block, in a worker, decode each
+   sample ONCE, apply every requested variant, encode JPEG/PNG bytes and write the
+   block's part files under ``<out>/.cache/ximagenet12-build/``; generative variants
+   (``ai_background``) run batched on the block's samples; a block is recorded as done
+   only once all its parts are in place, so ``resume=True`` skips finished blocks;
+3. ``finalize`` (:mod:`~ximagenet12.builder.finalize`): each config's parts become its
+   ``data/<config>/<split>-XXXXX-of-YYYYY.parquet`` shards, then ``skipped.jsonl``, the
+   card ``README.md`` and ``build_info.json`` are written and the work folder is removed.
 
-Every random draw comes from a generator derived from (seed, source id, scenario, level),
-and ``multiprocessing`` workers return results in order, so the rows do not depend on
-``num_proc``.
+Only the executor (:mod:`~ximagenet12.builder.executors`: in-process, a local process
+pool, or Ray) differs between engines. Every random draw comes from a generator derived
+from (seed, source id, scenario, level) and results are taken in block order, so the rows
+do not depend on the engine or ``num_proc``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import multiprocessing
 import os
-import shutil
-import sys
 import time
-from collections import defaultdict, deque
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
-import numpy as np
-
-from ximagenet12 import __version__
 from ximagenet12.backgrounds import BackgroundLibrary
-from ximagenet12.builder.schema import arrow_schema, build_features
-from ximagenet12.builder.worker import (
-    DonorSampler,
-    SampleRows,
-    _init_pool_worker,
-    _init_worker,
-    _work_chunk,
-    process_sample,
-    result_row,
-)
-from ximagenet12.builder.writer import PartWriter, Row, atomic_write_bytes, finalize_parts
-from ximagenet12.engine import RunContext
-from ximagenet12.registry import Variant, resolve
-from ximagenet12.types import SampleError, Skipped, SourceItem
+from ximagenet12.builder.executors import make_executor
+from ximagenet12.builder.finalize import BuildSummary, CardOptions, ConfigSummary, finalize_build
+from ximagenet12.builder.layout import WORK_DIR, is_previous_build, prepare_out_dir
+from ximagenet12.builder.plan import BLOCK_SAMPLES, plan_build, source_skipped
+from ximagenet12.builder.process import run_process_stage
+from ximagenet12.registry import Variant
 
 __all__ = [
     "BLOCK_SAMPLES",
     "BuildSummary",
     "ConfigSummary",
+    "WORK_DIR",
     "build_dataset",
     "is_previous_build",
 ]
-
-#: Samples per resumable block (one part file per config per block; at ~100 KB per
-#: 500x375 JPEG a block's part is ~100 MB, so it usually becomes a shard without a rewrite).
-BLOCK_SAMPLES = 1000
-#: Samples handed to a worker at a time.
-CHUNK_SAMPLES = 4
-#: Encoded rows buffered (all configs together) before they are written to the parts.
-WRITE_BUFFER_BYTES = 32 * 1024 * 1024
-BUILD_INFO = "build_info.json"
-SKIPPED_FILE = "skipped.jsonl"
-CARD_FILE = "README.md"
-DATA_DIR = "data"
-#: Work folder for parts and block records (``.cache`` is never uploaded to the Hub).
-WORK_DIR = Path(".cache") / "ximagenet12-build"
-_STATE_FORMAT = 1
-
-
-# --------------------------------------------------------------------------- summary
-
-
-@dataclass
-class ConfigSummary:
-    name: str
-    scenario: str
-    level: int | None
-    mode: str
-    rows: int = 0
-    num_bytes: int = 0  # Arrow bytes (what datasets reports as a split's num_bytes)
-    download_size: int = 0  # bytes of the parquet files
-    files: list[str] = field(default_factory=list)
-
-
-@dataclass
-class BuildSummary:
-    """What a build produced; ``str()`` gives the report the CLI prints."""
-
-    out_dir: Path
-    source: str
-    seed: int
-    split: str
-    samples: int
-    classes: list[str]
-    class_names: list[str]
-    configs: dict[str, ConfigSummary]
-    skipped: list[Skipped]
-    elapsed: float
-    resumed_blocks: int = 0
-    license: str = "unknown"
-
-    @property
-    def rows(self) -> int:
-        return sum(c.rows for c in self.configs.values())
-
-    @property
-    def download_size(self) -> int:
-        return sum(c.download_size for c in self.configs.values())
-
-    def load_line(self, config: str | None = None) -> str:
-        config = config or ("original" if "original" in self.configs else next(iter(self.configs)))
-        return f'datasets.load_dataset("{self.out_dir}", "{config}", split="{self.split}")'
-
-    def __str__(self) -> str:
-        lines = [
-            f"built {len(self.configs)} config(s), {self.rows} rows, {self.download_size / 2**20:.1f} MiB "
-            f"from {self.samples} sample(s) of {self.source!r} in {self.elapsed:.1f} s -> {self.out_dir}",
-        ]
-        if self.resumed_blocks:
-            lines.append(f"resumed: {self.resumed_blocks} block(s) were already done")
-        width = max((len(n) for n in self.configs), default=6)
-        for c in self.configs.values():
-            lines.append(f"  {c.name:<{width}}  {c.rows:>7} rows  {c.download_size / 2**20:8.2f} MiB  {len(c.files)} file(s)")
-        if self.skipped:
-            lines.append(f"skipped {len(self.skipped)} (sample, scenario) pair(s), listed in {SKIPPED_FILE}:")
-            for s in self.skipped[:20]:
-                lines.append(f"  - {s.source_id} [{s.scenario or 'all scenarios'}]: {s.reason}")
-            if len(self.skipped) > 20:
-                lines.append(f"  ... and {len(self.skipped) - 20} more")
-        else:
-            lines.append("skipped: none")
-        lines.append("load it with:")
-        lines.append(f"  import datasets; ds = {self.load_line()}")
-        return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------- the output folder
-
-_OWNED = (DATA_DIR, CARD_FILE, SKIPPED_FILE, BUILD_INFO)
-
-
-def is_previous_build(folder: str | os.PathLike[str]) -> bool:
-    """Whether ``folder`` holds a (finished or interrupted) ximagenet12 build."""
-    folder = Path(folder)
-    info = folder / BUILD_INFO
-    if info.is_file():
-        try:
-            return json.loads(info.read_text(encoding="utf-8")).get("builder") == "ximagenet12"
-        except (OSError, ValueError):
-            return False
-    return (folder / WORK_DIR / "state.json").is_file()
-
-
-def _prepare_out_dir(out: Path, *, resume: bool, overwrite: bool, fingerprint: dict[str, Any]) -> None:
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"output path {out} exists and is not a folder")
-    work = out / WORK_DIR
-    state_path = work / "state.json"
-    if out.is_dir() and any(out.iterdir()) and not is_previous_build(out) and not overwrite:
-        raise ValueError(
-            f"refusing to write into {out}: it is not empty and holds no ximagenet12 build "
-            f"({BUILD_INFO}); choose an empty or new folder, or pass overwrite=True (--overwrite), "
-            f"which replaces only {', '.join(_OWNED)} there"
-        )
-    if resume and state_path.is_file():
-        try:
-            state = json.loads(state_path.read_text(encoding="utf-8"))
-        except ValueError:
-            state = {}
-        if state.get("fingerprint") != fingerprint:
-            changed = sorted(
-                k for k in set(fingerprint) | set(state.get("fingerprint", {}))
-                if fingerprint.get(k) != state.get("fingerprint", {}).get(k)
-            )
-            raise ValueError(
-                f"cannot resume the build in {out}: it was started with different settings "
-                f"({', '.join(changed) or 'unknown format'}); rerun without resume and with overwrite=True "
-                "(--overwrite) to start again"
-            )
-        return
-    if state_path.is_file() and not resume and not overwrite:
-        raise ValueError(
-            f"{out} holds an interrupted build: pass resume=True (--resume) to continue it "
-            "or overwrite=True (--overwrite) to start again"
-        )
-    # a fresh build: remove what a build owns, leave anything else alone
-    for name in _OWNED:
-        path = out / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
-    atomic_write_bytes(state_path, json.dumps({"format": _STATE_FORMAT, "fingerprint": fingerprint}).encode())
-
-
-def _block_record(work: Path, block: int) -> Path:
-    return work / "blocks" / f"block-{block:06d}.json"
-
-
-def _part_path(work: Path, config: str, block: int) -> Path:
-    return work / "parts" / config / f"block-{block:06d}.parquet"
-
-
-# --------------------------------------------------------------------------- the build
-
-
-def _select(items: list[SourceItem], max_samples: int | None) -> list[SourceItem]:
-    if max_samples is None or max_samples >= len(items):
-        return items
-    if max_samples < 1:
-        raise ValueError(f"max_samples must be a positive integer, got {max_samples}")
-    by_class: dict[str, list[SourceItem]] = defaultdict(list)
-    for item in items:
-        by_class[item.class_key].append(item)
-    chosen: set[str] = set()
-    queues = [iter(v) for _, v in sorted(by_class.items())]
-    while len(chosen) < max_samples:  # round-robin over classes, so every class shows up
-        for queue in queues:
-            item = next(queue, None)
-            if item is not None and len(chosen) < max_samples:
-                chosen.add(item.source_id)
-    return [i for i in items if i.source_id in chosen]
-
-
-def _open(source: Any) -> Any:
-    if source is None:
-        from ximagenet12.builder.sample import sample_source
-
-        return sample_source()
-    if isinstance(source, (str, os.PathLike)):
-        from ximagenet12.sources import open_source
-
-        return open_source(source)
-    if not (hasattr(source, "items") and hasattr(source, "classes")):
-        raise TypeError(f"source must be a Source, a path or None (the embedded sample), got {type(source).__name__}")
-    return source
-
-
-def _fingerprint(source: Any, items: list[SourceItem], variants: list[Variant], seed: int, split: str,
-                 block_samples: int, backgrounds: BackgroundLibrary | None) -> dict[str, Any]:
-    ids = hashlib.blake2b(digest_size=16)
-    for item in items:
-        ids.update(f"{item.class_key}\x1f{item.source_id}\x1e".encode())
-    return {
-        "format": _STATE_FORMAT,
-        "version": __version__,
-        "source": getattr(source, "name", str(source)),
-        "samples": len(items),
-        "items": ids.hexdigest(),
-        "classes": list(source.classes),
-        "configs": [v.config_name for v in variants],
-        "seed": int(seed),
-        "split": split,
-        "block_samples": int(block_samples),
-        "backgrounds": list(backgrounds.ids) if backgrounds is not None else None,
-    }
-
-
-def _iter_results(
-    items: list[SourceItem], start: int, pool: ProcessPoolExecutor | None, num_proc: int
-) -> Iterator[SampleRows]:
-    """Each sample's rows, in source order; workers run at most ``2 * num_proc`` chunks ahead."""
-    chunks = (
-        [(start + j, item) for j, item in enumerate(items[k : k + CHUNK_SAMPLES], start=k)]
-        for k in range(0, len(items), CHUNK_SAMPLES)
-    )
-    if pool is None:
-        for chunk in chunks:
-            yield from _work_chunk(chunk)
-        return
-    ahead: deque[Future] = deque()
-    try:
-        for chunk in chunks:
-            ahead.append(pool.submit(_work_chunk, chunk))
-            if len(ahead) >= 2 * num_proc:  # bounded: memory does not grow with the source
-                yield from ahead.popleft().result()
-        while ahead:
-            yield from ahead.popleft().result()
-    except BrokenProcessPool as exc:
-        raise RuntimeError(
-            "a build worker process died (killed, out of memory, or unable to start: worker "
-            "processes re-import the calling script, so a build started from standard input "
-            "needs num_proc=1); finished blocks are kept, rerun with resume=True (--resume)"
-        ) from exc
-    finally:
-        for future in ahead:
-            future.cancel()
-
-
-def _stop_workers(pool: ProcessPoolExecutor) -> None:
-    """Stop now: drop queued chunks and end the worker processes (finished blocks stay)."""
-    processes = list((getattr(pool, "_processes", None) or {}).values())  # no public terminate before 3.14
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        process.join()
 
 
 def build_dataset(
@@ -330,6 +64,7 @@ def build_dataset(
     generation: Any = None,
     pretty_name: str = "XImageNet-12",
     repo_id: str | None = None,
+    executor: Any = None,
 ) -> BuildSummary:
     """Build ``out_dir`` (a Hub-ready folder: ``data/<config>/*.parquet`` + card) from ``source``.
 
@@ -347,258 +82,21 @@ def build_dataset(
     only that many samples, taken round-robin over classes. ``generation``: a
     :class:`ximagenet12.generation.GenerationOptions` for generative scenarios
     (``ai_background``). ``repo_id``: the Hub repo named in the card's examples.
+    ``executor``: where the ``process`` stage runs (default: a
+    :class:`~ximagenet12.builder.executors.LocalExecutor` of ``num_proc`` processes; see
+    :class:`ximagenet12.ray_engine.RayExecutor`).
     """
     started = time.perf_counter()
-    if not isinstance(num_proc, int) or num_proc < 1:
-        raise ValueError(f"num_proc must be a positive integer, got {num_proc!r}")
-    if not isinstance(block_samples, int) or block_samples < 1:
-        raise ValueError(f"block_samples must be a positive integer, got {block_samples!r}")
-    if not isinstance(split, str) or not split.replace("_", "").isalnum():
-        raise ValueError(f"split must be a name like 'train', got {split!r}")
-    if isinstance(scenarios, str) or (scenarios and not isinstance(scenarios[0], Variant)):
-        variants = resolve(scenarios)  # type: ignore[arg-type]
-    else:
-        variants = list(scenarios)  # type: ignore[arg-type]
-    if not variants:
-        raise ValueError("no scenario to build")
-    src = _open(source)
-    items = _select(list(src.items()), max_samples)
-    if not items:
-        raise ValueError(f"source {getattr(src, 'name', src)!r} has no usable sample; skipped: "
-                         + "; ".join(f"{s.source_id}: {s.reason}" for s in list(src.skipped)[:5]))
-    classes, class_names = list(src.classes), list(src.class_names)
-    class_index = {key: i for i, key in enumerate(classes)}
-    if strict and src.skipped:
-        first = src.skipped[0]
-        raise SampleError(first.source_id, first.reason)
-
-    plain = [v for v in variants if v.scenario.family != "generative"]
-    generative = [v for v in variants if v.scenario.family == "generative"]
-    if isinstance(backgrounds, (str, os.PathLike)):
-        backgrounds = BackgroundLibrary.from_folder(backgrounds)
-    if backgrounds is None and any(v.scenario.needs == "background" for v in plain):
-        backgrounds = BackgroundLibrary.default()
-    donors = DonorSampler(items) if any(v.scenario.needs == "donor" for v in plain) else None
-    context = RunContext(seed=int(seed), backgrounds=backgrounds, donors=donors)
-
+    executor = executor if executor is not None else make_executor("local", num_proc=num_proc)
+    plan = plan_build(source, scenarios=scenarios, seed=seed, split=split, block_samples=block_samples,
+                      max_samples=max_samples, backgrounds=backgrounds, generation=generation, strict=strict)
     out = Path(out_dir)
-    fingerprint = _fingerprint(src, items, variants, seed, split, block_samples, backgrounds)
-    if generative:
-        from ximagenet12.generation import GenerationOptions
+    work = prepare_out_dir(out, resume=resume, overwrite=overwrite, fingerprint=plan.fingerprint)
 
-        generation = generation or GenerationOptions()
-        generation.validate()  # a bad model, device or prompt file fails before anything is written
-        fingerprint["generation"] = _generation_fingerprint(generation)
-    _prepare_out_dir(out, resume=resume, overwrite=overwrite, fingerprint=fingerprint)
-    work = out / WORK_DIR
+    from ximagenet12.builder.schema import arrow_schema, build_features
 
-    features = build_features(class_names)
-    schema = arrow_schema(features)
-    n_blocks = (len(items) + block_samples - 1) // block_samples
-    skipped: list[Skipped] = list(src.skipped)
-    configs = [v.config_name for v in variants]
-    if len(set(configs)) != len(configs):
-        raise ValueError(f"scenarios name a config twice: {configs}")
-
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(items), unit="sample", desc="building", file=sys.stderr, dynamic_ncols=True)
-    outputs = 0
-    resumed = 0
-    pool = None
-    try:
-        for block in range(n_blocks):
-            lo, hi = block * block_samples, min(len(items), (block + 1) * block_samples)
-            record = _block_record(work, block)
-            if record.is_file():
-                done = json.loads(record.read_text(encoding="utf-8"))
-                skipped += [Skipped(d["source_id"], d["reason"], d["scenario"]) for d in done["skipped"]]
-                outputs += done["rows"]
-                resumed += 1
-                if bar is not None:
-                    bar.update(hi - lo)
-                    bar.set_postfix(outputs=outputs)
-                continue
-            if pool is None and num_proc > 1 and plain:
-                pool = ProcessPoolExecutor(
-                    num_proc, mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_init_pool_worker, initargs=(plain, context, class_index),
-                )
-            elif pool is None:
-                _init_worker(plain, context, class_index)
-            writers = {c: PartWriter(_part_path(work, c, block), schema) for c in configs}
-            block_skipped: list[Skipped] = []
-            loaded: list[SourceItem] = []
-            block_rows = 0
-            try:
-                pending: dict[str, list[Row]] = defaultdict(list)
-                pending_bytes = 0
-                for res in _iter_results(items[lo:hi], lo, pool, num_proc):
-                    if strict and res.skipped:
-                        s = res.skipped[0]
-                        raise SampleError(s.source_id, s.reason if s.scenario is None else f"{s.scenario}: {s.reason}")
-                    block_skipped += res.skipped
-                    if res.loaded:
-                        loaded.append(items[res.index])
-                    for config, row in res.rows.items():
-                        pending[config].append(row)
-                        pending_bytes += len(row[0]) + len(row[1])
-                    block_rows += len(res.rows)
-                    if bar is not None:
-                        bar.update(1)
-                        bar.set_postfix(outputs=outputs + block_rows)
-                    if pending_bytes >= WRITE_BUFFER_BYTES:  # memory stays bounded; fewer, larger writes
-                        for config, rows in pending.items():
-                            writers[config].write(rows)
-                        pending, pending_bytes = defaultdict(list), 0
-                for config, rows in pending.items():
-                    writers[config].write(rows)
-                for variant in generative:
-                    rows, gen_skipped, gen_errors = _generate(variant, loaded, seed=int(seed), options=generation, out=out,
-                                                  class_index=class_index, class_names=dict(zip(classes, class_names)))
-                    if strict and gen_errors:  # hard samples skipped by policy are not errors
-                        raise gen_errors[0]
-                    writers[variant.config_name].write(rows)
-                    block_skipped += gen_skipped
-                    block_rows += len(rows)
-                for writer in writers.values():
-                    writer.commit()
-            except BaseException:
-                for writer in writers.values():
-                    writer.abort()
-                raise
-            atomic_write_bytes(
-                record,
-                json.dumps({"rows": block_rows, "skipped": [s.to_dict() for s in block_skipped]}).encode(),
-            )
-            skipped += block_skipped
-            outputs += block_rows
-    except BaseException:
-        if pool is not None:  # stop the workers now; finished blocks stay for resume
-            _stop_workers(pool)
-            pool = None
-        raise
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True)
-        if bar is not None:
-            bar.close()
-
-    summaries: dict[str, ConfigSummary] = {}
-    for variant in variants:
-        name = variant.config_name
-        parts = [_part_path(work, name, b) for b in range(n_blocks)]
-        files, rows, nbytes = finalize_parts(parts, out / DATA_DIR / name, schema, split=split)
-        summaries[name] = ConfigSummary(
-            name=name,
-            scenario=variant.name,
-            level=variant.effective_level,
-            mode=variant.scenario.mode,
-            rows=rows,
-            num_bytes=nbytes,
-            download_size=sum(f.stat().st_size for f in files),
-            files=[f.relative_to(out).as_posix() for f in files],
-        )
-    lic = license or getattr(src, "license", None) or "unknown"
-    summary = BuildSummary(
-        out_dir=out,
-        source=str(getattr(src, "name", src)),
-        seed=int(seed),
-        split=split,
-        samples=len(items),
-        classes=classes,
-        class_names=class_names,
-        configs=summaries,
-        skipped=skipped,
-        elapsed=0.0,
-        resumed_blocks=resumed,
-        license=lic,
-    )
-    atomic_write_bytes(
-        out / SKIPPED_FILE, "".join(json.dumps(s.to_dict()) + "\n" for s in skipped).encode("utf-8")
-    )
-    from ximagenet12.dataset_card.render import render_card
-
-    card = render_card(summary, variants, features, pretty_name=pretty_name, repo_id=repo_id,
-                       license_name=getattr(src, "license_name", None), source_notes=getattr(src, "notes", None))
-    atomic_write_bytes(out / CARD_FILE, card.encode("utf-8"))
-    summary.elapsed = time.perf_counter() - started
-    atomic_write_bytes(out / BUILD_INFO, json.dumps(_build_info(summary, variants, backgrounds, generative,
-                                                                 generation), indent=2).encode("utf-8"))
-    shutil.rmtree(work, ignore_errors=True)
-    try:
-        (out / ".cache").rmdir()  # only if nothing else (e.g. the ai_background cache) is in it
-    except OSError:
-        pass
-    return summary
-
-
-def _generate(variant: Variant, loaded: list[SourceItem], *, seed: int, options: Any, out: Path,
-              class_index: dict[str, int], class_names: dict[str, str],
-              ) -> tuple[list[Row], list[Skipped], list[SampleError]]:
-    """Run a generative variant on the block's samples in this process (batched).
-
-    Returns the rows, every skip (hard samples by policy and failed samples) and, apart,
-    the failures, which ``--strict`` turns into an error.
-    """
-    from ximagenet12.generation import generate_variant
-
-    samples = [item.load() for item in loaded]
-    results = generate_variant(variant, samples, seed=seed, options=options, cache_dir=out / ".cache",
-                               class_names=class_names)
-    rows: list[Row] = []
-    skipped: list[Skipped] = []
-    errors: list[SampleError] = []
-    for sample, res in zip(samples, results):
-        if isinstance(res, Skipped):
-            skipped.append(Skipped(res.source_id, res.reason, variant.config_name))
-        elif isinstance(res, SampleError):
-            skipped.append(Skipped(sample.source_id, res.reason, variant.config_name))
-            errors.append(SampleError(sample.source_id, f"{variant.config_name}: {res.reason}"))
-        else:
-            rows.append(result_row(variant, sample, res, class_index[sample.class_key]))
-    return rows, skipped, errors
-
-
-#: generation options that do not change a generated image, so a resumed build may change them
-_GENERATION_RUN_ONLY = ("batch_size", "device")
-
-
-def _generation_fingerprint(generation: Any) -> str:
-    """What of the generation options must stay equal for ``--resume`` (not batch size or device)."""
-    values = {f.name: getattr(generation, f.name) for f in fields(generation)}
-    return repr({k: v for k, v in values.items() if k not in _GENERATION_RUN_ONLY})
-
-
-def _build_info(summary: BuildSummary, variants: list[Variant], backgrounds: BackgroundLibrary | None,
-                generative: list[Variant], generation: Any) -> dict[str, Any]:
-    import cv2
-    import datasets
-    import pyarrow
-
-    return {
-        "builder": "ximagenet12",
-        "source": summary.source,
-        "seed": summary.seed,
-        "split": summary.split,
-        "scenarios": [v.config_name for v in variants],
-        "samples": summary.samples,
-        "classes": summary.classes,
-        "class_names": summary.class_names,
-        "rows": {c.name: c.rows for c in summary.configs.values()},
-        "skipped": len(summary.skipped),
-        "backgrounds": list(backgrounds.ids) if backgrounds is not None else None,
-        "generation": repr(generation) if generative else None,
-        "license": summary.license,
-        "elapsed_s": round(summary.elapsed, 3),
-        "versions": {
-            "ximagenet12": __version__,
-            "python": sys.version.split()[0],
-            "numpy": np.__version__,
-            "opencv": cv2.__version__,
-            "pyarrow": pyarrow.__version__,
-            "datasets": datasets.__version__,
-        },
-    }
+    features = build_features(plan.class_names)
+    outcome = run_process_stage(plan, work, executor, arrow_schema(features), strict=strict, progress=progress)
+    return finalize_build(plan, work, out, skipped=source_skipped(plan) + outcome.skipped,
+                          resumed_blocks=outcome.resumed_blocks, features=features,
+                          card=CardOptions(license, pretty_name, repo_id), started=started)

@@ -11,7 +11,7 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -163,26 +163,3 @@ def process_sample(
             continue
         out.rows[variant.config_name] = result_row(variant, sample, result, label, mask_png=mask_png)
     return out
-
-
-# worker state (set once per process by the pool initializer, or in-process)
-_WORKER: dict[str, Any] = {}
-
-
-def _init_worker(variants: Sequence[Variant], context: RunContext, class_index: dict[str, int]) -> None:
-    _WORKER.update(variants=variants, context=context, class_index=class_index)
-
-
-def _init_pool_worker(variants: Sequence[Variant], context: RunContext, class_index: dict[str, int]) -> None:
-    """A pool worker: one OpenCV thread, since the pool already keeps every core busy."""
-    import cv2
-
-    cv2.setNumThreads(1)
-    _init_worker(variants, context, class_index)
-
-
-def _work_chunk(chunk: Sequence[tuple[int, SourceItem]]) -> list[SampleRows]:
-    return [
-        process_sample(item, _WORKER["variants"], _WORKER["context"], _WORKER["class_index"], index=i)
-        for i, item in chunk
-    ]

@@ -1,0 +1,93 @@
+"""Where the ``process`` stage runs: the only part of a build that differs between engines.
+
+An executor takes block tasks and yields their :class:`~ximagenet12.builder.process.BlockResult`
+in task order. :class:`LocalExecutor` runs them in this process (``num_proc=1``) or in a
+pool of spawned processes; :class:`ximagenet12.ray_engine.RayExecutor` runs them as Ray
+tasks on a cluster.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Iterable, Iterator
+
+from ximagenet12.builder.process import BlockResult, BlockTask, WorkerSetup, process_block
+
+__all__ = ["LocalExecutor", "make_executor"]
+
+# worker state: set once per pool process by the initializer
+_SETUP: dict[str, WorkerSetup] = {}
+
+
+def _init_pool_worker(setup: WorkerSetup) -> None:
+    """A pool worker: one OpenCV thread, since the pool already keeps every core busy."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    _SETUP["setup"] = setup
+
+
+def _pool_block(task: BlockTask) -> BlockResult:
+    return process_block(task, _SETUP["setup"])
+
+
+class LocalExecutor:
+    """Blocks in this process (``num_proc=1``) or in ``num_proc`` spawned worker processes."""
+
+    def __init__(self, num_proc: int = 1):
+        if not isinstance(num_proc, int) or isinstance(num_proc, bool) or num_proc < 1:
+            raise ValueError(f"num_proc must be a positive integer, got {num_proc!r}")
+        self.num_proc = num_proc
+
+    def run(self, tasks: Iterable[BlockTask], setup: WorkerSetup) -> Iterator[BlockResult]:
+        if self.num_proc == 1 or not setup.variants:  # nothing CPU-bound to spread: no pool to start
+            for task in tasks:
+                yield process_block(task, setup)
+            return
+        pool = ProcessPoolExecutor(self.num_proc, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_pool_worker, initargs=(setup,))
+        ahead: deque[Future] = deque()
+        try:
+            for task in tasks:
+                ahead.append(pool.submit(_pool_block, task))
+                if len(ahead) >= 2 * self.num_proc:  # bounded: a few blocks queued per worker
+                    yield ahead.popleft().result()
+            while ahead:
+                yield ahead.popleft().result()
+        except BrokenProcessPool as exc:
+            _stop_workers(pool)
+            raise RuntimeError(
+                "a build worker process died (killed, out of memory, or unable to start: worker "
+                "processes re-import the calling script, so a build started from standard input "
+                "needs num_proc=1); finished blocks are kept, rerun with resume=True (--resume)"
+            ) from exc
+        except BaseException:  # an error, an interrupt, or the driver stopped early
+            _stop_workers(pool)
+            raise
+        pool.shutdown(wait=True)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop now: drop queued blocks and end the worker processes (finished blocks stay)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # no public terminate before 3.14
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join()
+
+
+def make_executor(engine: str = "local", *, num_proc: int = 1, **ray_options: Any) -> Any:
+    """The executor for ``engine`` (``local`` or ``ray``)."""
+    if engine == "local":
+        if ray_options:
+            raise ValueError(f"options {sorted(ray_options)} apply to engine='ray' only")
+        return LocalExecutor(num_proc)
+    if engine == "ray":
+        from ximagenet12.ray_engine import RayExecutor
+
+        return RayExecutor(**ray_options)
+    raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
