@@ -30,7 +30,7 @@ from typing import Any, Sequence
 from ximagenet12.backgrounds import BackgroundLibrary
 from ximagenet12.builder.executors import make_executor
 from ximagenet12.builder.finalize import BuildSummary, CardOptions, ConfigSummary, finalize_build
-from ximagenet12.builder.layout import WORK_DIR, is_previous_build, prepare_out_dir
+from ximagenet12.builder.layout import WORK_DIR, destination_path, is_previous_build, prepare_out_dir
 from ximagenet12.builder.plan import BLOCK_SAMPLES, plan_build, source_skipped
 from ximagenet12.builder.process import run_process_stage
 from ximagenet12.registry import Variant
@@ -64,6 +64,8 @@ def build_dataset(
     generation: Any = None,
     pretty_name: str = "XImageNet-12",
     repo_id: str | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
     executor: Any = None,
 ) -> BuildSummary:
     """Build ``out_dir`` (a Hub-ready folder: ``data/<config>/*.parquet`` + card) from ``source``.
@@ -82,21 +84,31 @@ def build_dataset(
     only that many samples, taken round-robin over classes. ``generation``: a
     :class:`ximagenet12.generation.GenerationOptions` for generative scenarios
     (``ai_background``). ``repo_id``: the Hub repo named in the card's examples.
-    ``executor``: where the ``process`` stage runs (default: a
-    :class:`~ximagenet12.builder.executors.LocalExecutor` of ``num_proc`` processes; see
-    :class:`ximagenet12.ray_engine.RayExecutor`).
+    ``out_dir`` may be a ``file://`` URL. ``engine``: ``local`` (``num_proc`` processes) or
+    ``ray`` (block tasks on the Ray cluster at ``ray_address``, default ``$RAY_ADDRESS``,
+    else a local Ray instance; see :mod:`ximagenet12.ray_engine`). ``executor``: an executor
+    object instead (e.g. a configured :class:`ximagenet12.ray_engine.RayExecutor`); the
+    caller closes it.
     """
     started = time.perf_counter()
-    executor = executor if executor is not None else make_executor("local", num_proc=num_proc)
-    plan = plan_build(source, scenarios=scenarios, seed=seed, split=split, block_samples=block_samples,
-                      max_samples=max_samples, backgrounds=backgrounds, generation=generation, strict=strict)
-    out = Path(out_dir)
-    work = prepare_out_dir(out, resume=resume, overwrite=overwrite, fingerprint=plan.fingerprint)
+    owned = executor is None
+    if owned:
+        executor = make_executor(engine, num_proc=num_proc, **({"address": ray_address} if engine == "ray" else {}))
+    try:
+        plan = plan_build(source, scenarios=scenarios, seed=seed, split=split, block_samples=block_samples,
+                          max_samples=max_samples, backgrounds=backgrounds, generation=generation, strict=strict)
+        out = destination_path(out_dir)
+        if hasattr(executor, "preflight"):  # connect to a cluster before the folder is touched
+            executor.preflight()
+        work = prepare_out_dir(out, resume=resume, overwrite=overwrite, fingerprint=plan.fingerprint)
 
-    from ximagenet12.builder.schema import arrow_schema, build_features
+        from ximagenet12.builder.schema import arrow_schema, build_features
 
-    features = build_features(plan.class_names)
-    outcome = run_process_stage(plan, work, executor, arrow_schema(features), strict=strict, progress=progress)
-    return finalize_build(plan, work, out, skipped=source_skipped(plan) + outcome.skipped,
-                          resumed_blocks=outcome.resumed_blocks, features=features,
-                          card=CardOptions(license, pretty_name, repo_id), started=started)
+        features = build_features(plan.class_names)
+        outcome = run_process_stage(plan, work, executor, arrow_schema(features), strict=strict, progress=progress)
+        return finalize_build(plan, work, out, skipped=source_skipped(plan) + outcome.skipped,
+                              resumed_blocks=outcome.resumed_blocks, features=features,
+                              card=CardOptions(license, pretty_name, repo_id), started=started)
+    finally:
+        if owned and hasattr(executor, "close"):
+            executor.close()

@@ -81,7 +81,8 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
 
 
 def make_executor(engine: str = "local", *, num_proc: int = 1, **ray_options: Any) -> Any:
-    """The executor for ``engine`` (``local`` or ``ray``)."""
+    """The executor for ``engine``: ``local`` (``num_proc`` processes) or ``ray`` (``ray_options``
+    for :class:`~ximagenet12.ray_engine.RayExecutor`; Ray sizes itself, ``num_proc`` is not used)."""
     if engine == "local":
         if ray_options:
             raise ValueError(f"options {sorted(ray_options)} apply to engine='ray' only")

@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from ximagenet12.builder.writer import atomic_write_bytes
 
@@ -26,6 +28,7 @@ __all__ = [
     "STATE_FORMAT",
     "WORK_DIR",
     "block_record",
+    "destination_path",
     "is_previous_build",
     "part_path",
     "prepare_out_dir",
@@ -52,6 +55,38 @@ def is_previous_build(folder: str | os.PathLike[str]) -> bool:
         except (OSError, ValueError):
             return False
     return (folder / WORK_DIR / "state.json").is_file()
+
+
+def destination_path(out: str | os.PathLike[str]) -> Path:
+    """The output folder as a local path: a path, or a ``file://`` URL (a shared file system on a cluster).
+
+    Fails now, before any work, when the folder cannot be created or written to.
+    """
+    text = os.fspath(out)
+    if isinstance(text, str) and "://" in text:
+        parts = urlsplit(text)
+        if parts.scheme != "file":
+            raise ValueError(
+                f"output {text!r}: only local paths and file:// URLs are written to; for {parts.scheme}:// "
+                "mount the bucket (e.g. s3fs, gcsfuse) on every node and pass the mount path"
+            )
+        if parts.netloc not in ("", "localhost"):
+            raise ValueError(f"output {text!r}: a file:// URL names a local path (file:///abs/path), not host {parts.netloc!r}")
+        text = unquote(parts.path)
+    path = Path(text)
+    probe_at = next((p for p in (path, *path.parents) if p.exists()), Path.cwd())
+    if probe_at.is_dir():
+        _check_writable(path, probe_at)
+    return path
+
+
+def _check_writable(path: Path, existing: Path) -> None:
+    try:  # a real probe, not os.access: root, read-only mounts and ACLs all answer truthfully
+        fd, probe = tempfile.mkstemp(prefix=".ximagenet12-probe-", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ValueError(f"cannot write the output {path}: {existing} is not writable ({exc.strerror or exc})") from exc
 
 
 def block_record(work: Path, block: int) -> Path:

@@ -35,7 +35,9 @@ __all__ = [
     "BlockTask",
     "Executor",
     "ProcessOutcome",
+    "GenerationJob",
     "WorkerSetup",
+    "generate_rows",
     "process_block",
     "run_process_stage",
 ]
@@ -153,13 +155,17 @@ def run_process_stage(plan: BuildPlan, work: Path, executor: Executor, schema: p
     bar = _progress_bar(len(plan.items), len(plan.items) - sum(b.stop - b.start for b in todo), outcome.rows,
                         progress)
     tasks = (BlockTask(b.index, b.start, plan.items[b.start : b.stop], work) for b in todo)
+    job = GenerationJob.of(plan, work.parent) if plan.generative else None
+    generated = _generated_stream(executor, job, todo)
     try:
-        with contextlib.closing(executor.run(tasks, worker_setup(plan, schema, strict=strict))) as results:
+        with contextlib.closing(executor.run(tasks, worker_setup(plan, schema, strict=strict))) as results, \
+                contextlib.closing(generated) if generated is not None else contextlib.nullcontext():
             for block, result in zip(todo, results):
                 if result.error is not None:
                     raise SampleError(*result.error)
-                if plan.generative:
-                    _generate_block(plan, block, result, work, schema, strict=strict)
+                if job is not None:
+                    _generate_block(job, block, result, work, schema, strict=strict,
+                                    generated=next(generated) if generated is not None else None)
                 atomic_write_bytes(block_record(work, block.index), json.dumps(
                     {"rows": result.rows, "skipped": [s.to_dict() for s in result.skipped]}).encode())
                 outcome.skipped += result.skipped
@@ -171,6 +177,13 @@ def run_process_stage(plan: BuildPlan, work: Path, executor: Executor, schema: p
         if bar is not None:
             bar.close()
     return outcome
+
+
+def _generated_stream(executor: Executor, job: "GenerationJob | None", blocks: list[Block]) -> Any:
+    """The executor's own generative rows per block, in block order (Ray: an actor pool), if it has them."""
+    if job is None or not blocks or not hasattr(executor, "generate"):
+        return None
+    return executor.generate(job, blocks)
 
 
 def _progress_bar(total: int, done: int, outputs: int, progress: bool) -> Any:
@@ -185,18 +198,44 @@ def _progress_bar(total: int, done: int, outputs: int, progress: bool) -> Any:
     return bar
 
 
-def _generate_block(plan: BuildPlan, block: Block, result: BlockResult, work: Path, schema: pa.Schema, *,
-                    strict: bool) -> None:
-    """Run the generative variants on the block's decoded samples here (batched), write their parts.
+@dataclass(frozen=True)
+class GenerationJob:
+    """What a generative worker (this process, or a Ray actor) needs: picklable, no source object."""
 
-    Adds their rows and skips to ``result``; ``strict`` stops at a sample that failed to
-    generate (hard samples skipped by policy are not errors).
+    variants: tuple[Variant, ...]
+    items: tuple[SourceItem, ...]
+    seed: int
+    options: Any  # GenerationOptions
+    class_names: dict[str, str]  # class key -> name, for prompts
+    class_index: dict[str, int]
+    cache_dir: Path
+
+    @classmethod
+    def of(cls, plan: BuildPlan, cache_dir: Path) -> "GenerationJob":
+        return cls(tuple(plan.generative), plan.items, plan.seed, plan.generation,
+                   dict(zip(plan.classes, plan.class_names)), plan.class_index, cache_dir)
+
+
+#: One generative variant's outcome on some samples: rows, every skip, and apart the failures.
+GeneratedRows = tuple[list[Row], list[Skipped], list[SampleError]]
+
+
+def _generate_block(job: GenerationJob, block: Block, result: BlockResult, work: Path, schema: pa.Schema, *,
+                    strict: bool, generated: dict[str, GeneratedRows] | None = None) -> None:
+    """Write the block's generative parts (adding their rows and skips to ``result``).
+
+    ``generated``: the rows per config when an executor made them (Ray actors); else they
+    are made here, batched, on the samples that decoded. ``strict`` stops at a sample that
+    failed to generate (hard samples skipped by policy are not errors).
     """
-    loaded = [plan.items[block.start + j] for j in result.loaded]
-    for variant in plan.generative:
+    loaded = [job.items[block.start + j] for j in result.loaded]
+    for variant in job.variants:
         writer = PartWriter(part_path(work, variant.config_name, block.index), schema)
         try:
-            rows, skipped, errors = generate_rows(variant, loaded, plan=plan, cache_dir=work.parent)
+            if generated is not None:
+                rows, skipped, errors = generated[variant.config_name]
+            else:
+                rows, skipped, errors = generate_rows(job, variant, loaded)
             if strict and errors:
                 raise errors[0]
             writer.write(rows)
@@ -208,18 +247,16 @@ def _generate_block(plan: BuildPlan, block: Block, result: BlockResult, work: Pa
         result.rows += len(rows)
 
 
-def generate_rows(variant: Variant, loaded: Sequence[SourceItem], *, plan: BuildPlan, cache_dir: Path,
-                  generator: Any = None) -> tuple[list[Row], list[Skipped], list[SampleError]]:
-    """A generative variant's rows for ``loaded`` samples, with every skip and, apart, the failures."""
+def generate_rows(job: GenerationJob, variant: Variant, loaded: Sequence[SourceItem]) -> GeneratedRows:
+    """A generative variant's rows for ``loaded`` samples (decoded here), with skips and failures."""
     from ximagenet12.generation import generate_variant
 
     samples = [item.load() for item in loaded]
-    results = generate_variant(variant, samples, seed=plan.seed, options=plan.generation, cache_dir=cache_dir,
-                               class_names=dict(zip(plan.classes, plan.class_names)), generator=generator)
+    results = generate_variant(variant, samples, seed=job.seed, options=job.options, cache_dir=job.cache_dir,
+                               class_names=job.class_names)
     rows: list[Row] = []
     skipped: list[Skipped] = []
     errors: list[SampleError] = []
-    class_index = plan.class_index
     for sample, res in zip(samples, results):
         if isinstance(res, Skipped):
             skipped.append(Skipped(res.source_id, res.reason, variant.config_name))
@@ -227,5 +264,5 @@ def generate_rows(variant: Variant, loaded: Sequence[SourceItem], *, plan: Build
             skipped.append(Skipped(sample.source_id, res.reason, variant.config_name))
             errors.append(SampleError(sample.source_id, f"{variant.config_name}: {res.reason}"))
         else:
-            rows.append(result_row(variant, sample, res, class_index[sample.class_key]))
+            rows.append(result_row(variant, sample, res, job.class_index[sample.class_key]))
     return rows, skipped, errors

@@ -1,0 +1,253 @@
+"""Run a build's ``process`` stage on Ray: block tasks with retries, ``ai_background`` on an actor pool.
+
+    ximagenet12 build --engine ray [--ray-address HOST:PORT]      # default: $RAY_ADDRESS, else a local Ray
+
+The plan and finalize stages run once, in the calling process; each block is a Ray task
+(:func:`ximagenet12.builder.process.process_block`) that decodes, transforms, encodes and
+writes its own part files, so the destination must be a folder every node sees (a shared
+file system; ``file://`` URLs are accepted). Parts appear under their final name only when
+complete and a block is recorded as done only by the driver, so a task whose worker dies is
+retried (``max_retries``) without duplicate or missing rows.
+
+Generative variants (``ai_background``) run in a Ray Data actor pool: one inpainting
+pipeline is loaded per actor, with ``gpus_per_actor`` GPUs each (default 1 when the cluster
+has GPUs, else 0) and batches of ``GenerationOptions.batch_size`` samples; generated images
+go through the same on-disk cache as local builds, so an interrupted build resumes.
+
+Ray is an optional dependency: ``pip install 'ximagenet12[ray]'``.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import socket
+from collections import deque
+from typing import Any, Iterable, Iterator
+from urllib.parse import urlsplit
+
+from ximagenet12.builder.plan import Block
+from ximagenet12.builder.process import (
+    BlockResult,
+    BlockTask,
+    GeneratedRows,
+    GenerationJob,
+    WorkerSetup,
+    generate_rows,
+    process_block,
+)
+from ximagenet12.types import SampleError
+
+__all__ = ["MIN_RAY_VERSION", "RAY_EXTRA", "RayEngineError", "RayExecutor", "require_ray"]
+
+#: Oldest Ray this engine is tested against the API of (``ray.data`` actor pools with ``concurrency``).
+MIN_RAY_VERSION = (2, 10)
+RAY_EXTRA = "pip install 'ximagenet12[ray]'"
+#: Seconds to wait for a TCP connection to a cluster's address before giving up.
+CONNECT_TIMEOUT_S = 5.0
+#: Retries of a block task whose worker died (Ray's own default is 3).
+MAX_RETRIES = 3
+
+
+class RayEngineError(ValueError):
+    """Ray is missing, too old, or the cluster cannot be reached: one line, before any work."""
+
+
+def require_ray() -> Any:
+    """The ``ray`` module, or a one-line error saying which extra to install."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise RayEngineError(f"--engine ray needs Ray, which is not installed: {RAY_EXTRA}") from exc
+    found = _version_tuple(getattr(ray, "__version__", "0"))
+    if found < MIN_RAY_VERSION:
+        need = ".".join(map(str, MIN_RAY_VERSION))
+        raise RayEngineError(f"--engine ray needs Ray >= {need}, found {ray.__version__}: {RAY_EXTRA} --upgrade")
+    return ray
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split(".")[:2]:
+        digits = "".join(c for c in piece if c.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def _check_reachable(address: str) -> None:
+    """A plain TCP connect to ``host:port`` (``ray://`` too), so a wrong address fails in seconds."""
+    parts = urlsplit(address if "://" in address else f"ray://{address}")
+    if parts.hostname is None or parts.port is None:
+        raise RayEngineError(f"Ray address {address!r} is not HOST:PORT, ray://HOST:PORT or 'auto'")
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        raise RayEngineError(f"cannot reach a Ray cluster at {address}: {exc.strerror or exc}") from exc
+
+
+class RayExecutor:
+    """Blocks as Ray tasks (results in block order); see the module docstring.
+
+    ``address``: a running cluster (``HOST:PORT``, ``ray://HOST:PORT`` or ``auto``; default
+    ``$RAY_ADDRESS``, else a new local Ray instance with ``num_cpus`` CPUs). A Ray already
+    initialised in this process is used as it is.
+    """
+
+    def __init__(self, address: str | None = None, *, num_cpus: int | None = None, max_retries: int = MAX_RETRIES,
+                 gpus_per_actor: float | None = None, actors: int | None = None):
+        if num_cpus is not None and (not isinstance(num_cpus, int) or num_cpus < 1):
+            raise ValueError(f"num_cpus must be a positive integer, got {num_cpus!r}")
+        if gpus_per_actor is not None and gpus_per_actor < 0:
+            raise ValueError(f"gpus_per_actor must be >= 0, got {gpus_per_actor!r}")
+        if actors is not None and (not isinstance(actors, int) or actors < 1):
+            raise ValueError(f"actors must be a positive integer, got {actors!r}")
+        self.address = address if address is not None else os.environ.get("RAY_ADDRESS") or None
+        self.num_cpus = num_cpus
+        self.max_retries = max_retries
+        self.gpus_per_actor = gpus_per_actor
+        self.actors = actors
+        self._started = False
+
+    # ------------------------------------------------------------------ connection
+
+    def preflight(self) -> None:
+        """Import Ray and connect (or start a local instance) now, before the build writes anything."""
+        ray = require_ray()
+        if ray.is_initialized():
+            return
+        if self.address and self.address != "auto":
+            _check_reachable(self.address)
+        try:
+            if self.address:
+                ray.init(address=self.address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=self.num_cpus, include_dashboard=False, log_to_driver=False)
+        except ConnectionError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RayEngineError(f"cannot connect to Ray at {self.address or 'a new local instance'}: {first}") from exc
+        self._started = True
+
+    def close(self) -> None:
+        """Shut down the Ray instance this executor started (a cluster it joined keeps running)."""
+        if self._started:
+            import ray
+
+            ray.shutdown()
+            self._started = False
+
+    def cluster_gpus(self) -> float:
+        import ray
+
+        return float(ray.cluster_resources().get("GPU", 0.0))
+
+    # ------------------------------------------------------------------ the process stage
+
+    def run(self, tasks: Iterable[BlockTask], setup: WorkerSetup) -> Iterator[BlockResult]:
+        self.preflight()
+        import ray
+
+        remote = ray.remote(num_cpus=1, max_retries=self.max_retries, retry_exceptions=False)(_ray_block)
+        setup_ref = ray.put(setup)  # sent to the object store once, not with every task
+        window = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+        ahead: deque[Any] = deque()
+        try:
+            for task in tasks:
+                ahead.append(remote.remote(task, setup_ref))
+                if len(ahead) >= window:
+                    yield ray.get(ahead.popleft())
+            while ahead:
+                yield ray.get(ahead.popleft())
+        finally:
+            for ref in ahead:  # stopped early (an error, --strict, an interrupt): drop queued blocks
+                ray.cancel(ref, force=True)
+
+
+    # ------------------------------------------------------------------ generative variants
+
+    def generate(self, job: GenerationJob, blocks: list[Block]) -> Iterator[dict[str, GeneratedRows]]:
+        """Per block, in order: each generative config's rows, made by a Ray Data actor pool.
+
+        One pipeline per actor (loaded once, reused for every batch); ``job.options.batch_size``
+        samples per call; ``gpus_per_actor`` GPUs per actor.
+        """
+        self.preflight()
+        import ray
+        import ray.data
+
+        gpus = self.gpus_per_actor if self.gpus_per_actor is not None else (1.0 if self.cluster_gpus() else 0.0)
+        actors = self.actors or max(1, int(self.cluster_gpus() // gpus) if gpus else 1)
+        context = ray.data.DataContext.get_current()
+        context.execution_options.preserve_order = True  # rows come back in sample order
+        context.enable_progress_bars = False
+        indices = [{"block": b.index, "index": i} for b in blocks for i in range(b.start, b.stop)]
+        dataset = ray.data.from_items(indices).map_batches(
+            _InpaintActor, fn_constructor_kwargs={"job": ray.put(job)}, batch_size=job.options.batch_size,
+            concurrency=actors, num_gpus=gpus, num_cpus=0 if gpus else 1, batch_format="numpy",
+        )
+        rows = dataset.iter_rows()
+        for block in blocks:
+            out: dict[str, tuple[list, list, list]] = {v.config_name: ([], [], []) for v in job.variants}
+            for _ in range((block.stop - block.start) * len(job.variants)):
+                pending = next(rows)
+                if int(pending["block"]) != block.index:
+                    raise RuntimeError(f"generated rows out of order: block {pending['block']} while {block.index}")
+                kind, value = pickle.loads(pending["payload"])
+                rows_, skipped, errors = out[str(pending["config"])]
+                if kind == "row":
+                    rows_.append(value)
+                elif kind == "skip":
+                    skipped.append(value)
+                elif kind == "error":  # a failure is a skip and, for --strict, an error
+                    skipped.append(value[0])
+                    errors.append(SampleError(value[1], value[2]))
+                # "unloaded": a sample that did not decode is already skipped by the process stage
+            yield out  # type: ignore[misc]
+
+
+class _InpaintActor:
+    """A Ray Data actor: one inpainting pipeline, loaded on first use, for every batch it gets."""
+
+    def __init__(self, job: Any):
+        import ray
+
+        self.job: GenerationJob = ray.get(job) if isinstance(job, ray.ObjectRef) else job
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
+        job = self.job
+        out: dict[str, list] = {"block": [], "index": [], "config": [], "payload": []}
+        indices = [int(i) for i in batch["index"]]
+        blocks = [int(b) for b in batch["block"]]
+        loaded, unloaded = [], []
+        for position, index in enumerate(indices):
+            try:
+                job.items[index].load()  # cheap to repeat in generate_rows: only to tell which decode
+                loaded.append(position)
+            except SampleError:
+                unloaded.append(position)
+        for variant in job.variants:
+            rows, skipped, errors = generate_rows(job, variant, [job.items[indices[p]] for p in loaded])
+            by_id = {r[4]: ("row", r) for r in rows}
+            by_id.update({s.source_id: ("skip", s) for s in skipped})
+            failed = {e.source_id: e for e in errors}
+            for position, index in enumerate(indices):
+                source_id = job.items[index].source_id
+                if position in unloaded:
+                    value: tuple[str, Any] = ("unloaded", None)
+                elif source_id in failed:  # SampleError does not pickle: send its parts
+                    value = ("error", (by_id[source_id][1], source_id, failed[source_id].reason))
+                else:
+                    value = by_id[source_id]
+                out["block"].append(blocks[position])
+                out["index"].append(index)
+                out["config"].append(variant.config_name)
+                out["payload"].append(pickle.dumps(value))
+        return out
+
+
+def _ray_block(task: BlockTask, setup: WorkerSetup) -> BlockResult:
+    """A Ray task: one OpenCV thread, since Ray already runs a task per CPU."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    return process_block(task, setup)
