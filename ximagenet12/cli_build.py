@@ -53,6 +53,9 @@ def register(subparsers) -> None:
                    help="samples per resumable block")
     p.add_argument("--repo-id", default=None, metavar="OWNER/NAME", help="Hub repo named in the card's examples")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from ximagenet12.ray_engine import add_engine_arguments
+
+    add_engine_arguments(p)
     try:
         from ximagenet12.generation import add_generation_arguments
     except ImportError:  # pragma: no cover - the generation package is optional at import time
@@ -63,7 +66,6 @@ def register(subparsers) -> None:
 
 
 def _run_build(args: argparse.Namespace) -> int:
-    from ximagenet12.builder import build_dataset
     from ximagenet12.registry import resolve
 
     variants = resolve(args.scenarios)
@@ -72,7 +74,23 @@ def _run_build(args: argparse.Namespace) -> int:
         from ximagenet12.generation import options_from_args
 
         generation = options_from_args(args)
-    summary = build_dataset(
+    from ximagenet12.ray_engine import executor_from_args
+
+    executor = executor_from_args(args)
+    try:
+        summary = _build(args, variants, generation, executor)
+    finally:
+        if executor is not None:
+            executor.close()
+    print(summary)
+    sys.stdout.flush()
+    return 0
+
+
+def _build(args: argparse.Namespace, variants: list, generation: object, executor: object) -> object:
+    from ximagenet12.builder import build_dataset
+
+    return build_dataset(
         args.source,
         args.out,
         scenarios=variants,
@@ -88,7 +106,5 @@ def _run_build(args: argparse.Namespace) -> int:
         block_samples=args.block_samples,
         generation=generation,
         repo_id=args.repo_id,
+        executor=executor,
     )
-    print(summary)
-    sys.stdout.flush()
-    return 0

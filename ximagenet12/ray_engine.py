@@ -19,6 +19,7 @@ Ray is an optional dependency: ``pip install 'ximagenet12[ray]'``.
 
 from __future__ import annotations
 
+import argparse
 import os
 import pickle
 import socket
@@ -38,7 +39,15 @@ from ximagenet12.builder.process import (
 )
 from ximagenet12.types import SampleError
 
-__all__ = ["MIN_RAY_VERSION", "RAY_EXTRA", "RayEngineError", "RayExecutor", "require_ray"]
+__all__ = [
+    "MIN_RAY_VERSION",
+    "RAY_EXTRA",
+    "RayEngineError",
+    "RayExecutor",
+    "add_engine_arguments",
+    "executor_from_args",
+    "require_ray",
+]
 
 #: Oldest Ray this engine is tested against the API of (``ray.data`` actor pools with ``concurrency``).
 MIN_RAY_VERSION = (2, 10)
@@ -122,7 +131,7 @@ class RayExecutor:
             if self.address:
                 ray.init(address=self.address, log_to_driver=False)
             else:
-                ray.init(num_cpus=self.num_cpus, include_dashboard=False, log_to_driver=False)
+                ray.init(address="local", num_cpus=self.num_cpus, include_dashboard=False, log_to_driver=False)
         except ConnectionError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise RayEngineError(f"cannot connect to Ray at {self.address or 'a new local instance'}: {first}") from exc
@@ -243,6 +252,31 @@ class _InpaintActor:
                 out["config"].append(variant.config_name)
                 out["payload"].append(pickle.dumps(value))
         return out
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser, *, generation: bool = True) -> None:
+    """``--engine``, ``--ray-address``, ``--ray-num-cpus`` (and, for builds, ``--gpus-per-actor``, ``--ai-actors``)."""
+    group = parser.add_argument_group("engine (where the work runs)")
+    group.add_argument("--engine", choices=("local", "ray"), default="local",
+                       help=f"local: this machine (--num-proc processes); ray: a Ray cluster ({RAY_EXTRA})")
+    group.add_argument("--ray-address", default=None, metavar="ADDRESS",
+                       help="Ray cluster HOST:PORT, ray://HOST:PORT or auto (default: $RAY_ADDRESS, else a new "
+                       "local Ray instance)")
+    group.add_argument("--ray-num-cpus", type=int, default=None, metavar="N",
+                       help="CPUs of a new local Ray instance (default: all)")
+    if generation:
+        group.add_argument("--gpus-per-actor", type=float, default=None, metavar="G",
+                           help="GPUs per ai_background actor on Ray (default: 1 when the cluster has GPUs, else 0)")
+        group.add_argument("--ai-actors", type=int, default=None, metavar="N",
+                           help="ai_background actors on Ray (default: cluster GPUs / --gpus-per-actor, or 1)")
+
+
+def executor_from_args(args: argparse.Namespace) -> RayExecutor | None:
+    """A :class:`RayExecutor` for ``--engine ray`` (Ray is imported later, at preflight); ``None`` for local."""
+    if getattr(args, "engine", "local") != "ray":
+        return None
+    return RayExecutor(args.ray_address, num_cpus=args.ray_num_cpus,
+                       gpus_per_actor=getattr(args, "gpus_per_actor", None), actors=getattr(args, "ai_actors", None))
 
 
 def _ray_block(task: BlockTask, setup: WorkerSetup) -> BlockResult:
