@@ -49,7 +49,7 @@ __all__ = [
     "require_ray",
 ]
 
-#: Oldest Ray this engine is tested against the API of (``ray.data`` actor pools with ``concurrency``).
+#: Oldest Ray this engine is tested against the API of (``ray.data`` actor pools, ``ActorPoolStrategy(size=)``).
 MIN_RAY_VERSION = (2, 10)
 RAY_EXTRA = "pip install 'ximagenet12[ray]'"
 #: Seconds to wait for a TCP connection to a cluster's address before giving up.
@@ -192,9 +192,9 @@ class RayExecutor:
         indices = [{"block": b.index, "index": i} for b in blocks for i in range(b.start, b.stop)]
         dataset = ray.data.from_items(indices).map_batches(
             _InpaintActor, fn_constructor_kwargs={"job": ray.put(job)}, batch_size=job.options.batch_size,
-            concurrency=actors, num_gpus=gpus, num_cpus=0 if gpus else 1, batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=actors), num_gpus=gpus, num_cpus=0 if gpus else 1, batch_format="numpy",
         )
-        rows = dataset.iter_rows()
+        rows = iter(dataset.iter_rows())
         for block in blocks:
             out: dict[str, tuple[list, list, list]] = {v.config_name: ([], [], []) for v in job.variants}
             for _ in range((block.stop - block.start) * len(job.variants)):
