@@ -23,8 +23,9 @@ import argparse
 import os
 import pickle
 import socket
+import time
 from collections import deque
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 from urllib.parse import urlsplit
 
 from ximagenet12.builder.plan import Block
@@ -45,6 +46,7 @@ __all__ = [
     "RayEngineError",
     "RayExecutor",
     "add_engine_arguments",
+    "evaluate_on_ray",
     "executor_from_args",
     "require_ray",
 ]
@@ -254,11 +256,12 @@ class _InpaintActor:
         return out
 
 
-def add_engine_arguments(parser: argparse.ArgumentParser, *, generation: bool = True) -> None:
-    """``--engine``, ``--ray-address``, ``--ray-num-cpus`` (and, for builds, ``--gpus-per-actor``, ``--ai-actors``)."""
+def add_engine_arguments(parser: argparse.ArgumentParser, *, generation: bool = True, replicas: bool = False) -> None:
+    """``--engine``, ``--ray-address``, ``--ray-num-cpus``; for builds ``--gpus-per-actor`` and
+    ``--ai-actors``, for evaluations (``replicas``) ``--replicas`` and ``--gpus-per-replica``."""
     group = parser.add_argument_group("engine (where the work runs)")
     group.add_argument("--engine", choices=("local", "ray"), default="local",
-                       help=f"local: this machine (--num-proc processes); ray: a Ray cluster ({RAY_EXTRA})")
+                       help=f"local: this machine; ray: a Ray cluster ({RAY_EXTRA})")
     group.add_argument("--ray-address", default=None, metavar="ADDRESS",
                        help="Ray cluster HOST:PORT, ray://HOST:PORT or auto (default: $RAY_ADDRESS, else a new "
                        "local Ray instance)")
@@ -269,6 +272,12 @@ def add_engine_arguments(parser: argparse.ArgumentParser, *, generation: bool = 
                            help="GPUs per ai_background actor on Ray (default: 1 when the cluster has GPUs, else 0)")
         group.add_argument("--ai-actors", type=int, default=None, metavar="N",
                            help="ai_background actors on Ray (default: cluster GPUs / --gpus-per-actor, or 1)")
+    if replicas:
+        group.add_argument("--replicas", type=int, default=None, metavar="N",
+                           help="model replicas on Ray, each evaluating a share of the configs "
+                           "(default: cluster GPUs / --gpus-per-replica, or 2)")
+        group.add_argument("--gpus-per-replica", type=float, default=None, metavar="G",
+                           help="GPUs per model replica on Ray (default: 1 when the cluster has GPUs, else 0)")
 
 
 def executor_from_args(args: argparse.Namespace) -> RayExecutor | None:
@@ -277,6 +286,73 @@ def executor_from_args(args: argparse.Namespace) -> RayExecutor | None:
         return None
     return RayExecutor(args.ray_address, num_cpus=args.ray_num_cpus,
                        gpus_per_actor=getattr(args, "gpus_per_actor", None), actors=getattr(args, "ai_actors", None))
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def evaluate_on_ray(evaluate: Callable[..., Any], model: Any, data: str | os.PathLike[str], *,
+                    scenarios: str | Sequence[str] = "all", replicas: int | None = None,
+                    gpus_per_replica: float | None = None, address: str | None = None,
+                    num_cpus: int | None = None, **options: Any) -> Any:
+    """Run ``evaluate`` (``evaluate_classification`` or ``evaluate_segmentation``) on Ray.
+
+    The configs are dealt round-robin over ``replicas`` Ray tasks (default: one per GPU when
+    the cluster has GPUs, else 2), each loading the model once with ``gpus_per_replica``
+    GPUs (default 1 with GPUs, else 0) and evaluating its configs in full; the results merge
+    into one report, as if one process had run them: the per-config entries in the order of
+    ``scenarios``, the robustness score recomputed over all of them, failures and
+    predictions concatenated. ``model`` and ``data`` must be readable on every node.
+    """
+    from ximagenet12.evaluation.data import resolve_scenarios
+
+    configs = resolve_scenarios(data, scenarios)  # a bad --scenarios fails before Ray starts
+    executor = RayExecutor(address, num_cpus=num_cpus)
+    executor.preflight()
+    try:
+        import ray
+
+        gpus = gpus_per_replica if gpus_per_replica is not None else (1.0 if executor.cluster_gpus() else 0.0)
+        count = replicas or (max(1, int(executor.cluster_gpus() // gpus)) if gpus else 2)
+        shards = [configs[k::count] for k in range(min(count, len(configs)))]
+        remote = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=MAX_RETRIES)(_evaluate_shard)
+        started = time.perf_counter()
+        results = ray.get([remote.remote(evaluate, model, data, shard, options) for shard in shards])
+        return merge_evaluations(results, configs, seconds=time.perf_counter() - started,
+                                 robustness_config=options.get("robustness_config", "table3"))
+    finally:
+        executor.close()
+
+
+def _evaluate_shard(evaluate: Callable[..., Any], model: Any, data: Any, configs: list[str],
+                    options: dict[str, Any]) -> Any:
+    return evaluate(model, data, scenarios=configs, **{**options, "progress": False})
+
+
+def merge_evaluations(results: Sequence[Any], configs: Sequence[str], *, seconds: float,
+                      robustness_config: str = "table3") -> Any:
+    """One ``EvaluationResult`` from results over disjoint configs (see :func:`evaluate_on_ray`)."""
+    import pandas as pd
+
+    from ximagenet12.evaluation.classification import EvaluationResult
+    from ximagenet12.evaluation.report import robustness_of
+
+    by_config = {c: r for r in results for c in r.report["scenarios"]}
+    report = dict(results[0].report)
+    metric = report["metric"]
+    scen = {c: by_config[c].report["scenarios"][c] for c in configs}
+    failures = [f for c in configs for f in by_config[c].failures if f["config"] == c]
+    report.update(scenarios=scen, failures=failures, n_failed=len(failures), seconds=round(seconds, 3),
+                  robustness=robustness_of(scen, metric=metric, config=robustness_config),
+                  device=", ".join(sorted({str(r.report.get("device")) for r in results})), replicas=len(results))
+    if "robustness_by_mode" in report:
+        report["robustness_by_mode"] = {
+            m: robustness_of({c: e["modes"][m] for c, e in scen.items()}, metric=metric, config=robustness_config)
+            for m in report["robustness_by_mode"]
+        }
+    frames = [by_config[c].predictions[by_config[c].predictions["config"] == c] for c in configs]
+    predictions = pd.concat(frames, ignore_index=True)
+    return EvaluationResult(report=report, predictions=predictions, failures=failures)
 
 
 def _ray_block(task: BlockTask, setup: WorkerSetup) -> BlockResult:
