@@ -30,8 +30,15 @@ from typing import Any, Sequence
 from ximagenet12.backgrounds import BackgroundLibrary
 from ximagenet12.builder.executors import make_executor
 from ximagenet12.builder.finalize import BuildSummary, CardOptions, ConfigSummary, finalize_build
-from ximagenet12.builder.layout import WORK_DIR, destination_path, is_previous_build, prepare_out_dir
-from ximagenet12.builder.plan import BLOCK_SAMPLES, plan_build, source_skipped
+from ximagenet12.builder.layout import (
+    WORK_DIR,
+    destination_path,
+    is_previous_build,
+    prepare_out_dir,
+    remember_block_samples,
+    remembered_block_samples,
+)
+from ximagenet12.builder.plan import BLOCK_SAMPLES, plan_build, resolve_block_samples, source_skipped
 from ximagenet12.builder.process import run_process_stage
 from ximagenet12.registry import Variant
 
@@ -60,7 +67,7 @@ def build_dataset(
     progress: bool = True,
     license: str | None = None,
     max_samples: int | None = None,
-    block_samples: int = BLOCK_SAMPLES,
+    block_samples: int | None = None,
     generation: Any = None,
     pretty_name: str = "XImageNet-12",
     repo_id: str | None = None,
@@ -81,7 +88,9 @@ def build_dataset(
     ``out_dir`` (same settings); ``overwrite``: write into a folder that holds something
     else (only the build's own files are replaced). ``license``: the card's licence id
     (default: the source's ``license`` attribute, else ``unknown``). ``max_samples``: build
-    only that many samples, taken round-robin over classes. ``generation``: a
+    only that many samples, taken round-robin over classes. ``block_samples``: samples per
+    resumable block (default: ``BLOCK_SAMPLES`` with one worker, about 4 blocks per worker
+    otherwise). ``generation``: a
     :class:`ximagenet12.generation.GenerationOptions` for generative scenarios
     (``ai_background``). ``repo_id``: the Hub repo named in the card's examples.
     ``out_dir`` may be a ``file://`` URL. ``engine``: ``local`` (``num_proc`` processes) or
@@ -101,6 +110,9 @@ def build_dataset(
         if hasattr(executor, "preflight"):  # connect to a cluster before the folder is touched
             executor.preflight()
         work = prepare_out_dir(out, resume=resume, overwrite=overwrite, fingerprint=plan.fingerprint)
+        plan = resolve_block_samples(plan, workers=getattr(executor, "parallelism", 1),
+                                     remembered=remembered_block_samples(work))
+        remember_block_samples(work, plan.block_samples)
 
         from ximagenet12.builder.schema import arrow_schema, build_features
 
@@ -108,7 +120,8 @@ def build_dataset(
         outcome = run_process_stage(plan, work, executor, arrow_schema(features), strict=strict, progress=progress)
         return finalize_build(plan, work, out, skipped=source_skipped(plan) + outcome.skipped,
                               resumed_blocks=outcome.resumed_blocks, features=features,
-                              card=CardOptions(license, pretty_name, repo_id), started=started)
+                              card=CardOptions(license, pretty_name, repo_id), started=started,
+                              mapper=getattr(executor, "map", map))
     finally:
         if owned and hasattr(executor, "close"):
             executor.close()

@@ -12,7 +12,7 @@ import multiprocessing
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from ximagenet12.builder.process import BlockResult, BlockTask, WorkerSetup, process_block
 
@@ -35,20 +35,35 @@ def _pool_block(task: BlockTask) -> BlockResult:
 
 
 class LocalExecutor:
-    """Blocks in this process (``num_proc=1``) or in ``num_proc`` spawned worker processes."""
+    """Blocks in this process (``num_proc=1``) or in ``num_proc`` spawned worker processes.
+
+    The pool starts with the first block and is kept for :meth:`map` (the finalize stage
+    merges configs on it) until :meth:`close`.
+    """
 
     def __init__(self, num_proc: int = 1):
         if not isinstance(num_proc, int) or isinstance(num_proc, bool) or num_proc < 1:
             raise ValueError(f"num_proc must be a positive integer, got {num_proc!r}")
         self.num_proc = num_proc
+        self._pool: ProcessPoolExecutor | None = None
+
+    @property
+    def parallelism(self) -> int:
+        return self.num_proc
+
+    def _start(self, setup: WorkerSetup | None) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                self.num_proc, mp_context=multiprocessing.get_context("spawn"),
+                **({"initializer": _init_pool_worker, "initargs": (setup,)} if setup is not None else {}))
+        return self._pool
 
     def run(self, tasks: Iterable[BlockTask], setup: WorkerSetup) -> Iterator[BlockResult]:
         if self.num_proc == 1 or not setup.variants:  # nothing CPU-bound to spread: no pool to start
             for task in tasks:
                 yield process_block(task, setup)
             return
-        pool = ProcessPoolExecutor(self.num_proc, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_pool_worker, initargs=(setup,))
+        pool = self._start(setup)
         ahead: deque[Future] = deque()
         try:
             for task in tasks:
@@ -58,16 +73,36 @@ class LocalExecutor:
             while ahead:
                 yield ahead.popleft().result()
         except BrokenProcessPool as exc:
-            _stop_workers(pool)
+            self._abort()
             raise RuntimeError(
                 "a build worker process died (killed, out of memory, or unable to start: worker "
                 "processes re-import the calling script, so a build started from standard input "
                 "needs num_proc=1); finished blocks are kept, rerun with resume=True (--resume)"
             ) from exc
         except BaseException:  # an error, an interrupt, or the driver stopped early
-            _stop_workers(pool)
+            self._abort()
             raise
-        pool.shutdown(wait=True)
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+        """``[fn(x) for x in items]`` on the pool when one is running (in order)."""
+        items = list(items)
+        if self._pool is None or len(items) < 2:
+            return [fn(x) for x in items]
+        try:
+            return list(self._pool.map(fn, items))
+        except BaseException:
+            self._abort()
+            raise
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def _abort(self) -> None:
+        if self._pool is not None:
+            _stop_workers(self._pool)
+            self._pool = None
 
 
 def _stop_workers(pool: ProcessPoolExecutor) -> None:

@@ -13,7 +13,7 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -100,13 +100,20 @@ class CardOptions:
     repo_id: str | None = None
 
 
-def merge_configs(plan: BuildPlan, work: Path, out: Path, schema: pa.Schema) -> dict[str, ConfigSummary]:
-    """Every config's parts as its shards under ``out/data/<config>/``."""
+def _merge_config(job: tuple[list[Path], Path, pa.Schema, str]) -> tuple[list[Path], int, int]:
+    parts, folder, schema, split = job
+    return finalize_parts(parts, folder, schema, split=split)
+
+
+def merge_configs(plan: BuildPlan, work: Path, out: Path, schema: pa.Schema, *,
+                  mapper: Callable[..., Iterable[Any]] = map) -> dict[str, ConfigSummary]:
+    """Every config's parts as its shards under ``out/data/<config>/``; ``mapper`` (e.g. the
+    executor's ``map``) may merge several configs at once: they are independent."""
+    jobs = [([part_path(work, v.config_name, b.index) for b in plan.blocks], out / DATA_DIR / v.config_name,
+             schema, plan.split) for v in plan.variants]
     summaries: dict[str, ConfigSummary] = {}
-    for variant in plan.variants:
+    for variant, (files, rows, nbytes) in zip(plan.variants, mapper(_merge_config, jobs)):
         name = variant.config_name
-        parts = [part_path(work, name, b.index) for b in plan.blocks]
-        files, rows, nbytes = finalize_parts(parts, out / DATA_DIR / name, schema, split=plan.split)
         summaries[name] = ConfigSummary(
             name=name, scenario=variant.name, level=variant.effective_level, mode=variant.scenario.mode,
             rows=rows, num_bytes=nbytes, download_size=sum(f.stat().st_size for f in files),
@@ -116,7 +123,8 @@ def merge_configs(plan: BuildPlan, work: Path, out: Path, schema: pa.Schema) -> 
 
 
 def finalize_build(plan: BuildPlan, work: Path, out: Path, *, skipped: list[Skipped], resumed_blocks: int,
-                   features: Any, card: CardOptions, started: float) -> BuildSummary:
+                   features: Any, card: CardOptions, started: float,
+                   mapper: Callable[..., Iterable[Any]] = map) -> BuildSummary:
     """Shards, ``skipped.jsonl``, card and ``build_info.json``; then the work folder goes."""
     import time
 
@@ -127,7 +135,7 @@ def finalize_build(plan: BuildPlan, work: Path, out: Path, *, skipped: list[Skip
     summary = BuildSummary(
         out_dir=out, source=str(getattr(src, "name", src)), seed=plan.seed, split=plan.split,
         samples=len(plan.items), classes=plan.classes, class_names=plan.class_names,
-        configs=merge_configs(plan, work, out, arrow_schema(features)), skipped=skipped, elapsed=0.0,
+        configs=merge_configs(plan, work, out, arrow_schema(features), mapper=mapper), skipped=skipped, elapsed=0.0,
         resumed_blocks=resumed_blocks, license=card.license or getattr(src, "license", None) or "unknown",
     )
     atomic_write_bytes(out / SKIPPED_FILE, "".join(json.dumps(s.to_dict()) + "\n" for s in skipped).encode("utf-8"))

@@ -32,6 +32,8 @@ __all__ = [
     "is_previous_build",
     "part_path",
     "prepare_out_dir",
+    "remember_block_samples",
+    "remembered_block_samples",
 ]
 
 BUILD_INFO = "build_info.json"
@@ -134,6 +136,17 @@ def prepare_out_dir(out: Path, *, resume: bool, overwrite: bool, fingerprint: di
     work.mkdir(parents=True)
     atomic_write_bytes(state_path, json.dumps({"format": STATE_FORMAT, "fingerprint": fingerprint}).encode())
     return work
+
+
+def remembered_block_samples(work: Path) -> int | None:
+    """The block size an earlier run of this build chose automatically (``None``: none yet)."""
+    path = work / "blocks.json"
+    return int(json.loads(path.read_text(encoding="utf-8"))["block_samples"]) if path.is_file() else None
+
+
+def remember_block_samples(work: Path, block_samples: int) -> None:
+    """Keep the block size, so a resumed build cuts the same blocks whatever its worker count."""
+    atomic_write_bytes(work / "blocks.json", json.dumps({"block_samples": int(block_samples)}).encode())
 
 
 def _check_resumable(out: Path, state_path: Path, fingerprint: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import defaultdict
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from functools import cached_property
 from typing import Any, Sequence
 
@@ -22,11 +22,15 @@ from ximagenet12.engine import RunContext
 from ximagenet12.registry import Variant, resolve
 from ximagenet12.types import SampleError, Skipped, SourceItem
 
-__all__ = ["BLOCK_SAMPLES", "Block", "BuildPlan", "plan_build"]
+__all__ = ["BLOCK_SAMPLES", "Block", "BuildPlan", "auto_block_samples", "plan_build", "resolve_block_samples"]
 
 #: Samples per resumable block (one part file per config per block; at ~100 KB per
 #: 500x375 JPEG a block's part is ~100 MB, so it usually becomes a shard without a rewrite).
 BLOCK_SAMPLES = 1000
+#: With several workers, blocks are cut smaller so that each worker gets this many ...
+BLOCKS_PER_WORKER = 4
+#: ... but never below this many samples (a block costs a parquet file per config).
+MIN_AUTO_BLOCK = 8
 #: generation options that do not change a generated image, so a resumed build may change them
 _GENERATION_RUN_ONLY = ("batch_size", "device")
 
@@ -49,7 +53,7 @@ class BuildPlan:
     variants: tuple[Variant, ...]
     seed: int
     split: str
-    block_samples: int
+    block_samples: int | None  # None until resolve_block_samples (block_samples="auto")
     backgrounds: BackgroundLibrary | None
     generation: Any  # GenerationOptions when a generative variant is built, else None
     fingerprint: dict[str, Any]
@@ -87,8 +91,28 @@ class BuildPlan:
 
     @property
     def blocks(self) -> list[Block]:
+        if self.block_samples is None:
+            raise ValueError("the block size is not settled yet: call resolve_block_samples first")
         n, size = len(self.items), self.block_samples
         return [Block(b, b * size, min(n, (b + 1) * size)) for b in range((n + size - 1) // size)]
+
+
+def auto_block_samples(samples: int, workers: int) -> int:
+    """Block size for ``block_samples=None``: :data:`BLOCK_SAMPLES` for one worker, else
+    about :data:`BLOCKS_PER_WORKER` blocks per worker (at least :data:`MIN_AUTO_BLOCK` samples)."""
+    if workers <= 1:
+        return BLOCK_SAMPLES
+    per_block = -(-samples // (BLOCKS_PER_WORKER * workers))
+    return max(1, min(BLOCK_SAMPLES, max(MIN_AUTO_BLOCK, per_block)))
+
+
+def resolve_block_samples(plan: BuildPlan, *, workers: int, remembered: int | None) -> BuildPlan:
+    """The plan with its block size settled: as asked, else the one an interrupted build
+    used (``remembered``: resume keeps its blocks whatever the worker count), else automatic."""
+    if plan.block_samples is not None:
+        return plan
+    size = remembered if remembered is not None else auto_block_samples(len(plan.items), workers)
+    return replace(plan, block_samples=size)
 
 
 def plan_build(
@@ -97,15 +121,15 @@ def plan_build(
     scenarios: str | Sequence[str] | Sequence[Variant],
     seed: int,
     split: str,
-    block_samples: int,
+    block_samples: int | None,
     max_samples: int | None,
     backgrounds: BackgroundLibrary | str | os.PathLike[str] | None,
     generation: Any,
     strict: bool,
 ) -> BuildPlan:
     """Check the options, open and select the source, and fingerprint the settings."""
-    if not isinstance(block_samples, int) or block_samples < 1:
-        raise ValueError(f"block_samples must be a positive integer, got {block_samples!r}")
+    if block_samples is not None and (not isinstance(block_samples, int) or block_samples < 1):
+        raise ValueError(f"block_samples must be a positive integer or None (automatic), got {block_samples!r}")
     if not isinstance(split, str) or not split.replace("_", "").isalnum():
         raise ValueError(f"split must be a name like 'train', got {split!r}")
     variants = _variants(scenarios)
@@ -185,7 +209,7 @@ def _open(source: Any) -> Any:
 
 
 def _fingerprint(source: Any, items: list[SourceItem], variants: list[Variant], seed: int, split: str,
-                 block_samples: int, backgrounds: BackgroundLibrary | None) -> dict[str, Any]:
+                 block_samples: int | None, backgrounds: BackgroundLibrary | None) -> dict[str, Any]:
     ids = hashlib.blake2b(digest_size=16)
     for item in items:
         ids.update(f"{item.class_key}\x1f{item.source_id}\x1e".encode())
@@ -199,7 +223,7 @@ def _fingerprint(source: Any, items: list[SourceItem], variants: list[Variant], 
         "configs": [v.config_name for v in variants],
         "seed": int(seed),
         "split": split,
-        "block_samples": int(block_samples),
+        "block_samples": "auto" if block_samples is None else int(block_samples),
         "backgrounds": list(backgrounds.ids) if backgrounds is not None else None,
     }
 

@@ -49,8 +49,9 @@ def register(subparsers) -> None:
                    "sample, 'unknown' otherwise)")
     p.add_argument("--max-samples", type=int, default=None, metavar="N",
                    help="build only N samples, taken round-robin over classes (a quick look)")
-    p.add_argument("--block-samples", type=int, default=BLOCK_SAMPLES, metavar="N",
-                   help="samples per resumable block")
+    p.add_argument("--block-samples", type=int, default=None, metavar="N",
+                   help=f"samples per resumable block (default: {BLOCK_SAMPLES} with one worker, else about 4 "
+                   "blocks per worker)")
     p.add_argument("--repo-id", default=None, metavar="OWNER/NAME", help="Hub repo named in the card's examples")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     from ximagenet12.ray_engine import add_engine_arguments

@@ -147,6 +147,22 @@ class RayExecutor:
             ray.shutdown()
             self._started = False
 
+    @property
+    def parallelism(self) -> int:
+        """CPUs of the cluster (blocks are cut so that each gets a few)."""
+        self.preflight()
+        import ray
+
+        return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+        """``[fn(x) for x in items]`` as Ray tasks (the finalize stage's config merges), in order."""
+        self.preflight()
+        import ray
+
+        remote = ray.remote(num_cpus=1, max_retries=self.max_retries)(_call)
+        return ray.get([remote.remote(fn, x) for x in items])
+
     def cluster_gpus(self) -> float:
         import ray
 
@@ -353,6 +369,10 @@ def merge_evaluations(results: Sequence[Any], configs: Sequence[str], *, seconds
     frames = [by_config[c].predictions[by_config[c].predictions["config"] == c] for c in configs]
     predictions = pd.concat(frames, ignore_index=True)
     return EvaluationResult(report=report, predictions=predictions, failures=failures)
+
+
+def _call(fn: Callable[[Any], Any], x: Any) -> Any:
+    return fn(x)
 
 
 def _ray_block(task: BlockTask, setup: WorkerSetup) -> BlockResult:
