@@ -4,32 +4,34 @@ A build is three stages, each in the module of its name (STYLE.md §7, "encode o
 where it is cheap"):
 
 1. ``plan`` (:mod:`~ximagenet12.builder.plan`): open the source, check every option,
-   fingerprint the settings and cut the samples into blocks of ``block_samples``;
+   fingerprint the settings and cut the samples into blocks;
 2. ``process`` (:mod:`~ximagenet12.builder.process`): per block, in a worker, decode each
    sample ONCE, apply every requested variant, encode JPEG/PNG bytes and write the
    block's part files under ``<out>/.cache/ximagenet12-build/``; generative variants
    (``ai_background``) run batched on the block's samples; a block is recorded as done
    only once all its parts are in place, so ``resume=True`` skips finished blocks;
 3. ``finalize`` (:mod:`~ximagenet12.builder.finalize`): each config's parts become its
-   ``data/<config>/<split>-XXXXX-of-YYYYY.parquet`` shards, then ``skipped.jsonl``, the
-   card ``README.md`` and ``build_info.json`` are written and the work folder is removed.
+   ``data/<config>/<split>-XXXXX-of-YYYYY.parquet`` shards in a staging folder, with
+   ``skipped.jsonl``, the card ``README.md`` and ``build_info.json`` (the manifest of every
+   file written), which get their final names by renames only, ``build_info.json`` last.
 
 Only the executor (:mod:`~ximagenet12.builder.executors`: in-process, a local process
-pool, or Ray) differs between engines. Every random draw comes from a generator derived
-from (seed, source id, scenario, level) and results are taken in block order, so the rows
-do not depend on the engine or ``num_proc``.
+pool, or Ray) differs between engines. What keeps a build from destroying or mixing data
+(the source check, the manifest, the folder lock) is in
+:mod:`ximagenet12.builder.safety` and :mod:`ximagenet12.locking`. Every random draw comes
+from a generator derived from (seed, source id, scenario, level) and results are taken in
+block order, so the rows do not depend on the engine or ``num_proc``.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from typing import Any, Sequence
 
 from ximagenet12.backgrounds import BackgroundLibrary
 from ximagenet12.builder.executors import make_executor
-from ximagenet12.builder.finalize import BuildSummary, CardOptions, ConfigSummary, finalize_build
+from ximagenet12.builder.finalize import BuildSummary, CardOptions, ConfigSummary, finalize_build, finished_summary
 from ximagenet12.builder.layout import (
     WORK_DIR,
     destination_path,
@@ -37,9 +39,12 @@ from ximagenet12.builder.layout import (
     prepare_out_dir,
     remember_block_samples,
     remembered_block_samples,
+    write_error,
 )
 from ximagenet12.builder.plan import BLOCK_SAMPLES, plan_build, resolve_block_samples, source_skipped
 from ximagenet12.builder.process import run_process_stage
+from ximagenet12.builder.safety import check_out_vs_source, remove_temporary_files, source_roots
+from ximagenet12.locking import folder_lock
 from ximagenet12.registry import Variant
 
 __all__ = [
@@ -90,38 +95,63 @@ def build_dataset(
     (default: the source's ``license`` attribute, else ``unknown``). ``max_samples``: build
     only that many samples, taken round-robin over classes. ``block_samples``: samples per
     resumable block (default: ``BLOCK_SAMPLES`` with one worker, about 4 blocks per worker
-    otherwise). ``generation``: a
-    :class:`ximagenet12.generation.GenerationOptions` for generative scenarios
-    (``ai_background``). ``repo_id``: the Hub repo named in the card's examples.
-    ``out_dir`` may be a ``file://`` URL. ``engine``: ``local`` (``num_proc`` processes) or
-    ``ray`` (block tasks on the Ray cluster at ``ray_address``, default ``$RAY_ADDRESS``,
-    else a local Ray instance; see :mod:`ximagenet12.ray_engine`). ``executor``: an executor
-    object instead (e.g. a configured :class:`ximagenet12.ray_engine.RayExecutor`); the
-    caller closes it.
+    otherwise). ``generation``: a :class:`ximagenet12.generation.GenerationOptions` for
+    generative scenarios (``ai_background``). ``repo_id``: the Hub repo named in the card's
+    examples. ``out_dir`` may be a ``file://`` URL. ``engine``: ``local`` (``num_proc``
+    processes) or ``ray`` (block tasks on the Ray cluster at ``ray_address``, default
+    ``$RAY_ADDRESS``, else a local Ray instance; see :mod:`ximagenet12.ray_engine`).
+    ``executor``: an executor object instead (e.g. a configured
+    :class:`ximagenet12.ray_engine.RayExecutor`); the caller closes it.
+
+    Safety (issue 17): an ``out_dir`` that is, holds or lies inside the source is refused
+    before anything is touched; the folder is locked for the whole build
+    (:func:`ximagenet12.locking.folder_lock`: a second run stops with "in use by process
+    N"); only files listed in the folder's own manifest (``build_info.json`` ``files``)
+    are ever deleted; a finished build with other settings is replaced only with
+    ``overwrite``, and ``resume`` on the same finished build does nothing and says so.
+    Shards are written under a staging folder and get their final names only when every
+    config is complete; a failed write (full disk) is one ``OSError`` line, with the
+    temporary files removed. A config no sample can fill is left out (named in the
+    summary and ``build_info.json``).
     """
     started = time.perf_counter()
     owned = executor is None
     if owned:
         executor = make_executor(engine, num_proc=num_proc, **({"address": ray_address} if engine == "ray" else {}))
     try:
+        out = destination_path(out_dir)
+        check_out_vs_source(out, source_roots(source, None))  # before the source is even listed
         plan = plan_build(source, scenarios=scenarios, seed=seed, split=split, block_samples=block_samples,
                           max_samples=max_samples, backgrounds=backgrounds, generation=generation, strict=strict)
-        out = destination_path(out_dir)
-        if hasattr(executor, "preflight"):  # connect to a cluster before the folder is touched
-            executor.preflight()
-        work = prepare_out_dir(out, resume=resume, overwrite=overwrite, fingerprint=plan.fingerprint)
-        plan = resolve_block_samples(plan, workers=getattr(executor, "parallelism", 1),
-                                     remembered=remembered_block_samples(work))
-        remember_block_samples(work, plan.block_samples)
-
-        from ximagenet12.builder.schema import arrow_schema, build_features
-
-        features = build_features(plan.class_names)
-        outcome = run_process_stage(plan, work, executor, arrow_schema(features), strict=strict, progress=progress)
-        return finalize_build(plan, work, out, skipped=source_skipped(plan) + outcome.skipped,
-                              resumed_blocks=outcome.resumed_blocks, features=features,
-                              card=CardOptions(license, pretty_name, repo_id), started=started,
-                              mapper=getattr(executor, "map", map))
+        check_out_vs_source(out, source_roots(source, plan.source))
+        with folder_lock(out, purpose="build"):
+            if hasattr(executor, "preflight"):  # connect to a cluster before the folder is changed
+                executor.preflight()
+            try:
+                return _build(plan, out, executor, resume=resume, overwrite=overwrite, strict=strict,
+                              progress=progress, card=CardOptions(license, pretty_name, repo_id), started=started)
+            except OSError as exc:
+                remove_temporary_files(out)
+                raise write_error(out, exc) from exc
     finally:
         if owned and hasattr(executor, "close"):
             executor.close()
+
+
+def _build(plan: Any, out: Any, executor: Any, *, resume: bool, overwrite: bool, strict: bool, progress: bool,
+           card: CardOptions, started: float) -> BuildSummary:
+    """The locked part: prepare the folder, process the blocks, finalize."""
+    from ximagenet12.builder.schema import arrow_schema, build_features
+
+    out_plan = prepare_out_dir(out, resume=resume, overwrite=overwrite, fingerprint=plan.fingerprint)
+    if out_plan.action == "finished":
+        return finished_summary(out, out_plan.info or {})
+    work = out / WORK_DIR
+    plan = resolve_block_samples(plan, workers=getattr(executor, "parallelism", 1),
+                                 remembered=remembered_block_samples(work))
+    remember_block_samples(work, plan.block_samples)
+    features = build_features(plan.class_names)
+    outcome = run_process_stage(plan, work, executor, arrow_schema(features), strict=strict, progress=progress)
+    return finalize_build(plan, work, out, skipped=source_skipped(plan) + outcome.skipped,
+                          resumed_blocks=outcome.resumed_blocks, features=features, card=card, started=started,
+                          strict=strict, mapper=getattr(executor, "map", map))

@@ -9,12 +9,14 @@ tasks on a cluster.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Iterable, Iterator
 
 from ximagenet12.builder.process import BlockResult, BlockTask, WorkerSetup, process_block
+from ximagenet12.builder.worker import exit_with_parent
 
 __all__ = ["LocalExecutor", "make_executor"]
 
@@ -22,12 +24,19 @@ __all__ = ["LocalExecutor", "make_executor"]
 _SETUP: dict[str, WorkerSetup] = {}
 
 
-def _init_pool_worker(setup: WorkerSetup) -> None:
-    """A pool worker: one OpenCV thread, since the pool already keeps every core busy."""
+def _init_pool_worker(setup: WorkerSetup | None, parent_pid: int) -> None:
+    """A pool worker: one OpenCV thread, since the pool already keeps every core busy; it
+    exits as soon as the build process dies (SIGTERM, SIGKILL), never lingering for minutes."""
     import cv2
 
     cv2.setNumThreads(1)
-    _SETUP["setup"] = setup
+    exit_with_parent(parent_pid)
+    if setup is not None:
+        _SETUP["setup"] = setup
+
+
+def _ready() -> None:
+    """A no-op task: submitting one per worker starts every worker at once."""
 
 
 def _pool_block(task: BlockTask) -> BlockResult:
@@ -53,9 +62,10 @@ class LocalExecutor:
 
     def _start(self, setup: WorkerSetup | None) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                self.num_proc, mp_context=multiprocessing.get_context("spawn"),
-                **({"initializer": _init_pool_worker, "initargs": (setup,)} if setup is not None else {}))
+            self._pool = ProcessPoolExecutor(self.num_proc, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_init_pool_worker, initargs=(setup, os.getpid()))
+            for _ in range(self.num_proc):  # spawned pools start workers on demand: start them all now
+                self._pool.submit(_ready)
         return self._pool
 
     def run(self, tasks: Iterable[BlockTask], setup: WorkerSetup) -> Iterator[BlockResult]:

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from ximagenet12.builder.layout import block_record, part_path
 from ximagenet12.builder.plan import Block, BuildPlan
-from ximagenet12.builder.worker import process_sample, result_row
+from ximagenet12.builder import worker
 from ximagenet12.builder.writer import PartWriter, Row, atomic_write_bytes
 from ximagenet12.engine import RunContext
 from ximagenet12.registry import Variant
@@ -93,7 +93,7 @@ def process_block(task: BlockTask, setup: WorkerSetup) -> BlockResult:
         pending: dict[str, list[Row]] = defaultdict(list)
         pending_bytes = 0
         for j, item in enumerate(task.items):
-            res = process_sample(item, setup.variants, setup.context, setup.class_index, index=task.start + j)
+            res = worker.process_sample(item, setup.variants, setup.context, setup.class_index, index=task.start + j)
             if setup.strict and res.skipped:
                 s = res.skipped[0]
                 out.error = (s.source_id, s.reason if s.scenario is None else f"{s.scenario}: {s.reason}")
@@ -264,5 +264,5 @@ def generate_rows(job: GenerationJob, variant: Variant, loaded: Sequence[SourceI
             skipped.append(Skipped(sample.source_id, res.reason, variant.config_name))
             errors.append(SampleError(sample.source_id, f"{variant.config_name}: {res.reason}"))
         else:
-            rows.append(result_row(variant, sample, res, job.class_index[sample.class_key]))
+            rows.append(worker.result_row(variant, sample, res, job.class_index[sample.class_key]))
     return rows, skipped, errors
