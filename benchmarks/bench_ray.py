@@ -80,7 +80,8 @@ def ray_build(source: Path, out: Path, scenarios: str, cpus: int) -> tuple[float
 
 
 def breakdown(source: Path, scenarios: str) -> dict[str, float]:
-    """Seconds per sample of each step, run in this process the way a build worker runs them."""
+    """CPU seconds per sample of each step, run in this process the way a build worker runs
+    them (``time.process_time``: what a core spends, whatever else the machine runs)."""
     import pyarrow.parquet as pq
 
     from ximagenet12.backgrounds import BackgroundLibrary
@@ -99,30 +100,38 @@ def breakdown(source: Path, scenarios: str) -> dict[str, float]:
     schema = arrow_schema(build_features(src.class_names))
     cost = {"decode": 0.0, "scenarios": 0.0, "encode": 0.0, "write": 0.0}
     rows: dict[str, list] = {v.config_name: [] for v in variants}
+    clock = time.process_time
     for item in items:
-        t0 = time.perf_counter()
+        t0 = clock()
         sample = item.load()
-        t1 = time.perf_counter()
+        t1 = clock()
         results = [(v, apply_variant(v, sample, context)) for v in variants]
-        t2 = time.perf_counter()
+        t2 = clock()
         mask_png = encode_mask(sample.mask)
         for v, r in results:
             rows[v.config_name].append((encode_image(r.output.image, v.scenario.mode), mask_png, 0, sample.class_key,
                                         sample.source_id, v.name, v.effective_level, int(r.seed), "{}"))
-        t3 = time.perf_counter()
+        t3 = clock()
         cost["decode"] += t1 - t0
         cost["scenarios"] += t2 - t1
         cost["encode"] += t3 - t2
     with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
+        t0 = clock()
         for name, config_rows in rows.items():
             pq.write_table(rows_to_table(config_rows, schema), Path(tmp) / f"{name}.parquet", row_group_size=100)
-        cost["write"] = time.perf_counter() - t0
+        cost["write"] = clock() - t0
         cost["output_bytes"] = sum(p.stat().st_size for p in Path(tmp).iterdir())
     n = len(items)
     out = {k: v / n for k, v in cost.items()}
     out["configs"] = len(variants)
     return out
+
+
+def _print_breakdown(costs: dict[str, float]) -> None:
+    total = sum(costs[k] for k in ("decode", "scenarios", "encode", "write"))
+    print(f"(e) CPU per sample, one process, {costs['configs']:.0f} configs: "
+          + ", ".join(f"{k} {costs[k] * 1000:.1f} ms" for k in ("decode", "scenarios", "encode", "write"))
+          + f" = {total * 1000:.1f} ms; output {costs['output_bytes'] / 1024:.0f} KiB per sample")
 
 
 def main() -> None:
@@ -131,6 +140,7 @@ def main() -> None:
     parser.add_argument("--scenarios", default="all")
     parser.add_argument("--cpus", type=int, default=2, help="workers for (b), CPUs of the Ray instance for (c, d)")
     parser.add_argument("--skip-ray", action="store_true")
+    parser.add_argument("--only-breakdown", action="store_true", help="only (e), the per-sample CPU costs")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     tmp = Path(tempfile.mkdtemp(prefix="bench_ray_"))
@@ -139,6 +149,9 @@ def main() -> None:
         source = make_release(tmp / "src", n)
         print(f"{n} images of {WIDTH}x{HEIGHT}, --scenarios {args.scenarios}, {os.cpu_count()} CPU(s), "
               f"load average before: {'/'.join(f'{x:.1f}' for x in os.getloadavg()[:2])}")
+        if args.only_breakdown:
+            _print_breakdown(breakdown(source, args.scenarios))
+            return
         local(source, tmp / "warm", args.scenarios, 1)  # imports, background photos, file cache
         f_wall, f_cpu = floor_cpu(source, args.scenarios)
         t1, c1, _ = local(source, tmp / "l1", args.scenarios, 1)
@@ -158,11 +171,7 @@ def main() -> None:
             print(f"| (c) Ray start-up, {args.cpus} CPUs | {startup:.2f} s | | | once per run |")
             print(f"| (d) Ray build, {args.cpus} CPUs | {tr:.2f} s | | {tr / n * 1000:.1f} ms | "
                   f"{tr / tn:.2f}x (b) (target <= 1.3x) |")
-        costs = breakdown(source, args.scenarios)
-        total = sum(costs[k] for k in ("decode", "scenarios", "encode", "write"))
-        print(f"(e) per sample, one process, {costs['configs']} configs: "
-              + ", ".join(f"{k} {costs[k] * 1000:.1f} ms" for k in ("decode", "scenarios", "encode", "write"))
-              + f" = {total * 1000:.1f} ms; output {costs['output_bytes'] / 1024:.0f} KiB per sample")
+        _print_breakdown(breakdown(source, args.scenarios))
         print(f"load average after: {'/'.join(f'{x:.1f}' for x in os.getloadavg()[:2])}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
