@@ -263,6 +263,7 @@ def _fingerprint(source: Any, items: list[SourceItem], variants: list[Variant], 
         "items": ids.hexdigest(),
         "classes": list(source.classes),
         "configs": [v.config_name for v in variants],
+        "params": {v.config_name: repr(sorted(v.params.items())) for v in variants},  # e.g. --corruption-fill
         "seed": int(seed),
         "split": split,
         "block_samples": int(block_samples),

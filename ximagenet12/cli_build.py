@@ -53,6 +53,9 @@ def register(subparsers) -> None:
                    help="samples per resumable block")
     p.add_argument("--repo-id", default=None, metavar="OWNER/NAME", help="Hub repo named in the card's examples")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--corruption-fill", choices=("none", "inpaint"), default="none",
+                   help="corrupt_*_background configs: 'inpaint' fills the object's hole from its surroundings "
+                   "before corrupting, so blurs carry no trace of the object's colours")
     try:
         from ximagenet12.generation import add_generation_arguments
     except ImportError:  # pragma: no cover - the generation package is optional at import time
@@ -64,9 +67,9 @@ def register(subparsers) -> None:
 
 def _run_build(args: argparse.Namespace) -> int:
     from ximagenet12.builder import build_dataset
-    from ximagenet12.registry import resolve
+    from ximagenet12.registry import resolve, with_params
 
-    variants = resolve(args.scenarios)
+    variants = with_params(resolve(args.scenarios), fill=args.corruption_fill)
     generation = None
     if any(v.scenario.family == "generative" for v in variants):
         from ximagenet12.generation import options_from_args
