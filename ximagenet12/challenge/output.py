@@ -147,6 +147,10 @@ def _curve_plot(report: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
 def _markdown(report: dict) -> str:
     f = report["forwards"]
     lines = [
@@ -158,7 +162,7 @@ def _markdown(report: dict) -> str:
         f"- accuracy on the originals: **{report['accuracy']:.4f}**",
         f"- worst-case accuracy at N = {report['candidates']}: **{report['worst_case_accuracy']:.4f}**",
         f"- unfoolable: {report['unfoolable_share']:.4f} of all samples "
-        f"({report['unfoolable_share_of_correct']} of those right on the original)",
+        f"({_fmt(report['unfoolable_share_of_correct'])} of those right on the original)",
         f"- forward passes: {f['batches']} batches, {f['images']} images "
         f"({f['images_per_sample']:.2f} per sample; bound 1 + N = {report['candidates'] + 1})",
         "",
