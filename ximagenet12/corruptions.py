@@ -33,6 +33,7 @@ from ximagenet12.types import SampleError, ScenarioOutput
 __all__ = [
     "CORRUPTIONS",
     "RANDOM_CORRUPTIONS",
+    "GROUP_OF",
     "SEVERITIES",
     "MIN_SIDE",
     "CorruptionFill",
@@ -53,6 +54,14 @@ CORRUPTIONS: tuple[str, ...] = (
     "brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression",
     "speckle_noise", "gaussian_blur", "spatter", "saturate",
 )  # fmt: skip
+#: ImageNet-C's group of each corruption (``extra``: imagecorruptions' 4 held-out ones).
+GROUP_OF: dict[str, str] = {
+    **dict.fromkeys(CORRUPTIONS[0:3], "noise"),
+    **dict.fromkeys(CORRUPTIONS[3:7], "blur"),
+    **dict.fromkeys(CORRUPTIONS[7:10], "weather"),
+    **dict.fromkeys(CORRUPTIONS[10:15], "digital"),
+    **dict.fromkeys(CORRUPTIONS[15:19], "extra"),
+}
 #: Corruptions that draw random values (the others are deterministic functions of the image).
 RANDOM_CORRUPTIONS: frozenset[str] = frozenset(
     {"gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "glass_blur", "motion_blur",

@@ -413,7 +413,12 @@ for _corruption in C.CORRUPTIONS:
                 _fn,
                 f"ImageNet-C {_corruption.replace('_', ' ')} (imagecorruptions) computed on the whole frame "
                 f"and kept only {'outside' if _where == 'background' else 'inside'} the object mask"
-                + ("; fill=inpaint fills the object's hole first (--corruption-fill)." if _where == "background" else "."),
+                + (
+                    " (a blur may carry the object's colours across its edge; fill=inpaint, "
+                    "--corruption-fill, fills the object's hole first)."
+                    if _where == "background"
+                    else "."
+                ),
                 params=_params,
                 levels=_CORRUPTION_LEVELS,
                 paper_level=_CORRUPTION_DEFAULT,

@@ -166,3 +166,17 @@ def test_corruption_fill_override_reaches_params_and_provenance():
     assert result.provenance["fill"] == "inpaint" and result.provenance["severity"] == 4
     untouched = with_params(resolve("corrupt_fog_object,blur_background"), fill="inpaint")
     assert [v.scenario for v in untouched] == [SCENARIOS["corrupt_fog_object"], SCENARIOS["blur_background"]]
+
+
+def test_readme_corruption_table_is_the_registry():
+    """README's table of corruptions, row by row, as the registry gives it."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Masked ImageNet-C corruptions", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "`corrupt_" in line]
+    expected = []
+    for name in C.CORRUPTIONS:
+        bg, obj = SCENARIOS[f"corrupt_{name}_background"], SCENARIOS[f"corrupt_{name}_object"]
+        expected.append(f"| {name} | {C.GROUP_OF[name]} | `{bg.name}` | `{obj.name}` | {'yes' if bg.random else 'no'} |")
+    assert rows == expected
