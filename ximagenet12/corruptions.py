@@ -140,7 +140,8 @@ def corrupt_image(
     return out, seed
 
 
-def _drawn(corruption: str, severity: int, seed: int | None) -> dict:
+def _drawn(seed: int | None) -> dict:
+    """What the row records as drawn: the seed a random corruption ran with."""
     return {} if seed is None else {"corruption_seed": seed}
 
 
@@ -162,7 +163,7 @@ def corrupt_background(
         raise ValueError(f"fill must be one of {', '.join(CORRUPTION_FILLS)}, got {fill!r}")
     base = _fill_hole(image, mask, "inpaint") if fill == "inpaint" else image
     corrupted, seed = corrupt_image(base, corruption=corruption, severity=severity, rng=rng)
-    return ScenarioOutput(_select(mask, image, corrupted), mask.copy(), _drawn(corruption, severity, seed))
+    return ScenarioOutput(_select(mask, image, corrupted), mask.copy(), _drawn(seed))
 
 
 def corrupt_object(
@@ -170,4 +171,4 @@ def corrupt_object(
 ) -> ScenarioOutput:
     """The corruption inside the mask; background pixels bit-identical to the source."""
     corrupted, seed = corrupt_image(image, corruption=corruption, severity=severity, rng=rng)
-    return ScenarioOutput(_select(mask, corrupted, image), mask.copy(), _drawn(corruption, severity, seed))
+    return ScenarioOutput(_select(mask, corrupted, image), mask.copy(), _drawn(seed))
