@@ -180,3 +180,16 @@ def test_readme_corruption_table_is_the_registry():
         bg, obj = SCENARIOS[f"corrupt_{name}_background"], SCENARIOS[f"corrupt_{name}_object"]
         expected.append(f"| {name} | {C.GROUP_OF[name]} | `{bg.name}` | `{obj.name}` | {'yes' if bg.random else 'no'} |")
     assert rows == expected
+
+
+def test_a_random_corruption_without_a_generator_is_refused():
+    with pytest.raises(ValueError, match="corruption 'fog' draws random values: pass rng"):
+        C.corrupt_image(_sample().image, corruption="fog", severity=1)
+
+
+def test_missing_library_says_which_extra_to_install(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "imagecorruptions", None)  # makes the import fail
+    with pytest.raises(ValueError, match=r"need the imagecorruptions-imaug package: pip install 'ximagenet12\[corruptions\]'"):
+        C.corrupt_image(_sample().image, corruption="contrast", severity=1)
