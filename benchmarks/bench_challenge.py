@@ -1,10 +1,12 @@
 """Benchmark the worst-case background challenge: batching and forward passes (issue 14).
 
-    python benchmarks/bench_challenge.py [--samples 24] [--candidates 16]
+    python benchmarks/bench_challenge.py [--candidates 14]
 
-Builds the ``original`` config of N generated 500x375 photos (``bench_build.make_release``)
-and runs ``run_challenge`` with the real EfficientNet-Lite0 weights on the CPU, side by
-side in one run, at ``--batch-size`` 1 and 16. Both must find the same first fooling
+Builds the ``original`` config of the embedded sample (six CC0 photographs of ImageNet
+classes with hand-checked masks: the model's labels map to them) and runs
+``run_challenge`` with the real EfficientNet-Lite0 weights on the CPU, side by side in
+one run, at ``--batch-size`` 1 and 16; the pool is the 5 other samples' backgrounds and
+the 9 default library photos, so N = 14 tries every candidate. Both must find the same first fooling
 candidate for every sample; the figures are the forward passes (model calls), the images
 forwarded against the bound ``samples x (1 + N)``, and the time of each, with the ratio.
 """
@@ -12,30 +14,24 @@ forwarded against the bound ``samples x (1 + N)``, and the time of each, with th
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--samples", type=int, default=24)
-    parser.add_argument("--candidates", type=int, default=16)
+    parser.add_argument("--candidates", type=int, default=14)
     args = parser.parse_args()
 
-    from bench_build import make_release
-
     from ximagenet12.builder import build_dataset
+    from ximagenet12.builder.sample import sample_source
     from ximagenet12.challenge import run_challenge
     from ximagenet12.evaluation.models import load_pipeline
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        make_release(root / "release", args.samples)
-        build_dataset(str(root / "release"), root / "data", scenarios="original", progress=False)
+        build_dataset(sample_source(), root / "data", scenarios="original", progress=False)
         pipe = load_pipeline("efficientnet-lite0", task="image-classification", device="cpu")
         results = {}
         for batch in (1, 16):
@@ -45,7 +41,7 @@ def main() -> None:
             results[batch] = (time.perf_counter() - started, r)
     (t1, r1), (t16, r16) = results[1], results[16]
     same = [o.fooled_at for o in r1.outcomes] == [o.fooled_at for o in r16.outcomes]
-    print(f"{args.samples} samples of 500x375, N = {args.candidates}, EfficientNet-Lite0 on the CPU")
+    print(f"{r1.report['n']} samples (embedded sample), N = {args.candidates}, EfficientNet-Lite0 on the CPU")
     print(f"same first fooling candidate at batch 1 and 16: {same}")
     print(f"accuracy {r1.report['accuracy']:.3f} -> worst case {r1.report['worst_case_accuracy']:.3f}, "
           f"unfoolable {r1.report['unfoolable_share']:.3f}")
