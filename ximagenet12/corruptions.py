@@ -42,6 +42,8 @@ __all__ = [
     "corrupt_background",
     "corrupt_object",
     "check_corruption",
+    "corruption_summary",
+    "REGIONS",
 ]
 
 #: The 19 corruptions of ``imagecorruptions.get_corruption_names("all")``, in its order:
@@ -172,3 +174,63 @@ def corrupt_object(
     """The corruption inside the mask; background pixels bit-identical to the source."""
     corrupted, seed = corrupt_image(image, corruption=corruption, severity=severity, rng=rng)
     return ScenarioOutput(_select(mask, corrupted, image), mask.copy(), _drawn(seed))
+
+
+# -- reading results ------------------------------------------------------------------------
+
+REGIONS = ("background", "object")
+
+
+def _parse_config(config: str) -> tuple[str, str, int] | None:
+    """(corruption, region, severity) of a corruption config name, ``None`` for other configs."""
+    from ximagenet12.registry import resolve
+
+    if not config.startswith("corrupt_"):
+        return None
+    variant = resolve(config)[0]
+    region = "background" if variant.name.endswith("_background") else "object"
+    return str(variant.params["corruption"]), region, int(variant.params["severity"])
+
+
+def _mean(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def corruption_summary(accuracy: dict[str, float | None], *, reference: float | None = None) -> dict:
+    """Where corruptions hurt: mean accuracy per corruption, region and ImageNet-C group.
+
+    ``accuracy``: config name -> accuracy, e.g. ``{c: e["accuracy"] for c, e in
+    report["scenarios"].items()}`` from ``ximagenet12 evaluate``'s ``report.json``; other
+    configs are ignored, ``original`` gives ``reference`` unless it is passed. Per corruption
+    and region the severities present are averaged (ImageNet-C's protocol averages all
+    five); ``gap`` = background - object accuracy (negative: the corrupted background
+    hurts more than the corrupted object). ``missing`` lists every (corruption, region,
+    severity) absent, so a partial run is never mistaken for a full one.
+    """
+    if reference is None:
+        reference = accuracy.get("original")
+    levels: dict[tuple[str, str], dict[int, float]] = {}
+    for config, value in accuracy.items():
+        parsed = _parse_config(config)
+        if parsed is not None and value is not None:
+            levels.setdefault(parsed[:2], {})[parsed[2]] = float(value)
+    per: dict[str, dict] = {}
+    for name in CORRUPTIONS:
+        entry = {r: _mean(list(levels.get((name, r), {}).values())) for r in REGIONS}
+        if entry["background"] is None and entry["object"] is None:
+            continue
+        both = entry["background"] is not None and entry["object"] is not None
+        per[name] = {**entry, "gap": entry["background"] - entry["object"] if both else None,
+                     "levels": {r: dict(sorted(levels.get((name, r), {}).items())) for r in REGIONS}}
+    out: dict = {"reference": reference, "per_corruption": per}
+    for region in REGIONS:
+        out[region] = _mean([e[region] for e in per.values() if e[region] is not None])
+        out[f"{region}_drop"] = None if out[region] is None or reference is None else reference - out[region]
+    out["per_group"] = {
+        g: {r: _mean([e[r] for n, e in per.items() if GROUP_OF[n] == g and e[r] is not None]) for r in REGIONS}
+        for g in dict.fromkeys(GROUP_OF.values())
+    }
+    out["missing"] = [f"{n}/{r}@{s}" for n in CORRUPTIONS for r in REGIONS for s in SEVERITIES
+                      if s not in levels.get((n, r), {})]
+    out["complete"] = not out["missing"]
+    return out

@@ -193,3 +193,28 @@ def test_missing_library_says_which_extra_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "imagecorruptions", None)  # makes the import fail
     with pytest.raises(ValueError, match=r"need the imagecorruptions-imaug package: pip install 'ximagenet12\[corruptions\]'"):
         C.corrupt_image(_sample().image, corruption="contrast", severity=1)
+
+
+def test_corruption_summary_by_hand():
+    accuracy = {
+        "original": 0.9,
+        "corrupt_fog_background_level1": 0.8, "corrupt_fog_background": 0.6, "corrupt_fog_background_level5": 0.4,
+        "corrupt_fog_object_level1": 0.9, "corrupt_fog_object_level5": 0.7,
+        "corrupt_snow_object": 0.5, "blur_background": 0.1,
+    }  # fmt: skip
+    s = C.corruption_summary(accuracy)
+    assert s["reference"] == 0.9
+    assert s["per_corruption"]["fog"]["background"] == pytest.approx(0.6)  # (0.8 + 0.6 + 0.4) / 3
+    assert s["per_corruption"]["fog"]["object"] == pytest.approx(0.8)
+    assert s["per_corruption"]["fog"]["gap"] == pytest.approx(-0.2)
+    assert s["per_corruption"]["fog"]["levels"]["background"] == {1: 0.8, 3: 0.6, 5: 0.4}
+    assert s["per_corruption"]["snow"]["background"] is None and s["per_corruption"]["snow"]["gap"] is None
+    assert s["object"] == pytest.approx((0.8 + 0.5) / 2) and s["background_drop"] == pytest.approx(0.3)
+    assert s["per_group"]["weather"]["background"] == pytest.approx(0.6) and s["per_group"]["noise"]["object"] is None
+    assert not s["complete"] and len(s["missing"]) == 19 * 2 * 5 - 6 and "fog/object@3" in s["missing"]
+    assert set(s["per_corruption"]) == {"fog", "snow"}
+
+
+def test_corruption_summary_refuses_a_config_with_a_bad_level():
+    with pytest.raises(ValueError, match="has no severity level 7"):
+        C.corruption_summary({"corrupt_fog_object_level7": 0.5})
