@@ -1,12 +1,11 @@
 """Benchmark the worst-case background challenge: batching and forward passes (issue 14).
 
-    python benchmarks/bench_challenge.py [--candidates 14]
+    python benchmarks/bench_challenge.py [--candidates 16]
 
-Builds the ``original`` config of the embedded sample (six CC0 photographs of ImageNet
-classes with hand-checked masks: the model's labels map to them) and runs
-``run_challenge`` with the real EfficientNet-Lite0 weights on the CPU, side by side in
-one run, at ``--batch-size`` 1 and 16; the pool is the 5 other samples' backgrounds and
-the 9 default library photos, so N = 14 tries every candidate. Both must find the same first fooling
+Builds the ``original`` config of the embedded sample (photographs of ImageNet-1k
+classes with masks: the model's labels map to them) and runs ``run_challenge`` with the
+real EfficientNet-Lite0 weights on the CPU, side by side in one run, at ``--batch-size``
+1 and 16; the pool is the other samples' backgrounds and the 9 default library photos. Both must find the same first fooling
 candidate for every sample; the figures are the forward passes (model calls), the images
 forwarded against the bound ``samples x (1 + N)``, and the time of each, with the ratio.
 """
@@ -21,7 +20,7 @@ from pathlib import Path
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--candidates", type=int, default=14)
+    parser.add_argument("--candidates", type=int, default=16)
     args = parser.parse_args()
 
     from ximagenet12.builder import build_dataset

@@ -73,7 +73,7 @@ def measure(repeats: int) -> list[dict]:
     for name in CORRUPTIONS:
         bg = get_scenario(f"corrupt_{name}_background")
         obj = get_scenario(f"corrupt_{name}_object")
-        filled = with_params([bg.variant(3)], fill="inpaint")[0]
+        filled = with_params([bg.variant(3)], {"fill": "inpaint"}, family="corruption")[0]
         kwargs = {"seed": 0} if name in ("glass_blur", "impulse_noise") else {}
         first, bare = _median_ms(lambda: corrupt(image, severity=3, corruption_name=name, **kwargs), repeats)
         row = {"corruption": name, "first_call_ms": first, "bare_ms": bare}

@@ -71,7 +71,7 @@ def _run_build(args: argparse.Namespace) -> int:
     from ximagenet12.builder import build_dataset
     from ximagenet12.registry import resolve, with_params
 
-    variants = with_params(resolve(args.scenarios), fill=args.corruption_fill)
+    variants = with_params(resolve(args.scenarios), {"fill": args.corruption_fill}, family="corruption")
     generation = None
     if any(v.scenario.family == "generative" for v in variants):
         from ximagenet12.generation import options_from_args

@@ -184,17 +184,19 @@ def _group_variants(token: str) -> list[Variant] | None:
     return [s.variant(int(level)) for s in members]
 
 
-def with_params(variants: Iterable[Variant], **overrides: Any) -> list[Variant]:
-    """``variants`` with ``overrides`` applied to the scenarios that take those parameters.
+def with_params(variants: Iterable[Variant], overrides: Mapping[str, Any], *, family: str) -> list[Variant]:
+    """``variants`` with ``overrides`` applied to the scenarios of ``family`` that take them.
 
-    Used for run-wide options such as ``--corruption-fill inpaint``: the config names stay,
-    the parameters (and so every row's provenance and the card) say what was done.
+    Used for run-wide options such as ``--corruption-fill inpaint`` (family
+    ``corruption``): the config names stay, the parameters (and so every row's provenance,
+    the card and the build's resume fingerprint) say what was done. Other families are
+    untouched even when they have a parameter of the same name (``mixed_*``'s ``fill``).
     """
     from dataclasses import replace
 
     out = []
     for v in variants:
-        keys = [k for k in overrides if k in v.scenario.params]
+        keys = [k for k in overrides if k in v.scenario.params] if v.scenario.family == family else []
         if keys and any(v.scenario.params[k] != overrides[k] for k in keys):
             scenario = replace(v.scenario, params={**v.scenario.params, **{k: overrides[k] for k in keys}})
             v = Variant(scenario, v.level)

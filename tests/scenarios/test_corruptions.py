@@ -160,12 +160,13 @@ def test_inpaint_fill_keeps_object_colours_out_of_a_blurred_background():
 
 
 def test_corruption_fill_override_reaches_params_and_provenance():
-    variant = with_params(resolve("corrupt_fog_background@4"), fill="inpaint")[0]
+    variant = with_params(resolve("corrupt_fog_background@4"), {"fill": "inpaint"}, family="corruption")[0]
     assert variant.config_name == "corrupt_fog_background_level4" and variant.params["fill"] == "inpaint"
     result = apply_variant(variant, _sample(), RunContext(seed=0))
     assert result.provenance["fill"] == "inpaint" and result.provenance["severity"] == 4
-    untouched = with_params(resolve("corrupt_fog_object,blur_background"), fill="inpaint")
-    assert [v.scenario for v in untouched] == [SCENARIOS["corrupt_fog_object"], SCENARIOS["blur_background"]]
+    untouched = with_params(resolve("corrupt_fog_object,mixed_same"), {"fill": "none"}, family="corruption")
+    assert [v.scenario for v in untouched] == [SCENARIOS["corrupt_fog_object"], SCENARIOS["mixed_same"]]
+    assert untouched[1].params["fill"] == "inpaint"  # mixed_*'s own fill is not the corruption fill
 
 
 def test_readme_corruption_table_is_the_registry():

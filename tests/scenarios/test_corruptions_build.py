@@ -23,7 +23,7 @@ def _offline(monkeypatch):
 def test_num_proc_1_and_2_give_identical_parquet(tmp_path):
     one = build_dataset(sample_source(), tmp_path / "one", scenarios=SCENARIOS, num_proc=1, progress=False)
     two = build_dataset(sample_source(), tmp_path / "two", scenarios=SCENARIOS, num_proc=2, progress=False)
-    assert list(one.configs) == list(two.configs) and one.rows == two.rows == 5 * 6
+    assert list(one.configs) == list(two.configs) and one.rows == two.rows == 5 * one.samples
     for name, config in one.configs.items():
         for a, b in zip(config.files, two.configs[name].files):
             assert (tmp_path / "one" / a).read_bytes() == (tmp_path / "two" / b).read_bytes(), name
@@ -54,6 +54,19 @@ def test_resume_fingerprint_tells_the_fills_apart():
     src = sample_source()
     items = list(src.items())
     plain = resolve("corrupt_pixelate_background")
-    prints = [_fingerprint(src, items, with_params(plain, fill=f), 0, "train", 10, None) for f in ("none", "inpaint")]
+    prints = [_fingerprint(src, items, with_params(plain, {"fill": f}, family="corruption"), 0, "train", 10, None)
+              for f in ("none", "inpaint")]
     assert prints[0] != prints[1]
     assert json.loads(json.dumps(prints[0])) == prints[0]  # survives state.json unchanged
+
+
+def test_default_corruption_fill_leaves_mixed_scenarios_alone(tmp_path):
+    """Regression: --corruption-fill none must not reach mixed_*'s own `fill` parameter."""
+    import datasets
+
+    out = tmp_path / "out"
+    argv = ["build", "--out", str(out), "--scenarios", "mixed_rand,corrupt_fog_background", "--max-samples", "4",
+            "--no-progress"]
+    assert main(argv) == 0
+    ds = datasets.load_dataset(str(out), "mixed_rand", split="train")
+    assert json.loads(ds[0]["provenance"])["fill"] == "inpaint"
