@@ -34,7 +34,8 @@ def register(subparsers) -> None:
     p.add_argument("--scenarios", default="all", metavar="NAMES",
                    help="comma-separated scenario names, NAME@LEVEL or NAME_levelK for a severity level, "
                    "'all' (every non-generative scenario at the paper's level) or 'all-levels'; "
-                   "ai_background only when named (see `ximagenet12 scenarios`)")
+                   "ai_background only when named; corruptions, corruptions-background, corruptions-object (every "
+                   "level) or GROUP@K (see `ximagenet12 scenarios`)")
     p.add_argument("--seed", type=int, default=0, help="build seed (every row's seed derives from it)")
     p.add_argument("--num-proc", type=int, default=1, metavar="N", help="worker processes")
     p.add_argument("--resume", action="store_true",
