@@ -208,6 +208,16 @@ def _open(source: Any) -> Any:
     return source
 
 
+def _config_key(variant: Variant) -> str:
+    """The config name, plus any parameter a run-wide option (``--corruption-fill``) changed."""
+    from ximagenet12.registry import SCENARIOS
+
+    registered = SCENARIOS.get(variant.name)
+    base = registered.parameters(variant.level) if registered is not None else variant.params
+    changed = sorted((k, v) for k, v in variant.params.items() if base.get(k) != v)
+    return variant.config_name + (f" {changed!r}" if changed else "")
+
+
 def _fingerprint(source: Any, items: list[SourceItem], variants: list[Variant], seed: int, split: str,
                  block_samples: int | None, backgrounds: BackgroundLibrary | None) -> dict[str, Any]:
     ids = hashlib.blake2b(digest_size=16)
@@ -220,7 +230,7 @@ def _fingerprint(source: Any, items: list[SourceItem], variants: list[Variant], 
         "samples": len(items),
         "items": ids.hexdigest(),
         "classes": list(source.classes),
-        "configs": [v.config_name for v in variants],
+        "configs": [_config_key(v) for v in variants],
         "seed": int(seed),
         "split": split,
         "block_samples": "auto" if block_samples is None else int(block_samples),

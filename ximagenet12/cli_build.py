@@ -34,7 +34,8 @@ def register(subparsers) -> None:
     p.add_argument("--scenarios", default="all", metavar="NAMES",
                    help="comma-separated scenario names, NAME@LEVEL or NAME_levelK for a severity level, "
                    "'all' (every non-generative scenario at the paper's level) or 'all-levels'; "
-                   "ai_background only when named (see `ximagenet12 scenarios`)")
+                   "ai_background only when named; corruptions, corruptions-background, corruptions-object (every "
+                   "level) or GROUP@K (see `ximagenet12 scenarios`)")
     p.add_argument("--seed", type=int, default=0, help="build seed (every row's seed derives from it)")
     p.add_argument("--num-proc", type=int, default=1, metavar="N", help="worker processes")
     p.add_argument("--resume", action="store_true",
@@ -56,6 +57,9 @@ def register(subparsers) -> None:
                    "blocks per worker)")
     p.add_argument("--repo-id", default=None, metavar="OWNER/NAME", help="Hub repo named in the card's examples")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--corruption-fill", choices=("none", "inpaint"), default="none",
+                   help="corrupt_*_background configs: 'inpaint' fills the object's hole from its surroundings "
+                   "before corrupting, so blurs carry no trace of the object's colours")
     from ximagenet12.ray_engine import add_engine_arguments
 
     add_engine_arguments(p)
@@ -69,9 +73,9 @@ def register(subparsers) -> None:
 
 
 def _run_build(args: argparse.Namespace) -> int:
-    from ximagenet12.registry import resolve
+    from ximagenet12.registry import resolve, with_params
 
-    variants = resolve(args.scenarios)
+    variants = with_params(resolve(args.scenarios), {"fill": args.corruption_fill}, family="corruption")
     generation = None
     if any(v.scenario.family == "generative" for v in variants):
         from ximagenet12.generation import options_from_args
