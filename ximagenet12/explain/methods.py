@@ -89,6 +89,7 @@ def resolve_layer(model: nn.Module, path: str) -> tuple[str, nn.Module]:
     if not isinstance(path, str) or not path.strip():
         raise TypeError(f"target layer must be a dotted module name such as 'net._bn1', got {path!r}")
     module: nn.Module = model
+    walked: list[str] = []
     for part in path.strip().split("."):
         child = None
         if part.lstrip("-").isdigit() and isinstance(module, (nn.ModuleList, nn.Sequential)):
@@ -99,10 +100,14 @@ def resolve_layer(model: nn.Module, path: str) -> tuple[str, nn.Module]:
             child = getattr(module, part)
         if child is None:
             convs = _conv_layers(model)[-_SHOWN_LAYERS:]
+            where = ".".join(walked) or "the model"
+            children = [n for n, _ in module.named_children()][:_SHOWN_LAYERS]
             raise ValueError(
-                f"target layer {path!r} does not exist in model {_model_label(model)}; its last convolutional "
-                f"layers are: {', '.join(convs) or 'none'}"
+                f"target layer {path!r} does not exist in model {_model_label(model)}: {where} has no {part!r} "
+                f"(it has: {', '.join(children) or 'no sub-modules'}); the model's last convolutional layers are: "
+                f"{', '.join(convs) or 'none'}"
             )
+        walked.append(part)
         module = child
     name = next((n for n, m in model.named_modules() if m is module), path)
     return name, module

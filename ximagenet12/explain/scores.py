@@ -120,7 +120,7 @@ def mean_ci(
         )
         out["ci_low"] = float(res.confidence_interval.low)
         out["ci_high"] = float(res.confidence_interval.high)
-    elif finite.size >= 2:  # every value equal: the interval is that value
+    elif n_bootstrap and finite.size >= 2:  # every value equal: the interval is that value
         out["ci_low"] = out["ci_high"] = out["mean"]
     return out
 
@@ -163,7 +163,7 @@ def right_vs_wrong(
     r, w = right[np.isfinite(right)], wrong[np.isfinite(wrong)]
     if r.size and w.size:
         out["difference"] = float(r.mean() - w.mean())
-        if n_bootstrap and r.size >= 2 and w.size >= 2:
+        if n_bootstrap and r.size >= 2 and w.size >= 2 and np.ptp(np.concatenate([r, w])) > 0:
             from scipy.stats import bootstrap
 
             res = bootstrap(
@@ -171,5 +171,6 @@ def right_vs_wrong(
                 n_resamples=int(n_bootstrap), confidence_level=float(confidence), method="percentile",
                 rng=rng, vectorized=True,
             )
-            out["difference_ci"] = [float(res.confidence_interval.low), float(res.confidence_interval.high)]
+            low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+            out["difference_ci"] = [low, high] if math.isfinite(low) and math.isfinite(high) else None
     return out
