@@ -140,6 +140,7 @@ def test_cli_rollout_report_and_analyze_it(sample_folder, tiny_vit_dir, tmp_path
     assert rc == 0
     observations = pd.read_csv(tmp_path / "analysis" / "observations.csv")
     assert len(observations) == 6 and observations["value"].between(0, 1).all()
+    assert set(observations["model"]) == {f"{tiny_vit_dir} (rollout)"}
     assert "object_focus" in (tmp_path / "analysis" / "analysis.md").read_text()
 
 
