@@ -161,3 +161,16 @@ def test_cli_bad_requests_are_one_clear_line(sample_folder, tiny_resnet_dir, tmp
     err = capsys.readouterr().err
     assert rc == 1 and re.search(match, err) and "Traceback" not in err
     assert not (tmp_path / "r" / "report.json").exists()
+
+
+def test_a_config_where_no_sample_can_be_explained_reports_none_not_zero(tmp_path, tiny_vit_dir, folder_writer,
+                                                                         sample_names):
+    image = np.full((32, 32, 3), 90, np.uint8)
+    folder = folder_writer(tmp_path / "empty-masks", [(image, np.zeros((32, 32), np.uint8), 0)] * 2,
+                           class_names=sample_names)
+    r = _tiny_run(folder, tiny_vit_dir, method="rollout")
+    entry = r.report["scenarios"]["original"]
+    assert entry["n"] == 0 and entry["n_failed"] == 2
+    assert entry["object_focus"] is None and entry["object_focus_ci"] is None
+    out = write_explain_report(r, tmp_path / "r")
+    assert "| original | 0 | 2 | 0 | – |" in (out / "report.md").read_text()

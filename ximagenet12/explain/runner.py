@@ -21,7 +21,6 @@ from __future__ import annotations
 import heapq
 import json
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -276,7 +275,7 @@ def _explain_batch(ctx: _Context, config: str, good: list) -> list[tuple[dict, O
                 "ig_relative_delta": float(delta[j]) if delta is not None else None,
             }
             overlay = Overlay(config=config, source_id=sid, image=ctx.space.to_uint8(pixels[j].cpu().numpy()),
-                              mask=mask_in, attribution=maps[j], object_focus=figures["object_focus"],
+                              mask=mask_in, attribution=maps[j].copy(), object_focus=figures["object_focus"],
                               correct=correct[ctx.mode], class_key=record["class_key"])
             out.append((record, overlay))
     return out
@@ -310,8 +309,10 @@ class _Checkpoints:
                     f"cannot resume from {str(self.folder)!r}: it was written with other settings "
                     f"({', '.join(changed)} differ); run without --resume to start again"
                 )
-        elif self.folder.exists():
-            shutil.rmtree(self.folder)
+        elif self.folder.is_dir():
+            for old_file in self.folder.iterdir():  # only what this class writes
+                if old_file.is_file() and (old_file.suffix in (".parquet", ".npz", ".json") or ".tmp-" in old_file.name):
+                    old_file.unlink()
         self.folder.mkdir(parents=True, exist_ok=True)
         _write_atomic(saved, json.dumps(settings, indent=2).encode("utf-8"))
 
