@@ -28,7 +28,7 @@ def _model_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def sample_folder(tmp_path_factory) -> Path:
-    """The embedded sample (6 real photos, 3 classes) built as only_fg and no_fg by the real builder."""
+    """The embedded sample (real photos with masks) built as only_fg and no_fg by the real builder."""
     from ximagenet12.builder.build import build_dataset
 
     out = tmp_path_factory.mktemp("explain-sample") / "built"
@@ -114,3 +114,11 @@ def folder_writer():
 @pytest.fixture(scope="session")
 def sample_names() -> list[str]:
     return _sample_names()
+
+
+@pytest.fixture(scope="session")
+def sample_size() -> int:
+    """Samples in the embedded sample (rows per config of ``sample_folder``)."""
+    from ximagenet12.builder.sample import sample_path
+
+    return len(list((sample_path() / "image").glob("*/*")))

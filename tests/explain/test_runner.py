@@ -22,9 +22,9 @@ def lite0_result(sample_folder):
 
 
 @pytest.mark.slow
-def test_gradcam_on_the_real_lite0_looks_more_at_the_object_when_only_the_object_is_left(lite0_result):
+def test_gradcam_on_the_real_lite0_looks_more_at_the_object_when_only_the_object_is_left(lite0_result, sample_size):
     scen = lite0_result.report["scenarios"]
-    assert scen["only_fg"]["n"] == scen["no_fg"]["n"] == 6
+    assert scen["only_fg"]["n"] == scen["no_fg"]["n"] == sample_size
     assert scen["only_fg"]["object_focus"] > scen["no_fg"]["object_focus"]
     assert lite0_result.report["target_layer"] == "net._bn1"
     assert lite0_result.report["label_mapping"]["kind"] == "imagenet_wnids"
@@ -45,7 +45,7 @@ def test_every_figure_is_in_range_and_every_scenario_has_cis(lite0_result):
 
 
 @pytest.mark.slow
-def test_the_report_folder_holds_every_file(lite0_result, tmp_path):
+def test_the_report_folder_holds_every_file(lite0_result, tmp_path, sample_size):
     folder = write_explain_report(lite0_result, tmp_path / "r")
     assert sorted(p.name for p in folder.iterdir()) == sorted(EXPLAIN_REPORT_FILES)
     report = json.loads((folder / "report.json").read_text())
@@ -53,7 +53,7 @@ def test_the_report_folder_holds_every_file(lite0_result, tmp_path):
     frame = pd.read_parquet(folder / "explanations.parquet")
     pd.testing.assert_frame_equal(frame, lite0_result.explanations)
     md = (folder / "report.md").read_text()
-    assert "| only_fg | 6 | 0 | 0 |" in md and "![overlays](overlays.png)" in md
+    assert f"| only_fg | {sample_size} | 0 | 0 |" in md and "![overlays](overlays.png)" in md
 
 
 def _tiny_run(folder, model_dir, **kw):
@@ -126,7 +126,7 @@ def test_bad_samples_are_recorded_not_dropped(tmp_path, tiny_vit_dir, folder_wri
                       "sample 's2': the object mask is empty, so object focus is undefined"]
 
 
-def test_cli_rollout_report_and_analyze_it(sample_folder, tiny_vit_dir, tmp_path, capsys):
+def test_cli_rollout_report_and_analyze_it(sample_folder, tiny_vit_dir, tmp_path, capsys, sample_names):
     out = tmp_path / "vit-explain"
     rc = main(["explain", "--model", str(tiny_vit_dir), "--data", str(sample_folder), "--method", "rollout",
                "--out", str(out), "--device", "cpu", "--no-progress", "--n-bootstrap", "50"])
@@ -139,7 +139,7 @@ def test_cli_rollout_report_and_analyze_it(sample_folder, tiny_vit_dir, tmp_path
     rc = main(["analyze", str(out), "--out", str(tmp_path / "analysis")])
     assert rc == 0
     observations = pd.read_csv(tmp_path / "analysis" / "observations.csv")
-    assert len(observations) == 6 and observations["value"].between(0, 1).all()
+    assert len(observations) == 2 * len(sample_names) and observations["value"].between(0, 1).all()
     assert set(observations["model"]) == {f"{tiny_vit_dir} (rollout)"}
     assert "object_focus" in (tmp_path / "analysis" / "analysis.md").read_text()
 
