@@ -111,6 +111,10 @@ def _tiny(kind: str) -> nn.Module:
     configs = {
         "resnet": (T.ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1]), T.ResNetForImageClassification),
         "convnext": (T.ConvNextConfig(hidden_sizes=[8, 16], depths=[1, 1], num_stages=2), T.ConvNextForImageClassification),
+        "convnextv2": (T.ConvNextV2Config(hidden_sizes=[8, 16], depths=[1, 1], num_stages=2),
+                       T.ConvNextV2ForImageClassification),
+        "bit": (T.BitConfig(embedding_size=8, hidden_sizes=[16, 32], depths=[1, 1], num_groups=4),
+                T.BitForImageClassification),
         "regnet": (T.RegNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], groups_width=8),
                    T.RegNetForImageClassification),
         "efficientnet": (T.EfficientNetConfig(image_size=32, width_coefficient=0.1, depth_coefficient=0.1, hidden_dim=128),
@@ -123,7 +127,7 @@ def _tiny(kind: str) -> nn.Module:
     return cls(config)
 
 
-@pytest.mark.parametrize("kind", ["resnet", "convnext", "regnet", "efficientnet", "mobilenet_v2", "mobilenet_v1"])
+@pytest.mark.parametrize("kind", sorted(set(TARGET_LAYERS) - {"ximagenet12_efficientnet_lite"}))
 def test_transformers_cnns_get_their_table_layer_and_a_full_size_map(kind):
     model = _tiny(kind)
     name, how = default_target_layer(model)
