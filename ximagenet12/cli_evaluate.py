@@ -125,8 +125,9 @@ def register(subparsers) -> None:
 
     an = subparsers.add_parser(
         "analyze",
-        help="OLS of accuracy on model + scenario (baseline original) + class, with ANOVA, over report folders",
+        help="OLS of accuracy (or an explain report's object focus) on model + scenario (baseline original) + class, "
+        "with ANOVA, over report folders",
     )
-    an.add_argument("reports", nargs="+", help="report folders written by evaluate")
+    an.add_argument("reports", nargs="+", help="report folders written by evaluate or explain")
     an.add_argument("--out", required=True, help="folder for coefficients/anova CSV and Markdown")
     an.set_defaults(func=_run_analyze)
