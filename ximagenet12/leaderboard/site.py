@@ -35,7 +35,7 @@ __all__ = ["write_site", "SITE_FILES", "SPACE_REQUIREMENTS", "GRADIO_SDK_VERSION
 SITE_FILES: tuple[str, ...] = ("README.md", "app.py", "requirements.txt", "leaderboard.json")
 #: The Gradio the app was tested with (the Space's ``sdk_version``).
 GRADIO_SDK_VERSION = "6.31.0"
-SPACE_REQUIREMENTS = ("pandas>=2.0", "numpy>=1.24", "scipy>=1.11", "pyarrow>=15.0")
+SPACE_REQUIREMENTS = ("pandas>=2.0", "numpy>=1.24", "scipy>=1.15", "pyarrow>=15.0")
 _INTRO = (
     "Does a vision model still recognise the object when only its surroundings change? "
     "Each row is one evaluation report on the XImageNet-12 scenarios. Missing figures are blank, never 0."
