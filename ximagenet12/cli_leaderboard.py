@@ -20,7 +20,8 @@ def register(subparsers) -> None:
             "folder that is a Gradio Space. `--serve SITE` runs that site's app on 127.0.0.1."
         ),
     )
-    lb.add_argument("reports", nargs="*", help="report folders written by `ximagenet12 evaluate`")
+    lb.add_argument("reports", nargs="*", help="report folders written by `ximagenet12 evaluate` (and `challenge` / "
+                    "`explain` folders of the same models, which add worst-case background accuracy / object focus)")
     lb.add_argument("--results", action="append", default=[], metavar="REPO",
                     help="a results repo (Hub dataset id or local folder); repeatable")
     lb.add_argument("--out", default=None, help="site folder to write (replaced if it is a site already)")
@@ -70,14 +71,27 @@ def _leaderboard(args: argparse.Namespace) -> int:
     if not args.reports and not args.results:
         raise ValueError("give report folders and/or --results REPO to build the leaderboard from")
     from ximagenet12.cli_hub import _progress_logging
-    from ximagenet12.leaderboard.results import Results, merge_results, read_results, report_entry, write_results
+    from ximagenet12.leaderboard.results import (
+        COMPANION_TASKS,
+        Results,
+        attach_companion,
+        merge_results,
+        read_results,
+        report_entry,
+        report_task,
+        write_results,
+    )
     from ximagenet12.leaderboard.site import write_site
 
     _progress_logging()
     results = Results()
     for source in args.results:
         results = merge_results(results, read_results(source))
-    results = merge_results(results, [report_entry(folder, data=args.data) for folder in args.reports])
+    companions = [f for f in args.reports if report_task(f) in COMPANION_TASKS]
+    entries = [report_entry(f, data=args.data) for f in args.reports if f not in companions]
+    for folder in companions:  # challenge / explain reports add their figure to their model's row
+        attach_companion(entries, folder, data=args.data)
+    results = merge_results(results, entries)
     if args.save_results:
         write_results(results, args.save_results)
         print(f"results repo folder written to {args.save_results}")

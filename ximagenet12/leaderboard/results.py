@@ -50,6 +50,9 @@ __all__ = [
     "merge_results",
     "push_results",
     "N_BOOTSTRAP",
+    "COMPANION_TASKS",
+    "report_task",
+    "attach_companion",
 ]
 
 logger = logging.getLogger(__name__)
@@ -410,3 +413,58 @@ def _existing_results(repo_id: str, *, token: str | None) -> Results:
     if not [f for f in files if f != ".gitattributes"]:
         return Results()
     return read_results(repo_id, token=token)
+
+
+# --------------------------------------------------------------------------- companion reports
+#: Report kinds that add figures to an evaluation's row: task -> (row field, figure files).
+COMPANION_TASKS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "worst_background_challenge": ("worst_case_background", ("curve.png",)),
+    "explanation": ("object_focus", ("overlays.png", "focus.png")),
+}
+
+
+def report_task(folder: str | os.PathLike) -> str | None:
+    """The ``task`` of a report folder's report.json (None when there is none to read)."""
+    try:
+        return json.loads((Path(folder) / "report.json").read_text(encoding="utf-8")).get("task")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _companion_value(task: str, report: dict, path: Path) -> float | None:
+    if task == "worst_background_challenge":
+        value = report.get("worst_case_accuracy")
+    else:  # explanation: the share of attribution inside the object mask, on the original images
+        value = ((report.get("scenarios") or {}).get("original") or {}).get("object_focus")
+        if value is None:
+            logger.warning("%s: no object focus on 'original'; the column stays missing", path)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise ValueError(f"{str(path)!r}: expected a number, got {value!r}")
+    return None if value is None else float(value)
+
+
+def attach_companion(entries: list[ReportEntry], folder: str | os.PathLike, *,
+                     data: str | os.PathLike | None = None) -> ReportEntry:
+    """Add a challenge or explain report's figure (and plots) to the entry of its model and data."""
+    folder = Path(folder)
+    path = folder / "report.json"
+    if not path.is_file():
+        raise ValueError(f"{str(folder)!r} is not a report folder: no report.json")
+    report = json.loads(path.read_text(encoding="utf-8"))
+    task = report.get("task")
+    if task not in COMPANION_TASKS or "model" not in report or "data" not in report:
+        raise ValueError(f"{str(path)!r} is not a challenge or explain report (task {task!r})")
+    fingerprint, _ = data_fingerprint(data if data is not None else report["data"], limit=report.get("limit"))
+    matches = [e for e in entries if e.row["model"] == str(report["model"]) and e.row["data_fingerprint"] == fingerprint]
+    if not matches:
+        raise ValueError(f"{str(folder)!r} ({task}) has no evaluation report of model {report['model']!r} on the same "
+                         "data among the inputs: give its `ximagenet12 evaluate` folder too")
+    entry = max(matches, key=lambda e: e.row["evaluated_at"])
+    field_name, files = COMPANION_TASKS[task]
+    entry.row[field_name] = _companion_value(task, report, path)
+    prefix = "challenge" if task == "worst_background_challenge" else "explain"
+    for name in files:
+        if (folder / name).is_file():
+            entry.figures[f"{prefix}/{name}"] = folder / name
+    entry.row["assets"] = [f"assets/{entry.row['report_id']}/{name}" for name in entry.figures]
+    return entry

@@ -40,8 +40,8 @@ SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("sigma_e", "sigma_e", "σ_e: spread over scenarios (standard deviation, n)"),
     ("sigma_i", "sigma_i", "σ_i: internal spread (needs an EX2 within-scenario run)"),
     ("bg_gap", "bg_gap", "BG-Gap = metric(mixed_same) − metric(mixed_rand)"),
-    ("worst_bg", "worst_case_background", "worst-case background accuracy (challenge report)"),
-    ("object_focus", "object_focus", "object focus (attribution report)"),
+    ("worst_bg", "worst_case_background", "worst-case background accuracy (`ximagenet12 challenge` report)"),
+    ("object_focus", "object_focus", "share of attribution inside the object mask on original (`ximagenet12 explain`)"),
 )
 #: Significance level of the above-chance test behind the ``caveat`` column.
 CHANCE_ALPHA = 0.05
