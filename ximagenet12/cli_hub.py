@@ -62,8 +62,16 @@ def _progress_logging() -> None:
         logger.setLevel(logging.INFO)
 
 
+def _fail(command: str, exc: BaseException, token: str | None) -> int:
+    """One error line, with every token masked (the CLI's own catch-all would print it raw)."""
+    from ximagenet12.hub import _known_tokens, mask_tokens
+
+    print(f"ximagenet12 {command}: error: {mask_tokens(str(exc), _known_tokens(token))}", file=sys.stderr)
+    return 1
+
+
 def _run_push(args: argparse.Namespace) -> int:
-    from ximagenet12.hub import PushError, push
+    from ximagenet12.hub import FolderInUseError, PushError, push
     from ximagenet12.hub_validate import format_problems, validate_folder
 
     if args.check_only:
@@ -83,9 +91,14 @@ def _run_push(args: argparse.Namespace) -> int:
             token=args.token,
             commit_batch_size=args.commit_batch_size,
         )
-    except PushError as exc:
-        print(f"ximagenet12 push: error: {exc}", file=sys.stderr)
-        return 1
+    except (PushError, FolderInUseError, ValueError, TypeError, FileNotFoundError) as exc:
+        return _fail("push", exc, args.token)
+    if summary.path == "pipelined":
+        print(
+            f"{summary.url}: {len(summary.uploaded)} file(s) committed or already there through upload_folder, "
+            f"then the card ({len(summary.commits)} call(s), revision {summary.revision})"
+        )
+        return 0
     print(
         f"{summary.url}: {len(summary.uploaded)} file(s) uploaded in {len(summary.commits)} commit(s), "
         f"{len(summary.skipped)} already there (revision {summary.revision})"
@@ -99,8 +112,7 @@ def _run_push_metric(args: argparse.Namespace) -> int:
     _progress_logging()
     try:
         summary = push_metric(args.repo, source=args.source, private=args.private, token=args.token)
-    except PushError as exc:
-        print(f"ximagenet12 push-metric: error: {exc}", file=sys.stderr)
-        return 1
+    except (PushError, ValueError, TypeError, FileNotFoundError) as exc:
+        return _fail("push-metric", exc, args.token)
     print(f"{summary.url}: {len(summary.uploaded)} file(s) uploaded, {len(summary.skipped)} already there")
     return 0

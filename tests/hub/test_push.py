@@ -167,6 +167,6 @@ def test_push_argument_errors(built_folder, repo_id, kwargs, error, match, monke
 def test_push_refuses_a_code_file_in_process(built_folder, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     (built_folder / "data" / "original" / "loader.py").write_text("")
-    with pytest.raises(ValueError, match=r"(?s)1 problem\(s\).*loader.py: code file"):
+    with pytest.raises(ValueError, match=r"(?s)1 problem\(s\).*loader.py: code or binary file"):
         push(built_folder, "owner/x")
     assert issubclass(PushError, RuntimeError)
