@@ -12,7 +12,8 @@ Implemented (each used by ``huggingface_hub`` 2.x or ``datasets`` 5.x, seen in t
 
 State lives in memory; ``requests`` logs every call, ``lfs_uploads`` counts LFS PUTs and
 ``fail_commits`` makes chosen commit requests (1-based) fail with HTTP 500, to simulate an
-interrupted push. Xet is not offered: clients must run with ``HF_HUB_DISABLE_XET=1``.
+interrupted push; ``echo_authorization`` puts the request's Authorization header into every
+error message (to prove the client masks it). Xet is not offered: clients must run with ``HF_HUB_DISABLE_XET=1``.
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ class FakeHub:
         self.lfs_uploads: list[str] = []
         self.commit_requests = 0
         self.fail_commits: set[int] = set()
+        self.echo_authorization = False
         self._lock = threading.RLock()
         self._counter = 0
         self._server: ThreadingHTTPServer | None = None
@@ -318,6 +320,8 @@ class _Handler(BaseHTTPRequestHandler):
             with self.hub._lock:
                 self._route(body)
         except _HTTPError as exc:
+            if self.hub.echo_authorization:  # like a careless proxy: the credential comes back in the error
+                exc.message += f" (request had Authorization: {self.headers.get('Authorization')})"
             headers = {"X-Error-Message": exc.message}
             if exc.code:
                 headers["X-Error-Code"] = exc.code
