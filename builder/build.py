@@ -522,7 +522,9 @@ def build_dataset(
     from ximagenet12.dataset_card.render import render_card
 
     card = render_card(summary, variants, features, pretty_name=pretty_name, repo_id=repo_id,
-                       license_name=getattr(src, "license_name", None), source_notes=getattr(src, "notes", None))
+                       license_name=getattr(src, "license_name", None), source_notes=getattr(src, "notes", None),
+                       background_ids=list(backgrounds.ids) if backgrounds is not None else None,
+                       source_datasets=getattr(src, "source_datasets", None))
     atomic_write_bytes(out / CARD_FILE, card.encode("utf-8"))
     summary.elapsed = time.perf_counter() - started
     atomic_write_bytes(out / BUILD_INFO, json.dumps(_build_info(summary, variants, backgrounds, generative,

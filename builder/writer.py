@@ -40,6 +40,7 @@ from ximagenet12.constants import MAX_SHARD_BYTES, ROW_GROUP_IMAGE_BYTES, ROWS_P
 __all__ = [
     "Row",
     "PartWriter",
+    "arrow_num_bytes",
     "atomic_write_bytes",
     "finalize_parts",
     "merge_parts",
@@ -270,5 +271,19 @@ def finalize_parts(
     computes for the split). Re-running it after a crash gives the same shards; the
     parts are left in place.
     """
-    files, rows, nbytes = merge_parts(list(parts), folder, schema, split=split, max_shard_bytes=max_shard_bytes)
-    return files, rows, nbytes
+    files, rows, _ = merge_parts(list(parts), folder, schema, split=split, max_shard_bytes=max_shard_bytes)
+    return files, rows, sum(arrow_num_bytes(f) for f in files)
+
+
+def arrow_num_bytes(path: Path) -> int:
+    """The in-memory Arrow size of a shard as ``datasets`` measures it when it loads the file.
+
+    ``datasets``' parquet loader reads batches of the first row group's size and adds up
+    ``Table.nbytes``; the same sum is taken here, by reading the shard back (the sizes of
+    tables sliced and concatenated during the merge differ by a few bitmap bytes).
+    """
+    pf = pq.ParquetFile(path)
+    if pf.metadata.num_rows == 0:
+        return 0
+    batch_size = pf.metadata.row_group(0).num_rows
+    return sum(pa.Table.from_batches([batch]).nbytes for batch in pf.iter_batches(batch_size=batch_size))
