@@ -21,10 +21,15 @@ def register(subparsers) -> None:
         "push",
         help="validate a built dataset folder and upload it to a Hub dataset repo (resumable)",
         description=(
-            "Validate FOLDER as the Hub would (card metadata, configs, data files, licence, sizes, "
-            "no code files), then upload it in commits of at most --commit-batch-size files, skipping "
-            "files already on the Hub with the same content. Rerun the same command to resume an "
-            "interrupted push. The card README.md is committed last."
+            "Validate FOLDER as the Hub would (card metadata, configs, data files, licence, sizes) and "
+            "publish only what a dataset repo is made of: data/<config>/*.parquet, README.md, "
+            "build_info.json, skipped.jsonl, .gitattributes. Links, hidden files and every other file are "
+            "listed as errors and nothing is sent. Online, the Hub's own card check runs first; the data "
+            "then goes up through upload_folder where it splits and resumes (huggingface_hub >= 1.20 with "
+            "hf_xet), otherwise in commits of at most --commit-batch-size files, skipping files already on "
+            "the Hub with the same content. Rerun the same command to resume an interrupted push. The card "
+            "README.md is committed last. The folder is locked while the push runs; tokens never appear in "
+            "messages or logs."
         ),
     )
     push.add_argument("folder", help="a folder written by `ximagenet12 build`")
@@ -33,7 +38,7 @@ def register(subparsers) -> None:
     push.add_argument("--revision", default="main", help="branch to push to (created if missing)")
     push.add_argument("--token", default=None, help=_TOKEN_HELP)
     push.add_argument("--commit-batch-size", type=int, default=COMMIT_BATCH_SIZE, metavar="N",
-                      help=f"files per commit (default {COMMIT_BATCH_SIZE}, the Hub's recommendation)")
+                      help=f"files per commit on the batched path (default {COMMIT_BATCH_SIZE}, the Hub's recommendation)")
     push.add_argument("--check-only", action="store_true",
                       help="only validate the folder and list its problems; send nothing")
     push.set_defaults(func=_run_push)
