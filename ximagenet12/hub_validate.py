@@ -23,7 +23,10 @@ What is checked (the contract of the built folder, see SPEC §5):
 - ``license`` ids, ``task_categories`` and ``size_categories`` are values the Hub knows,
   and the size bucket holds the row count (of the largest config or of all configs);
 - parquet: Hugging Face feature metadata present, row groups within the viewer's limit,
-  shards within the size limit, fewer files per folder than the Hub allows.
+  shards within the size limit, fewer files per folder than the Hub allows;
+- the published text files (``skipped.jsonl``, the card, ``build_info.json``) carry no
+  Python object reprs and no absolute path of this machine (home folder, the folder's
+  parent): skip reasons must be stable and relative to the source.
 """
 
 from __future__ import annotations
@@ -327,6 +330,7 @@ def validate_folder(
     problems = list(scan.problems)
     paths = scan.paths
     _check_files(paths, problems, max_files_per_folder=max_files_per_folder)
+    _check_leaks(root, paths, problems)
     rows = _check_parquet(
         root,
         paths,
@@ -346,6 +350,43 @@ def validate_folder(
         return problems
     _check_card(root, paths, meta, rows, problems)
     return problems
+
+
+# --------------------------------------------------------------------------- leaks
+
+#: ``<_io.BytesIO object at 0x7f...>``: differs between identical builds and says nothing.
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
+#: A user's home folder on Linux, macOS or Windows.
+_HOME_PATH = re.compile(r"(?:/home/|/Users/|[A-Za-z]:\\{1,2}Users\\{1,2})[^/\\\s\"']+")  # \\ doubled in JSON
+#: Published text files that carry messages from the build.
+_TEXT_FILES = ("skipped.jsonl", "README.md", "build_info.json")
+
+
+def _local_prefixes(root: Path) -> list[str]:
+    """Absolute paths of this machine that must not be published: home and the folder's parent."""
+    out = []
+    for prefix in (Path.home(), root.resolve().parent):
+        if len(prefix.parts) >= 3:  # "/" or "/data" alone would match ordinary text
+            out.append(str(prefix))
+    return out
+
+
+def _check_leaks(root: Path, paths: list[str], problems: list[Problem]) -> None:
+    """Object reprs and absolute local paths in the published text files (skip reasons, mostly)."""
+    prefixes = _local_prefixes(root)
+    for rel in _TEXT_FILES:
+        if rel not in paths:
+            continue
+        for n, line in enumerate((root / rel).read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+            found = _OBJECT_REPR.search(line)
+            if found:
+                problems.append(Problem("error", f"{rel} line {n}", f"carries a Python object repr {found.group(0)!r}: "
+                                        "it differs between identical builds; record a stable reason"))
+                continue
+            local = next((p for p in prefixes if p in line), None) or (m.group(0) if (m := _HOME_PATH.search(line)) else None)
+            if local:
+                problems.append(Problem("error", f"{rel} line {n}", f"carries the absolute local path {local!r}: "
+                                        "it would publish this machine's layout; record paths relative to the source"))
 
 
 # --------------------------------------------------------------------------- files

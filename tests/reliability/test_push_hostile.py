@@ -303,3 +303,28 @@ def test_cli_push_waits_for_no_one_and_says_the_folder_is_busy(built_folder, hub
     assert hub.requests == []
     assert "Traceback" not in proc.stderr
     assert scan_folder(built_folder).problems == []
+
+
+# ------------------------------------------------------------------ skip reasons that leak
+
+
+@pytest.mark.parametrize(
+    "reason, expected",
+    [
+        ("could not decode <_io.BytesIO object at 0x7f3a2c1d9e40>", "carries a Python object repr '<_io.BytesIO object at 0x7f3a2c1d9e40>'"),
+        ("could not read /home/alice/photos/labelme/x.json", "carries the absolute local path '/home/alice'"),
+        (r"could not read C:\Users\bob\x.json", "carries the absolute local path 'C:"),
+    ],
+)
+def test_skip_reasons_that_leak_are_errors(built_folder, reason, expected):
+    line = json.dumps({"source_id": "n01_1", "scenario": None, "reason": reason})
+    (built_folder / "skipped.jsonl").write_text('{"source_id": "n01_0", "scenario": null, "reason": "ok"}\n' + line + "\n")
+    errors = _errors(built_folder)
+    assert list(errors) == ["skipped.jsonl line 2"], errors
+    assert errors["skipped.jsonl line 2"].startswith(expected)
+
+
+def test_the_folders_own_location_is_a_local_path(built_folder):
+    where = str(built_folder.resolve().parent / "sources" / "img.png")
+    (built_folder / "build_info.json").write_text(json.dumps({"failed": f"could not read {where}"}))
+    assert "build_info.json line 1" in _errors(built_folder)
