@@ -10,7 +10,7 @@ listed before a single request is made. Online it then runs the Hub's own card c
   takes by default): ``HfApi.upload_folder`` restricted to the validated data files,
   which streams, splits large folders into several commits and resumes an interrupted
   upload when rerun; then the card in a commit of its own;
-- **legacy path** (no ``hf_xet``, or ``HF_HUB_DISABLE_XET=1``, where ``upload_folder``
+- **batched path** (no ``hf_xet``, or ``HF_HUB_DISABLE_XET=1``, where ``upload_folder``
   makes one single commit): commits of at most ``commit_batch_size`` files through
   ``create_commit``, skipping files the repo already holds with the same content, the
   card last. This is the path the loopback tests exercise.
@@ -37,7 +37,7 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Literal
 
 from ximagenet12.hub_validate import check_regular_file, format_problems, read_card_metadata, upload_paths, validate_folder
 
@@ -97,7 +97,7 @@ class PushSummary:
     uploaded: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     commits: list[str] = field(default_factory=list)
-    path: str = "legacy"
+    path: Literal["batched", "pipelined"] = "batched"  # which upload path ran (see the module docstring)
 
 
 def push(
