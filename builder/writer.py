@@ -278,12 +278,24 @@ def finalize_parts(
 def arrow_num_bytes(path: Path) -> int:
     """The in-memory Arrow size of a shard as ``datasets`` measures it when it loads the file.
 
-    ``datasets``' parquet loader reads batches of the first row group's size and adds up
-    ``Table.nbytes``; the same sum is taken here, by reading the shard back (the sizes of
-    tables sliced and concatenated during the merge differ by a few bitmap bytes).
+    ``datasets``' parquet loader scans the file as a ``pyarrow.dataset`` fragment in
+    batches of the first row group's size (no readahead) and adds up ``Table.nbytes``;
+    the same scan is made here. (The tables sliced and concatenated during the merge
+    differ from those by a few bitmap bytes, so the file is read back.) Each batch's
+    memory is handed back at once, so memory stays flat whatever the shard's size.
     """
-    pf = pq.ParquetFile(path)
-    if pf.metadata.num_rows == 0:
-        return 0
-    batch_size = pf.metadata.row_group(0).num_rows
-    return sum(pa.Table.from_batches([batch]).nbytes for batch in pf.iter_batches(batch_size=batch_size))
+    import pyarrow.dataset as pads
+
+    with open(path, "rb") as fh:
+        scan = pads.ParquetFragmentScanOptions(pre_buffer=False)  # read one row group at a time
+        fragment = pads.ParquetFileFormat(default_fragment_scan_options=scan).make_fragment(fh)
+        if not fragment.row_groups:
+            return 0
+        total = 0
+        batches = fragment.to_batches(batch_size=fragment.row_groups[0].num_rows, batch_readahead=0, use_threads=False,
+                                      fragment_readahead=0)
+        for batch in batches:
+            total += pa.Table.from_batches([batch]).nbytes
+            del batch
+            pa.default_memory_pool().release_unused()
+        return total

@@ -108,3 +108,14 @@ def test_a_shard_never_grows_past_its_limit_by_a_row_group(tmp_path):
     sizes = [sum(m.row_group(i).total_byte_size for i in range(m.num_row_groups))
              for m in (pq.ParquetFile(f).metadata for f in files)]
     assert rows == 100 and len(files) == 5 and max(sizes) <= limit
+
+
+def test_num_bytes_matches_datasets_for_uneven_row_groups(tmp_path):
+    from ximagenet12.builder.writer import arrow_num_bytes, rows_to_table
+
+    path = tmp_path / "uneven.parquet"
+    with pq.ParquetWriter(str(path), SCHEMA) as writer:
+        for start, n in ((0, 7), (7, 10), (17, 3)):  # groups of 7, 10, 3: datasets reads batches of 7
+            writer.write_table(rows_to_table(_rows(n, start), SCHEMA))
+    ds = datasets.load_dataset("parquet", data_files=[str(path)], split="train", cache_dir=str(tmp_path / "cache"))
+    assert arrow_num_bytes(path) == ds.info.splits["train"].num_bytes
