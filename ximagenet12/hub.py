@@ -40,12 +40,12 @@ from pathlib import Path
 from typing import Iterator, Literal
 
 from ximagenet12.hub_validate import check_regular_file, format_problems, read_card_metadata, upload_paths, validate_folder
+from ximagenet12.locking import FolderInUseError, folder_lock
 
 __all__ = [
     "push",
     "push_metric",
     "mask_tokens",
-    "folder_lock",
     "pipelined_upload_available",
     "PushSummary",
     "PushError",
@@ -82,10 +82,6 @@ class PushError(RuntimeError):
     """The Hub refused or dropped a request; rerunning the same push resumes it."""
 
 
-class FolderInUseError(RuntimeError):
-    """Another process (a build or a push) holds the folder's lock."""
-
-
 @dataclass
 class PushSummary:
     """What a push did: files uploaded and skipped, commits made, the upload path taken."""
@@ -119,8 +115,10 @@ def push(
     _check_repo_id(repo_id)
     if not 1 <= commit_batch_size <= 1000:
         raise ValueError(f"commit_batch_size must be between 1 and 1000, got {commit_batch_size}")
+    if not root.is_dir():
+        raise FileNotFoundError(f"dataset folder {root} does not exist or is not a directory")
     secrets = _known_tokens(token)
-    with folder_lock(root), _masked_logs(secrets):
+    with _push_lock(root), _masked_logs(secrets):
         problems = validate_folder(root)
         errors = [p for p in problems if p.severity == "error"]
         if errors:
@@ -209,37 +207,6 @@ def mask_tokens(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
     return _TOKEN_SHAPE.sub(_MASK, text)
 
 
-@contextlib.contextmanager
-def folder_lock(folder: Path) -> Iterator[None]:
-    """Hold an exclusive, non-blocking lock on ``folder`` (``flock`` on the directory itself).
-
-    A build or another push holding it makes this raise :class:`FolderInUseError`. Nothing
-    is written into the folder; the lock goes with the process.
-    """
-    # Hand-written until ximagenet12.locking (the builder's lock) lands on main: a flock on
-    # the directory creates no file in the folder that the allow-list would have to exempt.
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX: no advisory locks to share with the builder
-        logger.warning("%s: no folder lock on this platform; do not build into it while pushing", folder)
-        yield
-        return
-    if not Path(folder).is_dir():
-        raise FileNotFoundError(f"dataset folder {folder} does not exist or is not a directory")
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise FolderInUseError(
-                f"{folder} is in use by another ximagenet12 process (a build or a push); "
-                "wait for it to finish and run the push again"
-            ) from None
-        yield
-    finally:
-        os.close(fd)
-
-
 # --------------------------------------------------------------------------- internals
 
 
@@ -249,6 +216,17 @@ def _check_repo_id(repo_id: str) -> None:
     parts = repo_id.split("/")
     if len(parts) != 2 or not all(parts):
         raise ValueError(f"repo_id must look like 'owner/name', got {repo_id!r}")
+
+
+@contextlib.contextmanager
+def _push_lock(root: Path) -> Iterator[None]:
+    """The folder lock (:mod:`ximagenet12.locking`) for the push; none needed on a read-only folder."""
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(folder_lock(root, purpose="push"))
+        except PermissionError:  # nobody can build into it either
+            logger.info("%s is read-only: pushed without a lock", root)
+        yield
 
 
 def _known_tokens(token: str | None) -> list[str]:

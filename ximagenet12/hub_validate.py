@@ -219,7 +219,8 @@ def scan_folder(folder: str | Path) -> FolderScan:
                                              "(their target may lie outside the dataset folder)"))
                 dirnames.remove(name)
             elif here == root and name in IGNORED_DIRS:
-                scan.problems.append(Problem("warning", rel + "/", "never uploaded (git or build cache folder)"))
+                if not _only_the_lock(here / name, root):
+                    scan.problems.append(Problem("warning", rel + "/", "never uploaded (git or build cache folder)"))
                 dirnames.remove(name)
             elif name.startswith("."):
                 scan.problems.append(Problem("error", rel + "/", "hidden folder: a dataset repo publishes no dot-folders"))
@@ -234,6 +235,13 @@ def scan_folder(folder: str | Path) -> FolderScan:
                 scan.problems.append(Problem("error", rel, reason))
     scan.paths.sort()
     return scan
+
+
+def _only_the_lock(folder: Path, root: Path) -> bool:
+    """Whether ``folder`` holds nothing but the folder lock of a running build or push (said nowhere)."""
+    from ximagenet12.locking import lock_path
+
+    return [p for p in folder.iterdir()] == [lock_path(root)]
 
 
 def _file_refusal(path: Path, real_root: Path) -> str | None:

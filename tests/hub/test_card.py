@@ -28,7 +28,9 @@ def card_build(tmp_path_factory):
     from ximagenet12.builder.sample import sample_source
 
     out = tmp_path_factory.mktemp("card") / "built"
-    summary = build_dataset(sample_source(), out, scenarios=CONFIGS, progress=False, repo_id="owner/ximagenet12")
+    source = sample_source()
+    summary = build_dataset(source, out, scenarios=CONFIGS, progress=False, repo_id="owner/ximagenet12")
+    summary.license_name = getattr(source, "license_name", None)  # what the card names for licence 'other'
     return out, summary
 
 
@@ -52,13 +54,14 @@ def test_card_metadata_is_what_datasets_and_huggingface_hub_write(card_build, tm
     out, summary = card_build
     expected = DatasetCardData(
         pretty_name="XImageNet-12",
-        license="cc0-1.0",
+        license=summary.license,
         task_categories=["image-classification", "image-segmentation"],
         task_ids=["multi-class-image-classification", "semantic-segmentation"],
         size_categories=["n<1K"],
         source_datasets=["original"],
         annotations_creators=["found", "machine-generated"],
         tags=["robustness", "background", "explainability", "imagenet", "xai", "ximagenet-12"],
+        **({"license_name": summary.license_name} if summary.license_name else {}),
     )
     infos = DatasetInfosDict()
     for config in CONFIGS:  # datasets prepares each config from the parquet files and measures it
@@ -95,7 +98,7 @@ def test_card_yaml_has_no_aliases_and_reads_back_with_the_libraries(card_build):
 
 
 def test_card_has_uses_risks_sources_and_citation(card_build):
-    out, _ = card_build
+    out, summary = card_build
     text = (out / "README.md").read_text(encoding="utf-8")
     for heading in ("## Uses", "### Direct use", "### Out-of-scope use", "## Bias, Risks, and Limitations",
                     "## Image sources and licences", "## Citation"):
@@ -103,7 +106,7 @@ def test_card_has_uses_risks_sources_and_citation(card_build):
     sources = text.split("## Image sources and licences", 1)[1].split("## Citation", 1)[0]
     assert "`skimage/grass`" in sources and "CC0 or public domain" in sources  # random_background's photos
     assert "Donor backgrounds" not in sources  # no mixed_* config in this build
-    assert "arXiv:2310.08182" in text and "With 3 classes" in text
+    assert "arXiv:2310.08182" in text and f"With {len(summary.classes)} classes" in text
 
 
 #: Appended to the card's block: what it produced, for the test to check.

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from ximagenet12.hub import FolderInUseError, folder_lock, mask_tokens, push
+from ximagenet12.hub import FolderInUseError, mask_tokens, push
 from ximagenet12.hub_validate import check_regular_file, scan_folder, upload_paths, validate_folder
+from ximagenet12.locking import folder_lock
 
 _spec = importlib.util.spec_from_file_location(
     "ximagenet12_tests_hub_conftest", Path(__file__).resolve().parents[1] / "hub" / "conftest.py"
@@ -287,44 +288,33 @@ def test_mask_tokens_covers_every_form():
 
 def test_a_locked_folder_is_refused_while_in_use(built_folder, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with folder_lock(built_folder):
-        with pytest.raises(FolderInUseError, match="is in use by another ximagenet12 process"):
+    with folder_lock(built_folder, purpose="build"):
+        assert validate_folder(built_folder) == []  # the lock file is no problem and is never uploaded
+        assert ".cache/ximagenet12.lock" not in upload_paths(built_folder)
+        with pytest.raises(FolderInUseError, match=rf"is in use by process {os.getpid()} \(build\)"):
             push(built_folder, "owner/x")
     with folder_lock(built_folder):  # released: it can be taken again
         pass
 
 
-def test_cli_push_waits_for_no_one_and_says_the_folder_is_busy(built_folder, hub, run_client):
+def test_cli_push_stops_at_once_when_a_build_holds_the_folder(built_folder, hub, run_client):
     code = f"from ximagenet12.cli import main\nraise SystemExit(main({['push', str(built_folder), '--repo', 'owner/x']!r}))"
-    with folder_lock(built_folder):  # held by this process, as a build would hold it
+    with folder_lock(built_folder, purpose="build"):  # held by this process, as a build would hold it
         proc = run_client(code, check=False)
     assert proc.returncode == 1
-    assert "ximagenet12 push: error:" in proc.stderr and "is in use by another ximagenet12 process" in proc.stderr
+    assert "ximagenet12 push: error:" in proc.stderr and f"is in use by process {os.getpid()} (build)" in proc.stderr
     assert hub.requests == []
     assert "Traceback" not in proc.stderr
     assert scan_folder(built_folder).problems == []
 
 
-# ------------------------------------------------------------------ skip reasons that leak
+def test_a_read_only_folder_is_checked_and_pushed_without_a_lock(built_folder, monkeypatch):
+    import ximagenet12.hub as hub_module
 
+    def unwritable(folder, *, purpose):  # what ximagenet12.locking raises on a read-only folder
+        raise PermissionError(f"cannot write to {folder}: Read-only file system")
 
-@pytest.mark.parametrize(
-    "reason, expected",
-    [
-        ("could not decode <_io.BytesIO object at 0x7f3a2c1d9e40>", "carries a Python object repr '<_io.BytesIO object at 0x7f3a2c1d9e40>'"),
-        ("could not read /home/alice/photos/labelme/x.json", "carries the absolute local path '/home/alice'"),
-        (r"could not read C:\Users\bob\x.json", "carries the absolute local path 'C:"),
-    ],
-)
-def test_skip_reasons_that_leak_are_errors(built_folder, reason, expected):
-    line = json.dumps({"source_id": "n01_1", "scenario": None, "reason": reason})
-    (built_folder / "skipped.jsonl").write_text('{"source_id": "n01_0", "scenario": null, "reason": "ok"}\n' + line + "\n")
-    errors = _errors(built_folder)
-    assert list(errors) == ["skipped.jsonl line 2"], errors
-    assert errors["skipped.jsonl line 2"].startswith(expected)
-
-
-def test_the_folders_own_location_is_a_local_path(built_folder):
-    where = str(built_folder.resolve().parent / "sources" / "img.png")
-    (built_folder / "build_info.json").write_text(json.dumps({"failed": f"could not read {where}"}))
-    assert "build_info.json line 1" in _errors(built_folder)
+    monkeypatch.setattr(hub_module, "folder_lock", unwritable)
+    (built_folder / "x.py").write_text("")
+    with pytest.raises(ValueError, match=r"x.py: code or binary file"):  # it went on to the validation
+        push(built_folder, "owner/x")
