@@ -274,6 +274,8 @@ def _masked_logs(secrets: list[str]) -> Iterator[None]:
         lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
     ]
     handlers = {id(h): h for lg in loggers for h in lg.handlers}
+    if logging.lastResort is not None:  # what prints warnings when no handler is configured
+        handlers[id(logging.lastResort)] = logging.lastResort
     for handler in handlers.values():
         handler.addFilter(mask)
     try:

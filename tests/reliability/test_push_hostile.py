@@ -318,3 +318,17 @@ def test_a_read_only_folder_is_checked_and_pushed_without_a_lock(built_folder, m
     (built_folder / "x.py").write_text("")
     with pytest.raises(ValueError, match=r"x.py: code or binary file"):  # it went on to the validation
         push(built_folder, "owner/x")
+
+
+def test_a_warning_without_any_logging_set_up_is_masked_too():
+    import subprocess
+
+    secret = "hf_" + "NoHandler5" * 4
+    code = f"""
+import logging
+from ximagenet12.hub import _masked_logs
+with _masked_logs([{secret!r}]):  # no handler anywhere: logging's last resort prints the warning
+    logging.getLogger("huggingface_hub.x").warning("failed with Authorization: Bearer %s", {secret!r})
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "failed with Authorization: Bearer ***" in proc.stderr and secret not in proc.stderr
