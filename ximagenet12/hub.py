@@ -30,7 +30,6 @@ emitted while it runs (:func:`mask_tokens`).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import re
