@@ -168,6 +168,11 @@ def test_shards_are_written_as_datasets_writes_parquet(card_build, tmp_path):
     shard = out / summary.configs["original"].files[0]
     ds = datasets.Dataset.from_parquet(str(shard), cache_dir=str(tmp_path / "cache"))
     ds.to_parquet(str(tmp_path / "by_datasets.parquet"))
-    assert _layout(shard) == _layout(tmp_path / "by_datasets.parquet")
+    ours, theirs = _layout(shard), _layout(tmp_path / "by_datasets.parquet")
+    from datasets import arrow_writer
+
+    if not hasattr(arrow_writer, "get_parquet_column_options"):  # datasets < 5: no per-column options yet,
+        ours, theirs = ([c[:3] for c in layout] for layout in (ours, theirs))  # compare the page index only
+    assert ours == theirs
     ours, theirs = (pq.ParquetFile(f).metadata.metadata for f in (shard, tmp_path / "by_datasets.parquet"))
     assert ours[b"content_defined_chunking"] == theirs[b"content_defined_chunking"]
