@@ -40,9 +40,9 @@ def test_skipped_blocks_say_why():
 @pytest.mark.slow
 def test_every_python_block_of_the_readme_runs(tmp_path):
     env = _env(tmp_path)
-    # the README's set-up command 1 (`ximagenet12 build`), with only the two configs the blocks
+    # the README's set-up command 1 (`ximagenet12 build`), with only the configs the blocks
     # name, so the test stays fast: every block reads the folder the same way whatever it holds
-    argv = ["build", "--no-progress", "--scenarios", "original,blur_background"]
+    argv = ["build", "--no-progress", "--scenarios", "original,blur_background,only_fg"]
     build = subprocess.run([sys.executable, "-c", f"from ximagenet12.cli import main; raise SystemExit(main({argv!r}))"],
                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert build.returncode == 0, build.stderr
