@@ -48,7 +48,7 @@ def site_problems(site: str | os.PathLike) -> list[str]:
 
 def push_leaderboard(site: str | os.PathLike, repo_id: str, *, private: bool = False, token: str | None = None):
     """Upload the site folder to the Gradio Space ``repo_id``; returns the ``PushSummary``."""
-    from ximagenet12.hub import COMMIT_BATCH_SIZE, SPACE_SDK, _check_repo_id, _upload
+    from ximagenet12.hub import COMMIT_BATCH_SIZE, SPACE_SDK, _check_repo_id, _known_tokens, _masked_logs, _upload
     from ximagenet12.hub_validate import upload_paths
 
     _check_repo_id(repo_id)
@@ -57,8 +57,10 @@ def push_leaderboard(site: str | os.PathLike, repo_id: str, *, private: bool = F
     if problems:
         raise ValueError(f"leaderboard site {root} cannot be pushed to {repo_id}:\n" + "\n".join(f"  - {p}" for p in problems))
     paths = [p for p in upload_paths(root) if not p.endswith(_NEVER_PUBLISHED_SUFFIXES)]
-    return _upload(root, paths, repo_id, "space", private=private, revision="main", token=token,
-                   commit_batch_size=COMMIT_BATCH_SIZE, space_sdk=SPACE_SDK)
+    secrets = _known_tokens(token)  # never in a log line or a message (as push_metric)
+    with _masked_logs(secrets):
+        return _upload(root, paths, repo_id, "space", private=private, revision="main", token=token,
+                       commit_batch_size=COMMIT_BATCH_SIZE, space_sdk=SPACE_SDK, secrets=secrets)
 
 
 def load_site_app(site: str | os.PathLike):
