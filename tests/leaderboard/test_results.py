@@ -130,6 +130,9 @@ def test_results_round_trip_as_a_hub_ready_datasets_folder(entries, tmp_path):
     assert sorted(rows["model"]) == sorted(e.row["model"] for e in entries.values())
     samples = datasets.load_dataset(str(folder), "predictions", split="train", cache_dir=str(tmp_path / "cache"))
     assert len(samples) == sum(e.row["n_samples"] for e in entries.values())
+    figures = datasets.load_dataset(str(folder), "figures", split="train", cache_dir=str(tmp_path / "cache"))
+    heat = next(f for f in figures if f["name"] == "heatmap.png" and f["report_id"] == entries["lite0"].row["report_id"])
+    assert heat["image"].size[0] > 300  # a decoded PIL image: the viewer shows the figures
 
 
 def test_merging_a_report_again_replaces_its_row(entries):

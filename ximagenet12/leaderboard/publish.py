@@ -49,18 +49,36 @@ def site_problems(site: str | os.PathLike) -> list[str]:
 def push_leaderboard(site: str | os.PathLike, repo_id: str, *, private: bool = False, token: str | None = None):
     """Upload the site folder to the Gradio Space ``repo_id``; returns the ``PushSummary``."""
     from ximagenet12.hub import COMMIT_BATCH_SIZE, SPACE_SDK, _check_repo_id, _known_tokens, _masked_logs, _upload
-    from ximagenet12.hub_validate import upload_paths
 
     _check_repo_id(repo_id)
     root = Path(site)
     problems = site_problems(root)
     if problems:
         raise ValueError(f"leaderboard site {root} cannot be pushed to {repo_id}:\n" + "\n".join(f"  - {p}" for p in problems))
-    paths = [p for p in upload_paths(root) if not p.endswith(_NEVER_PUBLISHED_SUFFIXES)]
+    paths = _site_paths(root)
     secrets = _known_tokens(token)  # never in a log line or a message (as push_metric)
     with _masked_logs(secrets):
         return _upload(root, paths, repo_id, "space", private=private, revision="main", token=token,
                        commit_batch_size=COMMIT_BATCH_SIZE, space_sdk=SPACE_SDK, secrets=secrets)
+
+
+def _site_paths(root: Path) -> list[str]:
+    """Every regular file of the site (hub_validate's upload_paths is the allow-list of a *dataset* repo).
+
+    Hidden files and caches are not sent; a link is refused rather than followed.
+    """
+    from ximagenet12.hub_validate import IGNORED_DIRS
+
+    paths = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if any(part.startswith(".") or part in IGNORED_DIRS for part in rel.parts):
+            continue
+        if path.is_symlink():
+            raise ValueError(f"leaderboard site {root}: {rel.as_posix()} is a link; a Space gets regular files only")
+        if path.is_file() and not path.name.endswith(_NEVER_PUBLISHED_SUFFIXES):
+            paths.append(rel.as_posix())
+    return paths
 
 
 def load_site_app(site: str | os.PathLike):

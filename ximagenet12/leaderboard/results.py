@@ -30,6 +30,8 @@ import pyarrow.parquet as pq
 
 from ximagenet12.leaderboard.provenance import data_fingerprint, model_provenance
 from ximagenet12.leaderboard.schema import (
+    FIGURES_CONFIG,
+    FIGURES_SCHEMA,
     OPTIONAL_FIGURES,
     PREDICTIONS_CONFIG,
     PREDICTIONS_SCHEMA,
@@ -224,7 +226,7 @@ def report_entry(folder: str | os.PathLike, *, data: str | os.PathLike | None = 
         "bg_gap": blocks["table3"].get("bg_gap"),
         **_optional_figures(report, folder / "report.json"),
         "scenarios": _scenario_values(report),
-        "assets": [f"assets/{report_id}/{name}" for name in figures],
+        "assets": list(figures),
         "versions": json.dumps(report.get("versions") or {}, sort_keys=True),
         "report_json": raw.decode("utf-8"),
     }
@@ -245,6 +247,7 @@ def _card(results: Results) -> str:
     sizes = {
         RESULTS_CONFIG: (RESULTS_SCHEMA, len(results.rows)),
         PREDICTIONS_CONFIG: (PREDICTIONS_SCHEMA, sum(t.num_rows for t in results.predictions.values())),
+        FIGURES_CONFIG: (FIGURES_SCHEMA, sum(len(f) for f in results.figures.values())),
     }
     meta = {
         "license": _LICENSE,
@@ -257,9 +260,11 @@ def _card(results: Results) -> str:
              "data_files": [{"split": "train", "path": f"data/{RESULTS_CONFIG}/*.parquet"}]},
             {"config_name": PREDICTIONS_CONFIG,
              "data_files": [{"split": "train", "path": f"data/{PREDICTIONS_CONFIG}/*.parquet"}]},
+            {"config_name": FIGURES_CONFIG,
+             "data_files": [{"split": "train", "path": f"data/{FIGURES_CONFIG}/*.parquet"}]},
         ],
         "dataset_info": [
-            {"config_name": name, "features": datasets.Features.from_arrow_schema(schema)._to_yaml_list(),
+            {"config_name": name, "features": _features(schema)._to_yaml_list(),
              "splits": [{"name": "train", "num_bytes": 0, "num_examples": n}]}
             for name, (schema, n) in sizes.items()
         ],
@@ -270,7 +275,7 @@ def _card(results: Results) -> str:
         f"{n_rows} evaluation report(s), one row each in the `{RESULTS_CONFIG}` config, with provenance "
         "(model id and revision, data fingerprint, package versions, the whole report.json). "
         f"`{PREDICTIONS_CONFIG}` holds one row per evaluated sample (1/0 for a right/wrong classification, "
-        "the IoU for segmentation); `assets/<report_id>/` the report's figures.\n\n"
+        f"the IoU for segmentation); `{FIGURES_CONFIG}` the reports' figures as images.\n\n"
         "Written by `ximagenet12 evaluate --push-results` and read by `ximagenet12 leaderboard --results`. "
         "Reports over different data fingerprints are never ranked in one table; a figure a report does not "
         "have is null (missing), never 0.\n"
@@ -278,13 +283,24 @@ def _card(results: Results) -> str:
     return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n\n" + body
 
 
-def _write_parquet(table: pa.Table, path: Path) -> None:
+def _features(schema: pa.Schema):
+    import datasets
+
+    if schema is FIGURES_SCHEMA:
+        return datasets.Features({"report_id": datasets.Value("string"), "name": datasets.Value("string"),
+                                  "image": datasets.Image()})
+    return datasets.Features.from_arrow_schema(schema)
+
+
+def _write_parquet(table: pa.Table, path: Path, *, schema: pa.Schema | None = None) -> None:
     """Through ``datasets``, so the file carries the feature metadata the Hub viewer needs."""
     import datasets
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
-    datasets.Dataset(table).to_parquet(str(tmp), batch_size=_ROWS_PER_GROUP)
+    features = _features(schema) if schema is not None else None
+    datasets.Dataset(table, info=datasets.DatasetInfo(features=features) if features else None).to_parquet(
+        str(tmp), batch_size=_ROWS_PER_GROUP)
     os.replace(tmp, path)  # never a half-written file under the final name
 
 
@@ -298,12 +314,11 @@ def write_results(results: Results, folder: str | os.PathLike) -> Path:
         target = root / "data" / PREDICTIONS_CONFIG / f"{report_id}.parquet"
         if not target.is_file():
             _write_parquet(outcomes, target)
-    for report_id, figures in results.figures.items():
-        for name, source in figures.items():
-            target = root / "assets" / report_id / name
-            if Path(source).resolve() != target.resolve():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(source, target)
+    for report_id, figures in results.figures.items():  # the Hub takes parquet only: PNG bytes in an Image column
+        rows = [{"report_id": report_id, "name": name, "image": {"bytes": Path(src).read_bytes(), "path": None}}
+                for name, src in figures.items()]
+        _write_parquet(pa.Table.from_pylist(rows, schema=FIGURES_SCHEMA),
+                       root / "data" / FIGURES_CONFIG / f"{report_id}.parquet", schema=FIGURES_SCHEMA)
     (root / "README.md").write_text(_card(results), encoding="utf-8")
     return root
 
@@ -355,7 +370,18 @@ def read_results(source: str | os.PathLike, *, token: str | None = None) -> Resu
             out.predictions[rid] = outcomes.cast(PREDICTIONS_SCHEMA)
         else:
             logger.warning("results %s: report %s has no per-sample outcomes; comparisons with it are unavailable", text, rid)
-        out.figures[rid] = {a.split("/", 2)[2]: root / a for a in row["assets"] if (root / a).is_file()}
+    extract = Path(tempfile.mkdtemp(prefix="ximagenet12-figures-"))  # figures as files for the site writer
+    for row in out.rows:
+        rid = row["report_id"]
+        path = root / "data" / FIGURES_CONFIG / f"{rid}.parquet"
+        out.figures[rid] = {}
+        if not path.is_file():
+            continue
+        for fig in pq.read_table(path).to_pylist():
+            target = extract / rid / fig["name"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(fig["image"]["bytes"])
+            out.figures[rid][fig["name"]] = target
     return out
 
 
@@ -466,5 +492,5 @@ def attach_companion(entries: list[ReportEntry], folder: str | os.PathLike, *,
     for name in files:
         if (folder / name).is_file():
             entry.figures[f"{prefix}/{name}"] = folder / name
-    entry.row["assets"] = [f"assets/{entry.row['report_id']}/{name}" for name in entry.figures]
+    entry.row["assets"] = list(entry.figures)
     return entry

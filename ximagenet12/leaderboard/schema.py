@@ -6,8 +6,8 @@ A results repo is a ``datasets`` folder (parquet + card) that the Hub's viewer s
     README.md                               card: configs `results` (default) and `predictions`
     data/results/results.parquet            one row per report (:data:`RESULTS_SCHEMA`)
     data/predictions/<report_id>.parquet    one row per evaluated sample (:data:`PREDICTIONS_SCHEMA`)
-    assets/<report_id>/heatmap.png          the report's figures (density map, scenario plot,
-    assets/<report_id>/scenarios.png        attribution overlays when the report has them)
+    data/figures/<report_id>.parquet        the report's figures as PNG images (density map, scenario
+                                            plot, attribution overlays when the report has them)
 
 Figures that only some report kinds have (σ_i from an EX2 run, worst-case background
 accuracy, object focus) are nullable columns from the first version on: a report that lacks
@@ -27,6 +27,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "RESULTS_CONFIG",
     "PREDICTIONS_CONFIG",
+    "FIGURES_CONFIG",
+    "FIGURES_SCHEMA",
     "RESULTS_FILE",
     "RESULTS_SCHEMA",
     "PREDICTIONS_SCHEMA",
@@ -39,6 +41,7 @@ SCHEMA_NAME = "ximagenet12_results"
 SCHEMA_VERSION = 1
 RESULTS_CONFIG = "results"
 PREDICTIONS_CONFIG = "predictions"
+FIGURES_CONFIG = "figures"
 RESULTS_FILE = f"data/{RESULTS_CONFIG}/results.parquet"
 
 _SCENARIO = pa.struct(
@@ -84,7 +87,7 @@ RESULTS_SCHEMA = pa.schema(
         ("worst_case_background", pa.float64()),
         ("object_focus", pa.float64()),
         ("scenarios", pa.list_(_SCENARIO)),
-        ("assets", pa.list_(pa.string())),
+        ("assets", pa.list_(pa.string())),  # names of its figures in the `figures` config
         ("versions", pa.string()),  # JSON: package versions the evaluator recorded
         ("report_json", pa.string()),  # the whole report.json, so later readers can re-derive figures
     ]
@@ -119,3 +122,12 @@ def check_schema(schema: pa.Schema, expected: pa.Schema, *, where: str) -> None:
         raise ValueError(
             f"{where} is not a ximagenet12 results table (schema {SCHEMA_NAME} v{SCHEMA_VERSION}): " + "; ".join(parts)
         )
+
+#: One row per figure of a report; ``image`` is the ``datasets`` Image struct (PNG bytes).
+FIGURES_SCHEMA = pa.schema(
+    [
+        ("report_id", pa.string()),
+        ("name", pa.string()),
+        ("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
+    ]
+)
