@@ -136,6 +136,9 @@ def test_a_config_no_sample_can_fill_is_left_out_and_said(tmp_path, make_release
     assert "config_name: mixed_same" not in (out / "README.md").read_text()
     info = json.loads((out / "build_info.json").read_text())
     assert "needs another sample" in info["empty_configs"]["mixed_same"]
+    import datasets
+
+    assert datasets.get_dataset_config_names(str(out)) == ["original"]  # the card offers only what holds rows
     with pytest.raises(SampleError, match="mixed_same needs another sample of class"):  # --strict: an error
         build_dataset(root, tmp_path / "strict", scenarios=["original", "mixed_same"], progress=False, strict=True)
 
