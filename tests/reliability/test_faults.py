@@ -156,6 +156,9 @@ def test_workers_exit_when_the_main_process_dies(tmp_path, sig):
     time.sleep(1.0)  # let them take chunks (each sample takes 2 s)
     main_proc.send_signal(sig)
     main_proc.wait(timeout=30)
+    if sig == signal.SIGTERM:  # stopped like Ctrl-C: one word, exit 130, no temporary file left
+        assert main_proc.returncode == 130 and main_proc.stderr.read().decode().strip() == "interrupted"
+        assert not _leftovers(out)
     _gone, alive = psutil.wait_procs(workers, timeout=10)
     for proc in alive:
         proc.kill()
