@@ -73,7 +73,8 @@ def _try_lock(fd: int) -> None:
 def _acquire(path: Path, purpose: str) -> int:
     """Lock ``path`` (creating it) and return its descriptor; retry if it was replaced meanwhile."""
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        # O_NOFOLLOW: a planted symlink must not make us truncate some other file
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
         try:
             _try_lock(fd)
         except OSError as exc:
