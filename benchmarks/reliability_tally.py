@@ -10,7 +10,7 @@ Runs, each in a fresh temporary folder:
   ``ximagenet12 build``;
 - output-folder faults (out = / inside / around the source, a user's README under
   --overwrite, other settings, a tampered manifest, --resume on a finished build, a
-  read-only folder);
+  symlink planted at the lock file, a read-only folder);
 - kills (SIGKILL after 1 and 2 finished blocks, SIGKILL and SIGTERM of the main process with
   ``--num-proc 2``; then ``--resume``), two concurrent builds into one folder, and full
   disks (injected ENOSPC at three points; a real 160 KiB tmpfs where this machine allows
@@ -223,6 +223,17 @@ def tampered_manifest(tmp: Path) -> Outcome:
                            "--overwrite", "--no-progress"])
     lost = 0 if (tmp / "victim.txt").exists() else 1
     return Outcome(kind, "ok", bytes_differ=0 if lost == 0 else len("precious"), note=err.strip()[:120])
+
+
+def planted_lock_symlink(tmp: Path) -> Outcome:
+    source = _src(tmp)
+    out = tmp / "out"
+    (tmp / "victim.txt").write_text("precious")
+    (out / ".cache").mkdir(parents=True)
+    (out / ".cache" / "ximagenet12.lock").symlink_to(tmp / "victim.txt")
+    kind, _, _, err = cli(["build", "--source", str(source), "--out", str(out), "--no-progress"])
+    intact = (tmp / "victim.txt").read_text() == "precious"
+    return Outcome(kind, "error", bytes_differ=0 if intact else len("precious"), note=err.strip()[:160])
 
 
 def read_only(tmp: Path) -> Outcome:
@@ -462,6 +473,7 @@ def all_cases() -> list[Case]:
                 flags=()),
         Case("resume_on_a_finished_build", "output folder", resume_finished),
         Case("overwrite_with_a_tampered_manifest", "output folder", tampered_manifest),
+        Case("planted_symlink_at_the_lock_file", "output folder", planted_lock_symlink),
         Case("read_only_out", "output folder", read_only),
         kill_after_blocks(1),
         kill_after_blocks(2),
