@@ -297,6 +297,21 @@ def _list_one(
     return SourceItem(source_id, class_key, load), image_path
 
 
+def _unique_ids(items: list[SourceItem], files: list[Path], root: Path, skipped: list[Skipped]) -> list[SourceItem]:
+    """Items whose source id no other file shares (``a.json`` and ``a.JSON``); the others are skipped."""
+    names: dict[str, list[str]] = {}
+    for path in files:
+        names.setdefault(path.relative_to(root).with_suffix("").as_posix(), []).append(path.name)
+    kept = []
+    for item in items:
+        shared = names.get(item.source_id, [])
+        if len(shared) > 1:
+            skipped.append(Skipped(item.source_id, f"several LabelMe files share this source id: {', '.join(shared)}"))
+        else:
+            kept.append(item)
+    return kept
+
+
 def _json_error(exc: BaseException) -> str:
     return "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
 
@@ -337,6 +352,7 @@ class LabelMeSource(Source):
             if image_path is not None:
                 referenced.add(image_path)
 
+        items = _unique_ids(items, scan.files, root, skipped)
         images = scan_files(root)
         skipped += images.bad_names
         for image in images.files:
