@@ -455,10 +455,13 @@ def _write_error(out: Path, exc: OSError) -> OSError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         what = "no space left on the device"
     where = f" ({Path(exc.filename).name})" if exc.filename else ""
+    if isinstance(exc, PermissionError):
+        return PermissionError(f"cannot write to {out}: {what}{where}")
+    fix = "free space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "fix that"
     return type(exc)(
         f"could not write the build in {out}: {what}{where}. Temporary files were removed and no file of the "
-        f"unfinished build has a final name; finished blocks are kept: free space and rerun with --resume"
-    ) if not isinstance(exc, PermissionError) else PermissionError(f"cannot write to {out}: {what}{where}")
+        f"unfinished build has a final name; finished blocks are kept: {fix} and rerun with --resume"
+    )
 
 
 def _run_blocks(job: _Job) -> tuple[list[Skipped], int]:
@@ -584,8 +587,9 @@ def _finish(job: _Job, skipped: list[Skipped], resumed: int, *, fingerprint: dic
     out, work, src = job.out, job.work, job.src
     empty = _empty_configs(job, skipped)
     if len(empty) == len(job.variants):
-        raise ValueError(f"no config of the build has any row: {next(iter(empty.values()))}; see the skipped samples "
-                         f"with strict=False, or in {out / WORK_DIR}")
+        shutil.rmtree(work)  # nothing to resume: the next run starts afresh
+        raise ValueError("no config of the build has any row, so nothing was written: " + "; ".join(
+            f"{name}: {why}" for name, why in list(empty.items())[:3]))
     if empty and job.strict:
         raise ValueError("config(s) " + "; ".join(f"{n} would be empty ({why})" for n, why in empty.items())
                          + "; an empty config is never written")

@@ -145,8 +145,10 @@ def test_a_config_no_sample_can_fill_is_left_out_and_said(tmp_path, make_release
 
 def test_single_class_source_cannot_build_only_mixed_rand(tmp_path, make_release):
     root = make_release(tmp_path / "one", {"n01000001": 2})
-    with pytest.raises(ValueError, match="no config of the build has any row: .*only one class"):
+    with pytest.raises(ValueError, match="no config of the build has any row, so nothing was written: "
+                                         "mixed_rand: .*only one class"):
         build_dataset(root, tmp_path / "out", scenarios=["mixed_rand", "mixed_next"], progress=False)
+    assert not (tmp_path / "out").exists()  # nothing left behind: the next run starts afresh
 
 
 def test_strict_stops_at_the_first_bad_sample(tmp_path, make_release):
