@@ -25,9 +25,15 @@ Policies:
   orientation (``imageHeight``/``imageWidth`` swapped) also lines up.
 - Source id: the JSON path relative to ``root`` without extension.
 
-Recorded in ``skipped``: unreadable JSON, JSON files that are not LabelMe files,
-items without a class, image paths outside the root or missing, and images under
-the root that no JSON refers to.
+Recorded in ``skipped``: unreadable JSON (also nested too deeply), JSON files that are
+not LabelMe files, fields of the wrong type or with absurd values (``imageHeight`` as text,
+negative or fractional; shapes that are not objects; labels, shape types or points of the
+wrong type), declared sizes over the decompression-bomb limit (checked before any array
+is allocated), items without a class, image paths outside the root, unusable or missing,
+two files with one source id (``a.json`` and ``a.JSON``), file names that are not valid
+UTF-8, and images under the root that no JSON refers to. Coordinates far outside the
+image are clipped (:func:`ximagenet12.sources.raster.fill_polygon`), never overflowed.
+Hidden files are left out and listed in ``source.hidden``.
 """
 
 from __future__ import annotations
