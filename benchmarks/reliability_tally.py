@@ -268,7 +268,8 @@ _KILL_AFTER_BLOCKS = """
 import os, signal, sys
 from pathlib import Path
 import ximagenet12.builder.build as build
-real = build.atomic_write_bytes
+import ximagenet12.builder.process as process
+real = process.atomic_write_bytes
 done = []
 def write(path, data):
     real(path, data)
@@ -276,7 +277,7 @@ def write(path, data):
         done.append(path)
         if len(done) == int(sys.argv[3]):
             os.kill(os.getpid(), signal.SIGKILL)
-build.atomic_write_bytes = write
+process.atomic_write_bytes = write
 build.build_dataset(sys.argv[1], sys.argv[2], scenarios=["original", "mixed_rand"], block_samples=2, progress=False)
 """
 
@@ -387,7 +388,7 @@ def concurrent(flags: tuple[str, ...]) -> Case:
 
 def enospc(at: str) -> Case:
     def run(tmp: Path) -> Outcome:
-        import ximagenet12.builder.build as build
+        import ximagenet12.builder.finalize as build  # the stage that writes shards, card and build_info
         import ximagenet12.builder.writer as writer
 
         source = _src(tmp, per_class=3)
