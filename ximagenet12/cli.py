@@ -19,7 +19,7 @@ from ximagenet12.registry import SCENARIOS
 __all__ = ["main", "build_parser", "HelpFormatter", "SUBCOMMAND_MODULES"]
 
 #: Modules that add subcommands (imported lazily, so ``--help`` stays fast).
-SUBCOMMAND_MODULES: tuple[str, ...] = ("ximagenet12.cli_hub", "ximagenet12.cli_evaluate", "ximagenet12.cli_build")
+SUBCOMMAND_MODULES: tuple[str, ...] = ("ximagenet12.cli_hub", "ximagenet12.cli_evaluate", "ximagenet12.cli_build", "ximagenet12.cli_train")
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
