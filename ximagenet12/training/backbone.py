@@ -12,6 +12,7 @@ exactly the pooled representation the model's own head would use.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -29,7 +30,21 @@ from ximagenet12.evaluation.models import (
     resolve_model_source,
 )
 
-__all__ = ["LoadedModel", "load_for_training", "find_head", "extract_features", "install_head", "decode_all"]
+__all__ = ["quiet_transformers", "LoadedModel", "load_for_training", "find_head", "extract_features", "install_head", "decode_all"]
+
+
+@contextlib.contextmanager
+def quiet_transformers():
+    """transformers' warnings off for a block: the new head's "MISMATCH ... Reinit" load
+    report and the Trainer's notes are expected here and would bury the run's own output."""
+    from transformers.utils import logging as hf_logging
+
+    old = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(old)
 
 
 @dataclass
@@ -82,10 +97,11 @@ def load_for_training(
             raise ValueError(f"--revision {revision!r} applies to Hub models only; {os.fspath(model)!r} is a {kind} model")
         options["revision"] = revision
     try:
-        net = AutoModelForImageClassification.from_pretrained(
-            source, id2label=id2label, label2id={v: k for k, v in id2label.items()},
-            ignore_mismatched_sizes=True, **options,
-        )
+        with quiet_transformers():
+            net = AutoModelForImageClassification.from_pretrained(
+                source, id2label=id2label, label2id={v: k for k, v in id2label.items()},
+                ignore_mismatched_sizes=True, **options,
+            )
         processor = AutoImageProcessor.from_pretrained(source, **({"revision": revision} if revision else {}))
     except (OSError, ValueError, KeyError, RuntimeError, ImportError, TypeError) as exc:
         raise ValueError(

@@ -7,6 +7,13 @@ best epoch's weights (``load_best_model_at_end``) and predicts the test rows. Im
 decoded and run through the model's own image processor per item, in the ``DataLoader``.
 The training accuracy of each epoch is counted from the logits the training steps
 already compute (no extra pass), the validation accuracy by the Trainer's evaluation.
+
+Best epoch: the library's ``EarlyStoppingCallback`` stops training; the best epoch's
+weights are kept *in memory* by a small callback and restored at the end, instead of
+``load_best_model_at_end``: with transformers 5.24 that route reloads the best checkpoint
+with the pre-5.0 parameter names of ViT (``vit.encoder.layer.*`` vs ``vit.layers.*``),
+so most weights silently stay those of the last epoch (seen in this project's tests).
+It also spares writing a checkpoint per epoch.
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ import torch
 
 from ximagenet12.evaluation import data as D
 
-__all__ = ["MIXED_PRECISION", "FinetuneOptions", "FinetuneResult", "ImageDataset", "finetune", "training_arguments"]
+__all__ = ["MIXED_PRECISION", "FinetuneOptions", "FinetuneResult", "ImageDataset", "build_trainer", "finetune",
+           "training_arguments"]
 
 MixedPrecision = Literal["no", "fp16", "bf16"]
 MIXED_PRECISION: tuple[str, ...] = ("no", "fp16", "bf16")
@@ -75,18 +83,15 @@ def training_arguments(output_dir: str, options: FinetuneOptions, *, evaluate: b
     """The ``TrainingArguments`` of a fold (the benchmark builds its Trainer from these too)."""
     from transformers import TrainingArguments
 
-    strategy = "epoch" if evaluate else "no"
     return TrainingArguments(
         output_dir=output_dir,
         num_train_epochs=options.epochs,
         learning_rate=options.lr,
         per_device_train_batch_size=options.batch_size,
         per_device_eval_batch_size=options.batch_size,
-        eval_strategy=strategy,
-        save_strategy=strategy,
-        save_total_limit=1 if evaluate else None,
-        save_only_model=True,
-        load_best_model_at_end=evaluate,
+        eval_strategy="epoch" if evaluate else "no",
+        save_strategy="no",
+        load_best_model_at_end=False,
         metric_for_best_model="accuracy" if evaluate else None,
         greater_is_better=True if evaluate else None,
         logging_strategy="epoch",
@@ -103,15 +108,17 @@ def training_arguments(output_dir: str, options: FinetuneOptions, *, evaluate: b
 
 
 def _trainer_class():
-    from transformers import Trainer, TrainerCallback
+    from transformers import PrinterCallback, Trainer, TrainerCallback
 
     class AccuracyTrainer(Trainer):
-        """Counts correct training predictions from the logits the steps compute anyway."""
+        """Counts correct training predictions from the logits the steps compute anyway, and
+        keeps the best validation epoch's weights in memory (see the module docstring)."""
 
-        def __init__(self, *args: Any, **kwargs: Any):
+        def __init__(self, *args: Any, quiet: bool = True, **kwargs: Any):
             super().__init__(*args, **kwargs)
             self.train_counts = [torch.zeros((), dtype=torch.long), 0]
             self.train_curve: dict[int, float] = {}
+            self.best: tuple[float, int, dict] | None = None
             this = self
 
             class EpochEnd(TrainerCallback):
@@ -120,7 +127,21 @@ def _trainer_class():
                     this.train_curve[int(round(state.epoch or 0))] = float(correct) / seen if seen else float("nan")
                     this.train_counts = [torch.zeros((), dtype=torch.long), 0]
 
+                def on_evaluate(self, args, state, control, metrics=None, **kw):
+                    acc = (metrics or {}).get("eval_accuracy")
+                    if acc is not None and (this.best is None or acc > this.best[0]):
+                        state_dict = {k: v.detach().to("cpu", copy=True) for k, v in this.model.state_dict().items()}
+                        this.best = (acc, int(round(state.epoch or 0)), state_dict)
+
             self.add_callback(EpochEnd())
+            if quiet:
+                self.remove_callback(PrinterCallback)
+
+        def restore_best(self) -> int | None:
+            if self.best is None:
+                return None
+            self.model.load_state_dict(self.best[2])
+            return self.best[1]
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = inputs.get("labels")
@@ -134,6 +155,22 @@ def _trainer_class():
     return AccuracyTrainer
 
 
+def build_trainer(model: Any, output_dir: str, train: Any, val: Any | None, options: FinetuneOptions):
+    """The fold's Trainer: accuracy metric, early stopping, best weights kept (no eval if ``val`` is None)."""
+    from transformers import EarlyStoppingCallback
+
+    evaluate = val is not None
+    return _trainer_class()(
+        model=model,
+        args=training_arguments(output_dir, options, evaluate=evaluate),
+        train_dataset=train,
+        eval_dataset=val,
+        compute_metrics=_accuracy if evaluate else None,
+        callbacks=[EarlyStoppingCallback(early_stopping_patience=options.patience)] if evaluate else [],
+        quiet=not options.progress,
+    )
+
+
 def finetune(
     model: Any,
     processor: Any,
@@ -145,33 +182,24 @@ def finetune(
     workdir: str | os.PathLike,
 ) -> FinetuneResult:
     """Train ``model`` in place on ``train`` (early stopping on ``val``) and predict ``test``."""
-    from transformers import EarlyStoppingCallback
+    from ximagenet12.training.backbone import quiet_transformers
 
     Path(workdir).mkdir(parents=True, exist_ok=True)
     out = tempfile.mkdtemp(prefix="trainer-", dir=workdir)
     try:
-        trainer = _trainer_class()(
-            model=model,
-            args=training_arguments(out, options),
-            train_dataset=train,
-            eval_dataset=val,
-            compute_metrics=_accuracy,
-            callbacks=[EarlyStoppingCallback(early_stopping_patience=options.patience)],
-        )
-        trainer.train()
-        logits = np.zeros((0, model.config.num_labels), dtype=np.float32)
-        if test is not None and len(test):
-            logits = trainer.predict(test).predictions
-            logits = logits[0] if isinstance(logits, tuple) else logits
+        with quiet_transformers():
+            trainer = build_trainer(model, out, train, val, options)
+            trainer.train()
+            best_epoch = trainer.restore_best()
+            logits = np.zeros((0, model.config.num_labels), dtype=np.float32)
+            if test is not None and len(test):
+                logits = trainer.predict(test).predictions
+                logits = logits[0] if isinstance(logits, tuple) else logits
         val_curve = {int(round(e["epoch"])): e["eval_accuracy"] for e in trainer.state.log_history if "eval_accuracy" in e}
         epochs = sorted(set(val_curve) | set(trainer.train_curve))
         curve = [
             {"epoch": e, "train_accuracy": trainer.train_curve.get(e), "val_accuracy": val_curve.get(e)} for e in epochs
         ]
-        best = trainer.state.best_model_checkpoint
-        best_epoch = None
-        if best is not None and val_curve:
-            best_epoch = max(val_curve, key=lambda e: (val_curve[e], -e))
         return FinetuneResult(np.asarray(logits, dtype=np.float32), int(round(trainer.state.epoch or 0)), best_epoch, curve)
     finally:
         shutil.rmtree(out, ignore_errors=True)
