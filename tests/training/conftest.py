@@ -130,3 +130,14 @@ def tiny_vit_dir(tmp_path_factory) -> Path:
 def planted(tmp_path_factory) -> Path:
     """4 classes x 12 planted sources; original, no_fg, only_fg."""
     return write_folder(tmp_path_factory.mktemp("planted"), per_class=12)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    """Two cores shared by parallel test workers: one intra-op thread each is faster than two fighting."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

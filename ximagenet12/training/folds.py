@@ -35,7 +35,6 @@ def check_folds(table: SourceTable, *, n_folds: int) -> None:
         raise ValueError(f"the data has one class only ({only}): a classifier needs at least two classes")
     small = [(c, n) for c, n in counts.items() if n < n_folds]
     if small:
-        c, n = min(small, key=lambda x: x[1])
         fewest = min(n for _, n in small)
         listed = ", ".join(f"{table.class_names[c]!r} ({table.class_keys[c]}): {n}" for c, n in small[:6])
         more = f" and {len(small) - 6} more" if len(small) > 6 else ""

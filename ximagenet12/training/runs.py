@@ -59,6 +59,7 @@ class RunFolder:
     def start(self, settings: Mapping[str, Any], folds: Mapping[str, int]) -> bool:
         """Write ``run.json``/``folds.json``, or check that they match; ``True`` if resuming."""
         run_json = self.path / "run.json"
+        settings = json.loads(json.dumps(dict(settings)))  # tuples as JSON lists, as run.json holds them
         if self.path.exists() and not self.path.is_dir():
             raise ValueError(f"--out {str(self.path)!r} exists and is not a folder")
         if run_json.is_file():
