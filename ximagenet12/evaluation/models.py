@@ -438,7 +438,7 @@ def _hub_dataset_revision(repo_id: str, revision: str | None) -> dict:
 
 
 def _model_block(model: Any, loaded: Any, *, revision: str | None, dtype: str | None) -> dict:
-    inner = getattr(loaded, "model", loaded)
+    inner = loaded.model if loaded is not None and is_pipeline(loaded) else loaded
     config = getattr(inner, "config", None)
     block: dict[str, Any] = {
         "name": model_name(model),

@@ -241,13 +241,22 @@ def _finetune_options(ctx: RunContext, fold: int) -> FinetuneOptions:
                            use_cpu=ctx.loaded.device.type == "cpu", num_workers=ctx.num_workers, progress=ctx.progress)
 
 
-def _decoded_rows(ctx: RunContext, config: str):
+def _decoded_rows(ctx: RunContext, config: str, *, record: bool = True):
+    """A config's rows and which decode; failures recorded in the run (and its folder, for resumes)."""
     rows = load_images(ctx.settings.data, config, limit=ctx.settings.limit)
     decoded = decode_all(rows.images, rows.source_ids)
     ok = np.array([not isinstance(x, D.DecodeError) for x in decoded])
-    ctx.failures += [{"config": config, "source_id": s, "error": str(x)}
-                     for s, x in zip(rows.source_ids, decoded) if isinstance(x, D.DecodeError)]
+    failures = [{"config": config, "source_id": s, "error": str(x)}
+                for s, x in zip(rows.source_ids, decoded) if isinstance(x, D.DecodeError)]
+    if record:
+        ctx.folder.save_failures(config, failures)
+        ctx.failures += failures
     return rows, ok
+
+
+def _known_failures(ctx: RunContext, config: str) -> None:
+    """A config skipped on resume still reports the images that failed to decode."""
+    ctx.failures += ctx.folder.load_failures(config) or []
 
 
 def _subset(rows, mask: np.ndarray, processor) -> ImageDataset:
@@ -285,6 +294,7 @@ def _finetune_ex2(ctx: RunContext) -> None:
     for config in ctx.configs:
         todo = [k for k in range(ctx.settings.folds) if not ctx.folder.fold_done(config, k)]
         if not todo:
+            _known_failures(ctx, config)
             continue
         rows, ok = _decoded_rows(ctx, config)
         fold_rows = F.fold_of_rows(rows.source_ids, ctx.folds, config=config)
@@ -305,7 +315,7 @@ def _finetune_ex1(ctx: RunContext) -> None:
     target = ctx.folder.model_dir()
     info_path = ctx.folder.path / "ex1_training.json"
     if not (target / "config.json").is_file():
-        rows, ok = _decoded_rows(ctx, D.ORIGINAL)
+        rows, ok = _decoded_rows(ctx, D.ORIGINAL, record=False)  # recorded when its test part is scored
         fold_rows = F.fold_of_rows(rows.source_ids, ctx.folds, config=D.ORIGINAL)
         info, _ = _train_fold(ctx, rows, (fold_rows != EX1_TEST_FOLD) & ok, None, EX1_TEST_FOLD, _initial_state(ctx))
         atomic_write_text(info_path, json.dumps(info, indent=2))
@@ -315,6 +325,7 @@ def _finetune_ex1(ctx: RunContext) -> None:
     info = json.loads(info_path.read_text(encoding="utf-8"))
     for config in ctx.configs:
         if ctx.folder.fold_done(config, EX1_TEST_FOLD):
+            _known_failures(ctx, config)
             continue
         rows, ok = _decoded_rows(ctx, config)
         test = (F.fold_of_rows(rows.source_ids, ctx.folds, config=config) == EX1_TEST_FOLD) & ok

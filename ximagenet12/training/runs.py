@@ -7,6 +7,7 @@ Layout::
     <out>/features/<config>.npz          # linear probe: pooled features, computed once per config
     <out>/folds/<config>/fold-KK.json    # one finished fold: accuracy, n, train n, epochs, curve
     <out>/folds/<config>/fold-KK.parquet # its predictions
+    <out>/failures/<config>.json         # fine-tuning: images that failed to decode (left out)
     <out>/model/                         # ex1: the trained model (save_pretrained + processor)
     <out>/models/<config>/fold-KK/       # ex2 with --save-models
     <out>/report.json, predictions.parquet, report.md, heatmap.png, scenarios.png, curves.png
@@ -136,6 +137,14 @@ class RunFolder:
             return None
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
+
+    # ----------------------------------------------------------------- decode failures
+    def save_failures(self, config: str, failures: list[dict]) -> None:
+        atomic_write_text(self.path / "failures" / f"{config}.json", json.dumps(failures, indent=1))
+
+    def load_failures(self, config: str) -> list[dict] | None:
+        path = self.path / "failures" / f"{config}.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
     # ----------------------------------------------------------------- models
     def model_dir(self, config: str | None = None, fold: int | None = None) -> Path:
