@@ -12,7 +12,7 @@ def test_build_prints_a_summary_and_the_load_line(tmp_path, capsys):
     code = main(["build", "--out", str(out), "--scenarios", "original,blur_background@5", "--no-progress"])
     text = capsys.readouterr().out
     assert code == 0
-    assert "built 2 config(s), 12 rows" in text and "blur_background_level5" in text
+    assert "built 2 config(s), 40 rows" in text and "blur_background_level5" in text
     assert "skipped: none" in text
     assert f'datasets.load_dataset("{out}", "original", split="train")' in text
     ds = datasets.load_dataset(str(out), "blur_background_level5", split="train")
@@ -32,6 +32,11 @@ def test_build_errors_are_one_line(tmp_path, release, capsys):
     assert main(["build", "--out", str(tmp_path / "o"), "--scenarios", "nope", "--no-progress"]) == 1
     assert "ximagenet12 build: error: unknown scenario 'nope'" in capsys.readouterr().err
     assert main(["build", "--source", str(release), "--out", str(release), "--no-progress"]) == 1
+    assert "refusing to build into" in capsys.readouterr().err
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    assert main(["build", "--source", str(release), "--out", str(foreign), "--no-progress"]) == 1
     assert "refusing to write into" in capsys.readouterr().err
 
 
