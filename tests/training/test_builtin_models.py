@@ -106,3 +106,25 @@ def test_a_hub_dataset_whose_revision_cannot_be_resolved_says_why(tiny_vit_dir, 
     prov = M.run_provenance(str(tiny_vit_dir), "owner/ximagenet12")
     assert prov["data"]["kind"] == "hub" and prov["data"]["resolved_revision"] is None
     assert prov["data"]["unresolved"]
+
+
+def test_evaluate_takes_dtype_and_records_provenance(planted, tmp_path):
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    from ximagenet12.cli import main
+
+    from .conftest import CLASS_NAMES
+
+    tiny_vit_dir = tmp_path / "vit"  # a tiny ViT whose labels are the planted classes
+    ViTForImageClassification(ViTConfig(
+        image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
+        id2label=dict(enumerate(CLASS_NAMES)), label2id={n: i for i, n in enumerate(CLASS_NAMES)},
+    )).save_pretrained(tiny_vit_dir)
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(tiny_vit_dir)
+    out = tmp_path / "report"
+    assert main(["evaluate", "--model", str(tiny_vit_dir), "--data", str(planted), "--out", str(out), "--device", "cpu",
+                 "--scenarios", "original", "--dtype", "bfloat16", "--no-progress", "--num-workers", "0"]) == 0
+    prov = json.loads((out / "report.json").read_text())["provenance"]
+    assert prov["model"]["dtype"] == "bfloat16" and prov["model"]["requested_dtype"] == "bfloat16"
+    assert prov["model"]["resolved_commit"] == M.folder_hash(tiny_vit_dir)
+    assert prov["data"]["fingerprint"] == M.data_fingerprint(planted)
