@@ -102,7 +102,8 @@ def _curves_plot(report: dict, path: Path) -> None:
     from ximagenet12.evaluation.report import _pyplot
 
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 4.4), dpi=110)
+    # two legend entries per scenario: the figure grows with them so none is cut off
+    fig, ax = plt.subplots(figsize=(7.5, max(4.4, 0.5 + 0.3 * len(report["scenarios"]))), dpi=110)
     colors = plt.get_cmap("tab10").colors
     for i, (config, entry) in enumerate(report["scenarios"].items()):
         color = colors[i % len(colors)]
