@@ -21,6 +21,9 @@ def _common(p: argparse.ArgumentParser, *, batch_default: int) -> None:
     p.add_argument("--dtype", default="auto", choices=("auto", "float32", "float16", "bfloat16"),
                    help="dtype the model is loaded in (default auto: the checkpoint's)")
     p.add_argument("--revision", default=None, help="Hub model revision: branch, tag or commit (recorded resolved)")
+    from ximagenet12.ray_engine import add_engine_arguments
+
+    add_engine_arguments(p, generation=False, replicas=True)
 
 
 def _common_kwargs(args: argparse.Namespace) -> dict:
@@ -38,6 +41,17 @@ def _common_kwargs(args: argparse.Namespace) -> dict:
     }
 
 
+def _run(evaluate, args: argparse.Namespace, **kwargs):
+    """``evaluate(args.model, args.data, ...)`` here, or sharded over model replicas with ``--engine ray``."""
+    if args.engine == "ray":
+        from ximagenet12.ray_engine import evaluate_on_ray
+
+        return evaluate_on_ray(evaluate, args.model, args.data, replicas=args.replicas,
+                               gpus_per_replica=args.gpus_per_replica, address=args.ray_address,
+                               num_cpus=args.ray_num_cpus, **kwargs)
+    return evaluate(args.model, args.data, **kwargs)
+
+
 def _finish(result, out: str) -> int:
     from ximagenet12.evaluation.classification import summarise
     from ximagenet12.evaluation.report import write_report
@@ -53,7 +67,7 @@ def _finish(result, out: str) -> int:
 def _run_evaluate(args: argparse.Namespace) -> int:
     from ximagenet12.evaluation.classification import evaluate_classification
 
-    result = evaluate_classification(args.model, args.data, mode=args.mode, **_common_kwargs(args))
+    result = _run(evaluate_classification, args, mode=args.mode, **_common_kwargs(args))
     return _finish(result, args.out)
 
 
@@ -62,9 +76,9 @@ def _run_segmentation(args: argparse.Namespace) -> int:
     from ximagenet12.evaluation.segmentation import evaluate_segmentation
 
     split = lambda s: [x.strip() for x in s.split(",") if x.strip()] if s else None  # noqa: E731
-    result = evaluate_segmentation(
-        args.model,
-        args.data,
+    result = _run(
+        evaluate_segmentation,
+        args,
         object_labels=split(args.object_labels),
         background_labels=split(args.background_labels) or BACKGROUND_LABELS,
         **_common_kwargs(args),
@@ -116,8 +130,9 @@ def register(subparsers) -> None:
 
     an = subparsers.add_parser(
         "analyze",
-        help="OLS of accuracy on model + scenario (baseline original) + class, with ANOVA, over report folders",
+        help="OLS of accuracy (or an explain report's object focus) on model + scenario (baseline original) + class, "
+        "with ANOVA, over report folders",
     )
-    an.add_argument("reports", nargs="+", help="report folders written by evaluate")
+    an.add_argument("reports", nargs="+", help="report folders written by evaluate or explain")
     an.add_argument("--out", required=True, help="folder for coefficients/anova CSV and Markdown")
     an.set_defaults(func=_run_analyze)
