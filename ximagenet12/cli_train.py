@@ -6,7 +6,7 @@ import argparse
 
 __all__ = ["register"]
 
-TRAIN_EXAMPLES = """examples:
+TRAIN_EXAMPLES = """example:
   # EX1 as in the paper: fit on original (fold 0 of 5 held out), test on that part of every scenario
   ximagenet12 train --protocol ex1 --model efficientnet-lite0 --data ./ximagenet12-out --out runs/lite0-ex1
 
@@ -20,7 +20,7 @@ TRAIN_EXAMPLES = """examples:
 
 A run folder that exists with the same settings is resumed (finished folds are kept)."""
 
-SCORE_EXAMPLES = """examples:
+SCORE_EXAMPLES = """example:
   ximagenet12 score runs/lite0-ex1 runs/lite0-ex2
   ximagenet12 score reports/lite0 runs/lite0-ex2 --config table3 --out runs/lite0-score.json"""
 

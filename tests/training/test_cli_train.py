@@ -42,4 +42,5 @@ def test_help_has_examples(capsys):
     for command in ("train", "score"):
         with pytest.raises(SystemExit):
             main([command, "--help"])
-        assert "examples:" in capsys.readouterr().out
+        text = capsys.readouterr().out
+        assert "example:" in text and f"ximagenet12 {command} " in text.split("example:", 1)[1]
