@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -52,7 +51,6 @@ ORIGINAL = "original"
 SPLIT = "train"
 #: How RGBA images are fed to models; recorded in every report.
 ALPHA_FLATTENING = "alpha composited on black: rgb * alpha / 255 (the paper's segmented look)"
-_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(\n|\Z)", re.S)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -67,20 +65,13 @@ def is_local(data: str | os.PathLike) -> bool:
 
 
 def _card_configs(folder: Path) -> list[str]:
-    import yaml
-
+    """Config names of a built folder's card, read the way ``datasets`` reads them."""
     card = folder / "README.md"
     if not card.is_file():
         raise FileNotFoundError(f"data folder {str(folder)!r} has no README.md dataset card (not a built folder)")
-    match = _FRONT_MATTER.match(card.read_text(encoding="utf-8"))
-    if not match:
-        raise ValueError(f"the dataset card {str(card)!r} has no YAML front matter with `configs:`")
-    meta = yaml.safe_load(match.group(1)) or {}
-    configs = [c.get("config_name") for c in meta.get("configs") or [] if isinstance(c, dict)]
-    configs = [c for c in configs if c]
-    if not configs:
-        raise ValueError(f"the dataset card {str(card)!r} lists no `configs:`")
-    return configs
+    from ximagenet12.hub_validate import read_card_configs
+
+    return read_card_configs(card)
 
 
 def available_configs(data: str | os.PathLike) -> list[str]:
