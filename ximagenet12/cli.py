@@ -26,6 +26,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "ximagenet12.cli_build",
     "ximagenet12.cli_challenge",
     "ximagenet12.cli_explain",
+    "ximagenet12.cli_train",
 )
 
 

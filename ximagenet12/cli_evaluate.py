@@ -18,6 +18,9 @@ def _common(p: argparse.ArgumentParser, *, batch_default: int) -> None:
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N samples of each config")
     p.add_argument("--robustness-config", default="table3", help="configuration of the robustness_score metric")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--dtype", default="auto", choices=("auto", "float32", "float16", "bfloat16"),
+                   help="dtype the model is loaded in (default auto: the checkpoint's)")
+    p.add_argument("--revision", default=None, help="Hub model revision: branch, tag or commit (recorded resolved)")
     from ximagenet12.ray_engine import add_engine_arguments
 
     add_engine_arguments(p, generation=False, replicas=True)
@@ -33,6 +36,8 @@ def _common_kwargs(args: argparse.Namespace) -> dict:
         "limit": args.limit,
         "progress": not args.no_progress,
         "robustness_config": args.robustness_config,
+        "dtype": args.dtype,
+        "revision": args.revision,
     }
 
 

@@ -33,7 +33,7 @@ from ximagenet12.evaluation.labels import (
     normalize_label,
     score_logits,
 )
-from ximagenet12.evaluation.models import is_pipeline, load_pipeline, model_name
+from ximagenet12.evaluation.models import is_pipeline, load_pipeline, model_name, run_provenance
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -133,6 +133,8 @@ def evaluate_classification(
     limit: int | None = None,
     progress: bool = True,
     robustness_config: str = "table3",
+    dtype: str | None = None,
+    revision: str | None = None,
 ) -> EvaluationResult:
     """Evaluate ``model`` on each scenario config of ``data``.
 
@@ -154,7 +156,7 @@ def evaluate_classification(
     configs = D.resolve_scenarios(data, scenarios)
     names, keys = D.class_info(data, configs[0])
     keys = [k or n for k, n in zip(keys, names)]
-    pipe = load_pipeline(model, task="image-classification", device=device)
+    pipe = load_pipeline(model, task="image-classification", device=device, dtype=dtype, revision=revision)
     name = model_name(model)
     use_pipeline = is_pipeline(pipe)
     mapping: LabelMapping | None = None
@@ -243,6 +245,7 @@ def evaluate_classification(
         "limit": limit,
         "seconds": round(time.perf_counter() - started, 3),
         "versions": _versions(),
+        "provenance": run_provenance(model, data, loaded=pipe, revision=revision, dtype=dtype),
     }
     return EvaluationResult(report=report, predictions=predictions, failures=failures)
 

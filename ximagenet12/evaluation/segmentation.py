@@ -29,7 +29,7 @@ from PIL import Image
 from ximagenet12.evaluation import data as D
 from ximagenet12.evaluation.classification import EvaluationResult, _versions, default_num_workers
 from ximagenet12.evaluation.labels import BACKGROUND_LABELS, normalize_label
-from ximagenet12.evaluation.models import is_pipeline, load_pipeline, model_name
+from ximagenet12.evaluation.models import is_pipeline, load_pipeline, model_name, run_provenance
 
 __all__ = ["BACKGROUND_LABELS", "evaluate_segmentation", "mask_scores", "object_mask"]
 
@@ -107,6 +107,8 @@ def evaluate_segmentation(
     limit: int | None = None,
     progress: bool = True,
     robustness_config: str = "table3",
+    dtype: str | None = None,
+    revision: str | None = None,
 ) -> EvaluationResult:
     """Evaluate a segmentation model's object masks on each scenario config of ``data``."""
     import pandas as pd
@@ -121,7 +123,7 @@ def evaluate_segmentation(
     configs = D.resolve_scenarios(data, scenarios)
     names, keys = D.class_info(data, configs[0])
     keys = [k or n for k, n in zip(keys, names)]
-    pipe = load_pipeline(model, task="image-segmentation", device=device)
+    pipe = load_pipeline(model, task="image-segmentation", device=device, dtype=dtype, revision=revision)
     name = model_name(model)
     if object_labels and is_pipeline(pipe):
         known = {normalize_label(v) for v in (pipe.model.config.id2label or {}).values()}
@@ -214,5 +216,6 @@ def evaluate_segmentation(
         "limit": limit,
         "seconds": round(time.perf_counter() - started, 3),
         "versions": _versions(),
+        "provenance": run_provenance(model, data, loaded=pipe, revision=revision, dtype=dtype),
     }
     return EvaluationResult(report=report, predictions=predictions, failures=failures)
