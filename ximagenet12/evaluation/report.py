@@ -273,22 +273,29 @@ def _markdown(report: dict) -> str:
         f"- **Data:** `{report['data']}`",
         f"- **Task:** {report.get('task')}; metric: {_metric_name(report)}",
     ]
+    fingerprint = (report.get("dataset") or {}).get("fingerprint") or {}
+    if fingerprint:
+        lines.append(f"- **Dataset fingerprint:** {fingerprint.get('kind')} `{fingerprint.get('value')}`")
     if report.get("task") == "classification":
         lines += [
-            f"- **Primary scoring mode:** `{report['mode']}` (both modes below)",
+            f"- **Primary scoring mode:** `{report['mode']}` (both modes below): {report.get('mode_reason', '')}",
             f"  - `strict`: {report['modes']['strict']}",
             f"  - `restricted`: {report['modes']['restricted']}",
             f"- **Label mapping:** {report['label_mapping']['kind']}",
         ]
     else:
-        lines.append(f"- **Object labels:** {report.get('object_labels')}")
+        labels = report.get("object_labels")
+        lines.append(f"- **Object labels:** {labels.get('rule') if isinstance(labels, dict) else labels}")
     lines += [
         f"- **RGBA images:** {report.get('alpha_flattening')}",
         f"- **Samples that failed to decode:** {report.get('n_failed', 0)}",
-        "",
-        "## Per scenario",
+        f"- **Damaged shards (rest of the shard skipped):** {report.get('n_bad_shards', 0)}",
         "",
     ]
+    lines += [f"> **Warning:** {w}\n" for w in report.get("warnings") or []]
+    for skipped in report.get("skipped_configs") or []:
+        lines.append(f"- config `{skipped['config']}` skipped: {skipped['reason']}")
+    lines += ["", "## Per scenario", ""]
     if report.get("task") == "classification":
         lines += ["| scenario | n | failed | strict | restricted |", "|---|---:|---:|---:|---:|"]
         for c in configs:
