@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from ximagenet12.cli import main
+from ximagenet12.evaluation.labels import object_label_policy
 from ximagenet12.evaluation.segmentation import evaluate_segmentation, mask_scores, object_mask
 
 
@@ -32,7 +33,8 @@ def test_object_mask_is_the_union_of_non_background_segments():
     segs = [{"label": "cat", "mask": a}, {"label": "dog", "mask": b}, {"label": "Background", "mask": bg}]
     mask, used = object_mask(segs, (2, 2))
     assert mask.tolist() == [[True, True], [False, False]] and used == ["cat", "dog"]
-    mask, used = object_mask(segs, (2, 2), object_labels=["dog"])
+    policy = object_label_policy(["cat", "dog", "Background"], object_labels=["dog"])
+    mask, used = object_mask(segs, (2, 2), policy=policy)
     assert mask.tolist() == [[False, True], [False, False]] and used == ["dog"]
     with pytest.raises(TypeError, match="list of"):
         object_mask("cat", (2, 2))
@@ -90,5 +92,5 @@ def test_unknown_object_label_is_an_error(tiny_segformer_dir, folder):
 
 
 def test_callable_returning_nonsense_is_a_type_error(folder):
-    with pytest.raises(TypeError, match="one prediction per image"):
+    with pytest.raises(TypeError, match="one prediction per image"), pytest.warns(UserWarning, match="skipped: failed"):
         evaluate_segmentation(lambda images: None, folder, progress=False)

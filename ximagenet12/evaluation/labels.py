@@ -383,7 +383,9 @@ def _check_named(named: Sequence[str], labels: Sequence[str], *, option: str, mo
     unknown = [x for x in named if normalize_label(x) not in known]
     if unknown:
         shown = ", ".join(map(repr, list(labels)[:30])) + (" ..." if len(labels) > 30 else "")
-        raise ValueError(f"{option}: {', '.join(map(repr, unknown))} are not labels of model {model!r}; its labels: {shown}")
+        what = option.strip("-").split("-")[0]
+        raise ValueError(f"{what} label(s) {', '.join(map(repr, unknown))} are not labels of model {model!r} "
+                         f"({option}); its labels: {shown}")
 
 
 def object_label_policy(
