@@ -335,7 +335,9 @@ def _space_lookup(name: str) -> tuple[dict[str, int], dict[str, tuple[int, ...]]
     alias: dict[str, list[int]] = {}
     for i, names in enumerate(space.aliases):
         for a in names:
-            alias.setdefault(_space_key(a), []).append(i)
+            hits = alias.setdefault(_space_key(a), [])
+            if i not in hits:  # "tv monitor" and "tv/monitor" are one key
+                hits.append(i)
     return primary, {k: tuple(v) for k, v in alias.items()}
 
 

@@ -55,8 +55,14 @@ def per_class_table(frame, keys: Sequence[str], *, metric: str, name: str) -> di
 
 
 def robustness_scenarios(configs: Sequence[str]) -> list[str]:
-    """The configs that enter the robustness score (see the module docstring)."""
-    return [c for c in configs if c != ORIGINAL and not _LEVEL_CONFIG.search(c)]
+    """The configs that enter the robustness score (see the module docstring).
+
+    Only XImageNet-12 scenarios count: a config of another name (a dataset with configs of
+    its own) is listed in the block's ``not_scenarios`` instead of moving the score.
+    """
+    from ximagenet12.metrics.robustness_score.functional import KNOWN_SCENARIOS
+
+    return [c for c in configs if c != ORIGINAL and not _LEVEL_CONFIG.search(c) and c in KNOWN_SCENARIOS]
 
 
 def robustness_block(
@@ -77,6 +83,9 @@ def robustness_block(
     if not external:
         return {"s_robust": None, "config": config, "reason": "no scenario besides 'original' was evaluated"}
     block = {"config": config, "external_reference": float(reference), "scenarios": list(external)}
+    others = [c for c in values if c != ORIGINAL and not _LEVEL_CONFIG.search(c) and c not in robustness_scenarios([c])]
+    if others:
+        block["not_scenarios"] = others
     try:
         from ximagenet12.metrics.robustness_score.functional import BG_GAP_SCENARIOS, robustness_score
     except ImportError as exc:  # pragma: no cover - the metric ships with the package
