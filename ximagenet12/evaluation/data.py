@@ -280,7 +280,8 @@ def class_info(data: str | os.PathLike, config: str) -> tuple[list[str], list[st
 def count_rows(data: str | os.PathLike, config: str) -> int | None:
     """Rows of a local config from its parquet footers (no data read); ``None`` if unknown.
 
-    Shards whose footer does not read are left out of the count (the run reports them).
+    A shard whose footer does not read makes the count unknown (the run then reads, names
+    and reports that shard), so a damaged config is never taken for an empty one.
     """
     if not is_local(data):
         return None
@@ -293,8 +294,8 @@ def count_rows(data: str | os.PathLike, config: str) -> int | None:
     for f in files:
         try:
             total += pq.ParquetFile(f).metadata.num_rows
-        except Exception:  # a damaged footer: counted as a bad shard when the rows are read
-            continue
+        except Exception:  # a damaged footer: reported as a bad shard when the rows are read
+            return None
     return total
 
 
