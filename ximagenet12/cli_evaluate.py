@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib
+import importlib.util
 import sys
 from typing import Callable
 
@@ -18,18 +19,20 @@ EVAL_EXTRA_MODULES: dict[str, tuple[str, ...]] = {
 }
 
 
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported, found without importing it (no side effects)."""
+    if module in sys.modules:
+        return sys.modules[module] is not None
+    return importlib.util.find_spec(module) is not None
+
+
 def _needs_eval_extra(command: str) -> Callable:
     """Run a command only when the ``[eval]`` extra is installed; else one line saying so."""
 
     def wrap(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
         @functools.wraps(run)
         def checked(args: argparse.Namespace) -> int:
-            missing = []
-            for module in EVAL_EXTRA_MODULES[command]:
-                try:
-                    importlib.import_module(module)
-                except ImportError:
-                    missing.append(module)
+            missing = [m for m in EVAL_EXTRA_MODULES[command] if not _installed(m)]
             if missing:
                 print(
                     f"ximagenet12 {command}: error: needs the [eval] extra ({', '.join(missing)} not installed): "

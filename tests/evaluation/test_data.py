@@ -100,3 +100,18 @@ def test_prefetch_keeps_order_and_returns_decode_errors_in_place(workers):
 def test_prefetch_rejects_bad_sizes():
     with pytest.raises(ValueError, match="batch_size must be at least 1"):
         list(D.prefetch_batches([1], lambda x: x, batch_size=0, num_workers=1))
+
+
+def test_the_fingerprint_follows_the_data(tmp_path, ev):
+    a = ev.make_folder(tmp_path / "a", {"original": 3})
+    b = ev.make_folder(tmp_path / "b", {"original": 3})
+    assert D.dataset_fingerprint(a) == D.dataset_fingerprint(b)  # same files, same sizes
+    ev.write_config(b, "original", rows=4)
+    assert D.dataset_fingerprint(a) != D.dataset_fingerprint(b)
+    (a / "build_info.json").write_text('{"fingerprint": {"seed": 0, "sources": "x"}}')
+    assert D.dataset_fingerprint(a)["kind"] == "build_info"
+
+
+def test_a_hub_dataset_is_identified_by_its_revision_or_says_why_not():
+    fp = D.dataset_fingerprint("nobody-xyz/no-such-dataset")  # offline in the tests
+    assert fp["kind"] == "hub_revision" and fp["value"] is None and fp["error"]
