@@ -1,11 +1,19 @@
 """Reading scenario configs for evaluation: which configs exist, their classes, their rows.
 
 ``data`` is a built dataset folder (the folder contract: ``README.md`` with YAML
-``configs:``, ``data/<config>/*.parquet``) or a Hub dataset repo id. Configs are read
-with ``datasets.load_dataset(data, config, split="train", streaming=True)``: rows are
-streamed from the parquet shards (no copy into the ``datasets`` cache), with image
-columns left undecoded so that the evaluator decodes them itself, in background
-threads, and counts the images that fail to decode instead of crashing.
+``configs:``, ``data/<config>/*.parquet``) or a Hub dataset repo id. Image columns stay
+undecoded: the evaluator decodes them itself, in background threads, and counts the
+images that fail to decode instead of crashing.
+
+What is read, and what never is
+    A local folder's configs are read shard by shard with pyarrow, from the files its
+    card's ``data_files`` match *inside* the folder (a pattern or link leading out is an
+    error). A damaged shard is named, the rest of it skipped with a warning, counted in the
+    report, and the next shard read (``datasets`` streaming would stop the whole config
+    with an error naming no file). A row's image ``path`` is read only when the row has no
+    embedded bytes and the path lies inside the local folder; Hub configs are streamed with
+    ``datasets.load_dataset(data, config, split="train", streaming=True)`` and their row
+    paths are never read. Error messages never echo file content.
 
 RGBA scenarios (``segmented_image``, ``transparent_image``)
     Images with an alpha channel are flattened by compositing them on **black**:
