@@ -89,7 +89,7 @@ def _finish(result, out: str) -> int:
     for warning in report.get("warnings") or []:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"report written to {folder}")
-    return 0
+    return 130 if report.get("interrupted") else 0
 
 
 def _split(text: str | None) -> list[str] | None:

@@ -208,3 +208,27 @@ def test_cli_bad_robustness_config_lists_the_choices(folder, tmp_path, capsys):
 def test_class_names_are_the_datasets(folder, tiny_vit_dir, ev):
     r = evaluate_classification(str(tiny_vit_dir), folder, progress=False, scenarios="original")
     assert [c["name"] for c in r.report["classes"]] == ev.CLASS_NAMES
+
+
+def test_an_interrupt_keeps_and_reports_the_finished_configs(tmp_path, ev):
+    root = ev.make_folder(tmp_path / "f", {"original": 3, "blur_background": 3, "image_grey": 3})
+    calls = []
+
+    def interrupted(images):  # one batch per config; Ctrl-C during the second
+        calls.append(len(images))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return [[{"label": "crayfish", "score": 1.0}] for _ in images]
+
+    with pytest.warns(UserWarning, match="interrupted during config 'blur_background'"):
+        r = evaluate_classification(interrupted, root, progress=False)
+    assert r.report["interrupted"] is True and list(r.report["scenarios"]) == ["original"]
+    assert [s["config"] for s in r.report["skipped_configs"]] == ["blur_background", "image_grey"]
+
+
+def test_an_interrupt_before_anything_finished_propagates(folder):
+    def interrupted(images):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt), pytest.warns(UserWarning):
+        evaluate_classification(interrupted, folder, progress=False)

@@ -217,3 +217,13 @@ def test_the_metric_refuses_an_unknown_scenario_name():
 
     with pytest.raises(ValueError, match=r"'typo_blur'.*custom_scenarios=True"):
         robustness_score({"typo_blur": 0.2, "blur_background": 0.9}, external_reference=0.95)
+
+
+def test_classes_come_from_the_next_config_when_the_first_is_damaged(tmp_path):
+    root = _folder(tmp_path / "built", {"original": [[_row(0)]], "image_grey": [[_row(i) for i in range(3)]]})
+    (root / "data" / "original" / "train-00000-of-00001.parquet").write_bytes(b"junk")
+    assert D.dataset_classes(root, ["original", "image_grey"]) == (CLASSES, KEYS)
+    with pytest.warns(UserWarning, match="shard data/original/train-00000-of-00001.parquet could not be read"):
+        r = evaluate_classification(crayfish, root, progress=False)
+    assert list(r.report["scenarios"]) == ["image_grey"]
+    assert r.report["robustness"]["reason"] == "the 'original' config was not evaluated"

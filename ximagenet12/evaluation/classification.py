@@ -195,7 +195,7 @@ def _evaluate(model, data, *, scenarios, mode, batch_size, device, workers, limi
     import pandas as pd
 
     configs = D.resolve_scenarios(data, scenarios)
-    names, keys = D.class_info(data, configs[0])
+    names, keys = D.dataset_classes(data, configs)
     keys = [k or n for k, n in zip(keys, names)]
     mode, mode_reason = primary_mode(mode, len(names))
     pipe = load_pipeline(model, task="image-classification", device=device)
@@ -275,6 +275,7 @@ def _scenario_entry(predictions, config: str, keys: Sequence[str], log: D.RunLog
 def run_record(log: D.RunLog, *, data, pipe, batch_size: int, workers: int, limit: int | None, started: float) -> dict:
     """The report fields about the run itself: what was skipped, the data's identity, versions."""
     return {
+        "interrupted": log.interrupted,
         "n_failed": len(log.failures),
         "failures": log.failures,
         "skipped_configs": log.skipped_configs,
@@ -401,6 +402,11 @@ def summarise(report: dict) -> str:
         lines.append(f"robustness: not computed ({rb['reason']})")
     if report.get("mode_reason"):
         lines.append(f"headline mode: {report['mode_reason']}")
+    labels = report.get("object_labels")
+    if isinstance(labels, dict):
+        lines.append(f"object labels: {labels.get('rule')}")
+    if report.get("interrupted"):
+        lines.append("INTERRUPTED: only the configs above were scored")
     return "\n".join(lines)
 
 

@@ -49,6 +49,7 @@ __all__ = [
     "resolve_scenarios",
     "open_config",
     "class_info",
+    "dataset_classes",
     "count_rows",
     "decode_rgb",
     "decode_mask_array",
@@ -285,6 +286,17 @@ def class_info(data: str | os.PathLike, config: str) -> tuple[list[str], list[st
     return names, keys
 
 
+def dataset_classes(data: str | os.PathLike, configs: Sequence[str]) -> tuple[list[str], list[str]]:
+    """:func:`class_info` of the first config that gives it (a damaged config is passed over)."""
+    errors: list[ValueError] = []
+    for config in configs:
+        try:
+            return class_info(data, config)
+        except ValueError as exc:
+            errors.append(exc)
+    raise errors[0] if errors else ValueError("no config to read the classes from")
+
+
 def count_rows(data: str | os.PathLike, config: str) -> int | None:
     """Rows of a local config from its parquet footers (no data read); ``None`` if unknown.
 
@@ -316,6 +328,7 @@ class RunLog:
     skipped_configs: list[dict] = field(default_factory=list)  # config, reason
     seconds: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    interrupted: bool = False  # Ctrl-C: the configs finished before it are kept
 
     def warn(self, message: str) -> None:
         """Record a warning for the report and raise it as a Python warning now."""
@@ -609,7 +622,8 @@ def run_configs(
     costs the others their results: a sample that fails to decode goes to ``log.failures``;
     a damaged shard to ``log.bad_shards`` (the rest of the config is still read); an empty
     config, or one that fails as a whole, to ``log.skipped_configs`` with a warning. Only
-    when every config fails is the first error raised.
+    when every config fails is the first error raised. An interrupt (Ctrl-C) stops the run
+    but returns what the finished configs gave (``log.interrupted``), so it can be reported.
     """
     planned: dict[str, int | None] = {}
     for config in configs:
@@ -631,6 +645,12 @@ def run_configs(
                 out += _run_config(data, config, prepare, process, columns=columns, batch_size=batch_size,
                                    num_workers=num_workers, limit=limit, total=planned[config],
                                    progress=progress, log=log, overall=overall)
+            except KeyboardInterrupt:
+                log.interrupted = True
+                for rest in todo[todo.index(config):]:
+                    log.skipped_configs.append({"config": rest, "reason": "interrupted"})
+                log.warn(f"interrupted during config {config!r}: the report holds the configs finished before it")
+                break
             except Exception as exc:  # keep the other configs' results; see the docstring
                 errors.append(exc)
                 _skip(log, config, f"failed: {type(exc).__name__}: {_first_line(exc)}")
@@ -639,6 +659,8 @@ def run_configs(
             overall.close()
     if errors and len(errors) == len(todo):
         raise errors[0]
+    if log.interrupted and not log.seconds:
+        raise KeyboardInterrupt
     return out
 
 

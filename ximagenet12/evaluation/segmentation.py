@@ -166,7 +166,7 @@ def _evaluate(model, data, *, scenarios, object_labels, background_labels, batch
     import pandas as pd
 
     configs = D.resolve_scenarios(data, scenarios)
-    names, keys = D.class_info(data, configs[0])
+    names, keys = D.dataset_classes(data, configs)
     keys = [k or n for k, n in zip(keys, names)]
     pipe = load_pipeline(model, task="image-segmentation", device=device)
     name = model_name(model)
