@@ -185,11 +185,11 @@ def test_segmentation_survives_a_damaged_shard_too(tmp_path):
     root = _folder(tmp_path / "built", {"original": [[_row(i) for i in range(3)], [_row(3)]]})
     (root / "data" / "original" / "train-00001-of-00002.parquet").write_bytes(b"\0" * 64)
 
-    def everything(images):
-        return [np.ones((im.height, im.width), bool) for im in images]
+    def nothing(images):
+        return [np.zeros((im.height, im.width), bool) for im in images]
 
     with pytest.warns(UserWarning, match="could not be read"):
-        r = evaluate_segmentation(everything, root, progress=False)
+        r = evaluate_segmentation(nothing, root, progress=False)
     assert r.report["scenarios"]["original"]["n"] == 3 and r.report["n_bad_shards"] == 1
 
 
@@ -223,7 +223,9 @@ def test_classes_come_from_the_next_config_when_the_first_is_damaged(tmp_path):
     root = _folder(tmp_path / "built", {"original": [[_row(0)]], "image_grey": [[_row(i) for i in range(3)]]})
     (root / "data" / "original" / "train-00000-of-00001.parquet").write_bytes(b"junk")
     assert D.dataset_classes(root, ["original", "image_grey"]) == (CLASSES, KEYS)
-    with pytest.warns(UserWarning, match="shard data/original/train-00000-of-00001.parquet could not be read"):
+    with pytest.warns(UserWarning) as caught:
         r = evaluate_classification(crayfish, root, progress=False)
+    assert "shard data/original/train-00000-of-00001.parquet could not be read" in str(caught[0].message)
+    assert "config 'original' skipped: no readable rows (1 damaged shard(s))" in str(caught[1].message)
     assert list(r.report["scenarios"]) == ["image_grey"]
     assert r.report["robustness"]["reason"] == "the 'original' config was not evaluated"
