@@ -273,8 +273,8 @@ def _fmt(v: Any) -> str:
     return "–" if v is None else f"{v:.4f}"
 
 
-def _markdown(report: dict) -> str:
-    configs = list(report["scenarios"])
+def _markdown_header(report: dict) -> list[str]:
+    """Title, what was evaluated and how, and everything the run skipped or warned about."""
     lines = [
         f"# Evaluation report: {report['model']}",
         "",
@@ -304,6 +304,12 @@ def _markdown(report: dict) -> str:
     lines += [f"> **Warning:** {w}\n" for w in report.get("warnings") or []]
     for skipped in report.get("skipped_configs") or []:
         lines.append(f"- config `{skipped['config']}` skipped: {skipped['reason']}")
+    return lines
+
+
+def _markdown(report: dict) -> str:
+    configs = list(report["scenarios"])
+    lines = _markdown_header(report)
     lines += ["", "## Per scenario", ""]
     if report.get("task") == "classification":
         lines += ["| scenario | n | failed | strict | restricted |", "|---|---:|---:|---:|---:|"]
