@@ -119,6 +119,16 @@ def test_reports_over_different_class_sets_are_refused():
         check_comparable([a, b], names=["a", "b"])
 
 
+def test_a_folder_and_a_hub_revision_cannot_be_compared_and_say_so():
+    rng = np.random.default_rng(6)
+    a, b = _report("resnet", rng, 0.01), _report("vit", rng, 0.01)
+    b["dataset"]["fingerprint"] = {"kind": "hub_revision", "value": "a7622f7f30683d3f9b2bdd8f8cdff19c2bf78e4c"}
+    assert check_comparable([a, b], names=["a", "b"]) == [
+        "the reports identify their data in different ways (hub_revision, parquet_files): "
+        "cannot check they used the same data"
+    ]
+
+
 def test_reports_without_a_fingerprint_are_analysed_with_a_warning():
     rng = np.random.default_rng(4)
     a, b = _report("resnet", rng, 0.01), _report("vit", rng, 0.01)

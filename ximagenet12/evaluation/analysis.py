@@ -83,12 +83,16 @@ def check_comparable(reports: Sequence[dict], *, names: Sequence[str] | None = N
             prints.setdefault((fp.get("kind"), fp["value"]), []).append(lab)
         else:
             notes.append(f"report over {lab} records no dataset fingerprint: cannot check it used the same data")
-    if len(prints) > 1:
+    kinds = {kind for kind, _ in prints}
+    if len(prints) > len(kinds):  # two values of one kind: certainly different data
         raise ValueError(
             "the reports evaluated different datasets ("
             + "; ".join(f"{', '.join(labs)}: {kind} {value[:12]}" for (kind, value), labs in prints.items())
             + "); analyse reports over the same dataset only"
         )
+    if len(kinds) > 1:  # e.g. a local folder and a Hub revision: may or may not be the same data
+        notes.append(f"the reports identify their data in different ways ({', '.join(sorted(kinds))}): "
+                     "cannot check they used the same data")
     return notes
 
 
