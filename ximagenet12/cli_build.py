@@ -22,7 +22,7 @@ def register(subparsers) -> None:
             "Apply scenarios to every sample of a source and write OUT/data/<config>/*.parquet "
             "(one config per scenario variant), OUT/README.md (the dataset card), "
             "OUT/skipped.jsonl and OUT/build_info.json. Without --source the embedded sample "
-            "(six CC0 photographs with masks) is built. Load the result with "
+            "(20 photos of 10 ImageNet classes, with masks) is built. Load the result with "
             "datasets.load_dataset(OUT, CONFIG)."
         ),
         formatter_class=HelpFormatter,
@@ -45,7 +45,7 @@ def register(subparsers) -> None:
     p.add_argument("--backgrounds", default=None, metavar="DIR",
                    help="folder of photos for random_background (default: scikit-image's CC0 photos)")
     p.add_argument("--license", default=None, metavar="ID",
-                   help="Hub licence id for the card, e.g. cc-by-4.0 (default: cc0-1.0 for the embedded "
+                   help="Hub licence id for the card, e.g. cc-by-4.0 (default: 'other' with per-image terms for the embedded "
                    "sample, 'unknown' otherwise)")
     p.add_argument("--max-samples", type=int, default=None, metavar="N",
                    help="build only N samples, taken round-robin over classes (a quick look)")

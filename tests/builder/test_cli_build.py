@@ -12,7 +12,7 @@ def test_build_prints_a_summary_and_the_load_line(tmp_path, capsys):
     code = main(["build", "--out", str(out), "--scenarios", "original,blur_background@5", "--no-progress"])
     text = capsys.readouterr().out
     assert code == 0
-    assert "built 2 config(s), 12 rows" in text and "blur_background_level5" in text
+    assert "built 2 config(s), 40 rows" in text and "blur_background_level5" in text
     assert "skipped: none" in text
     assert f'datasets.load_dataset("{out}", "original", split="train")' in text
     ds = datasets.load_dataset(str(out), "blur_background_level5", split="train")

@@ -56,7 +56,7 @@ def test_every_config_loads_and_keeps_the_object(sample_build, config):
     out, _ = sample_build
     ds = datasets.load_dataset(str(out), config, split="train")
     assert ds.features["label"].names == sample_source().class_names
-    assert ds.features["label"].names == ["tabby cat", "missile", "espresso"]
+    assert len(ds.features["label"].names) == 10 and "tabby cat" in ds.features["label"].names
     assert isinstance(ds.features["image"], datasets.Image)
     _check_rows(list(ds), config)
 
@@ -111,11 +111,11 @@ def test_card_lists_every_config_with_original_default(sample_build):
     meta = read_card_metadata(out / "README.md")
     assert [c["config_name"] for c in meta["configs"]] == PAPER_CONFIGS
     assert [c["config_name"] for c in meta["configs"] if c.get("default")] == ["original"]
-    assert meta["license"] == "cc0-1.0"
+    assert meta["license"] == "other" and "cc-by-2.0" in meta["license_name"]  # mixed terms, per image
     assert meta["size_categories"] == ["n<1K"]
     assert set(meta["task_categories"]) == {"image-classification", "image-segmentation"}
     info = {i["config_name"]: i for i in meta["dataset_info"]}
-    assert info["blur_background"]["splits"][0]["num_examples"] == 6
+    assert info["blur_background"]["splits"][0]["num_examples"] == len(SOURCE)
     text = (out / "README.md").read_text()
     for config in PAPER_CONFIGS:  # the scenario table comes from the registry
         assert f"| `{config}` |" in text
@@ -127,9 +127,9 @@ def test_build_info_and_skipped_file(sample_build):
     info = json.loads((out / "build_info.json").read_text())
     assert info["builder"] == "ximagenet12" and info["seed"] == 0
     assert info["scenarios"] == PAPER_CONFIGS
-    assert info["rows"]["original"] == 6
+    assert info["rows"]["original"] == len(SOURCE) == 20
     assert (out / "skipped.jsonl").read_text() == ""
-    assert summary.rows == 6 * len(PAPER_CONFIGS)
+    assert summary.rows == len(SOURCE) * len(PAPER_CONFIGS)
     assert 'datasets.load_dataset("' in str(summary) and "skipped: none" in str(summary)
 
 

@@ -63,4 +63,4 @@ print("RESULT " + json.dumps(out))
     result = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))[7:])
     remote, local = result["owner/ximagenet12"], result[str(builder_folder)]
     assert list(remote) == ["original", "blur_background"] and remote == local
-    assert all(n == 6 for n, _ in remote.values())
+    assert all(n == 20 for n, _ in remote.values())  # the embedded sample: 10 classes x 2
