@@ -145,16 +145,31 @@ def read_report(folder: str | os.PathLike) -> dict:
 
 # --------------------------------------------------------------------------- writing
 def write_report(result: Any, out: str | os.PathLike) -> Path:
-    """Write every file of :data:`REPORT_FILES` for ``result`` (an ``EvaluationResult``)."""
+    """Write every file of :data:`REPORT_FILES` for ``result`` (an ``EvaluationResult``).
+
+    Each file is written under a temporary name and renamed when complete, so a failure
+    half-way never leaves a truncated file under a report file's name.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     report = result.report
-    (out / "report.json").write_text(json.dumps(_json_safe(report), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    result.predictions.to_parquet(out / "predictions.parquet", index=False)
-    _heatmap(report, out / "heatmap.png")
-    _scenarios_plot(report, out / "scenarios.png")
-    (out / "report.md").write_text(_markdown(report), encoding="utf-8")
+    text = json.dumps(_json_safe(report), indent=2, ensure_ascii=False) + "\n"
+    _atomic(out / "report.json", lambda p: p.write_text(text, encoding="utf-8"))
+    _atomic(out / "predictions.parquet", lambda p: result.predictions.to_parquet(p, index=False))
+    _atomic(out / "heatmap.png", lambda p: _heatmap(report, p))
+    _atomic(out / "scenarios.png", lambda p: _scenarios_plot(report, p))
+    _atomic(out / "report.md", lambda p: p.write_text(_markdown(report), encoding="utf-8"))
     return out
+
+
+def _atomic(path: Path, write: Any) -> None:
+    """``write(tmp)`` then rename ``tmp`` to ``path``; the temporary file never outlives a failure."""
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # keeps the suffix: matplotlib picks the format by it
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _json_safe(value: Any) -> Any:
