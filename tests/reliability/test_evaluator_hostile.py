@@ -229,3 +229,49 @@ def test_classes_come_from_the_next_config_when_the_first_is_damaged(tmp_path):
     assert "config 'original' skipped: no readable rows (1 damaged shard(s))" in str(caught[1].message)
     assert list(r.report["scenarios"]) == ["image_grey"]
     assert r.report["robustness"]["reason"] == "the 'original' config was not evaluated"
+
+
+@pytest.mark.slow
+def test_a_damaged_shard_on_the_hub_is_named_and_skipped_too(tmp_path, monkeypatch):
+    """Through the loopback Hub of tests/hub (a subprocess pointed at it, as there)."""
+    import importlib.util
+    import subprocess
+    import sys
+    import textwrap
+
+    spec = importlib.util.spec_from_file_location("_hostile_fake_hub", Path(__file__).parents[1] / "hub" / "fake_hub.py")
+    fake_hub = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, fake_hub)  # its dataclasses look their module up
+    spec.loader.exec_module(fake_hub)
+    root = _folder(tmp_path / "built", {"original": [[_row(i) for i in range(3)]],
+                                        "image_grey": [[_row(i) for i in range(2)], [_row(2)]]})
+    (root / "data" / "image_grey" / "train-00001-of-00002.parquet").write_bytes(b"PAR1 truncated")
+    server = fake_hub.FakeHub()
+    server.start()
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_"))}
+        env.update(HF_ENDPOINT=server.url, HF_HUB_DISABLE_XET="1", HF_HUB_OFFLINE="0", HF_DATASETS_OFFLINE="0",
+                   HF_HOME=str(tmp_path / "hf"), HF_DATASETS_CACHE=str(tmp_path / "cache"),
+                   HF_TOKEN="hf_test_token_not_secret", NO_PROXY="127.0.0.1,localhost", HF_HUB_DISABLE_PROGRESS_BARS="1")
+        code = f"""
+            import json, warnings
+            from huggingface_hub import HfApi
+            from ximagenet12.evaluation import evaluate_classification
+            api = HfApi()
+            api.create_repo("owner/hostile", repo_type="dataset")
+            api.upload_folder(folder_path={str(root)!r}, repo_id="owner/hostile", repo_type="dataset")
+            warnings.simplefilter("ignore")
+            model = lambda images: [[{{"label": "crayfish", "score": 1.0}}] for _ in images]
+            r = evaluate_classification(model, "owner/hostile", progress=False)
+            print("RESULT " + json.dumps(r.report))
+        """
+        proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True,
+                              timeout=300)
+    finally:
+        server.stop()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    assert {c: e["n"] for c, e in report["scenarios"].items()} == {"original": 3, "image_grey": 2}
+    [shard] = report["bad_shards"]
+    assert shard["file"] == "data/image_grey/train-00001-of-00002.parquet" and shard["rows_read"] == 0
+    assert report["dataset"]["fingerprint"]["kind"] == "hub_revision" and len(report["dataset"]["fingerprint"]["value"]) == 40

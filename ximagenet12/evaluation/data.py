@@ -11,9 +11,11 @@ What is read, and what never is
     error). A damaged shard is named, the rest of it skipped with a warning, counted in the
     report, and the next shard read (``datasets`` streaming would stop the whole config
     with an error naming no file). A row's image ``path`` is read only when the row has no
-    embedded bytes and the path lies inside the local folder; Hub configs are streamed with
-    ``datasets.load_dataset(data, config, split="train", streaming=True)`` and their row
-    paths are never read. Error messages never echo file content.
+    embedded bytes and the path lies inside the local folder. Hub configs are read the same
+    way, shard by shard, from the ``hf://`` files ``datasets`` resolves for the config
+    (through ``HfFileSystem``; anything that is not plain parquet falls back to
+    ``datasets`` streaming), and their row paths are never read. Error messages never echo
+    file content.
 
 RGBA scenarios (``segmented_image``, ``transparent_image``)
     Images with an alpha channel are flattened by compositing them on **black**:
@@ -31,7 +33,7 @@ import time
 import warnings
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
@@ -59,6 +61,7 @@ __all__ = [
     "library_progress",
     "data_root",
     "config_files",
+    "hub_files",
     "dataset_fingerprint",
     "RunLog",
     "run_configs",
@@ -337,19 +340,48 @@ class RunLog:
 
 
 def _local_rows(data: str | os.PathLike, config: str, files: Sequence[Path], *, columns: Sequence[str],
-                log: RunLog | None, batch_rows: int = 64) -> Iterator[dict]:
-    """Rows of local shards, one shard after the other; a damaged shard is named and skipped.
+                log: RunLog | None) -> Iterator[dict]:
+    """Rows of a local config's shards (see :func:`_shard_rows`)."""
+    root = Path(data)
+    return _shard_rows([(_rel(f, root), f) for f in files], config=config, columns=columns, log=log)
 
-    Read with pyarrow rather than ``datasets``: ``datasets`` streaming stops the whole config
-    at the first unreadable shard with an error that does not name the file.
+
+def hub_files(repo: str, config: str) -> list[str]:
+    """The ``hf://`` parquet files of a Hub config at its resolved revision (via ``datasets``)."""
+    import datasets
+
+    builder = datasets.load_dataset_builder(repo, config)
+    files = [str(f) for f in (builder.config.data_files or {}).get(SPLIT, [])]
+    if not files or not all(f.startswith("hf://") and f.endswith(".parquet") for f in files):
+        raise ValueError(f"config {config!r} of {repo!r} is not a set of parquet files on the Hub")
+    return files
+
+
+def _hub_rows(repo: str, config: str, files: Sequence[str], *, columns: Sequence[str], log: RunLog) -> Iterator[dict]:
+    """Rows of a Hub config's shards, opened through ``HfFileSystem`` (see :func:`_shard_rows`)."""
+    from huggingface_hub import HfFileSystem
+
+    fs = HfFileSystem()
+    named = [(re.sub(r"^hf://datasets/[^@]+@[^/]+/", "", f), lambda f=f: fs.open(f, "rb")) for f in files]
+    return _shard_rows(named, config=config, columns=columns, log=log)
+
+
+def _shard_rows(shards: Sequence[tuple[str, Any]], *, config: str, columns: Sequence[str], log: RunLog | None,
+                batch_rows: int = 64) -> Iterator[dict]:
+    """Rows of parquet shards, one after the other; a damaged shard is named and skipped.
+
+    ``shards``: (name for messages, a path or a callable opening a binary file). Read with
+    pyarrow rather than ``datasets`` streaming, which stops the whole config at the first
+    unreadable shard with an error that does not name the file.
     """
     import pyarrow.parquet as pq
 
-    root = Path(data)
-    for f in files:
+    for name, source in shards:
         read = 0
         try:
-            with pq.ParquetFile(f) as pf:
+            with ExitStack() as stack:
+                handle = stack.enter_context(source()) if callable(source) else source
+                pf = stack.enter_context(pq.ParquetFile(handle))
                 missing = [c for c in columns if c not in pf.schema_arrow.names]
                 if missing:
                     raise ValueError(f"lacks the column(s) {', '.join(missing)}")
@@ -360,7 +392,6 @@ def _local_rows(data: str | os.PathLike, config: str, files: Sequence[Path], *, 
         except Exception as exc:  # pyarrow: ArrowInvalid, OSError, ... for truncated or corrupt data
             if log is None:
                 continue
-            name = _rel(f, root)
             log.bad_shards.append({"config": config, "file": name, "rows_read": read,
                                    "error": f"{type(exc).__name__}: {_first_line(exc)}"})
             log.warn(f"config {config!r}: shard {name} could not be read after {read} row(s) "
@@ -676,7 +707,12 @@ def _run_config(data, config, prepare, process, *, columns, batch_size, num_work
     if is_local(data):
         rows: Iterable[dict] = _local_rows(data, config, config_files(data, config), columns=columns, log=log)
     else:
-        rows = open_config(data, config, columns=columns)
+        try:
+            files = hub_files(os.fspath(data), config)
+        except Exception:  # not plain parquet on the Hub (a script, another format): let datasets stream it
+            files = []
+        rows = (_hub_rows(os.fspath(data), config, files, columns=columns, log=log) if files
+                else open_config(data, config, columns=columns))
     if limit is not None:
         rows = itertools.islice(rows, limit)
     bar = progress_bar(progress, total=total, desc=config, position=1, leave=False)
