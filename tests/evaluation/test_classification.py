@@ -145,6 +145,14 @@ def test_empty_config_is_skipped_with_a_warning_and_the_others_are_scored(tiny_v
     assert len(r.predictions) == 6
 
 
+def test_data_with_only_empty_configs_is_an_error_not_an_empty_report(tmp_path, ev):
+    root = ev.make_folder(tmp_path / "f", {"original": 0, "image_grey": 0})
+    with pytest.raises(ValueError, match=r"nothing to evaluate in .*every config was skipped "
+                                         r"\(original: empty \(0 rows\); image_grey: empty \(0 rows\)\)"), \
+            pytest.warns(UserWarning):
+        evaluate_classification(lambda images: [], root, progress=False)
+
+
 def test_a_config_that_fails_does_not_lose_the_others(tmp_path, ev):
     root = ev.make_folder(tmp_path / "f", {"original": 3, "blur_background": 3, "image_grey": 3})
     calls = []

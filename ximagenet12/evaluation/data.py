@@ -692,6 +692,9 @@ def run_configs(
         raise errors[0]
     if log.interrupted and not log.seconds:
         raise KeyboardInterrupt
+    if not log.seconds:
+        reasons = "; ".join(f"{s['config']}: {s['reason']}" for s in log.skipped_configs)
+        raise ValueError(f"nothing to evaluate in {os.fspath(data)!r}: every config was skipped ({reasons})")
     return out
 
 
