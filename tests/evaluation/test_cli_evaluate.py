@@ -21,6 +21,7 @@ def test_without_the_eval_extra_one_line_names_it(command, module, monkeypatch, 
                    'pip install "ximagenet12[eval]"\n')
 
 
+@pytest.mark.slow
 def test_no_progress_silences_every_library_bar(tiny_vit_dir, ev, tmp_path, capfd):
     root = ev.make_folder(tmp_path / "f", {"original": 3, "blur_background": 3})
     capfd.readouterr()
@@ -30,6 +31,7 @@ def test_no_progress_silences_every_library_bar(tiny_vit_dir, ev, tmp_path, capf
     assert "|" not in err and "it/s" not in err and "img/s" not in err, err
 
 
+@pytest.mark.slow
 def test_progress_shows_an_overall_bar_with_eta(tiny_vit_dir, ev, tmp_path, capfd):
     from transformers.utils import logging as hf_logging
 
