@@ -115,3 +115,19 @@ def test_the_fingerprint_follows_the_data(tmp_path, ev):
 def test_a_hub_dataset_is_identified_by_its_revision_or_says_why_not():
     fp = D.dataset_fingerprint("nobody-xyz/no-such-dataset")  # offline in the tests
     assert fp["kind"] == "hub_revision" and fp["value"] is None and fp["error"]
+
+
+@pytest.mark.parametrize("data_files", [
+    "data/original/*.parquet",
+    ["data/original/*.parquet"],
+    [{"split": "train", "path": "data/original/train-*"}],
+    [{"split": "train", "path": ["data/original/train-*"]}, {"split": "test", "path": "data/other/*"}],
+    {"train": "data/original/*.parquet"},
+])
+def test_every_card_form_of_data_files_finds_the_shards(data_files, tmp_path, ev):
+    import yaml
+
+    root = ev.make_folder(tmp_path / "f", {"original": 3})
+    entry = {"config_name": "original", "data_files": data_files}
+    (root / "README.md").write_text("---\n" + yaml.safe_dump({"configs": [entry]}) + "---\n", encoding="utf-8")
+    assert [p.name for p in D.config_files(root, "original")] == ["train-00000-of-00001.parquet"]

@@ -147,6 +147,8 @@ def config_files(folder: str | os.PathLike, config: str) -> list[Path]:
     if entry is None:
         raise ValueError(f"config {config!r} is not in the card of {str(root)!r}")
     spec = entry.get("data_files") or f"data/{config}/*.parquet"
+    if isinstance(spec, dict):  # {split: pattern(s)}
+        spec = spec.get(SPLIT) or []
     items = spec if isinstance(spec, list) else [spec]
     patterns: list[str] = []
     for item in items:
