@@ -11,8 +11,12 @@ Pipeline (STYLE.md §7, "encode once, where it is cheap"):
    parts are in place, so ``resume=True`` skips finished blocks and yields the same rows;
 4. at the end each config's parts become its ``data/<config>/<split>-XXXXX-of-YYYYY.parquet``
    shards (hard-linked as they are when big enough, merged otherwise; row groups of at most
-   100 rows), then ``skipped.jsonl``, ``build_info.json`` and the
-   card ``README.md`` are written and the work folder is removed.
+   100 rows) in a staging folder, which becomes ``data/`` in one rename; then
+   ``skipped.jsonl``, the card ``README.md`` and, last, ``build_info.json`` (the manifest
+   of every file written) appear and the work folder is removed.
+
+What keeps a build from destroying or mixing data (the source check, the manifest, the
+folder lock) is in :mod:`ximagenet12.builder.safety` and :mod:`ximagenet12.locking`.
 
 Every random draw comes from a generator derived from (seed, source id, scenario, level),
 and ``multiprocessing`` workers return results in order, so the rows do not depend on
@@ -49,8 +53,22 @@ from ximagenet12.builder.worker import (
     process_sample,
     result_row,
 )
+from ximagenet12.builder.safety import (
+    BUILD_INFO,
+    CARD_FILE,
+    DATA_DIR,
+    SKIPPED_FILE,
+    WORK_DIR,
+    OutPlan,
+    apply_fresh,
+    check_out_vs_source,
+    plan_out_dir,
+    remove_temporary_files,
+    source_roots,
+)
 from ximagenet12.builder.writer import PartWriter, Row, atomic_write_bytes, finalize_parts
 from ximagenet12.engine import RunContext
+from ximagenet12.locking import folder_lock
 from ximagenet12.registry import Variant, resolve
 from ximagenet12.types import SampleError, Skipped, SourceItem
 
@@ -69,12 +87,6 @@ BLOCK_SAMPLES = 1000
 CHUNK_SAMPLES = 4
 #: Encoded rows buffered (all configs together) before they are written to the parts.
 WRITE_BUFFER_BYTES = 32 * 1024 * 1024
-BUILD_INFO = "build_info.json"
-SKIPPED_FILE = "skipped.jsonl"
-CARD_FILE = "README.md"
-DATA_DIR = "data"
-#: Work folder for parts and block records (``.cache`` is never uploaded to the Hub).
-WORK_DIR = Path(".cache") / "ximagenet12-build"
 _STATE_FORMAT = 1
 
 
@@ -109,6 +121,12 @@ class BuildSummary:
     elapsed: float
     resumed_blocks: int = 0
     license: str = "unknown"
+    #: configs left out because no sample gave them a row: name -> why
+    empty_configs: dict[str, str] = field(default_factory=dict)
+    #: hidden files of the source left out on purpose
+    hidden_files: int = 0
+    #: the same build was already finished in ``out_dir``: nothing was done
+    nothing_to_do: bool = False
 
     @property
     def rows(self) -> int:
@@ -123,6 +141,10 @@ class BuildSummary:
         return f'datasets.load_dataset("{self.out_dir}", "{config}", split="{self.split}")'
 
     def __str__(self) -> str:
+        if self.nothing_to_do:
+            return (f"nothing to do: {self.out_dir} already holds this build, finished, with the same settings "
+                    f"({len(self.configs)} config(s), {self.rows} rows); pass --overwrite to build it again\n"
+                    f"load it with:\n  import datasets; ds = {self.load_line()}")
         lines = [
             f"built {len(self.configs)} config(s), {self.rows} rows, {self.download_size / 2**20:.1f} MiB "
             f"from {self.samples} sample(s) of {self.source!r} in {self.elapsed:.1f} s -> {self.out_dir}",
@@ -132,6 +154,10 @@ class BuildSummary:
         width = max((len(n) for n in self.configs), default=6)
         for c in self.configs.values():
             lines.append(f"  {c.name:<{width}}  {c.rows:>7} rows  {c.download_size / 2**20:8.2f} MiB  {len(c.files)} file(s)")
+        for name, why in self.empty_configs.items():
+            lines.append(f"  {name:<{width}}  left out: no sample gave it a row ({why})")
+        if self.hidden_files:
+            lines.append(f"left out {self.hidden_files} hidden file(s) of the source on purpose (names starting with '.')")
         if self.skipped:
             lines.append(f"skipped {len(self.skipped)} (sample, scenario) pair(s), listed in {SKIPPED_FILE}:")
             for s in self.skipped[:20]:
@@ -147,64 +173,24 @@ class BuildSummary:
 
 # --------------------------------------------------------------------------- the output folder
 
-_OWNED = (DATA_DIR, CARD_FILE, SKIPPED_FILE, BUILD_INFO)
-
-
 def is_previous_build(folder: str | os.PathLike[str]) -> bool:
     """Whether ``folder`` holds a (finished or interrupted) ximagenet12 build."""
+    from ximagenet12.builder.safety import read_build_info
+
     folder = Path(folder)
-    info = folder / BUILD_INFO
-    if info.is_file():
-        try:
-            return json.loads(info.read_text(encoding="utf-8")).get("builder") == "ximagenet12"
-        except (OSError, ValueError):
-            return False
-    return (folder / WORK_DIR / "state.json").is_file()
+    return read_build_info(folder) is not None or (folder / WORK_DIR / "state.json").is_file()
 
 
-def _prepare_out_dir(out: Path, *, resume: bool, overwrite: bool, fingerprint: dict[str, Any]) -> None:
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"output path {out} exists and is not a folder")
-    work = out / WORK_DIR
-    state_path = work / "state.json"
-    if out.is_dir() and any(out.iterdir()) and not is_previous_build(out) and not overwrite:
-        raise ValueError(
-            f"refusing to write into {out}: it is not empty and holds no ximagenet12 build "
-            f"({BUILD_INFO}); choose an empty or new folder, or pass overwrite=True (--overwrite), "
-            f"which replaces only {', '.join(_OWNED)} there"
-        )
-    if resume and state_path.is_file():
-        try:
-            state = json.loads(state_path.read_text(encoding="utf-8"))
-        except ValueError:
-            state = {}
-        if state.get("fingerprint") != fingerprint:
-            changed = sorted(
-                k for k in set(fingerprint) | set(state.get("fingerprint", {}))
-                if fingerprint.get(k) != state.get("fingerprint", {}).get(k)
-            )
-            raise ValueError(
-                f"cannot resume the build in {out}: it was started with different settings "
-                f"({', '.join(changed) or 'unknown format'}); rerun without resume and with overwrite=True "
-                "(--overwrite) to start again"
-            )
-        return
-    if state_path.is_file() and not resume and not overwrite:
-        raise ValueError(
-            f"{out} holds an interrupted build: pass resume=True (--resume) to continue it "
-            "or overwrite=True (--overwrite) to start again"
-        )
-    # a fresh build: remove what a build owns, leave anything else alone
-    for name in _OWNED:
-        path = out / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
-    atomic_write_bytes(state_path, json.dumps({"format": _STATE_FORMAT, "fingerprint": fingerprint}).encode())
+def _prepare_out_dir(out: Path, *, resume: bool, overwrite: bool, fingerprint: dict[str, Any]) -> OutPlan:
+    """Plan what to do with ``out`` (refusing what would destroy or mix data), then do it."""
+    plan = plan_out_dir(out, resume=resume, overwrite=overwrite, fingerprint=fingerprint)
+    if plan.action == "fresh":
+        apply_fresh(out, plan)
+        work = out / WORK_DIR
+        work.mkdir(parents=True)
+        atomic_write_bytes(work / "state.json",
+                           json.dumps({"format": _STATE_FORMAT, "fingerprint": fingerprint}).encode())
+    return plan
 
 
 def _block_record(work: Path, block: int) -> Path:
@@ -347,27 +333,30 @@ def build_dataset(
     only that many samples, taken round-robin over classes. ``generation``: a
     :class:`ximagenet12.generation.GenerationOptions` for generative scenarios
     (``ai_background``). ``repo_id``: the Hub repo named in the card's examples.
+
+    Safety (issue 17): an ``out_dir`` that is, holds or lies inside the source is refused
+    before anything is touched; the folder is locked for the whole build
+    (:func:`ximagenet12.locking.folder_lock`: a second run stops with "in use by process
+    N"); only files listed in the folder's own manifest (``build_info.json`` ``files``)
+    are ever deleted; a finished build with other settings is replaced only with
+    ``overwrite``, and ``resume`` on the same finished build does nothing and says so.
+    Shards are written under a staging folder and get their final names only when every
+    config is complete; a failed write (full disk) is one ``OSError`` line, with the
+    temporary files removed. A config no sample can fill is left out (named in the
+    summary and ``build_info.json``).
     """
     started = time.perf_counter()
-    if not isinstance(num_proc, int) or num_proc < 1:
-        raise ValueError(f"num_proc must be a positive integer, got {num_proc!r}")
-    if not isinstance(block_samples, int) or block_samples < 1:
-        raise ValueError(f"block_samples must be a positive integer, got {block_samples!r}")
-    if not isinstance(split, str) or not split.replace("_", "").isalnum():
-        raise ValueError(f"split must be a name like 'train', got {split!r}")
-    if isinstance(scenarios, str) or (scenarios and not isinstance(scenarios[0], Variant)):
-        variants = resolve(scenarios)  # type: ignore[arg-type]
-    else:
-        variants = list(scenarios)  # type: ignore[arg-type]
-    if not variants:
-        raise ValueError("no scenario to build")
+    variants = _checked_options(scenarios, num_proc=num_proc, block_samples=block_samples, split=split)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output path {out} exists and is not a folder")
+    check_out_vs_source(out, source_roots(source, None))  # before the source is even listed
     src = _open(source)
+    check_out_vs_source(out, source_roots(source, src))
     items = _select(list(src.items()), max_samples)
     if not items:
         raise ValueError(f"source {getattr(src, 'name', src)!r} has no usable sample; skipped: "
                          + "; ".join(f"{s.source_id}: {s.reason}" for s in list(src.skipped)[:5]))
-    classes, class_names = list(src.classes), list(src.class_names)
-    class_index = {key: i for i, key in enumerate(classes)}
     if strict and src.skipped:
         first = src.skipped[0]
         raise SampleError(first.source_id, first.reason)
@@ -379,9 +368,6 @@ def build_dataset(
     if backgrounds is None and any(v.scenario.needs == "background" for v in plain):
         backgrounds = BackgroundLibrary.default()
     donors = DonorSampler(items) if any(v.scenario.needs == "donor" for v in plain) else None
-    context = RunContext(seed=int(seed), backgrounds=backgrounds, donors=donors)
-
-    out = Path(out_dir)
     fingerprint = _fingerprint(src, items, variants, seed, split, block_samples, backgrounds)
     if generative:
         from ximagenet12.generation import GenerationOptions
@@ -389,29 +375,107 @@ def build_dataset(
         generation = generation or GenerationOptions()
         generation.validate()  # a bad model, device or prompt file fails before anything is written
         fingerprint["generation"] = _generation_fingerprint(generation)
-    _prepare_out_dir(out, resume=resume, overwrite=overwrite, fingerprint=fingerprint)
-    work = out / WORK_DIR
+    classes, class_names = list(src.classes), list(src.class_names)
+    job = _Job(
+        src=src, items=items, variants=variants, plain=plain, generative=generative,
+        context=RunContext(seed=int(seed), backgrounds=backgrounds, donors=donors),
+        class_index={key: i for i, key in enumerate(classes)}, seed=int(seed), split=split,
+        block_samples=block_samples, num_proc=num_proc, strict=strict, progress=progress,
+        generation=generation, out=out, features=build_features(class_names),
+    )
+    with folder_lock(out, purpose="build"):
+        try:
+            plan = _prepare_out_dir(out, resume=resume, overwrite=overwrite, fingerprint=fingerprint)
+            if plan.action == "finished":
+                return _finished_summary(out, plan.info or {}, src)
+            skipped, resumed = _run_blocks(job)
+            summary = _finish(job, skipped, resumed, fingerprint=fingerprint, license=license,
+                              pretty_name=pretty_name, repo_id=repo_id, started=started)
+        except OSError as exc:
+            remove_temporary_files(out)
+            raise _write_error(out, exc) from exc
+    return summary
 
-    features = build_features(class_names)
-    schema = arrow_schema(features)
-    n_blocks = (len(items) + block_samples - 1) // block_samples
-    skipped: list[Skipped] = list(src.skipped)
+
+def _checked_options(scenarios: Any, *, num_proc: Any, block_samples: Any, split: Any) -> list[Variant]:
+    """Check the plain options; returns the variants to build."""
+    if not isinstance(num_proc, int) or num_proc < 1:
+        raise ValueError(f"num_proc must be a positive integer, got {num_proc!r}")
+    if not isinstance(block_samples, int) or block_samples < 1:
+        raise ValueError(f"block_samples must be a positive integer, got {block_samples!r}")
+    if not isinstance(split, str) or not split.replace("_", "").isalnum():
+        raise ValueError(f"split must be a name like 'train', got {split!r}")
+    if isinstance(scenarios, str) or (scenarios and not isinstance(scenarios[0], Variant)):
+        variants = resolve(scenarios)
+    else:
+        variants = list(scenarios)
+    if not variants:
+        raise ValueError("no scenario to build")
     configs = [v.config_name for v in variants]
     if len(set(configs)) != len(configs):
         raise ValueError(f"scenarios name a config twice: {configs}")
+    return variants
 
+
+@dataclass
+class _Job:
+    """What every stage of one build needs (fixed once the options are checked)."""
+
+    src: Any
+    items: list[SourceItem]
+    variants: list[Variant]
+    plain: list[Variant]
+    generative: list[Variant]
+    context: RunContext
+    class_index: dict[str, int]
+    seed: int
+    split: str
+    block_samples: int
+    num_proc: int
+    strict: bool
+    progress: bool
+    generation: Any
+    out: Path
+    features: Any
+
+    @property
+    def work(self) -> Path:
+        return self.out / WORK_DIR
+
+    @property
+    def n_blocks(self) -> int:
+        return (len(self.items) + self.block_samples - 1) // self.block_samples
+
+
+def _write_error(out: Path, exc: OSError) -> OSError:
+    """One clear line for a failed write (full disk, no permission, ...)."""
+    import errno
+
+    what = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        what = "no space left on the device"
+    where = f" ({Path(exc.filename).name})" if exc.filename else ""
+    return type(exc)(
+        f"could not write the build in {out}: {what}{where}. Temporary files were removed and no file of the "
+        f"unfinished build has a final name; finished blocks are kept: free space and rerun with --resume"
+    ) if not isinstance(exc, PermissionError) else PermissionError(f"cannot write to {out}: {what}{where}")
+
+
+def _run_blocks(job: _Job) -> tuple[list[Skipped], int]:
+    """Build every block not done yet into its parts; returns the skips and the resumed block count."""
+    skipped: list[Skipped] = list(job.src.skipped)
+    schema = arrow_schema(job.features)
     bar = None
-    if progress:
+    if job.progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(items), unit="sample", desc="building", file=sys.stderr, dynamic_ncols=True)
-    outputs = 0
-    resumed = 0
+        bar = tqdm(total=len(job.items), unit="sample", desc="building", file=sys.stderr, dynamic_ncols=True)
+    outputs = resumed = 0
     pool = None
     try:
-        for block in range(n_blocks):
-            lo, hi = block * block_samples, min(len(items), (block + 1) * block_samples)
-            record = _block_record(work, block)
+        for block in range(job.n_blocks):
+            lo, hi = block * job.block_samples, min(len(job.items), (block + 1) * job.block_samples)
+            record = _block_record(job.work, block)
             if record.is_file():
                 done = json.loads(record.read_text(encoding="utf-8"))
                 skipped += [Skipped(d["source_id"], d["reason"], d["scenario"]) for d in done["skipped"]]
@@ -421,54 +485,14 @@ def build_dataset(
                     bar.update(hi - lo)
                     bar.set_postfix(outputs=outputs)
                 continue
-            if pool is None and num_proc > 1 and plain:
+            if pool is None and job.num_proc > 1 and job.plain:
                 pool = ProcessPoolExecutor(
-                    num_proc, mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_init_pool_worker, initargs=(plain, context, class_index),
+                    job.num_proc, mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_init_pool_worker, initargs=(job.plain, job.context, job.class_index, os.getpid()),
                 )
             elif pool is None:
-                _init_worker(plain, context, class_index)
-            writers = {c: PartWriter(_part_path(work, c, block), schema) for c in configs}
-            block_skipped: list[Skipped] = []
-            loaded: list[SourceItem] = []
-            block_rows = 0
-            try:
-                pending: dict[str, list[Row]] = defaultdict(list)
-                pending_bytes = 0
-                for res in _iter_results(items[lo:hi], lo, pool, num_proc):
-                    if strict and res.skipped:
-                        s = res.skipped[0]
-                        raise SampleError(s.source_id, s.reason if s.scenario is None else f"{s.scenario}: {s.reason}")
-                    block_skipped += res.skipped
-                    if res.loaded:
-                        loaded.append(items[res.index])
-                    for config, row in res.rows.items():
-                        pending[config].append(row)
-                        pending_bytes += len(row[0]) + len(row[1])
-                    block_rows += len(res.rows)
-                    if bar is not None:
-                        bar.update(1)
-                        bar.set_postfix(outputs=outputs + block_rows)
-                    if pending_bytes >= WRITE_BUFFER_BYTES:  # memory stays bounded; fewer, larger writes
-                        for config, rows in pending.items():
-                            writers[config].write(rows)
-                        pending, pending_bytes = defaultdict(list), 0
-                for config, rows in pending.items():
-                    writers[config].write(rows)
-                for variant in generative:
-                    rows, gen_skipped, gen_errors = _generate(variant, loaded, seed=int(seed), options=generation, out=out,
-                                                  class_index=class_index, class_names=dict(zip(classes, class_names)))
-                    if strict and gen_errors:  # hard samples skipped by policy are not errors
-                        raise gen_errors[0]
-                    writers[variant.config_name].write(rows)
-                    block_skipped += gen_skipped
-                    block_rows += len(rows)
-                for writer in writers.values():
-                    writer.commit()
-            except BaseException:
-                for writer in writers.values():
-                    writer.abort()
-                raise
+                _init_worker(job.plain, job.context, job.class_index)
+            block_rows, block_skipped = _build_block(job, block, lo, hi, pool, schema, bar, outputs)
             atomic_write_bytes(
                 record,
                 json.dumps({"rows": block_rows, "skipped": [s.to_dict() for s in block_skipped]}).encode(),
@@ -485,54 +509,151 @@ def build_dataset(
             pool.shutdown(wait=True)
         if bar is not None:
             bar.close()
+    return skipped, resumed
 
-    summaries: dict[str, ConfigSummary] = {}
-    for variant in variants:
+
+def _build_block(job: _Job, block: int, lo: int, hi: int, pool: ProcessPoolExecutor | None, schema: Any,
+                 bar: Any, outputs: int) -> tuple[int, list[Skipped]]:
+    """One block's samples into its part files (which appear only when all are complete)."""
+    writers = {v.config_name: PartWriter(_part_path(job.work, v.config_name, block), schema) for v in job.variants}
+    block_skipped: list[Skipped] = []
+    loaded: list[SourceItem] = []
+    block_rows = 0
+    try:
+        pending: dict[str, list[Row]] = defaultdict(list)
+        pending_bytes = 0
+        for res in _iter_results(job.items[lo:hi], lo, pool, job.num_proc):
+            if job.strict and res.skipped:
+                s = res.skipped[0]
+                raise SampleError(s.source_id, s.reason if s.scenario is None else f"{s.scenario}: {s.reason}")
+            block_skipped += res.skipped
+            if res.loaded:
+                loaded.append(job.items[res.index])
+            for config, row in res.rows.items():
+                pending[config].append(row)
+                pending_bytes += len(row[0]) + len(row[1])
+            block_rows += len(res.rows)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(outputs=outputs + block_rows)
+            if pending_bytes >= WRITE_BUFFER_BYTES:  # memory stays bounded; fewer, larger writes
+                for config, rows in pending.items():
+                    writers[config].write(rows)
+                pending, pending_bytes = defaultdict(list), 0
+        for config, rows in pending.items():
+            writers[config].write(rows)
+        classes = job.src.classes
+        for variant in job.generative:
+            rows, gen_skipped, gen_errors = _generate(
+                variant, loaded, seed=job.seed, options=job.generation, out=job.out, class_index=job.class_index,
+                class_names=dict(zip(classes, job.src.class_names)))
+            if job.strict and gen_errors:  # hard samples skipped by policy are not errors
+                raise gen_errors[0]
+            writers[variant.config_name].write(rows)
+            block_skipped += gen_skipped
+            block_rows += len(rows)
+        for writer in writers.values():
+            writer.commit()
+    except BaseException:
+        for writer in writers.values():
+            writer.abort()
+        raise
+    return block_rows, block_skipped
+
+
+def _empty_configs(job: _Job, skipped: list[Skipped]) -> dict[str, str]:
+    """Configs none of whose parts holds a row, with the first reason recorded for them."""
+    import pyarrow.parquet as pq
+
+    empty: dict[str, str] = {}
+    for variant in job.variants:
         name = variant.config_name
-        parts = [_part_path(work, name, b) for b in range(n_blocks)]
-        files, rows, nbytes = finalize_parts(parts, out / DATA_DIR / name, schema, split=split)
+        parts = [_part_path(job.work, name, b) for b in range(job.n_blocks)]
+        if any(pq.ParquetFile(p).metadata.num_rows for p in parts):
+            continue
+        why = next((s.reason for s in skipped if s.scenario == name), None)
+        why = why or next((s.reason for s in skipped if s.scenario is None), "every sample was skipped")
+        empty[name] = why
+    return empty
+
+
+def _finish(job: _Job, skipped: list[Skipped], resumed: int, *, fingerprint: dict[str, Any], license: str | None,
+            pretty_name: str, repo_id: str | None, started: float) -> BuildSummary:
+    """Parts -> shards in a staging folder, moved into place; then skipped.jsonl, the card and,
+    last, build_info.json (whose presence marks a finished build)."""
+    out, work, src = job.out, job.work, job.src
+    empty = _empty_configs(job, skipped)
+    if len(empty) == len(job.variants):
+        raise ValueError(f"no config of the build has any row: {next(iter(empty.values()))}; see the skipped samples "
+                         f"with strict=False, or in {out / WORK_DIR}")
+    if empty and job.strict:
+        raise ValueError("config(s) " + "; ".join(f"{n} would be empty ({why})" for n, why in empty.items())
+                         + "; an empty config is never written")
+    built = [v for v in job.variants if v.config_name not in empty]
+    schema = arrow_schema(job.features)
+    stage = work / "final"
+    if stage.exists():
+        shutil.rmtree(stage)
+    summaries: dict[str, ConfigSummary] = {}
+    for variant in built:
+        name = variant.config_name
+        parts = [_part_path(work, name, b) for b in range(job.n_blocks)]
+        files, rows, nbytes = finalize_parts(parts, stage / DATA_DIR / name, schema, split=job.split)
         summaries[name] = ConfigSummary(
-            name=name,
-            scenario=variant.name,
-            level=variant.effective_level,
-            mode=variant.scenario.mode,
-            rows=rows,
-            num_bytes=nbytes,
-            download_size=sum(f.stat().st_size for f in files),
-            files=[f.relative_to(out).as_posix() for f in files],
+            name=name, scenario=variant.name, level=variant.effective_level, mode=variant.scenario.mode, rows=rows,
+            num_bytes=nbytes, download_size=sum(f.stat().st_size for f in files),
+            files=[f"{DATA_DIR}/{f.relative_to(stage / DATA_DIR).as_posix()}" for f in files],
         )
-    lic = license or getattr(src, "license", None) or "unknown"
     summary = BuildSummary(
-        out_dir=out,
-        source=str(getattr(src, "name", src)),
-        seed=int(seed),
-        split=split,
-        samples=len(items),
-        classes=classes,
-        class_names=class_names,
-        configs=summaries,
-        skipped=skipped,
-        elapsed=0.0,
-        resumed_blocks=resumed,
-        license=lic,
+        out_dir=out, source=str(getattr(src, "name", src)), seed=job.seed, split=job.split,
+        samples=len(job.items), classes=list(src.classes), class_names=list(src.class_names), configs=summaries,
+        skipped=skipped, elapsed=0.0, resumed_blocks=resumed,
+        license=license or getattr(src, "license", None) or "unknown",
+        empty_configs=empty, hidden_files=len(getattr(src, "hidden", ()) or ()),
     )
-    atomic_write_bytes(
-        out / SKIPPED_FILE, "".join(json.dumps(s.to_dict()) + "\n" for s in skipped).encode("utf-8")
-    )
+    files = [f for c in summaries.values() for f in c.files] + [SKIPPED_FILE, CARD_FILE, BUILD_INFO]
+    atomic_write_bytes(stage / SKIPPED_FILE, "".join(json.dumps(s.to_dict()) + "\n" for s in skipped).encode("utf-8"))
     from ximagenet12.dataset_card.render import render_card
 
-    card = render_card(summary, variants, features, pretty_name=pretty_name, repo_id=repo_id,
+    card = render_card(summary, built, job.features, pretty_name=pretty_name, repo_id=repo_id,
                        license_name=getattr(src, "license_name", None), source_notes=getattr(src, "notes", None))
-    atomic_write_bytes(out / CARD_FILE, card.encode("utf-8"))
+    atomic_write_bytes(stage / CARD_FILE, card.encode("utf-8"))
     summary.elapsed = time.perf_counter() - started
-    atomic_write_bytes(out / BUILD_INFO, json.dumps(_build_info(summary, variants, backgrounds, generative,
-                                                                 generation), indent=2).encode("utf-8"))
+    info = _build_info(summary, job.variants, job.context.backgrounds, job.generative, job.generation)
+    info.update(settings=fingerprint, files=files, empty_configs=empty, hidden_files=summary.hidden_files)
+    atomic_write_bytes(stage / BUILD_INFO, json.dumps(info, indent=2).encode("utf-8"))
+    _publish(out, stage, files)
     shutil.rmtree(work, ignore_errors=True)
-    try:
-        (out / ".cache").rmdir()  # only if nothing else (e.g. the ai_background cache) is in it
-    except OSError:
-        pass
     return summary
+
+
+def _publish(out: Path, stage: Path, files: list[str]) -> None:
+    """Give the complete staged build its final names: renames only (no new bytes, so a
+    full disk cannot stop it half-way), ``build_info.json`` last."""
+    work = out / WORK_DIR
+    state = json.loads((work / "state.json").read_text(encoding="utf-8"))
+    atomic_write_bytes(work / "state.json", json.dumps({**state, "files": files}).encode())  # ours, if we crash now
+    if (out / DATA_DIR).exists():  # only an earlier try of this very build can have put it there
+        shutil.rmtree(out / DATA_DIR)
+    for name in (DATA_DIR, SKIPPED_FILE, CARD_FILE, BUILD_INFO):
+        os.replace(stage / name, out / name)
+
+
+def _finished_summary(out: Path, info: dict[str, Any], src: Any) -> BuildSummary:
+    """The summary of the finished build already in ``out`` (for a ``--resume`` that has nothing to do)."""
+    files = [f for f in info.get("files") or [] if isinstance(f, str)]
+    configs = {}
+    for name, rows in (info.get("rows") or {}).items():
+        mine = [f for f in files if f.startswith(f"{DATA_DIR}/{name}/")]
+        configs[name] = ConfigSummary(name=name, scenario=name, level=None, mode="", rows=int(rows), files=mine,
+                                      download_size=sum((out / f).stat().st_size for f in mine if (out / f).is_file()))
+    return BuildSummary(
+        out_dir=out, source=str(info.get("source")), seed=int(info.get("seed", 0)), split=str(info.get("split")),
+        samples=int(info.get("samples", 0)), classes=list(info.get("classes") or []),
+        class_names=list(info.get("class_names") or []), configs=configs, skipped=[], elapsed=0.0,
+        license=str(info.get("license")), empty_configs=dict(info.get("empty_configs") or {}),
+        hidden_files=int(info.get("hidden_files") or 0), nothing_to_do=True,
+    )
 
 
 def _generate(variant: Variant, loaded: list[SourceItem], *, seed: int, options: Any, out: Path,

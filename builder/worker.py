@@ -22,6 +22,7 @@ from ximagenet12.types import Sample, SampleError, Skipped, SourceItem
 
 __all__ = ["DONOR_CACHE_SIZE", "DonorSampler", "Row", "SampleRows", "process_sample", "result_row"]
 
+_POLICY_NAMES = {"same": "same", "random": "rand", "next": "next"}
 #: Decoded donor samples kept per worker for the ``mixed_*`` scenarios.
 DONOR_CACHE_SIZE = 64
 #: One output row, in :data:`ximagenet12.builder.schema.COLUMNS` order:
@@ -81,12 +82,49 @@ class DonorSampler:
         return self.by_class[cls]
 
     def draw(self, sample: Sample, policy: str, rng: np.random.Generator) -> Sample:
-        pool = self.candidates(sample, policy, rng)
-        item = pool[int(rng.integers(len(pool)))]
-        try:
-            return self._load(item.source_id)
-        except SampleError as exc:
-            raise SampleError(sample.source_id, f"donor {item.source_id} could not be loaded: {exc.reason}") from exc
+        """A donor that loads, drawn uniformly among the candidates that load.
+
+        A drawn candidate that fails to load is taken out and the draw repeated (for
+        ``random``, a class none of whose samples loads is taken out and the class drawn
+        again), so a good sample never loses its row because a donor was bad. The draws
+        consume the generator the same way whether or not this process already knows a
+        candidate is bad, so the rows do not depend on the worker count.
+        """
+        if policy == "random":
+            classes = [c for c in self.classes if c != sample.class_key]
+            if not classes:
+                self.candidates(sample, policy, rng)  # raises the "only one class" error
+            while classes:
+                cls = classes[int(rng.integers(len(classes)))]
+                donor = self._first_loading(list(self.by_class[cls]), rng)
+                if donor is not None:
+                    return donor
+                classes.remove(cls)
+        else:
+            donor = self._first_loading(list(self.candidates(sample, policy, rng)), rng)
+            if donor is not None:
+                return donor
+        raise SampleError(sample.source_id, f"no donor for mixed_{_POLICY_NAMES.get(policy, policy)} loads "
+                          "(every candidate sample was skipped)")
+
+    def _first_loading(self, pool: list[SourceItem], rng: np.random.Generator) -> Sample | None:
+        """Draw from ``pool`` until a sample loads (``None`` when none does)."""
+        while pool:
+            item = pool.pop(int(rng.integers(len(pool))))
+            if item.source_id in self._bad:
+                continue
+            try:
+                return self._load(item.source_id)
+            except SampleError:
+                self._bad.add(item.source_id)
+        return None
+
+    @property
+    def _bad(self) -> set[str]:
+        """Source ids that failed to load in this process."""
+        if not hasattr(self, "_failed"):
+            self._failed: set[str] = set()
+        return self._failed
 
     def __getstate__(self):
         return {"by_class": self.by_class, "classes": self.classes}
@@ -173,12 +211,54 @@ def _init_worker(variants: Sequence[Variant], context: RunContext, class_index: 
     _WORKER.update(variants=variants, context=context, class_index=class_index)
 
 
-def _init_pool_worker(variants: Sequence[Variant], context: RunContext, class_index: dict[str, int]) -> None:
-    """A pool worker: one OpenCV thread, since the pool already keeps every core busy."""
+#: How often a worker checks that the build process that started it is still alive.
+PARENT_CHECK_SECONDS = 0.5
+
+
+def _init_pool_worker(
+    variants: Sequence[Variant], context: RunContext, class_index: dict[str, int], parent_pid: int | None = None
+) -> None:
+    """A pool worker: one OpenCV thread, since the pool already keeps every core busy; it
+    exits as soon as the build process dies (SIGTERM, SIGKILL), never lingering for minutes."""
     import cv2
 
     cv2.setNumThreads(1)
+    if parent_pid is not None:
+        exit_with_parent(parent_pid)
     _init_worker(variants, context, class_index)
+
+
+def exit_with_parent(parent_pid: int) -> None:
+    """End this process when ``parent_pid`` is gone.
+
+    Linux: the kernel sends SIGKILL when the parent dies (``prctl(PR_SET_PDEATHSIG)``).
+    Everywhere: a daemon thread checks every :data:`PARENT_CHECK_SECONDS` that the
+    parent is still this process's parent (an orphan is re-parented) and exits if not.
+    """
+    import os
+    import signal
+    import sys
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            pr_set_pdeathsig = 1
+            libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl: the thread below still does it
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(1)  # the build is gone: nothing will read this worker's results
+
+    if os.getppid() != parent_pid:  # the parent died before we got here
+        os._exit(1)
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _work_chunk(chunk: Sequence[tuple[int, SourceItem]]) -> list[SampleRows]:

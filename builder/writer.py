@@ -74,7 +74,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_name(path)
-    tmp.write_bytes(data)
+    try:
+        tmp.write_bytes(data)
+    except BaseException:  # e.g. a full disk: no half-written temporary file stays behind
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
 
 
@@ -125,10 +129,17 @@ class PartWriter:
         os.replace(self._tmp, self.path)
 
     def abort(self) -> None:
+        """Drop the temporary file; never raises (it runs while another error is on its way)."""
         if self._writer is not None:
-            self._writer.close()
+            try:
+                self._writer.close()
+            except Exception:  # noqa: BLE001 - e.g. a full disk: the first error is the one to report
+                pass
             self._writer = None
-        self._tmp.unlink(missing_ok=True)
+        try:
+            self._tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def shard_name(split: str, index: int, count: int) -> str:
@@ -222,7 +233,10 @@ def merge_parts(
             writer = None
     except BaseException:
         if writer is not None:
-            writer.close()
+            try:
+                writer.close()
+            except Exception:  # noqa: BLE001 - e.g. a full disk: the first error is the one to report
+                pass
         for tmp in tmps:
             tmp.unlink(missing_ok=True)
         raise

@@ -37,11 +37,13 @@ def register(subparsers) -> None:
                    "ai_background only when named (see `ximagenet12 scenarios`)")
     p.add_argument("--seed", type=int, default=0, help="build seed (every row's seed derives from it)")
     p.add_argument("--num-proc", type=int, default=1, metavar="N", help="worker processes")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted build in --out (same options)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted build in --out (same options); on a finished one, do nothing")
     p.add_argument("--strict", action="store_true", help="stop at the first bad sample instead of skipping it")
     p.add_argument("--overwrite", action="store_true",
-                   help="write into a non-empty folder that is not a previous build, or restart an "
-                   "interrupted one (replaces only data/, README.md, skipped.jsonl, build_info.json)")
+                   help="replace a previous build with other settings, restart an interrupted one, or write "
+                   "into a folder that holds other files (only files a ximagenet12 build wrote, as listed in "
+                   "its build_info.json, are ever deleted)")
     p.add_argument("--backgrounds", default=None, metavar="DIR",
                    help="folder of photos for random_background (default: scikit-image's CC0 photos)")
     p.add_argument("--license", default=None, metavar="ID",
@@ -72,23 +74,27 @@ def _run_build(args: argparse.Namespace) -> int:
         from ximagenet12.generation import options_from_args
 
         generation = options_from_args(args)
-    summary = build_dataset(
-        args.source,
-        args.out,
-        scenarios=variants,
-        seed=args.seed,
-        num_proc=args.num_proc,
-        resume=args.resume,
-        strict=args.strict,
-        overwrite=args.overwrite,
-        backgrounds=args.backgrounds,
-        progress=not args.no_progress,
-        license=args.license,
-        max_samples=args.max_samples,
-        block_samples=args.block_samples,
-        generation=generation,
-        repo_id=args.repo_id,
-    )
+    try:
+        summary = build_dataset(
+            args.source,
+            args.out,
+            scenarios=variants,
+            seed=args.seed,
+            num_proc=args.num_proc,
+            resume=args.resume,
+            strict=args.strict,
+            overwrite=args.overwrite,
+            backgrounds=args.backgrounds,
+            progress=not args.no_progress,
+            license=args.license,
+            max_samples=args.max_samples,
+            block_samples=args.block_samples,
+            generation=generation,
+            repo_id=args.repo_id,
+        )
+    except (OSError, RuntimeError) as exc:  # full disk, no permission, folder in use, a worker died: one line
+        print(f"ximagenet12 build: error: {exc}", file=sys.stderr)
+        return 1
     print(summary)
     sys.stdout.flush()
     return 0

@@ -39,6 +39,11 @@ __all__ = [
 
 HUE_PERIOD = 180  # OpenCV's 8-bit hue runs 0..179
 INPAINT_WORK_SIDE = 128  # donor holes are inpainted on a copy this small, then upsampled
+INPAINT_RADIUS = 3  # Telea's neighbourhood radius, in work-image pixels
+#: Work images thinner than this are padded (edge pixels repeated) before inpainting:
+#: cv2.inpaint reads memory outside a 1-row/1-column image, so its output on very thin
+#: images changed from run to run (issue 17).
+INPAINT_MIN_SIDE = 2 * INPAINT_RADIUS + 3
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -270,9 +275,28 @@ def _fill_hole(image: np.ndarray, hole: np.ndarray, fill: Literal["inpaint", "bl
     small = cv2.resize(image, small_size, interpolation=cv2.INTER_AREA)
     small_hole = cv2.resize(hole.astype(np.uint8), small_size, interpolation=cv2.INTER_NEAREST)
     small_hole = cv2.dilate(small_hole, np.ones((3, 3), np.uint8))
-    filled = cv2.inpaint(small, small_hole, 3, cv2.INPAINT_TELEA)
+    filled = _inpaint(small, small_hole)
     filled = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR)
     return _select(hole, filled, image)
+
+
+def _inpaint(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """Telea inpainting, deterministic for any shape.
+
+    A work image with a side under :data:`INPAINT_MIN_SIDE` is padded by repeating its
+    edge pixels (and its hole) up to that size, inpainted, and cropped back; larger
+    images go to ``cv2.inpaint`` unchanged, so their bytes are as before.
+    """
+    h, w = hole.shape
+    pad_y, pad_x = max(0, INPAINT_MIN_SIDE - h), max(0, INPAINT_MIN_SIDE - w)
+    if not (pad_y or pad_x):
+        return cv2.inpaint(image, hole, INPAINT_RADIUS, cv2.INPAINT_TELEA)
+    top, left = pad_y // 2, pad_x // 2
+    border = (top, pad_y - top, left, pad_x - left)
+    big = cv2.copyMakeBorder(image, *border, cv2.BORDER_REPLICATE)
+    big_hole = cv2.copyMakeBorder(hole, *border, cv2.BORDER_REPLICATE)
+    filled = cv2.inpaint(big, big_hole, INPAINT_RADIUS, cv2.INPAINT_TELEA)
+    return np.ascontiguousarray(filled[top : top + h, left : left + w])
 
 
 def mixed_background(

@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,11 +120,29 @@ class DecodedImage:
 # --------------------------------------------------------------------------- opening
 
 
-def _describe(data: ImageData) -> str:
-    return f"{len(data)} bytes" if isinstance(data, (bytes, bytearray, memoryview)) else str(data)
+def _describe(data: ImageData, name: str | None) -> str:
+    """How messages name the input: ``name`` (the reader's path relative to the source),
+    else the file's base name, or the byte count. Never an absolute path or an object
+    repr, so two builds of one source write identical skip reasons (issue 17)."""
+    if name is not None:
+        return name
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return f"{len(data)} bytes"
+    return os.path.basename(os.fspath(data))
 
 
-def _read_bytes(data: ImageData, source_id: str, what: str) -> bytes:
+#: An object repr such as ``<_io.BytesIO object at 0x7f...>`` (Pillow puts one in its messages).
+_OBJECT_REPR = re.compile(r"\s*<[\w.]+ object at 0x[0-9a-fA-F]+>")
+
+
+def _stable(exc: BaseException) -> str:
+    """An exception's message without object reprs (which differ from run to run)."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        return exc.strerror  # the file is named by the caller, relative to the source
+    return _OBJECT_REPR.sub("", str(exc)).strip() or type(exc).__name__
+
+
+def _read_bytes(data: ImageData, source_id: str, what: str, name: str | None = None) -> bytes:
     if isinstance(data, (bytes, bytearray, memoryview)):
         return bytes(data)
     if not isinstance(data, (str, os.PathLike)):
@@ -131,9 +150,9 @@ def _read_bytes(data: ImageData, source_id: str, what: str) -> bytes:
     try:
         return Path(data).read_bytes()
     except FileNotFoundError:
-        raise SampleError(source_id, f"{what} file not found: {data}") from None
+        raise SampleError(source_id, f"{what} file not found: {_describe(data, name)}") from None
     except OSError as exc:
-        raise SampleError(source_id, f"could not read {what} file {data}: {exc}") from None
+        raise SampleError(source_id, f"could not read {what} file {_describe(data, name)}: {_stable(exc)}") from None
 
 
 def _open_unchecked(fp: io.BytesIO) -> Image.Image | None:
@@ -165,9 +184,10 @@ def _bomb_error(source_id: str, size: tuple[int, int], limit: int) -> SampleErro
     )
 
 
-def _open(data: ImageData, *, source_id: str, max_pixels: int | None, what: str) -> Image.Image:
+def _open(data: ImageData, *, source_id: str, max_pixels: int | None, what: str, name: str | None = None
+          ) -> Image.Image:
     """Open the file lazily and check its size from the header; no pixel is decoded yet."""
-    fp = io.BytesIO(_read_bytes(data, source_id, what))
+    fp = io.BytesIO(_read_bytes(data, source_id, what, name))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
@@ -175,26 +195,26 @@ def _open(data: ImageData, *, source_id: str, max_pixels: int | None, what: str)
         except Image.DecompressionBombError as exc:
             im = _open_unchecked(fp)
             if im is None:
-                raise SampleError(source_id, f"{what} exceeds Pillow's decompression-bomb limit: {exc}") from None
+                raise SampleError(source_id, f"{what} exceeds Pillow's decompression-bomb limit: {_stable(exc)}") from None
             if max_pixels is None or im.size[0] * im.size[1] <= max_pixels:
                 return im  # the caller accepts it: decode it anyway
             raise _bomb_error(source_id, im.size, max_pixels) from None
         except Exception as exc:  # noqa: BLE001 - Pillow raises many types for bad files
-            raise SampleError(source_id, f"could not decode {what} ({_describe(data)}): {exc}") from None
+            raise SampleError(source_id, f"could not decode {what} ({_describe(data, name)}): {_stable(exc)}") from None
     if max_pixels is not None and im.size[0] * im.size[1] > max_pixels:
         raise _bomb_error(source_id, im.size, max_pixels)
     return im
 
 
-def _load(im: Image.Image, *, source_id: str, what: str, data: ImageData) -> None:
+def _load(im: Image.Image, *, source_id: str, what: str, data: ImageData, name: str | None = None) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             im.load()
         except Image.DecompressionBombError as exc:
-            raise SampleError(source_id, f"{what} exceeds Pillow's decompression-bomb limit: {exc}") from None
+            raise SampleError(source_id, f"{what} exceeds Pillow's decompression-bomb limit: {_stable(exc)}") from None
         except Exception as exc:  # noqa: BLE001 - truncated/corrupt data raise OSError, SyntaxError, ...
-            raise SampleError(source_id, f"could not decode {what} ({_describe(data)}): {exc}") from None
+            raise SampleError(source_id, f"could not decode {what} ({_describe(data, name)}): {_stable(exc)}") from None
 
 
 def _orientation(im: Image.Image) -> int:
@@ -280,28 +300,30 @@ def _to_rgb(im: Image.Image, *, source_id: str) -> np.ndarray:
         try:
             rgb = im.convert("RGB")
         except Exception as exc:  # noqa: BLE001
-            raise SampleError(source_id, f"could not convert image of mode {mode} to RGB: {exc}") from None
+            raise SampleError(source_id, f"could not convert image of mode {mode} to RGB: {_stable(exc)}") from None
         return np.asarray(rgb, dtype=np.uint8)
     return np.repeat(grey[..., None], 3, axis=2)
 
 
 def read_image(
-    data: ImageData, *, source_id: str, max_pixels: int | None = MAX_IMAGE_PIXELS
+    data: ImageData, *, source_id: str, max_pixels: int | None = MAX_IMAGE_PIXELS, name: str | None = None
 ) -> DecodedImage:
     """Decode an image file (bytes or path) to RGB in its displayed orientation.
 
     Raises :class:`SampleError` for a missing, corrupt, truncated or oversized file.
+    ``name``: how messages name the file (default: its base name, or its size for bytes).
     """
-    im = _open(data, source_id=source_id, max_pixels=max_pixels, what="image")
-    _load(im, source_id=source_id, what="image", data=data)
+    im = _open(data, source_id=source_id, max_pixels=max_pixels, what="image", name=name)
+    _load(im, source_id=source_id, what="image", data=data, name=name)
     orientation = _orientation(im)
     pixels = _to_rgb(im, source_id=source_id)
     return DecodedImage(apply_orientation(pixels, orientation), orientation)
 
 
-def decode_image(data: ImageData, *, source_id: str, max_pixels: int | None = MAX_IMAGE_PIXELS) -> np.ndarray:
+def decode_image(data: ImageData, *, source_id: str, max_pixels: int | None = MAX_IMAGE_PIXELS,
+                 name: str | None = None) -> np.ndarray:
     """Decode an image to ``HxWx3 uint8`` RGB, EXIF orientation applied (see :func:`read_image`)."""
-    return read_image(data, source_id=source_id, max_pixels=max_pixels).pixels
+    return read_image(data, source_id=source_id, max_pixels=max_pixels, name=name).pixels
 
 
 # --------------------------------------------------------------------------- masks
@@ -334,14 +356,15 @@ def standardize_mask(array: np.ndarray, *, source_id: str) -> np.ndarray:
     return np.ascontiguousarray(array != 0)
 
 
-def decode_mask(data: ImageData, *, source_id: str, max_pixels: int | None = MAX_IMAGE_PIXELS) -> np.ndarray:
+def decode_mask(data: ImageData, *, source_id: str, max_pixels: int | None = MAX_IMAGE_PIXELS,
+                name: str | None = None) -> np.ndarray:
     """Decode a mask file to ``HxW bool`` (see :func:`standardize_mask`).
 
     The mask file's own EXIF orientation, if any, is applied; use
     :func:`align_mask` to bring it onto a rotated image.
     """
-    im = _open(data, source_id=source_id, max_pixels=max_pixels, what="mask")
-    _load(im, source_id=source_id, what="mask", data=data)
+    im = _open(data, source_id=source_id, max_pixels=max_pixels, what="mask", name=name)
+    _load(im, source_id=source_id, what="mask", data=data, name=name)
     if im.mode not in _MASK_MODES and not im.mode.startswith("I;16"):
         raise SampleError(
             source_id,

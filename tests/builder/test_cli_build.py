@@ -32,6 +32,11 @@ def test_build_errors_are_one_line(tmp_path, release, capsys):
     assert main(["build", "--out", str(tmp_path / "o"), "--scenarios", "nope", "--no-progress"]) == 1
     assert "ximagenet12 build: error: unknown scenario 'nope'" in capsys.readouterr().err
     assert main(["build", "--source", str(release), "--out", str(release), "--no-progress"]) == 1
+    assert "refusing to build into" in capsys.readouterr().err
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    assert main(["build", "--source", str(release), "--out", str(foreign), "--no-progress"]) == 1
     assert "refusing to write into" in capsys.readouterr().err
 
 

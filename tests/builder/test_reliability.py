@@ -107,19 +107,43 @@ def test_bad_samples_are_skipped_with_reasons(tmp_path, make_release):
     assert "skipped.jsonl" in (tmp_path / "out" / "README.md").read_text()
 
 
-def test_a_bad_donor_skips_the_pair_with_its_reason(tmp_path, make_release):
-    root = make_release(tmp_path / "bad", {"n01000001": 2})
+def test_a_bad_donor_is_never_drawn_so_good_samples_keep_their_rows(tmp_path, make_release):
+    root = make_release(tmp_path / "bad", {"n01000001": 4})
+    (root / "image" / "n01000001" / "n01000001_1.JPEG").write_bytes(b"not a jpeg")
+    summary = build_dataset(root, tmp_path / "out", scenarios=["mixed_same"], progress=False)
+    rows = pq.read_table(tmp_path / "out" / "data" / "mixed_same" / "train-00000-of-00001.parquet").to_pylist()
+    assert sorted(r["source_id"] for r in rows) == ["n01000001_0", "n01000001_2", "n01000001_3"]
+    assert all(json.loads(r["provenance"])["donor_id"] != "n01000001_1" for r in rows)
+    assert [(s.source_id, s.scenario) for s in summary.skipped] == [("n01000001_1", None)]
+
+
+def test_a_sample_whose_every_donor_fails_is_skipped_for_its_own_reason(tmp_path, make_release):
+    root = make_release(tmp_path / "bad", {"n01000001": 2, "n01000002": 2})
     (root / "image" / "n01000001" / "n01000001_1.JPEG").write_bytes(b"not a jpeg")
     build_dataset(root, tmp_path / "out", scenarios=["mixed_same"], progress=False)
     lines = [json.loads(x) for x in (tmp_path / "out" / "skipped.jsonl").read_text().splitlines()]
-    assert any(x["scenario"] == "mixed_same" and "donor n01000001_1 could not be loaded" in x["reason"] for x in lines)
+    assert {"source_id": "n01000001_0", "scenario": "mixed_same",
+            "reason": "no donor for mixed_same loads (every candidate sample was skipped)"} in lines
 
 
-def test_single_class_source_skips_mixed_rand(tmp_path, make_release):
+def test_a_config_no_sample_can_fill_is_left_out_and_said(tmp_path, make_release):
+    root = make_release(tmp_path / "one", {"n01000001": 1, "n01000002": 1})
+    out = tmp_path / "out"
+    summary = build_dataset(root, out, scenarios=["original", "mixed_same"], progress=False)
+    assert list(summary.configs) == ["original"] and "mixed_same" in summary.empty_configs
+    assert "mixed_same  left out: no sample gave it a row (mixed_same needs another sample" in str(summary)
+    assert not (out / "data" / "mixed_same").exists()
+    assert "config_name: mixed_same" not in (out / "README.md").read_text()
+    info = json.loads((out / "build_info.json").read_text())
+    assert "needs another sample" in info["empty_configs"]["mixed_same"]
+    with pytest.raises(SampleError, match="mixed_same needs another sample of class"):  # --strict: an error
+        build_dataset(root, tmp_path / "strict", scenarios=["original", "mixed_same"], progress=False, strict=True)
+
+
+def test_single_class_source_cannot_build_only_mixed_rand(tmp_path, make_release):
     root = make_release(tmp_path / "one", {"n01000001": 2})
-    summary = build_dataset(root, tmp_path / "out", scenarios=["mixed_rand", "mixed_next"], progress=False)
-    assert summary.rows == 0 and len(summary.skipped) == 4
-    assert all("only one class" in s.reason for s in summary.skipped)
+    with pytest.raises(ValueError, match="no config of the build has any row: .*only one class"):
+        build_dataset(root, tmp_path / "out", scenarios=["mixed_rand", "mixed_next"], progress=False)
 
 
 def test_strict_stops_at_the_first_bad_sample(tmp_path, make_release):
@@ -133,21 +157,22 @@ def test_strict_stops_at_the_first_bad_sample(tmp_path, make_release):
 
 
 def test_refuses_a_foreign_folder(tmp_path, release):
-    with pytest.raises(ValueError, match="refusing to write into .*not empty and holds no ximagenet12 build"):
-        build_dataset(release, release, scenarios=["original"], progress=False)
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")
-    with pytest.raises(ValueError, match="refusing to write"):
+    with pytest.raises(ValueError, match="refusing to write into .*not empty and holds no ximagenet12 build"):
         build_dataset(release, foreign, scenarios=["original"], progress=False)
     build_dataset(release, foreign, scenarios=["original"], progress=False, overwrite=True)
-    assert (foreign / "notes.txt").read_text() == "mine"  # overwrite replaces only the build's files
+    assert (foreign / "notes.txt").read_text() == "mine"  # overwrite deletes only the build's files
 
 
-def test_rebuilding_a_previous_build_replaces_its_configs(tmp_path, release):
+def test_rebuilding_with_other_settings_needs_overwrite(tmp_path, release):
     out = tmp_path / "out"
     build_dataset(release, out, scenarios=["original", "blur_object"], progress=False)
-    build_dataset(release, out, scenarios=["original"], progress=False)
+    with pytest.raises(ValueError, match="refusing to rebuild .* finished build with other settings \\(configs\\)"):
+        build_dataset(release, out, scenarios=["original"], progress=False)
+    assert sorted(p.name for p in (out / "data").iterdir()) == ["blur_object", "original"]
+    build_dataset(release, out, scenarios=["original"], progress=False, overwrite=True)
     assert sorted(p.name for p in (out / "data").iterdir()) == ["original"]
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from ximagenet12.constants import REFERENCE_CLASSES
 from ximagenet12.imageio import MAX_IMAGE_PIXELS, DecodedImage, MaskOrientation, align_mask
+from ximagenet12.sources.raster import stable_name
 from ximagenet12.types import Sample, Skipped, SourceItem
 from ximagenet12.validation import check_image, check_mask, check_mask_content
 
@@ -27,8 +28,10 @@ __all__ = [
     "LoadOptions",
     "Source",
     "class_names_for",
+    "FileScan",
     "finish_sample",
     "list_image_files",
+    "scan_files",
 ]
 
 #: File extensions (lower case) that readers treat as images or masks.
@@ -79,20 +82,60 @@ def finish_sample(
     return Sample(source_id=source_id, class_key=class_key, image=image.pixels, mask=mask)
 
 
-def list_image_files(folder: Path) -> list[Path]:
-    """Image files under ``folder`` (recursive, extensions case-insensitive), sorted.
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes of a file name come back as surrogates
+        return False
+    return True
+
+
+@dataclass
+class FileScan:
+    """What :func:`scan_files` found under a folder.
+
+    ``files``: usable files, sorted by relative path. ``hidden``: relative paths of
+    hidden files left out on purpose. ``bad_names``: files whose names are not valid
+    UTF-8, as :class:`Skipped` entries (the id shows the bad bytes as ``\\xNN``).
+    """
+
+    files: list[Path]
+    hidden: list[str]
+    bad_names: list[Skipped]
+
+
+def scan_files(folder: Path, *, suffixes: Iterable[str] = IMAGE_EXTENSIONS) -> FileScan:
+    """Files under ``folder`` (recursive) whose suffix (any case) is in ``suffixes``.
 
     Hidden files and folders (names starting with ``.``, e.g. macOS ``._x.jpg``) are
-    not samples and are left out.
+    not samples: they are left out and listed in ``hidden`` (so the build can say how
+    many). A name that is not valid UTF-8 cannot be written to the dataset; its file is
+    recorded in ``bad_names`` instead.
     """
-    found = []
+    suffixes = {s.lower() for s in suffixes}
+    files: list[Path] = []
+    hidden: list[str] = []
+    bad: list[Skipped] = []
     for path in folder.rglob("*"):
         rel = path.relative_to(folder)
-        if any(part.startswith(".") for part in rel.parts):
+        if path.suffix.lower() not in suffixes or not path.is_file():
             continue
-        if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file():
-            found.append(path)
-    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
+        shown = stable_name(rel.as_posix())
+        if any(part.startswith(".") for part in rel.parts):
+            hidden.append(shown)
+        elif not _utf8(rel.as_posix()):
+            bad.append(Skipped(stable_name(rel.with_suffix("").as_posix()),
+                               f"file name {shown!r} is not valid UTF-8; rename the file"))
+        else:
+            files.append(path)
+    files.sort(key=lambda p: p.relative_to(folder).as_posix())
+    return FileScan(files, sorted(hidden), sorted(bad, key=lambda s: s.source_id))
+
+
+def list_image_files(folder: Path) -> list[Path]:
+    """Image files under ``folder`` (see :func:`scan_files`; hidden files and names that
+    are not valid UTF-8 are left out)."""
+    return scan_files(folder).files
 
 
 class Source:
@@ -100,7 +143,8 @@ class Source:
 
     ``classes`` are the class keys found in the data, sorted; ``class_names`` the
     matching human names. ``items()`` yields :class:`SourceItem` sorted by class key
-    then source id; ``skipped`` lists what was found but cannot be used, with why.
+    then source id; ``skipped`` lists what was found but cannot be used, with why;
+    ``hidden`` the hidden files (relative paths) left out on purpose.
     """
 
     def __init__(
@@ -111,8 +155,10 @@ class Source:
         skipped: Sequence[Skipped] = (),
         classes: Iterable[str] | None = None,
         class_names: Sequence[str] | None = None,
+        hidden: Iterable[str] = (),
     ):
         self.name = name
+        self.hidden: list[str] = sorted(hidden)
         self._items = sorted(items, key=lambda item: (item.class_key, item.source_id))
         counts = Counter(item.source_id for item in self._items)
         dupes = sorted(i for i, n in counts.items() if n > 1)[:5]

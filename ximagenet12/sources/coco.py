@@ -35,8 +35,9 @@ from typing import Any, Iterable, Literal, Mapping, Sequence
 import cv2
 import numpy as np
 
-from ximagenet12.imageio import read_image
+from ximagenet12.imageio import MAX_IMAGE_PIXELS, read_image
 from ximagenet12.sources.base import LoadOptions, Source, finish_sample
+from ximagenet12.sources.raster import check_declared_size, fill_polygon, stable_name
 from ximagenet12.types import Sample, SampleError, Skipped, SourceItem
 
 __all__ = [
@@ -82,22 +83,43 @@ def rle_counts_from_string(encoded: str | bytes) -> list[int]:
     return counts
 
 
-def rle_decode(rle: Mapping[str, Any]) -> np.ndarray:
+def _rle_size(rle: Mapping[str, Any]) -> tuple[int, int]:
+    size = rle.get("size")
+    if (not isinstance(size, (list, tuple)) or len(size) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in size)):
+        raise ValueError(f"RLE 'size' must be [height, width] (two non-negative integers), got {_short(size)}")
+    return int(size[0]), int(size[1])
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def rle_decode(rle: Mapping[str, Any], *, max_pixels: int | None = MAX_IMAGE_PIXELS) -> np.ndarray:
     """Decode a COCO RLE (``{"size": [h, w], "counts": list | str}``) to ``HxW bool``.
 
     Runs alternate background/object starting with background, over the pixels in
-    column-major (Fortran) order.
+    column-major (Fortran) order. Every field is checked, and the size against
+    ``max_pixels``, before anything is allocated.
     """
-    try:
-        height, width = (int(v) for v in rle["size"])
-        counts = rle["counts"]
-    except (KeyError, TypeError, ValueError):
-        raise ValueError("RLE must have 'size' [height, width] and 'counts'") from None
+    if not isinstance(rle, Mapping) or "counts" not in rle:
+        raise ValueError("RLE must have 'size' [height, width] and 'counts'")
+    height, width = _rle_size(rle)
+    if max_pixels is not None and height * width > max_pixels:
+        raise ValueError(f"RLE size {height}×{width} is over the limit of {max_pixels:,} pixels "
+                         "(possible decompression bomb)")
+    counts = rle["counts"]
     if isinstance(counts, (str, bytes)):
-        counts = rle_counts_from_string(counts)
+        try:
+            counts = rle_counts_from_string(counts)
+        except UnicodeEncodeError:
+            raise ValueError("compressed RLE string holds non-ASCII characters") from None
+    if not isinstance(counts, (list, tuple)) or not all(
+        isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= height * width for c in counts
+    ):
+        raise ValueError("RLE counts must be a flat list of non-negative run lengths (or a compressed string)")
     runs = np.asarray(counts, dtype=np.int64)
-    if runs.ndim != 1 or (runs < 0).any():
-        raise ValueError("RLE counts must be a flat list of non-negative run lengths")
     if int(runs.sum()) != height * width:
         raise ValueError(f"RLE counts sum to {int(runs.sum())} pixels, but size {height}×{width} has {height * width}")
     values = np.arange(len(runs)) % 2 == 1
@@ -107,7 +129,13 @@ def rle_decode(rle: Mapping[str, Any]) -> np.ndarray:
 def _polygons(segmentation: Sequence[Any]) -> list[np.ndarray]:
     parts = []
     for part in segmentation:
+        if not isinstance(part, (list, tuple)) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in part
+        ):
+            raise ValueError("a polygon must be a flat list of numbers [x1, y1, x2, y2, ...]")
         coords = np.asarray(part, dtype=np.float64).ravel()
+        if not np.isfinite(coords).all():
+            raise ValueError("a polygon holds a coordinate that is not a finite number")
         if coords.size >= _MIN_POLYGON_COORDS:
             parts.append(coords[: coords.size // 2 * 2].reshape(-1, 2))
     return parts
@@ -119,6 +147,8 @@ def segmentation_area(segmentation: Any) -> float:
         counts = segmentation.get("counts", [])
         if isinstance(counts, (str, bytes)):
             counts = rle_counts_from_string(counts)
+        if not isinstance(counts, (list, tuple)) or not all(isinstance(c, (int, float)) for c in counts):
+            raise ValueError("RLE counts must be a list of numbers")
         return float(sum(counts[1::2]))
     area = 0.0
     for xy in _polygons(segmentation):
@@ -127,11 +157,15 @@ def segmentation_area(segmentation: Any) -> float:
     return area
 
 
-def segmentation_to_mask(segmentation: Any, height: int, width: int, *, source_id: str) -> np.ndarray:
-    """Rasterise one instance's segmentation (polygons or RLE) to ``HxW bool``."""
+def segmentation_to_mask(segmentation: Any, height: int, width: int, *, source_id: str,
+                         max_pixels: int | None = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """Rasterise one instance's segmentation (polygons or RLE) to ``HxW bool``.
+
+    Polygon coordinates far outside the image are clipped, never overflowed.
+    """
     if isinstance(segmentation, Mapping):
         try:
-            mask = rle_decode(segmentation)
+            mask = rle_decode(segmentation, max_pixels=max_pixels)
         except ValueError as exc:
             raise SampleError(source_id, f"invalid RLE: {exc}") from None
         if mask.shape != (height, width):
@@ -146,7 +180,7 @@ def segmentation_to_mask(segmentation: Any, height: int, width: int, *, source_i
     except (TypeError, ValueError):
         raise SampleError(source_id, "malformed polygon segmentation") from None
     for xy in parts:
-        cv2.fillPoly(canvas, [np.rint(xy).astype(np.int32)], 1)
+        fill_polygon(canvas, xy)
     return canvas.astype(bool)
 
 
@@ -159,14 +193,21 @@ def load_coco(
     source_id: str,
     class_key: str,
     options: LoadOptions,
+    name: str | None = None,
 ) -> Sample:
-    """Decode one COCO image and the union of the given instance segmentations."""
-    image = read_image(image_path, source_id=source_id, max_pixels=options.max_pixels)
+    """Decode one COCO image and the union of the given instance segmentations.
+
+    ``name``: how messages name the image file (its ``file_name``).
+    """
+    if height is not None and width is not None:
+        check_declared_size(height, width, what="the image record", source_id=source_id,
+                            max_pixels=options.max_pixels)
+    image = read_image(image_path, source_id=source_id, max_pixels=options.max_pixels, name=name)
     if height is None or width is None:
         height, width = image.shape
     mask = np.zeros((height, width), dtype=bool)
     for segmentation in segmentations:
-        mask |= segmentation_to_mask(segmentation, height, width, source_id=source_id)
+        mask |= segmentation_to_mask(segmentation, height, width, source_id=source_id, max_pixels=options.max_pixels)
     return finish_sample(image, mask, source_id=source_id, class_key=class_key, options=options)
 
 
@@ -186,14 +227,67 @@ def _area(annotation: Mapping[str, Any]) -> float:
 
 
 def _category(annotation: Mapping[str, Any]) -> int | None:
+    value = annotation.get("category_id")
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        return None
     try:
-        return int(annotation["category_id"])
-    except (KeyError, TypeError, ValueError):
+        return int(value)
+    except ValueError:
         return None
 
 
 def _positive_int(value: Any) -> int | None:
-    return int(value) if isinstance(value, (int, float)) and value > 0 else None
+    """A declared size: a positive whole number, else ``None`` (then the image's own size is used)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        return None
+    if isinstance(value, float) and not (np.isfinite(value) and value.is_integer()):
+        return None
+    return int(value)
+
+
+def _is_key(value: Any) -> bool:
+    """Whether ``value`` can be an image id (a number or text, not a list or an object)."""
+    return isinstance(value, (int, str)) and not isinstance(value, bool)
+
+
+def _categories(doc: Mapping[str, Any], origin: str) -> tuple[dict[int, str], list[Skipped]]:
+    """Category id -> name; entries that are not objects or have no integer id are recorded."""
+    names: dict[int, str] = {}
+    skipped: list[Skipped] = []
+    entries = doc.get("categories") or []
+    if not isinstance(entries, list):
+        raise ValueError(f"{origin}: 'categories' must be a list, got {type(entries).__name__}")
+    for index, entry in enumerate(entries):
+        cid = entry.get("id") if isinstance(entry, Mapping) else None
+        if not isinstance(entry, Mapping):
+            reason = f"categories[{index}] is not an object (got {type(entry).__name__})"
+        elif isinstance(cid, bool) or not isinstance(cid, int):
+            reason = f"categories[{index}] has no integer 'id' (got {_short(cid)}); its annotations cannot be used"
+        else:
+            names[cid] = stable_name(str(entry.get("name", cid)))
+            continue
+        skipped.append(Skipped(f"category #{index}", reason))
+    return names, skipped
+
+
+def _image_records(doc: Mapping[str, Any]) -> tuple[dict[Any, Mapping[str, Any]], list[Skipped]]:
+    """Image id -> record; records that are not objects, have a bad id or share an id are recorded."""
+    records: dict[Any, Mapping[str, Any]] = {}
+    skipped: list[Skipped] = []
+    seen: Counter = Counter(r.get("id") for r in doc["images"] if isinstance(r, Mapping) and _is_key(r.get("id")))
+    for index, record in enumerate(doc["images"]):
+        if not isinstance(record, Mapping):
+            skipped.append(Skipped(f"images[{index}]", f"image record is not an object (got {type(record).__name__})"))
+        elif not _is_key(record.get("id")):
+            skipped.append(Skipped(f"images[{index}]", f"image record id must be a number or text, got "
+                                   f"{_short(record.get('id'))}"))
+        elif seen[record["id"]] > 1:
+            skipped.append(Skipped(f"images[{index}]", f"several image records share id {record['id']!r}"))
+        elif not isinstance(record.get("file_name"), str) or not record["file_name"]:
+            skipped.append(Skipped(f"images[{index}]", f"image record {record['id']!r} has no file_name text"))
+        else:
+            records[record["id"]] = record
+    return records, skipped
 
 
 class CocoSource(Source):
@@ -227,7 +321,8 @@ class CocoSource(Source):
         self.images_dir = images_dir
         self.options = options or LoadOptions()
 
-        names = {int(c["id"]): str(c.get("name", c["id"])) for c in doc.get("categories") or []}
+        shown = "annotations" if origin == "annotations" else Path(origin).name  # stable: no folder in reasons
+        names, skipped = _categories(doc, shown)
         if category_ids is not None:
             selected = {int(i) for i in category_ids}
             unknown = sorted(selected - set(names))
@@ -240,55 +335,50 @@ class CocoSource(Source):
             raise ValueError(f"category names {sorted(duplicated)} are used by several category ids in {origin}")
         filtered = category_ids is not None
 
-        skipped: list[Skipped] = []
-        records = {}
-        for record in doc["images"]:
-            records[record.get("id")] = record
+        records, bad_records = _image_records(doc)
+        skipped += bad_records
         by_image: dict[Any, list[Mapping[str, Any]]] = defaultdict(list)
-        for ann in doc["annotations"]:
-            if ann.get("image_id") not in records:
+        for index, ann in enumerate(doc["annotations"]):
+            if not isinstance(ann, Mapping):
+                skipped.append(Skipped(f"annotations[{index}]", f"annotation is not an object (got {type(ann).__name__})"))
+            elif not _is_key(ann.get("image_id")) or ann["image_id"] not in records:
                 skipped.append(
                     Skipped(
-                        f"annotation {ann.get('id')}",
-                        f"annotation refers to image id {ann.get('image_id')!r}, which is not in 'images'",
+                        f"annotation {_short(ann.get('id'))}" if _is_key(ann.get("id")) else f"annotations[{index}]",
+                        f"annotation refers to image id {_short(ann.get('image_id'))}, which is not in 'images'",
                     )
                 )
             elif not names or _category(ann) in selected or (not filtered and _category(ann) not in names):
                 # unknown categories are kept here so that the image is reported below
                 by_image[ann["image_id"]].append(ann)
 
+        items = self._list_items(records, by_image, names=names, filtered=filtered, shown=shown,
+                                 mask_instances=mask_instances, skipped=skipped)
+
+        classes = {names[i] for i in selected} if names else None
+        if name is None:
+            name = Path(origin).stem if origin != "annotations" else images_dir.resolve().name
+        super().__init__(name=name, items=items, skipped=skipped, classes=classes)
+
+    def _list_items(self, records: dict[Any, Mapping[str, Any]], by_image: dict[Any, list[Mapping[str, Any]]], *,
+                    names: dict[int, str], filtered: bool, shown: str, mask_instances: str,
+                    skipped: list[Skipped]) -> list[SourceItem]:
+        """One item per usable image record; the others are appended to ``skipped`` with why."""
+        images_dir = self.images_dir
+
         def id_of(record: Mapping[str, Any]) -> str:
-            return PurePosixPath(str(record.get("file_name", record.get("id")))).with_suffix("").as_posix()
+            return stable_name(PurePosixPath(record["file_name"]).with_suffix("").as_posix())
 
         ids = Counter(id_of(r) for r in records.values())
         real_dir = images_dir.resolve()
         items: list[SourceItem] = []
-        for record in sorted(records.values(), key=lambda r: str(r.get("file_name", r.get("id")))):
+        for record in sorted(records.values(), key=lambda r: r["file_name"]):
             source_id = id_of(record)
-            file_name = record.get("file_name")
-            anns = by_image.get(record.get("id"), [])
-            reason = None
-            if ids[source_id] > 1:
-                reason = "several image records share this source id (file name without extension)"
-            elif not file_name:
-                reason = "image record has no file_name"
-            elif not anns:
-                reason = f"no annotations for this image{' of the selected categories' if filtered else ''} in {origin}"
-            else:
-                bad = [a for a in anns if not _has_segmentation(a)]
-                strangers = [a for a in anns if names and _category(a) not in names]
-                if bad:
-                    reason = f"annotation {bad[0].get('id')} has no segmentation (bounding box only)"
-                elif strangers:
-                    reason = (
-                        f"annotation {strangers[0].get('id')} has category_id {strangers[0].get('category_id')!r}, "
-                        "which is not in 'categories'"
-                    )
-            path = (images_dir / str(file_name or "")).resolve()
-            if reason is None and not path.is_relative_to(real_dir):
-                reason = f"file_name {file_name!r} resolves outside the images folder {images_dir}; refusing to read it"
-            if reason is None and not path.is_file():
-                reason = f"image missing: {images_dir / str(file_name)}"
+            anns = by_image.get(record["id"], [])
+            reason = self._problem(record, anns, names=names, filtered=filtered, shown=shown, duplicate=ids[source_id] > 1)
+            path = None
+            if reason is None:
+                path, reason = _image_file(images_dir, real_dir, record["file_name"])
             if reason is not None:
                 skipped.append(Skipped(source_id, reason))
                 continue
@@ -306,10 +396,58 @@ class CocoSource(Source):
                 source_id=source_id,
                 class_key=class_key,
                 options=self.options,
+                name=stable_name(record["file_name"]),
             )
             items.append(SourceItem(source_id, class_key, load))
+        return items
 
-        classes = {names[i] for i in selected} if names else None
-        if name is None:
-            name = Path(origin).stem if origin != "annotations" else images_dir.resolve().name
-        super().__init__(name=name, items=items, skipped=skipped, classes=classes)
+    def _problem(self, record: Mapping[str, Any], anns: list[Mapping[str, Any]], *, names: dict[int, str],
+                 filtered: bool, shown: str, duplicate: bool) -> str | None:
+        """Why an image record cannot be used (``None`` when it can), from its annotations."""
+        if duplicate:
+            return "several image records share this source id (file name without extension)"
+        if not anns:
+            return f"no annotations for this image{' of the selected categories' if filtered else ''} in {shown}"
+        bad = [a for a in anns if not _has_segmentation(a)]
+        if bad:
+            return f"annotation {_short(bad[0].get('id'))} has no segmentation (bounding box only)"
+        strangers = [a for a in anns if names and _category(a) not in names]
+        if strangers:
+            return (f"annotation {_short(strangers[0].get('id'))} has category_id "
+                    f"{_short(strangers[0].get('category_id'))}, which is not in 'categories'")
+        for key in ("height", "width"):
+            value = record.get(key)
+            if value is not None and _positive_int(value) is None:
+                return f"image record {key} must be a positive integer, got {_short(value)}"
+        height, width = _positive_int(record.get("height")), _positive_int(record.get("width"))
+        limit = self.options.max_pixels
+        if height and width and limit is not None and height * width > limit:
+            return (f"image record declares {height}×{width} = {height * width:,} pixels, over the limit of "
+                    f"{limit:,} (possible decompression bomb)")
+        return None
+
+
+def _image_file(images_dir: Path, real_dir: Path, file_name: str) -> tuple[Path | None, str | None]:
+    """The image file of a record, or why it cannot be read."""
+    shown = stable_name(file_name)
+    try:
+        path = (images_dir / file_name).resolve()
+        inside = path.is_relative_to(real_dir)
+        exists = inside and path.is_file()
+    except (OSError, ValueError) as exc:  # an embedded NUL byte, a name too long...
+        return None, f"file_name {shown!r} is not a usable path: {type(exc).__name__}"
+    if not _utf8_ok(file_name):
+        return None, f"file_name {shown!r} is not valid UTF-8"
+    if not inside:
+        return None, f"file_name {shown!r} resolves outside the images folder; refusing to read it"
+    if not exists:
+        return None, f"image missing: {shown} (under the images folder)"
+    return path, None
+
+
+def _utf8_ok(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

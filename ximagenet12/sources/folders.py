@@ -30,16 +30,21 @@ from pathlib import Path
 from typing import Callable
 
 from ximagenet12.imageio import decode_mask, read_image
-from ximagenet12.sources.base import LoadOptions, Source, finish_sample, list_image_files
+from ximagenet12.sources.base import LoadOptions, Source, finish_sample, scan_files
 from ximagenet12.types import Sample, Skipped, SourceItem
 
 __all__ = ["FolderSource", "ReleaseSource", "load_file_pair"]
 
 
-def load_file_pair(image_path: str, mask_path: str, *, source_id: str, class_key: str, options: LoadOptions) -> Sample:
-    """Decode one image file and its mask file into a checked :class:`Sample`."""
-    image = read_image(image_path, source_id=source_id, max_pixels=options.max_pixels)
-    mask = decode_mask(mask_path, source_id=source_id, max_pixels=options.max_pixels)
+def load_file_pair(image_path: str, mask_path: str, *, source_id: str, class_key: str, options: LoadOptions,
+                   image_name: str | None = None, mask_name: str | None = None) -> Sample:
+    """Decode one image file and its mask file into a checked :class:`Sample`.
+
+    ``image_name`` / ``mask_name``: how messages name the files (paths relative to the
+    source, so skip reasons do not depend on where the source lies).
+    """
+    image = read_image(image_path, source_id=source_id, max_pixels=options.max_pixels, name=image_name)
+    mask = decode_mask(mask_path, source_id=source_id, max_pixels=options.max_pixels, name=mask_name)
     return finish_sample(image, mask, source_id=source_id, class_key=class_key, options=options)
 
 
@@ -65,15 +70,16 @@ def _pair_folders(
     missing_reason: Callable[[Path], str],
     layout: str,
     options: LoadOptions,
-) -> tuple[list[SourceItem], list[Skipped], set[str]]:
-    images = list_image_files(images_dir)
+) -> tuple[list[SourceItem], list[Skipped], set[str], list[str]]:
+    image_scan, mask_scan = scan_files(images_dir), scan_files(masks_dir)
+    images = image_scan.files
     loose = [p.name for p in images if p.parent == images_dir]
     if loose:
         raise ValueError(
             f"{len(loose)} image(s) lie directly in {images_dir} (e.g. {loose[0]}); the class comes from "
             f"the sub-folder, so the expected layout is {layout}"
         )
-    masks = list_image_files(masks_dir)
+    masks = mask_scan.files
     mirrored: dict[tuple[str, str], list[Path]] = defaultdict(list)
     flat: dict[str, list[Path]] = defaultdict(list)
     for m in masks:
@@ -82,7 +88,8 @@ def _pair_folders(
         if flat_masks and rel.parent == Path("."):
             flat[rel.stem].append(m)
 
-    skipped: list[Skipped] = []
+    skipped: list[Skipped] = [*image_scan.bad_names, *mask_scan.bad_names]
+    hidden = [f"{images_dir.name}/{h}" for h in image_scan.hidden] + [f"{masks_dir.name}/{h}" for h in mask_scan.hidden]
     matched: list[tuple[Path, str, str, Path]] = []  # image, id, class, mask
     claimed: set[Path] = set()
     ids = Counter(id_of(p) for p in images)
@@ -113,13 +120,15 @@ def _pair_folders(
                 Skipped(source_id, f"mask {mask.relative_to(masks_dir).as_posix()} matches several images")
             )
             continue
-        load = partial(load_file_pair, str(image), str(mask), source_id=source_id, class_key=class_key, options=options)
+        load = partial(load_file_pair, str(image), str(mask), source_id=source_id, class_key=class_key, options=options,
+                       image_name=f"{images_dir.name}/{image.relative_to(images_dir).as_posix()}",
+                       mask_name=f"{masks_dir.name}/{mask.relative_to(masks_dir).as_posix()}")
         items.append(SourceItem(source_id, class_key, load))
     for m in masks:
         if m not in claimed:
             rel_mask = m.relative_to(masks_dir).as_posix()
             skipped.append(Skipped(_rel_id(m, masks_dir), f"mask has no matching image: {rel_mask}"))
-    return items, skipped, classes
+    return items, skipped, classes, hidden
 
 
 class FolderSource(Source):
@@ -148,7 +157,7 @@ class FolderSource(Source):
             mirrored = (Path(masks_dir.name) / rel.parent / stem).as_posix()
             return f"mask missing: expected {mirrored}.<ext> or {masks_dir.name}/{stem}.<ext>"
 
-        items, skipped, classes = _pair_folders(
+        items, skipped, classes, hidden = _pair_folders(
             images_dir,
             masks_dir,
             id_of=lambda p: _rel_id(p, images_dir),
@@ -159,7 +168,8 @@ class FolderSource(Source):
             options=self.options,
         )
         super().__init__(
-            name=name or images_dir.resolve().parent.name, items=items, skipped=skipped, classes=classes
+            name=name or images_dir.resolve().parent.name, items=items, skipped=skipped, classes=classes,
+            hidden=hidden,
         )
 
 
@@ -178,7 +188,7 @@ class ReleaseSource(Source):
                 raise FileNotFoundError(f"{root} is not a release folder: {folder.name}/ is missing (expected {expected})")
         self.root = root
         self.options = options or LoadOptions()
-        items, skipped, classes = _pair_folders(
+        items, skipped, classes, hidden = _pair_folders(
             images_dir,
             masks_dir,
             id_of=lambda p: p.stem,
@@ -188,4 +198,5 @@ class ReleaseSource(Source):
             layout=f"{root}/{self.IMAGE_FOLDER}/<wnid>/<wnid>_<n>.JPEG",
             options=self.options,
         )
-        super().__init__(name=name or root.resolve().name, items=items, skipped=skipped, classes=classes)
+        super().__init__(name=name or root.resolve().name, items=items, skipped=skipped, classes=classes,
+                         hidden=hidden)

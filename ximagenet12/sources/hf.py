@@ -34,7 +34,7 @@ import numpy as np
 
 from ximagenet12.imageio import decode_mask, read_image, standardize_mask
 from ximagenet12.sources.base import LoadOptions, Source, finish_sample
-from ximagenet12.types import Sample, Skipped, SourceItem
+from ximagenet12.types import Sample, SampleError, Skipped, SourceItem
 
 __all__ = ["HFDatasetSource", "load_hf_row"]
 
@@ -43,15 +43,45 @@ _LIST_BATCH = 1000
 
 
 def load_hf_row(
-    image: bytes | str, mask: bytes | str | np.ndarray, *, source_id: str, class_key: str, options: LoadOptions
+    image: bytes | str, mask: bytes | str | np.ndarray | list, *, source_id: str, class_key: str, options: LoadOptions
 ) -> Sample:
     """Decode one dataset row's encoded image and mask (bytes, path or mask array)."""
     decoded = read_image(image, source_id=source_id, max_pixels=options.max_pixels)
+    if isinstance(mask, (list, tuple)):
+        mask = _mask_array(mask, source_id=source_id, max_pixels=options.max_pixels)
     if isinstance(mask, np.ndarray):
-        mask_array = standardize_mask(mask, source_id=source_id)
+        try:
+            mask_array = standardize_mask(mask, source_id=source_id)
+        except TypeError as exc:  # a row's value, not the caller's: a recorded skip
+            raise SampleError(source_id, str(exc).replace(f" (source {source_id})", "")) from None
     else:
         mask_array = decode_mask(mask, source_id=source_id, max_pixels=options.max_pixels)
     return finish_sample(decoded, mask_array, source_id=source_id, class_key=class_key, options=options)
+
+
+def _mask_array(value: Any, *, source_id: str, max_pixels: int | None) -> np.ndarray:
+    """A mask column value (nested lists) as an array; ragged or non-numeric values are a skip."""
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError, OverflowError):
+        raise SampleError(source_id, "mask value is not a rectangular array of numbers") from None
+    if array.dtype == object or array.dtype.kind in "USV":
+        raise SampleError(source_id, f"mask value holds {array.dtype.kind!r}-kind values, not numbers")
+    if max_pixels is not None and array.ndim >= 2 and array.shape[0] * array.shape[1] > max_pixels:
+        raise SampleError(source_id, f"mask of {array.shape[0]}×{array.shape[1]} pixels is over the limit of "
+                          f"{max_pixels:,}")
+    return array
+
+
+def _label_key(label: Any, label_names: list[str] | None) -> tuple[str | None, str | None]:
+    """(class key, problem) of a row's label value."""
+    if label_names is None:
+        if isinstance(label, (list, dict)):
+            return None, f"label must be a single value, got {type(label).__name__}"
+        return str(label), None
+    if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(label_names):
+        return None, f"label {label!r} is not a class index 0..{len(label_names) - 1}"
+    return label_names[label], None
 
 
 def _encoded(value: Any) -> bytes | str | None:
@@ -145,10 +175,10 @@ class HFDatasetSource(Source):
                     key = default_class
                 elif label is None:
                     key = None
-                elif label_names is not None:
-                    key = label_names[int(label)]
                 else:
-                    key = str(label)
+                    key, problem = _label_key(label, label_names)
+                    if problem is not None:
+                        problems.setdefault(row, f"{problem} (row {row})")
                 stem = PurePosixPath(str(path).replace("\\", "/")).stem if path else None
                 rows.append((row, key, None if row_id is None else str(row_id), stem))
             offset += batch.num_rows
@@ -189,7 +219,7 @@ class HFDatasetSource(Source):
             record = self._dataset[row]
             image = _encoded(record[self.image_column])
             raw_mask = record[self.mask_column]
-            mask = _encoded(raw_mask) if self._mask_is_image else np.asarray(raw_mask)
+            mask = _encoded(raw_mask) if self._mask_is_image else raw_mask  # made an array in the worker
             load = partial(load_hf_row, image, mask, source_id=source_id, class_key=class_key, options=self.options)
             yield SourceItem(source_id, class_key, load)
 

@@ -43,11 +43,12 @@ from typing import Any, Iterable, Literal, Mapping, Sequence
 import cv2
 import numpy as np
 
-from ximagenet12.imageio import decode_mask, read_image
-from ximagenet12.sources.base import LoadOptions, Source, finish_sample, list_image_files
+from ximagenet12.imageio import MAX_IMAGE_PIXELS, decode_mask, read_image
+from ximagenet12.sources.base import LoadOptions, Source, finish_sample, scan_files
+from ximagenet12.sources.raster import check_declared_size, fill_polygon, positive_int, stable_name
 from ximagenet12.types import Sample, SampleError, Skipped, SourceItem
 
-__all__ = ["BACKGROUND_LABELS", "LabelMeSource", "load_labelme", "shapes_to_mask"]
+__all__ = ["BACKGROUND_LABELS", "LabelMeSource", "check_labelme", "load_labelme", "shapes_to_mask"]
 
 #: Labels that mark background regions, not the object (compared case-insensitively).
 BACKGROUND_LABELS: frozenset[str] = frozenset({"background", "_background_", "bg"})
@@ -64,7 +65,7 @@ def _is_background(label: Any, background_labels: Iterable[str]) -> bool:
 def _points(shape: Mapping[str, Any], *, source_id: str, minimum: int) -> np.ndarray:
     try:
         points = np.asarray(shape.get("points", []), dtype=np.float64).reshape(-1, 2)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise SampleError(source_id, f"shape {shape.get('label')!r} has malformed points") from None
     if len(points) < minimum or not np.isfinite(points).all():
         raise SampleError(
@@ -75,6 +76,35 @@ def _points(shape: Mapping[str, Any], *, source_id: str, minimum: int) -> np.nda
     return points
 
 
+def _fill_rectangle(canvas: np.ndarray, corners: np.ndarray) -> None:
+    h, w = canvas.shape
+    # corners outside the image are clipped to one pixel beyond it: same pixels, no overflow
+    xs = np.clip(np.rint(corners[:, 0]), -1, w).astype(int)
+    ys = np.clip(np.rint(corners[:, 1]), -1, h).astype(int)
+    cv2.rectangle(canvas, (int(xs.min()), int(ys.min())), (int(xs.max()), int(ys.max())), 1, thickness=-1)
+
+
+def _fill_circle(canvas: np.ndarray, centre: np.ndarray, edge: np.ndarray) -> None:
+    h, w = canvas.shape
+    radius = float(np.hypot(*(edge - centre)))
+    limit = 4 * max(h, w)
+    if max(abs(centre[0]), abs(centre[1]), radius) < limit:
+        cv2.circle(canvas, (int(round(centre[0])), int(round(centre[1]))), int(round(radius)), 1, thickness=-1)
+        return
+    # huge circles: the exact disc in float64 (cv2 takes int32 coordinates)
+    yy, xx = np.ogrid[:h, :w]
+    canvas[np.hypot(xx - centre[0], yy - centre[1]) <= radius] = 1
+
+
+def _paste_patch(canvas: np.ndarray, origin: np.ndarray, patch: np.ndarray) -> None:
+    h, w = canvas.shape
+    x0, y0 = (int(v) for v in np.clip(np.rint(origin), -(2**40), 2**40))
+    ys, xs = max(0, y0), max(0, x0)
+    ye, xe = min(h, y0 + patch.shape[0]), min(w, x0 + patch.shape[1])
+    if ys < ye and xs < xe:
+        canvas[ys:ye, xs:xe] |= patch[ys - y0 : ye - y0, xs - x0 : xe - x0].astype(np.uint8)
+
+
 def shapes_to_mask(
     shapes: Sequence[Mapping[str, Any]],
     height: int,
@@ -82,29 +112,31 @@ def shapes_to_mask(
     *,
     source_id: str,
     background_labels: Iterable[str] = BACKGROUND_LABELS,
+    max_pixels: int | None = MAX_IMAGE_PIXELS,
 ) -> np.ndarray:
-    """Rasterise LabelMe shapes to an ``HxW bool`` mask (union of the area shapes)."""
+    """Rasterise LabelMe shapes to an ``HxW bool`` mask (union of the area shapes).
+
+    Coordinates far outside the image are clipped, never overflowed; a mask patch is
+    checked against ``max_pixels`` before it is decoded.
+    """
     canvas = np.zeros((height, width), dtype=np.uint8)
-    for shape in shapes:
+    for index, shape in enumerate(shapes):
+        _check_shape(shape, index, source_id=source_id)
         kind = shape.get("shape_type") or "polygon"
         if kind in LINE_SHAPES or _is_background(shape.get("label", ""), background_labels):
             continue
         if kind == "polygon":
-            points = _points(shape, source_id=source_id, minimum=3)
-            cv2.fillPoly(canvas, [np.rint(points).astype(np.int32)], 1)
+            fill_polygon(canvas, _points(shape, source_id=source_id, minimum=3))
         elif kind == "rectangle":
-            (x0, y0), (x1, y1) = np.rint(_points(shape, source_id=source_id, minimum=2)[:2]).astype(int)
-            cv2.rectangle(canvas, (min(x0, x1), min(y0, y1)), (max(x0, x1), max(y0, y1)), 1, thickness=-1)
+            _fill_rectangle(canvas, _points(shape, source_id=source_id, minimum=2)[:2])
         elif kind == "circle":
-            (cx, cy), edge = _points(shape, source_id=source_id, minimum=2)[:2]
-            radius = int(round(float(np.hypot(*(edge - (cx, cy))))))
-            cv2.circle(canvas, (int(round(cx)), int(round(cy))), radius, 1, thickness=-1)
+            centre, edge = _points(shape, source_id=source_id, minimum=2)[:2]
+            _fill_circle(canvas, centre, edge)
         elif kind == "mask":
-            x0, y0 = np.rint(_points(shape, source_id=source_id, minimum=1)[0]).astype(int)
-            patch = decode_mask(_b64(shape.get("mask"), source_id=source_id, what="shape mask"), source_id=source_id)
-            y1, x1 = min(height, y0 + patch.shape[0]), min(width, x0 + patch.shape[1])
-            if y0 < height and x0 < width and y0 >= 0 and x0 >= 0:
-                canvas[y0:y1, x0:x1] |= patch[: y1 - y0, : x1 - x0].astype(np.uint8)
+            origin = _points(shape, source_id=source_id, minimum=1)[0]
+            data = _b64(shape.get("mask"), source_id=source_id, what="shape mask")
+            _paste_patch(canvas, origin, decode_mask(data, source_id=source_id, max_pixels=max_pixels,
+                                                     name=f"shape {index} mask"))
         else:
             raise SampleError(
                 source_id,
@@ -127,6 +159,41 @@ def _read_json(path: Path) -> Any:
         return json.load(fh)
 
 
+def _check_shape(shape: Any, index: int, *, source_id: str) -> None:
+    """A shape must be an object with a text label, a text ``shape_type`` and a list of points."""
+    if not isinstance(shape, Mapping):
+        raise SampleError(source_id, f"shapes[{index}] is not an object (got {type(shape).__name__})")
+    label, kind, points = shape.get("label", ""), shape.get("shape_type"), shape.get("points", [])
+    if label is not None and not isinstance(label, (str, int)) or isinstance(label, bool):
+        raise SampleError(source_id, f"shapes[{index}].label must be text, got {type(label).__name__}")
+    if kind is not None and not isinstance(kind, str):
+        raise SampleError(source_id, f"shapes[{index}].shape_type must be text, got {type(kind).__name__}")
+    if not isinstance(points, list):
+        raise SampleError(source_id, f"shapes[{index}].points must be a list, got {type(points).__name__}")
+
+
+def check_labelme(doc: Any, *, source_id: str, max_pixels: int | None) -> tuple[int | None, int | None]:
+    """Check a LabelMe document's fields; returns its declared (height, width), ``None`` when absent.
+
+    Every wrong type or absurd value is a :class:`SampleError`; a declared size over
+    ``max_pixels`` is refused before anything is allocated.
+    """
+    if not isinstance(doc, Mapping) or not isinstance(doc.get("shapes"), list):
+        raise SampleError(source_id, "not a LabelMe file (no 'shapes' list)")
+    for key in ("imagePath", "imageData"):
+        if doc.get(key) is not None and not isinstance(doc[key], str):
+            raise SampleError(source_id, f"{key} must be text, got {type(doc[key]).__name__}")
+    height, width = (
+        None if doc.get(key) in (None, "") else positive_int(doc[key], what=key, source_id=source_id)
+        for key in ("imageHeight", "imageWidth")
+    )
+    if height is not None and width is not None:
+        check_declared_size(height, width, what="the LabelMe file", source_id=source_id, max_pixels=max_pixels)
+    for index, shape in enumerate(doc["shapes"]):
+        _check_shape(shape, index, source_id=source_id)
+    return height, width
+
+
 def load_labelme(
     json_path: str,
     image_path: str | None,
@@ -135,23 +202,30 @@ def load_labelme(
     class_key: str,
     options: LoadOptions,
     background_labels: tuple[str, ...] = tuple(BACKGROUND_LABELS),
+    name: str | None = None,
 ) -> Sample:
-    """Decode one LabelMe annotation (image from ``imageData`` or ``image_path``) into a Sample."""
+    """Decode one LabelMe annotation (image from ``imageData`` or ``image_path``) into a Sample.
+
+    ``name``: how messages name the JSON file (its path relative to the source).
+    """
+    shown = name or Path(json_path).name
     try:
         doc = _read_json(Path(json_path))
-    except (OSError, ValueError) as exc:
-        raise SampleError(source_id, f"could not read LabelMe file {json_path}: {exc}") from None
+    except (OSError, ValueError, RecursionError) as exc:
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise SampleError(source_id, f"could not read LabelMe file {shown}: {detail}") from None
+    height, width = check_labelme(doc, source_id=source_id, max_pixels=options.max_pixels)
     if doc.get("imageData"):
         data: bytes | str = _b64(doc["imageData"], source_id=source_id, what="imageData")
     elif image_path is not None:
         data = image_path
     else:
         raise SampleError(source_id, "LabelMe file has neither imageData nor a usable imagePath")
-    image = read_image(data, source_id=source_id, max_pixels=options.max_pixels)
-    height = int(doc.get("imageHeight") or image.shape[0])
-    width = int(doc.get("imageWidth") or image.shape[1])
+    image = read_image(data, source_id=source_id, max_pixels=options.max_pixels,
+                       name=None if isinstance(data, bytes) else str(doc.get("imagePath")))
     mask = shapes_to_mask(
-        doc.get("shapes") or [], height, width, source_id=source_id, background_labels=background_labels
+        doc["shapes"], height or image.shape[0], width or image.shape[1], source_id=source_id,
+        background_labels=background_labels, max_pixels=options.max_pixels,
     )
     return finish_sample(image, mask, source_id=source_id, class_key=class_key, options=options)
 
@@ -167,6 +241,64 @@ def _label_class(shapes: Sequence[Mapping[str, Any]], background_labels: Iterabl
     if not labels:
         return None
     return min(labels, key=lambda label: (-labels[label], label))
+
+
+def _image_path(doc: Mapping[str, Any], path: Path, root: Path, *, source_id: str) -> Path | None:
+    """The checked image file of a LabelMe document (``None`` when it has none)."""
+    raw_path = doc.get("imagePath")
+    if not raw_path:
+        return None
+    try:
+        candidate = (path.parent / PurePosixPath(raw_path.replace("\\", "/"))).resolve()
+    except (OSError, ValueError) as exc:  # e.g. an embedded NUL byte
+        raise SampleError(source_id, f"imagePath {stable_name(raw_path)!r} is not a usable path: {exc}") from None
+    if not candidate.is_relative_to(root.resolve()):
+        raise SampleError(source_id, f"imagePath {stable_name(raw_path)!r} resolves outside the source folder; "
+                          "refusing to read it")
+    return candidate
+
+
+def _list_one(
+    path: Path, root: Path, *, class_from: str, background: tuple[str, ...], options: LoadOptions
+) -> tuple[SourceItem | Skipped, Path | None]:
+    """One LabelMe file as an item or a skip, and its image file; raises :class:`SampleError`
+    to skip a file that is not usable at all."""
+    rel = path.relative_to(root)
+    source_id = rel.with_suffix("").as_posix()
+    try:
+        doc = _read_json(path)
+    except (OSError, ValueError, RecursionError) as exc:
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else _json_error(exc)
+        raise SampleError(source_id, f"could not read JSON {rel.as_posix()}: {detail}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("shapes"), list):
+        raise SampleError(source_id, f"{rel.as_posix()} is not a LabelMe file (no 'shapes' list)")
+    check_labelme(doc, source_id=source_id, max_pixels=options.max_pixels)
+    image_path = _image_path(doc, path, root, source_id=source_id)
+    if not doc.get("imageData"):
+        if image_path is None:
+            raise SampleError(source_id, "LabelMe file has neither imageData nor imagePath")
+        if not image_path.is_file():
+            raise SampleError(source_id, f"image missing: imagePath {stable_name(doc['imagePath'])!r} "
+                              f"(looked for {stable_name(image_path.relative_to(root.resolve()).as_posix())})")
+    if class_from == "folder":
+        if len(rel.parts) < 2:
+            return Skipped(source_id, f"{rel.as_posix()} is not in a class folder: expected <source>/<class>/"
+                           "<name>.json (or use class_from='label')"), image_path
+        class_key = rel.parts[0]
+    else:
+        label = _label_class(doc["shapes"], background)
+        if label is None:
+            return Skipped(source_id, "no object label among the area shapes to take the class from"), image_path
+        class_key = label
+    load = partial(
+        load_labelme, str(path), str(image_path) if image_path is not None else None, source_id=source_id,
+        class_key=class_key, options=options, background_labels=background, name=rel.as_posix(),
+    )
+    return SourceItem(source_id, class_key, load), image_path
+
+
+def _json_error(exc: BaseException) -> str:
+    return "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
 
 
 class LabelMeSource(Source):
@@ -189,85 +321,29 @@ class LabelMeSource(Source):
         self.root, self.class_from = root, class_from
         self.options = options or LoadOptions()
         background = tuple(sorted(background_labels))
-        real_root = root.resolve()
 
         items: list[SourceItem] = []
-        skipped: list[Skipped] = []
         referenced: set[Path] = set()
-        json_files = sorted(
-            (p for p in root.rglob("*.json") if not any(part.startswith(".") for part in p.relative_to(root).parts)),
-            key=lambda p: p.relative_to(root).as_posix(),
-        )
-        for path in json_files:
-            rel = path.relative_to(root)
-            source_id = rel.with_suffix("").as_posix()
+        scan = scan_files(root, suffixes={".json"})
+        skipped: list[Skipped] = list(scan.bad_names)
+        for path in scan.files:
             try:
-                doc = _read_json(path)
-            except (OSError, ValueError) as exc:
-                skipped.append(Skipped(source_id, f"could not read JSON {rel.as_posix()}: {exc}"))
+                item, image_path = _list_one(path, root, class_from=class_from, background=background,
+                                             options=self.options)
+            except SampleError as exc:
+                skipped.append(Skipped(exc.source_id, exc.reason))
                 continue
-            if not isinstance(doc, dict) or not isinstance(doc.get("shapes"), list):
-                skipped.append(Skipped(source_id, f"{rel.as_posix()} is not a LabelMe file (no 'shapes' list)"))
-                continue
+            (skipped if isinstance(item, Skipped) else items).append(item)  # type: ignore[arg-type]
+            if image_path is not None:
+                referenced.add(image_path)
 
-            image_path: Path | None = None
-            raw_path = doc.get("imagePath")
-            if raw_path:
-                candidate = (path.parent / PurePosixPath(str(raw_path).replace("\\", "/"))).resolve()
-                if not candidate.is_relative_to(real_root):
-                    skipped.append(
-                        Skipped(
-                            source_id,
-                            f"imagePath {raw_path!r} resolves outside the source folder {root} "
-                            f"(to {candidate}); refusing to read it",
-                        )
-                    )
-                    continue
-                image_path = candidate
-                referenced.add(candidate)
-            if not doc.get("imageData"):
-                if image_path is None:
-                    skipped.append(Skipped(source_id, "LabelMe file has neither imageData nor imagePath"))
-                    continue
-                if not image_path.is_file():
-                    reason = f"image missing: imagePath {raw_path!r} (looked for {image_path})"
-                    skipped.append(Skipped(source_id, reason))
-                    continue
-
-            if class_from == "folder":
-                if len(rel.parts) < 2:
-                    skipped.append(
-                        Skipped(
-                            source_id,
-                            f"{rel.as_posix()} is not in a class folder: expected {root}/<class>/<name>.json "
-                            "(or use class_from='label')",
-                        )
-                    )
-                    continue
-                class_key = rel.parts[0]
-            else:
-                label = _label_class(doc["shapes"], background)
-                if label is None:
-                    skipped.append(Skipped(source_id, "no object label among the area shapes to take the class from"))
-                    continue
-                class_key = label
-            load = partial(
-                load_labelme,
-                str(path),
-                str(image_path) if image_path is not None else None,
-                source_id=source_id,
-                class_key=class_key,
-                options=self.options,
-                background_labels=background,
-            )
-            items.append(SourceItem(source_id, class_key, load))
-
-        for image in list_image_files(root):
+        images = scan_files(root)
+        skipped += images.bad_names
+        for image in images.files:
             if image.resolve() not in referenced:
                 rel = image.relative_to(root)
-                skipped.append(
-                    Skipped(rel.as_posix(), f"no LabelMe JSON refers to image {rel.as_posix()}")
-                )
+                skipped.append(Skipped(rel.as_posix(), f"no LabelMe JSON refers to image {rel.as_posix()}"))
         if not items and not skipped:
             raise ValueError(f"no LabelMe JSON files found under {root}")
-        super().__init__(name=name or real_root.name, items=items, skipped=skipped)
+        super().__init__(name=name or root.resolve().name, items=items, skipped=skipped,
+                         hidden=sorted(set(scan.hidden) | set(images.hidden)))

@@ -1,0 +1,523 @@
+"""The reliability tally of issue 17: every hostile input and injected fault, and what came of it.
+
+    python benchmarks/reliability_tally.py [--verbose] [--only SUBSTRING]
+
+Runs, each in a fresh temporary folder:
+
+- every case of the generated hostile corpus (``tests/reliability/hostile.py``: malformed
+  LabelMe / COCO / folder / Hugging Face sources, non-UTF-8 names, declared sizes over the
+  bomb limit, huge coordinates, thin images, bad donors), built twice with
+  ``ximagenet12 build``;
+- output-folder faults (out = / inside / around the source, a user's README under
+  --overwrite, other settings, a tampered manifest, --resume on a finished build, a
+  read-only folder);
+- kills (SIGKILL after 1 and 2 finished blocks, SIGKILL and SIGTERM of the main process with
+  ``--num-proc 2``; then ``--resume``), two concurrent builds into one folder, and full
+  disks (injected ENOSPC at three points; a real 160 KiB tmpfs where this machine allows
+  mounting one).
+
+It prints one line per case with ``--verbose`` and the tally: cases tried / recorded skips /
+clear errors / tracebacks / rows lost / bytes that differ between identical runs /
+unexpected outcomes. A *recorded skip* is a build that exits 0 with the bad sample in
+``skipped.jsonl``; a *clear error* is an exit 1 with one line on stderr (expected for the
+fault cases, never for a malformed sample). Tracebacks, rows lost, differing bytes and
+unexpected outcomes must all be 0.
+
+Cases owned by other commands (``push``, the evaluator) plug in through
+:func:`push_cases` and :func:`evaluator_cases`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "reliability"))
+
+import hostile  # noqa: E402  (the generated corpus shared with the tests)
+import pyarrow.parquet as pq  # noqa: E402
+
+from ximagenet12.builder import build_dataset  # noqa: E402
+from ximagenet12.cli import main  # noqa: E402
+
+
+@dataclass
+class Outcome:
+    """What one case gave. ``kind``: skip / error / ok / traceback."""
+
+    kind: str
+    expected: str
+    rows_lost: int = 0
+    bytes_differ: int = 0
+    note: str = ""
+
+
+@dataclass
+class Case:
+    name: str
+    group: str
+    run: Callable[[Path], Outcome]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def cli(args: list[str]) -> tuple[str, int, str, str]:
+    """Run the CLI in-process: (kind, exit code, stdout, stderr); kind is ok / error / traceback."""
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(args)
+    except BaseException as exc:  # noqa: BLE001 - a traceback is what the tally counts
+        return "traceback", -1, out.getvalue(), f"{type(exc).__name__}: {exc}"
+    text = err.getvalue()
+    if "Traceback" in text:
+        return "traceback", code, out.getvalue(), text
+    if code == 0:
+        return "ok", code, out.getvalue(), text
+    clear = text.count("\n") == 1 and text.startswith("ximagenet12 build: error: ")
+    return ("error" if clear else "traceback"), code, out.getvalue(), text
+
+
+def files(out: Path) -> dict[str, bytes]:
+    found = {}
+    for path in sorted(p for p in out.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        if path.name == "build_info.json":  # its elapsed time differs by nature
+            info = json.loads(data)
+            info.pop("elapsed_s", None)
+            data = json.dumps(info, sort_keys=True).encode()
+        found[path.relative_to(out).as_posix()] = data
+    return found
+
+
+def differing_bytes(a: dict[str, bytes], b: dict[str, bytes]) -> int:
+    total = 0
+    for name in set(a) | set(b):
+        x, y = a.get(name, b""), b.get(name, b"")
+        total += abs(len(x) - len(y)) + sum(p != q for p, q in zip(x, y))
+    return total
+
+
+def rows(out: Path) -> dict[str, list]:
+    return {p.relative_to(out).as_posix(): pq.read_table(p).to_pylist() for p in sorted((out / "data").rglob("*.parquet"))}
+
+
+def built_ids(out: Path) -> set[str]:
+    return {sid for p in (out / "data").rglob("*.parquet") for sid in pq.read_table(p, columns=["source_id"]).column(0).to_pylist()}
+
+
+def compare_rows(out: Path, clean: Path) -> tuple[int, int]:
+    """(rows lost, differing bytes) of ``out`` against a clean build."""
+    a, b = rows(out), rows(clean)
+    lost = sum(len(v) for v in b.values()) - sum(len(v) for v in a.values())
+    return max(lost, 0), differing_bytes({k: v.read_bytes() for k, v in _shards(out).items()},
+                                         {k: v.read_bytes() for k, v in _shards(clean).items()})
+
+
+def _shards(out: Path) -> dict[str, Path]:
+    return {p.relative_to(out).as_posix(): p for p in (out / "data").rglob("*.parquet")}
+
+
+# --------------------------------------------------------------------------- malformed sources
+
+
+def source_case(case: hostile.HostileCase) -> Case:
+    def run(tmp: Path) -> Outcome:
+        source = case.make(tmp / "src")
+        args = ["build", "--source", str(source), "--scenarios", case.scenarios, "--no-progress"]
+        kind, _, printed, err = cli([*args, "--out", str(tmp / "a")])
+        expected = "skip" if case.bad else "ok"
+        if kind != "ok":
+            return Outcome(kind, expected, note=err.strip()[:200])
+        skipped = {json.loads(x)["source_id"] for x in (tmp / "a" / "skipped.jsonl").read_text().splitlines()}
+        built = built_ids(tmp / "a")
+        lost = len(case.good - built) + len(case.bad & built)
+        if case.bad and not case.bad <= skipped:
+            return Outcome("ok", expected, lost, note=f"not recorded: {sorted(case.bad - skipped)}")
+        if case.hidden and f"left out {case.hidden} hidden file(s)" not in printed:
+            return Outcome("ok", "ok (hidden files said)", lost, note="hidden files not said in the summary")
+        kind2, _, _, err2 = cli([*args, "--out", str(tmp / "b")])
+        if kind2 != "ok":
+            return Outcome(kind2, expected, note=err2.strip()[:200])
+        a, b = files(tmp / "a"), files(tmp / "b")
+        b = {k: v.replace(str(tmp / "b").encode(), str(tmp / "a").encode()) for k, v in b.items()}  # the card names its folder
+        return Outcome("skip" if case.bad else "ok", expected, lost, differing_bytes(a, b))
+    return Case(case.name, "malformed source", run)
+
+
+# --------------------------------------------------------------------------- output folder
+
+
+def _src(tmp: Path, per_class: int = 2) -> Path:
+    return hostile._folders(tmp / "project" / "src", per_class=per_class)
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def refusal(name: str, out_of: Callable[[Path, Path], Path], *, prepare: Callable[[Path, Path], None] | None = None,
+            flags: tuple[str, ...] = ("--overwrite",)) -> Case:
+    def run(tmp: Path) -> Outcome:
+        source = _src(tmp)
+        out = out_of(tmp, source)
+        if prepare is not None:
+            prepare(tmp, source)
+        before = _tree(tmp)
+        kind, _, _, err = cli(["build", "--source", str(source), "--out", str(out), "--no-progress",
+                               "--scenarios", "original", *flags])
+        touched = differing_bytes(before, _tree(tmp))
+        return Outcome(kind, "error", bytes_differ=touched, note=err.strip()[:200])
+    return Case(name, "output folder", run)
+
+
+def _users_folder(tmp: Path, source: Path) -> None:
+    (tmp / "mine" / "data").mkdir(parents=True)
+    (tmp / "mine" / "README.md").write_text("# my project")
+    (tmp / "mine" / "data" / "table.csv").write_text("1,2")
+
+
+def _built(flags: tuple[str, ...] = ()) -> Callable[[Path, Path], None]:
+    def prepare(tmp: Path, source: Path) -> None:
+        assert cli(["build", "--source", str(source), "--out", str(tmp / "out"), "--scenarios", "original",
+                    "--no-progress", *flags])[0] == "ok"
+    return prepare
+
+
+def resume_finished(tmp: Path) -> Outcome:
+    source = _src(tmp)
+    args = ["build", "--source", str(source), "--out", str(tmp / "out"), "--scenarios", "original", "--no-progress"]
+    cli(args)
+    before = _tree(tmp / "out")
+    kind, _, printed, err = cli([*args, "--resume"])
+    ok = kind == "ok" and printed.startswith("nothing to do:")
+    return Outcome(kind if ok else "error", "ok", bytes_differ=differing_bytes(before, _tree(tmp / "out")),
+                   note=(printed or err).strip()[:120])
+
+
+def tampered_manifest(tmp: Path) -> Outcome:
+    source = _src(tmp)
+    out = tmp / "out"
+    _built()(tmp, source)
+    (tmp / "victim.txt").write_text("precious")
+    info = json.loads((out / "build_info.json").read_text())
+    info["files"] += ["../victim.txt", str(tmp / "victim.txt")]
+    (out / "build_info.json").write_text(json.dumps(info))
+    kind, _, _, err = cli(["build", "--source", str(source), "--out", str(out), "--scenarios", "blur_object",
+                           "--overwrite", "--no-progress"])
+    lost = 0 if (tmp / "victim.txt").exists() else 1
+    return Outcome(kind, "ok", bytes_differ=0 if lost == 0 else len("precious"), note=err.strip()[:120])
+
+
+def read_only(tmp: Path) -> Outcome:
+    source = _src(tmp)
+    folder = tmp / "ro"
+    mounted = _mount(folder, "ro,size=64k") if os.geteuid() == 0 else False
+    if not mounted:
+        folder.mkdir(exist_ok=True)
+        folder.chmod(0o500)
+    try:
+        kind, _, _, err = cli(["build", "--source", str(source), "--out", str(folder / "out"), "--no-progress"])
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(folder)], check=False)
+        else:
+            folder.chmod(0o700)
+    if os.geteuid() == 0 and not mounted:
+        return Outcome("error", "error", note="skipped: root can write a 0500 folder and no mount here")
+    return Outcome(kind, "error", note=err.strip()[:200])
+
+
+def _mount(path: Path, options: str) -> bool:
+    if sys.platform != "linux" or os.geteuid() != 0:
+        return False
+    path.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True).returncode == 0
+
+
+# --------------------------------------------------------------------------- kills, concurrency, disks
+
+_KILL_AFTER_BLOCKS = """
+import os, signal, sys
+from pathlib import Path
+import ximagenet12.builder.build as build
+real = build.atomic_write_bytes
+done = []
+def write(path, data):
+    real(path, data)
+    if Path(path).parent.name == "blocks":
+        done.append(path)
+        if len(done) == int(sys.argv[3]):
+            os.kill(os.getpid(), signal.SIGKILL)
+build.atomic_write_bytes = write
+build.build_dataset(sys.argv[1], sys.argv[2], scenarios=["original", "mixed_rand"], block_samples=2, progress=False)
+"""
+
+_SLOW_BUILD = """
+import sys, time
+import ximagenet12.builder.worker as worker
+real = worker.process_sample
+def slow(*a, **k):
+    time.sleep(2.0)
+    return real(*a, **k)
+worker.process_sample = slow
+from ximagenet12.cli import main
+if __name__ == "__main__":
+    sys.exit(main(["build", "--source", sys.argv[1], "--out", sys.argv[2], "--scenarios", "original",
+                   "--num-proc", "2", "--block-samples", "8", "--no-progress"]))
+"""
+
+
+def kill_after_blocks(k: int) -> Case:
+    def run(tmp: Path) -> Outcome:
+        source = _src(tmp, per_class=3)
+        out = tmp / "out"
+        proc = subprocess.run([sys.executable, "-c", _KILL_AFTER_BLOCKS, str(source), str(out), str(k)],
+                              capture_output=True, text=True)
+        if proc.returncode != -signal.SIGKILL:
+            return Outcome("traceback", "ok", note=proc.stderr[-200:])
+        if (out / "data").exists() or (out / "README.md").exists():
+            return Outcome("ok", "ok", note="final names for an unfinished build")
+        build_dataset(source, out, scenarios=["original", "mixed_rand"], block_samples=2, progress=False, resume=True)
+        build_dataset(source, tmp / "clean", scenarios=["original", "mixed_rand"], block_samples=2, progress=False)
+        lost, differ = compare_rows(out, tmp / "clean")
+        return Outcome("ok", "ok", lost, differ)
+    return Case(f"sigkill_after_{k}_blocks_then_resume", "kill", run)
+
+
+def kill_main_with_workers(sig: signal.Signals) -> Case:
+    def run(tmp: Path) -> Outcome:
+        import psutil
+
+        source = hostile._folders(tmp / "src", per_class=4)
+        script = tmp / "slow_build.py"
+        script.write_text(textwrap.dedent(_SLOW_BUILD))
+        out = tmp / "out"
+        proc = subprocess.Popen([sys.executable, str(script), str(source), str(out)], stderr=subprocess.PIPE)
+        parent, workers = psutil.Process(proc.pid), []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(workers) < 2 and proc.poll() is None:
+            workers = [c for c in parent.children(recursive=True) if _is_worker(c)]
+            time.sleep(0.1)
+        time.sleep(1.0)
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
+        _gone, alive = psutil.wait_procs(workers, timeout=10)
+        for p in alive:
+            p.kill()
+        if not workers or alive:
+            return Outcome("traceback", "ok", note=f"{len(workers)} workers seen, {len(alive)} alive 10 s after")
+        build_dataset(source, out, scenarios=["original"], block_samples=8, progress=False, resume=True)
+        build_dataset(source, tmp / "clean", scenarios=["original"], block_samples=8, progress=False)
+        lost, differ = compare_rows(out, tmp / "clean")
+        return Outcome("ok", "ok", lost, differ, note=f"{len(workers)} workers exited")
+    return Case(f"{sig.name.lower()}_main_with_2_workers_then_resume", "kill", run)
+
+
+def _is_worker(proc) -> bool:
+    import psutil
+
+    try:
+        return "spawn_main" in " ".join(proc.cmdline())
+    except psutil.Error:
+        return False
+
+
+_BUILD = """
+import sys, time
+import ximagenet12.builder.worker as worker
+real = worker.process_sample
+def slow(*a, **k):  # 0.5 s a sample, so that the two runs overlap
+    time.sleep(0.5)
+    return real(*a, **k)
+worker.process_sample = slow
+from ximagenet12.cli import main
+sys.exit(main(["build", "--source", sys.argv[1], "--out", sys.argv[2], "--scenarios", "original,blur_background,mixed_rand",
+               "--seed", sys.argv[3], "--no-progress", *sys.argv[4:]]))
+"""
+
+
+def concurrent(flags: tuple[str, ...]) -> Case:
+    def run(tmp: Path) -> Outcome:
+        source = _src(tmp, per_class=3)
+        out = tmp / "out"
+        procs = [subprocess.Popen([sys.executable, "-c", _BUILD, str(source), str(out), str(seed), *flags],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for seed in (1, 2)]
+        results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+        bad = [err for code, err in results if "Traceback" in err or (code != 0 and err.count("\n") != 1)]
+        if bad:
+            return Outcome("traceback", "ok", note=bad[0][-200:])
+        seed = json.loads((out / "build_info.json").read_text())["seed"]
+        build_dataset(source, tmp / "clean", scenarios=["original", "blur_background", "mixed_rand"], seed=seed,
+                      progress=False)
+        lost, differ = compare_rows(out, tmp / "clean")
+        stopped = sum("is in use by process" in err for _, err in results)
+        refused = sum("other settings" in err for _, err in results)
+        return Outcome("ok", "ok", lost, differ, note=f"{stopped} run(s) stopped with 'in use by process N', "
+                       f"{refused} refused a finished build with other settings")
+    return Case(f"two_concurrent_builds{''.join(flags).replace('--', '_')}", "concurrency", run)
+
+
+def enospc(at: str) -> Case:
+    def run(tmp: Path) -> Outcome:
+        import ximagenet12.builder.build as build
+        import ximagenet12.builder.writer as writer
+
+        source = _src(tmp, per_class=3)
+        out = tmp / "out"
+
+        def full(*args, **kwargs):
+            raise OSError(errno.ENOSPC, "No space left on device", "part.parquet")
+
+        saved = (writer.PartWriter.write, build.finalize_parts, build.atomic_write_bytes)
+        real_write = build.atomic_write_bytes
+        try:
+            if at == "part":
+                writer.PartWriter.write = full  # type: ignore[method-assign]
+            elif at == "merge":
+                build.finalize_parts = full  # type: ignore[assignment]
+            else:
+                build.atomic_write_bytes = lambda p, d: full() if p.name == "README.md" else real_write(p, d)
+            kind, _, _, err = cli(["build", "--source", str(source), "--out", str(out), "--scenarios",
+                                   "original,blur_object", "--block-samples", "2", "--no-progress"])
+        finally:
+            writer.PartWriter.write, build.finalize_parts, build.atomic_write_bytes = saved  # type: ignore[method-assign]
+        leftovers = list(out.rglob("*.tmp")) + [p for p in (out / "build_info.json", out / "README.md") if p.exists()]
+        if leftovers:
+            return Outcome("traceback", "error", note=f"left behind: {leftovers[:3]}")
+        build_dataset(source, out, scenarios=["original", "blur_object"], block_samples=2, progress=False, resume=True)
+        build_dataset(source, tmp / "clean", scenarios=["original", "blur_object"], block_samples=2, progress=False)
+        lost, differ = compare_rows(out, tmp / "clean")
+        return Outcome(kind, "error", lost, differ, note=err.strip()[:160])
+    return Case(f"full_disk_at_{at}_then_resume", "full disk", run)
+
+
+def real_full_disk(tmp: Path) -> Outcome:
+    disk = tmp / "disk"
+    if not _mount(disk, "size=160k"):
+        return Outcome("error", "error", note="skipped: cannot mount a small file system here")
+    try:
+        source = hostile._folders(tmp / "src", per_class=4)
+        args = ["build", "--source", str(source), "--out", str(disk / "out"), "--scenarios",
+                "original,blur_background,image_grey", "--no-progress", "--block-samples", "2"]
+        kind, _, _, err = cli(args)
+        leftovers = list((disk / "out").rglob("*.tmp")) + [p for p in (disk / "out" / "data",) if p.exists()]
+        subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+        if leftovers:
+            return Outcome("traceback", "error", note=f"left behind: {leftovers[:3]}")
+        if cli([*args, "--resume"])[0] != "ok":
+            return Outcome("traceback", "error", note="resume after freeing space failed")
+        build_dataset(source, tmp / "clean", scenarios=["original", "blur_background", "image_grey"],
+                      block_samples=2, progress=False)
+        lost, differ = compare_rows(disk / "out", tmp / "clean")
+        return Outcome(kind, "error", lost, differ, note=err.strip()[:160])
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+# --------------------------------------------------------------------------- other commands' hooks
+
+
+def push_cases() -> list[Case]:
+    """Hook for ``push`` cases (symlinks, non-dataset files, token masking, the folder lock).
+
+    Empty until ``ximagenet12 push`` refuses them on main; add its cases here then."""
+    return []
+
+
+def evaluator_cases() -> list[Case]:
+    """Hook for evaluator cases (row paths outside the data, corrupt shards, bad configs).
+
+    Empty until the evaluator handles them on main; add its cases here then."""
+    return []
+
+
+# --------------------------------------------------------------------------- the tally
+
+
+def all_cases() -> list[Case]:
+    cases = [source_case(c) for c in hostile.CASES]
+    cases += [
+        refusal("out_is_the_source", lambda tmp, src: src),
+        refusal("out_inside_the_source", lambda tmp, src: src / "images" / "out"),
+        refusal("out_contains_the_source", lambda tmp, src: src.parent),
+        refusal("overwrite_into_a_users_readme_and_data", lambda tmp, src: tmp / "mine", prepare=_users_folder),
+        refusal("rebuild_with_other_settings", lambda tmp, src: tmp / "out", prepare=_built(("--seed", "7")),
+                flags=()),
+        Case("resume_on_a_finished_build", "output folder", resume_finished),
+        Case("overwrite_with_a_tampered_manifest", "output folder", tampered_manifest),
+        Case("read_only_out", "output folder", read_only),
+        kill_after_blocks(1),
+        kill_after_blocks(2),
+        kill_main_with_workers(signal.SIGKILL),
+        kill_main_with_workers(signal.SIGTERM),
+        concurrent(()),
+        concurrent(("--resume",)),
+        concurrent(("--overwrite",)),
+        enospc("part"),
+        enospc("merge"),
+        enospc("card"),
+        Case("full_tmpfs_then_resume", "full disk", real_full_disk),
+    ]
+    return cases + push_cases() + evaluator_cases()
+
+
+def main_tally(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--verbose", action="store_true", help="one line per case")
+    parser.add_argument("--only", default=None, help="run only the cases whose name contains this")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    cases = [c for c in all_cases() if args.only is None or args.only in c.name]
+    totals = dict(cases=0, skips=0, errors=0, tracebacks=0, rows_lost=0, bytes_differ=0, unexpected=0)
+    started = time.perf_counter()
+    for case in cases:
+        tmp = Path(tempfile.mkdtemp(prefix="tally-"))
+        try:
+            outcome = case.run(tmp)
+        except BaseException as exc:  # noqa: BLE001 - the tally counts it
+            outcome = Outcome("traceback", "?", note=f"{type(exc).__name__}: {exc}"[:200])
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        totals["cases"] += 1
+        totals["skips"] += outcome.kind == "skip"
+        totals["errors"] += outcome.kind == "error"
+        totals["tracebacks"] += outcome.kind == "traceback"
+        totals["rows_lost"] += outcome.rows_lost
+        totals["bytes_differ"] += outcome.bytes_differ
+        unexpected = outcome.kind != outcome.expected.split()[0]
+        totals["unexpected"] += unexpected
+        if args.verbose or unexpected or outcome.kind == "traceback":
+            flag = "UNEXPECTED " if unexpected else ""
+            print(f"{flag}[{case.group}] {case.name}: {outcome.kind} (expected {outcome.expected}), "
+                  f"rows lost {outcome.rows_lost}, bytes differ {outcome.bytes_differ}"
+                  + (f" -- {outcome.note}" if outcome.note else ""), flush=True)
+    print()
+    print("cases tried | recorded skips | clear errors | tracebacks | rows lost | bytes differ | unexpected")
+    print(f"{totals['cases']:>11} | {totals['skips']:>14} | {totals['errors']:>12} | {totals['tracebacks']:>10} | "
+          f"{totals['rows_lost']:>9} | {totals['bytes_differ']:>12} | {totals['unexpected']:>10}")
+    print(f"(clear errors are the expected answer of the fault cases; {len(push_cases())} push and "
+          f"{len(evaluator_cases())} evaluator case(s) included; {time.perf_counter() - started:.0f} s)")
+    bad = totals["tracebacks"] + totals["rows_lost"] + totals["bytes_differ"] + totals["unexpected"]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main_tally())
