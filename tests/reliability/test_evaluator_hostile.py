@@ -1,76 +1,37 @@
 """The evaluator reads only the dataset: hostile rows, damaged shards, bad options (issue 17).
 
-Every folder here is generated in the test (parquet written with pyarrow and the builder's
-schema, so nothing is embedded or decoded on the way in); the model is a plain callable in
-the pipeline's output format, so each case runs the real data path in well under a second.
+Every folder here is generated in the test (``hostile_eval``: parquet written with pyarrow
+and the builder's schema, so nothing is embedded or decoded on the way in; the same corpus
+feeds ``benchmarks/reliability_tally.py``); the model is a plain callable in the pipeline's
+output format, so each case runs the real data path in well under a second.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from pathlib import Path
 
+import hostile_eval  # tests/reliability is on the path (conftest), as for the tally
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
-from PIL import Image
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from ximagenet12.cli import main
+from ximagenet12.evaluation import data as D
+from ximagenet12.evaluation.classification import evaluate_classification
+from ximagenet12.evaluation.report import write_report
+from ximagenet12.evaluation.segmentation import evaluate_segmentation
 
-from ximagenet12.builder.schema import arrow_schema, build_features  # noqa: E402
-from ximagenet12.cli import main  # noqa: E402
-from ximagenet12.evaluation import data as D  # noqa: E402
-from ximagenet12.evaluation.classification import evaluate_classification  # noqa: E402
-from ximagenet12.evaluation.report import write_report  # noqa: E402
-from ximagenet12.evaluation.segmentation import evaluate_segmentation  # noqa: E402
-
-CLASSES = ["alligator lizard", "crayfish"]
-KEYS = ["n01689811", "n01985128"]
-SECRET = "TOP-SECRET-TOKEN-hf_abcdef0123456789"
+_row, _shard, _folder, _png = hostile_eval.row, hostile_eval.shard, hostile_eval.folder, hostile_eval.png
+CLASSES, KEYS, SECRET, crayfish = hostile_eval.CLASSES, hostile_eval.KEYS, hostile_eval.SECRET, hostile_eval.crayfish
 
 
-def _png(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def _row(i: int, image: dict | None = None) -> dict:
-    rng = np.random.default_rng(i)
-    mask = np.zeros((8, 8), np.uint8)
-    mask[2:6, 2:6] = 255
-    return {
-        "image": image or {"bytes": _png(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)), "path": None},
-        "mask": {"bytes": _png(mask), "path": None},
-        "label": i % 2, "class_key": KEYS[i % 2], "source_id": f"s{i}", "scenario": "x",
-        "level": None, "seed": i, "provenance": "{}",
-    }
-
-
-def _shard(path: Path, rows: list[dict]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows, schema=arrow_schema(build_features(CLASSES))), path)
-    return path
-
-
-def _folder(root: Path, configs: dict[str, list[list[dict]]], data_files: dict[str, object] | None = None) -> Path:
-    """A built folder: per config a list of shards (each a list of rows) and a card."""
-    import yaml
-
-    for config, shards in configs.items():
-        for k, rows in enumerate(shards):
-            _shard(root / "data" / config / f"train-{k:05d}-of-{len(shards):05d}.parquet", rows)
-    entries = [{"config_name": c, "data_files": [{"split": "train", "path": (data_files or {}).get(c, f"data/{c}/train-*")}]}
-               for c in configs]
-    (root / "README.md").write_text("---\n" + yaml.safe_dump({"configs": entries}) + "---\n", encoding="utf-8")
-    return root
-
-
-def crayfish(images):
-    return [[{"label": "crayfish", "score": 1.0}] for _ in images]
+@pytest.mark.parametrize("case", hostile_eval.CASES, ids=lambda c: c.name)
+def test_the_hostile_corpus_is_recorded_or_refused_never_leaked_never_lost(case, tmp_path):
+    """The evaluator's part of the reliability tally: no traceback, no leak, no good row lost."""
+    outcome = hostile_eval.run_case(case, tmp_path)
+    assert outcome["kind"] == case.expected, outcome
+    assert not outcome["leaked"] and outcome["rows_lost"] == 0, outcome
 
 
 def _report_text(result, out: Path) -> str:
