@@ -131,15 +131,18 @@ def ade_labels():
 def test_ade20k_model_scores_things_as_object_and_stuff_as_background(constant, ade_labels, ev, tmp_path):
     """Constant stuff (wall) never overlaps the object: IoU 0. Constant thing (person) covers the
     whole image: IoU = the object's area, and the report warns that the mask covers everything."""
-    root = ev.make_folder(tmp_path / "f", {"original": 4, "blur_background": 3})
+    root = ev.make_folder(tmp_path / "f", {"original": 4, "blur_background": 3, "image_grey": 2})
     model = constant_segformer(tmp_path / f"ade-{constant}", ade_labels, constant)
     if constant == "wall":
         r = evaluate_segmentation(str(model), root, progress=False, device="cpu")
         assert r.report["warnings"] == []
     else:
-        with pytest.warns(UserWarning, match=r"covers >= 99% of the pixels in 7 of 7 images"):
+        with pytest.warns(UserWarning, match=r"covers >= 99% of the pixels in 9 of 9 images"):
             r = evaluate_segmentation(str(model), root, progress=False, device="cpu")
         assert "covers >= 99% of the pixels" in r.report["warnings"][0]
+        from ximagenet12.evaluation.classification import summarise
+
+        assert "-- UNRELIABLE: see the 1 warning(s)" in summarise(r.report)  # never a clean-looking score
     policy = r.report["object_labels"]
     assert policy["source"] == "label_space" and policy["space"] == "ade20k-150"
     assert "person" in policy["object"] and "wall" in policy["background"] and len(policy["object"]) == 100

@@ -397,7 +397,8 @@ def summarise(report: dict) -> str:
         lines.append(f"damaged shard {shard['file']} ({shard['config']}): {shard['rows_read']} row(s) read, rest skipped")
     rb = report.get("robustness") or {}
     if rb.get("s_robust") is not None:
-        lines.append(f"robustness ({report.get('mode') or metric}, {rb.get('config')}): S = {rb['s_robust']:.4f}")
+        caveat = f" -- UNRELIABLE: see the {len(report['warnings'])} warning(s)" if report.get("warnings") else ""
+        lines.append(f"robustness ({report.get('mode') or metric}, {rb.get('config')}): S = {rb['s_robust']:.4f}{caveat}")
     elif rb.get("reason"):
         lines.append(f"robustness: not computed ({rb['reason']})")
     if report.get("mode_reason"):

@@ -352,6 +352,8 @@ def _markdown(report: dict) -> str:
     if rb.get("s_robust") is None:
         lines.append(f"Not computed: {rb.get('reason', 'unknown')}.")
     else:
+        if report.get("warnings"):
+            lines.append("> **Unreliable:** read the warning(s) at the top of this report before this score.\n")
         lines.append(
             f"S_robust = **{rb['s_robust']:.4f}** (configuration `{rb.get('config')}`, "
             f"μ = {_metric_name(report)} on `original` = {rb['external_reference']:.4f}, "

@@ -116,8 +116,9 @@ def full_cover_warning(predicted_fraction: Sequence[float], policy: ObjectLabelP
         return None
     return (
         f"the predicted object covers >= {FULL_COVER_FRACTION:.0%} of the pixels in {full} of {len(fractions)} "
-        f"images: IoU then only measures the object's area. The object labels ({policy.describe()['rule']}) "
-        "probably include the background; check --object-labels / --background-labels"
+        f"images: IoU then only measures the object's area. Either the object labels ({policy.describe()['rule']}) "
+        "include the background, or the model calls the whole image an object; check --object-labels / "
+        "--background-labels before reading these scores"
     )
 
 
