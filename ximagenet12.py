@@ -16,8 +16,11 @@ registry (``original``, ``blur_background``, ``blur_background_level5``, ...); t
 options ``seed`` and ``backgrounds`` (a folder of photos for ``random_background``) are
 config keywords: ``XImageNet12(config_name=..., data_dir=..., seed=1)``.
 
-Rows are made by :func:`ximagenet12.builder.build.process_sample`, the same function the
+Rows are made by :func:`ximagenet12.builder.worker.process_sample`, the same function the
 ``ximagenet12 build`` command runs, so the bytes are identical to the published parquet.
+The source is cut into up to :data:`GEN_SHARDS` contiguous shards passed in ``gen_kwargs``,
+so ``builder.download_and_prepare(num_proc=N)`` really runs N processes (``datasets`` runs
+one job per group of shards and concatenates them in order: the rows do not change).
 
 Note: ``datasets`` 4 and later no longer run loading scripts (``load_dataset("x.py")``
 raises "Dataset scripts are no longer supported") and the Hub's dataset viewer never
@@ -44,7 +47,10 @@ from ximagenet12.builder.schema import build_features
 from ximagenet12.engine import RunContext
 from ximagenet12.registry import SCENARIOS, Variant, all_variants
 
-__all__ = ["XImageNet12", "XImageNet12Config"]
+__all__ = ["GEN_SHARDS", "XImageNet12", "XImageNet12Config", "shard_ranges"]
+
+#: At most this many ``gen_kwargs`` shards (``download_and_prepare(num_proc=N)`` uses min(N, shards)).
+GEN_SHARDS = 64
 
 _CITATION = """\
 @article{li2023ximagenet12,
@@ -109,12 +115,14 @@ class XImageNet12(datasets.GeneratorBasedBuilder):
         )
 
     def _split_generators(self, dl_manager: Any) -> list[datasets.SplitGenerator]:
-        return [datasets.SplitGenerator(name=datasets.Split.TRAIN, gen_kwargs={})]
+        count = len(list(self._source().items()))
+        return [datasets.SplitGenerator(name=datasets.Split.TRAIN, gen_kwargs={"ranges": shard_ranges(count)})]
 
-    def _generate_examples(self) -> Iterator[tuple[str, dict[str, Any]]]:
+    def _generate_examples(self, ranges: list[tuple[int, int]]) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The rows of the samples in ``ranges`` (this job's shards), in source order."""
         source = self._source()
         variant = self.config.variant
-        items = list(source.items())
+        items = list(source.items())  # all of them: donors for mixed_* come from the whole source
         if self.config.backgrounds is not None:
             backgrounds = BackgroundLibrary.from_folder(self.config.backgrounds)
         elif variant.scenario.needs == "background":
@@ -124,8 +132,8 @@ class XImageNet12(datasets.GeneratorBasedBuilder):
         donors = DonorSampler(items) if variant.scenario.needs == "donor" else None
         context = RunContext(seed=int(self.config.seed), backgrounds=backgrounds, donors=donors)
         class_index = {key: i for i, key in enumerate(source.classes)}
-        for index, item in enumerate(items):
-            result = process_sample(item, [variant], context, class_index, index=index)
+        for index in (i for start, stop in ranges for i in range(start, stop)):
+            result = process_sample(items[index], [variant], context, class_index, index=index)
             row = result.rows.get(variant.config_name)
             if row is None:  # skipped: the reason is in result.skipped (see `ximagenet12 build`)
                 continue
@@ -141,3 +149,10 @@ class XImageNet12(datasets.GeneratorBasedBuilder):
                 "seed": seed,
                 "provenance": provenance,
             }
+
+
+def shard_ranges(count: int, shards: int = GEN_SHARDS) -> list[tuple[int, int]]:
+    """``count`` samples as at most ``shards`` contiguous ``(start, stop)`` ranges of near-equal size."""
+    n = max(1, min(shards, count))
+    bounds = [count * k // n for k in range(n + 1)]
+    return [(bounds[k], bounds[k + 1]) for k in range(n) if bounds[k] < bounds[k + 1]] or [(0, 0)]

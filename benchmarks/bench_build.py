@@ -17,9 +17,10 @@ CC0 / public-domain photographs, with elliptical masks), it measures in one run:
 (d) peak RSS - of a fresh process running the builder on N and 4N images;
 (e) num_proc - the builder with ``num_proc=2`` against ``num_proc=1``.
 
-Targets: builder <= 1.5x floor, >= 5x faster than naive, RSS(4N) within 20% of RSS(N),
-num_proc 2 >= 1.7x faster than 1. Figures are printed as a table; ratios are measured
-side by side in the same run.
+Targets: builder <= 1.2x floor (issue 13; 1.5x before), >= 5x faster than naive, RSS(4N)
+within 20% of RSS(N), num_proc 2 >= 1.85x faster than 1 on idle cores (issue 13; 1.7x
+before). Figures are printed as a table; ratios are measured side by side in the same
+run, with the load average before and after (the machine may be shared).
 """
 
 from __future__ import annotations
@@ -181,7 +182,8 @@ def main() -> None:
         from ximagenet12.registry import resolve
 
         configs = len(resolve(args.scenarios))
-        print(f"{n} images of {WIDTH}x{HEIGHT}, {configs} configs ({args.scenarios}), {os.cpu_count()} CPU(s)")
+        print(f"{n} images of {WIDTH}x{HEIGHT}, {configs} configs ({args.scenarios}), {os.cpu_count()} CPU(s), "
+              f"load average {'/'.join(f'{x:.1f}' for x in os.getloadavg()[:2])}")
         builder(src1, tmp / "warm", args.scenarios, 1)  # warm caches (imports, background photos, files)
         t_floor = floor(src1, args.scenarios)
         t_build1 = builder(src1, tmp / "b1", args.scenarios, 1)
@@ -197,15 +199,16 @@ def main() -> None:
         print("| measurement                      |    time    |   per image     | ratio / target")
         print("|---|---|---|---|")
         row("(a) floor: decode once + encode", t_floor)
-        row("(b) builder, num_proc=1", t_build1, f"{t_build1 / t_floor:.2f}x floor (target <= 1.5x)")
+        row("(b) builder, num_proc=1", t_build1, f"{t_build1 / t_floor:.2f}x floor (target <= 1.2x)")
         if t_naive is not None:
             row("(c) naive baseline", t_naive, f"builder is {t_naive / t_build1:.1f}x faster (target >= 5x)")
-        row("(e) builder, num_proc=2", t_build2, f"{t_build1 / t_build2:.2f}x faster than num_proc=1 (target >= 1.7x)")
+        row("(e) builder, num_proc=2", t_build2, f"{t_build1 / t_build2:.2f}x faster than num_proc=1 (target >= 1.85x)")
         print(
             f"| (d) peak RSS, {n} images          | {rss1['peak_rss_mib']:8.1f} MiB |\n"
             f"| (d) peak RSS, {4 * n} images          | {rss4['peak_rss_mib']:8.1f} MiB | "
             f"{rss4['peak_rss_mib'] / rss1['peak_rss_mib']:.2f}x (target <= 1.2x)"
         )
+        print(f"load average after: {'/'.join(f'{x:.1f}' for x in os.getloadavg()[:2])}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -6,8 +6,11 @@
     summary = build_dataset(sample_source(), "ximagenet12-out", scenarios="all", num_proc=2)
     print(summary)
 
-Names are imported lazily, so worker processes (``ximagenet12.builder.worker``) start
-without importing ``datasets``.
+A build is three stages, one module each: ``plan`` (:mod:`.plan`), ``process`` (per block,
+in a worker: :mod:`.process`, per sample: :mod:`.worker`) and ``finalize`` (:mod:`.finalize`);
+:mod:`.executors` says where ``process`` runs (this process, a local pool, or Ray) and
+:mod:`.build` composes them. Names are imported lazily, so worker processes start without
+importing ``datasets``.
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ from typing import Any
 __all__ = [
     "BLOCK_SAMPLES",
     "COLUMNS",
+    "BuildPlan",
     "BuildSummary",
     "ConfigSummary",
     "DonorSampler",
+    "LocalExecutor",
     "SampleRows",
     "arrow_schema",
     "build_dataset",
@@ -29,17 +34,25 @@ __all__ = [
     "encode_jpeg",
     "encode_mask",
     "encode_png",
+    "finalize_build",
     "is_previous_build",
+    "plan_build",
+    "process_block",
     "process_sample",
     "result_row",
 ]
 
 _WHERE = {
-    "BLOCK_SAMPLES": "build",
-    "BuildSummary": "build",
-    "ConfigSummary": "build",
+    "BLOCK_SAMPLES": "plan",
+    "BuildPlan": "plan",
+    "plan_build": "plan",
+    "process_block": "process",
+    "LocalExecutor": "executors",
+    "BuildSummary": "finalize",
+    "ConfigSummary": "finalize",
+    "finalize_build": "finalize",
     "build_dataset": "build",
-    "is_previous_build": "build",
+    "is_previous_build": "layout",
     "DonorSampler": "worker",
     "SampleRows": "worker",
     "process_sample": "worker",

@@ -8,10 +8,12 @@ decodes ``image``/``mask`` as images and ``label`` as a ClassLabel without being
 from __future__ import annotations
 
 import json
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-import datasets
 import pyarrow as pa
+
+if TYPE_CHECKING:  # imported where used: build workers write parts without importing datasets
+    import datasets
 
 __all__ = ["COLUMNS", "build_features", "arrow_schema", "PROVENANCE_COLUMNS"]
 
@@ -50,6 +52,8 @@ def build_features(class_names: Sequence[str]) -> datasets.Features:
     """The features of every config for a source with these class names (in label order)."""
     if not class_names:
         raise ValueError("a dataset needs at least one class name")
+    import datasets
+
     return datasets.Features(
         {
             "image": datasets.Image(),

@@ -11,7 +11,7 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from ximagenet12.engine import RunContext, ScenarioResult, apply_variant
 from ximagenet12.registry import Variant
 from ximagenet12.types import Sample, SampleError, Skipped, SourceItem
 
-__all__ = ["DONOR_CACHE_SIZE", "DonorSampler", "Row", "SampleRows", "process_sample", "result_row"]
+__all__ = ["DONOR_CACHE_SIZE", "DonorSampler", "Row", "SampleRows", "exit_with_parent", "process_sample", "result_row"]
 
 _POLICY_NAMES = {"same": "same", "random": "rand", "next": "next"}
 #: Decoded donor samples kept per worker for the ``mixed_*`` scenarios.
@@ -203,29 +203,8 @@ def process_sample(
     return out
 
 
-# worker state (set once per process by the pool initializer, or in-process)
-_WORKER: dict[str, Any] = {}
-
-
-def _init_worker(variants: Sequence[Variant], context: RunContext, class_index: dict[str, int]) -> None:
-    _WORKER.update(variants=variants, context=context, class_index=class_index)
-
-
 #: How often a worker checks that the build process that started it is still alive.
 PARENT_CHECK_SECONDS = 0.5
-
-
-def _init_pool_worker(
-    variants: Sequence[Variant], context: RunContext, class_index: dict[str, int], parent_pid: int | None = None
-) -> None:
-    """A pool worker: one OpenCV thread, since the pool already keeps every core busy; it
-    exits as soon as the build process dies (SIGTERM, SIGKILL), never lingering for minutes."""
-    import cv2
-
-    cv2.setNumThreads(1)
-    if parent_pid is not None:
-        exit_with_parent(parent_pid)
-    _init_worker(variants, context, class_index)
 
 
 def exit_with_parent(parent_pid: int) -> None:
@@ -259,10 +238,3 @@ def exit_with_parent(parent_pid: int) -> None:
     if os.getppid() != parent_pid:  # the parent died before we got here
         os._exit(1)
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
-
-
-def _work_chunk(chunk: Sequence[tuple[int, SourceItem]]) -> list[SampleRows]:
-    return [
-        process_sample(item, _WORKER["variants"], _WORKER["context"], _WORKER["class_index"], index=i)
-        for i, item in chunk
-    ]

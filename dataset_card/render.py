@@ -106,11 +106,12 @@ def card_metadata(
 
 
 def _scenario_rows(variants: Sequence[Variant]) -> list[str]:
-    built = {v.name for v in variants}
+    built = {v.name: v.scenario for v in variants}  # the variants' own scenarios: run-wide overrides show
     rows = []
     for sc in SCENARIOS.values():
         if sc.name not in built:
             continue
+        sc = built[sc.name]
         params = ", ".join(f"`{k}={json.dumps(_plain(v))}`" for k, v in sc.params.items()) or "—"
         if sc.levels:
             levels = "; ".join(

@@ -15,19 +15,28 @@ from typing import Sequence
 
 from ximagenet12 import __version__
 from ximagenet12.registry import SCENARIOS
+from ximagenet12.verbosity import configure as configure_verbosity
 
-__all__ = ["main", "build_parser", "HelpFormatter", "SUBCOMMAND_MODULES"]
+__all__ = ["main", "build_parser", "HelpFormatter", "SUBCOMMAND_MODULES", "EXAMPLES"]
 
 #: Modules that add subcommands (imported lazily, so ``--help`` stays fast).
-SUBCOMMAND_MODULES: tuple[str, ...] = ("ximagenet12.cli_hub", "ximagenet12.cli_evaluate", "ximagenet12.cli_build")
+SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "ximagenet12.cli_hub",
+    "ximagenet12.cli_evaluate",
+    "ximagenet12.cli_build",
+    "ximagenet12.cli_challenge",
+    "ximagenet12.cli_explain",
+)
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows an option's default, unless its help already does or there is none to show."""
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows an option's default, unless its help already does or there is none to show;
+    keeps the line breaks of the examples in a command's epilog."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if "default" in text or action.default is None or action.default is False or action.default == argparse.SUPPRESS:
+        if ("default" in text or action.default is None or action.default is False
+                or action.default == argparse.SUPPRESS or action.dest == "verbosity"):
             return text
         return super()._get_help_string(action)
 
@@ -78,6 +87,45 @@ def _run_scenarios(args: argparse.Namespace) -> int:
     return 0
 
 
+#: One worked example per subcommand, shown at the end of its ``--help``. A command without
+#: one fails ``tests/package/test_cli_help.py``; a module may also set its own epilog.
+EXAMPLES: dict[str, str] = {
+    "scenarios": "ximagenet12 scenarios --json | python -m json.tool",
+    "build": "ximagenet12 build --source /data/ximagenet12-release --out ./xin12 --scenarios all --num-proc 2",
+    "evaluate": "ximagenet12 evaluate --model efficientnet-lite0 --data ./ximagenet12-out --out reports/lite0",
+    "evaluate-segmentation": "ximagenet12 evaluate-segmentation --model nvidia/segformer-b0-finetuned-ade-512-512 "
+    "--data ./ximagenet12-out --out reports/segformer",
+    "analyze": "ximagenet12 analyze reports/lite0 reports/vit --out reports/analysis",
+    "push": "ximagenet12 push ./ximagenet12-out --repo owner/ximagenet12 --check-only",
+    "push-metric": "ximagenet12 push-metric --repo owner/robustness_score",
+    "train": "ximagenet12 train --protocol ex1 --model efficientnet-lite0 --data ./ximagenet12-out --out runs/lite0-ex1",
+    "score": "ximagenet12 score runs/lite0-ex1 runs/lite0-ex2 --config table3",
+    "explain": "ximagenet12 explain --model efficientnet-lite0 --data ./ximagenet12-out --method gradcam "
+    "--out reports/lite0-explain",
+    "challenge": "ximagenet12 challenge --model efficientnet-lite0 --data ./ximagenet12-out --candidates 8 "
+    "--out reports/lite0-challenge",
+    "leaderboard": "ximagenet12 leaderboard reports/lite0 reports/vit --out site/",
+    "push-leaderboard": "ximagenet12 push-leaderboard site/ --repo owner/ximagenet12-leaderboard",
+}
+
+
+def _finish_subcommands(sub: argparse._SubParsersAction) -> None:
+    """What every subcommand shares: a description, an example, and --quiet / --verbose."""
+    helps = {action.dest: action.help for action in sub._choices_actions}
+    for name, parser in sub.choices.items():
+        parser.formatter_class = HelpFormatter
+        if not parser.description:
+            parser.description = helps.get(name)
+        if not parser.epilog and name in EXAMPLES:
+            parser.epilog = f"example:\n  {EXAMPLES[name]}"
+        loudness = parser.add_mutually_exclusive_group()
+        loudness.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const="quiet",
+                              help="errors only: no library logging and no progress bars")
+        loudness.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const="verbose",
+                              help="also the libraries' informational logging")
+        parser.set_defaults(verbosity="normal")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ximagenet12",
@@ -90,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.set_defaults(func=_run_scenarios)
     for module in SUBCOMMAND_MODULES:
         importlib.import_module(module).register(sub)
+    _finish_subcommands(sub)
     return parser
 
 
@@ -99,6 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    configure_verbosity(args.verbosity)
+    if args.verbosity == "quiet" and hasattr(args, "no_progress"):
+        args.no_progress = True
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -34,7 +34,8 @@ def register(subparsers) -> None:
     p.add_argument("--scenarios", default="all", metavar="NAMES",
                    help="comma-separated scenario names, NAME@LEVEL or NAME_levelK for a severity level, "
                    "'all' (every non-generative scenario at the paper's level) or 'all-levels'; "
-                   "ai_background only when named (see `ximagenet12 scenarios`)")
+                   "ai_background only when named; corruptions, corruptions-background, corruptions-object (every "
+                   "level) or GROUP@K (see `ximagenet12 scenarios`)")
     p.add_argument("--seed", type=int, default=0, help="build seed (every row's seed derives from it)")
     p.add_argument("--num-proc", type=int, default=1, metavar="N", help="worker processes")
     p.add_argument("--resume", action="store_true",
@@ -51,10 +52,17 @@ def register(subparsers) -> None:
                    "sample, 'unknown' otherwise)")
     p.add_argument("--max-samples", type=int, default=None, metavar="N",
                    help="build only N samples, taken round-robin over classes (a quick look)")
-    p.add_argument("--block-samples", type=int, default=BLOCK_SAMPLES, metavar="N",
-                   help="samples per resumable block")
+    p.add_argument("--block-samples", type=int, default=None, metavar="N",
+                   help=f"samples per resumable block (default: {BLOCK_SAMPLES} with one worker, else about 4 "
+                   "blocks per worker)")
     p.add_argument("--repo-id", default=None, metavar="OWNER/NAME", help="Hub repo named in the card's examples")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--corruption-fill", choices=("none", "inpaint"), default="none",
+                   help="corrupt_*_background configs: 'inpaint' fills the object's hole from its surroundings "
+                   "before corrupting, so blurs carry no trace of the object's colours")
+    from ximagenet12.ray_engine import add_engine_arguments
+
+    add_engine_arguments(p)
     try:
         from ximagenet12.generation import add_generation_arguments
     except ImportError:  # pragma: no cover - the generation package is optional at import time
@@ -65,36 +73,48 @@ def register(subparsers) -> None:
 
 
 def _run_build(args: argparse.Namespace) -> int:
-    from ximagenet12.builder import build_dataset
-    from ximagenet12.registry import resolve
+    from ximagenet12.registry import resolve, with_params
 
-    variants = resolve(args.scenarios)
+    variants = with_params(resolve(args.scenarios), {"fill": args.corruption_fill}, family="corruption")
     generation = None
     if any(v.scenario.family == "generative" for v in variants):
         from ximagenet12.generation import options_from_args
 
         generation = options_from_args(args)
+    from ximagenet12.ray_engine import executor_from_args
+
+    executor = executor_from_args(args)
     try:
-        summary = build_dataset(
-            args.source,
-            args.out,
-            scenarios=variants,
-            seed=args.seed,
-            num_proc=args.num_proc,
-            resume=args.resume,
-            strict=args.strict,
-            overwrite=args.overwrite,
-            backgrounds=args.backgrounds,
-            progress=not args.no_progress,
-            license=args.license,
-            max_samples=args.max_samples,
-            block_samples=args.block_samples,
-            generation=generation,
-            repo_id=args.repo_id,
-        )
+        summary = _build(args, variants, generation, executor)
     except (OSError, RuntimeError) as exc:  # full disk, no permission, folder in use, a worker died: one line
         print(f"ximagenet12 build: error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if executor is not None:
+            executor.close()
     print(summary)
     sys.stdout.flush()
     return 0
+
+
+def _build(args: argparse.Namespace, variants: list, generation: object, executor: object) -> object:
+    from ximagenet12.builder import build_dataset
+
+    return build_dataset(
+        args.source,
+        args.out,
+        scenarios=variants,
+        seed=args.seed,
+        num_proc=args.num_proc,
+        resume=args.resume,
+        strict=args.strict,
+        overwrite=args.overwrite,
+        backgrounds=args.backgrounds,
+        progress=not args.no_progress,
+        license=args.license,
+        max_samples=args.max_samples,
+        block_samples=args.block_samples,
+        generation=generation,
+        repo_id=args.repo_id,
+        executor=executor,
+    )

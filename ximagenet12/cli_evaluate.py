@@ -62,6 +62,9 @@ def _common(p: argparse.ArgumentParser, *, batch_default: int, model_help: str) 
                    help="configuration of the robustness_score metric (default table3)")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bars (also silences those of transformers, datasets and the Hub client)")
+    from ximagenet12.ray_engine import add_engine_arguments
+
+    add_engine_arguments(p, generation=False, replicas=True)
 
 
 def _common_kwargs(args: argparse.Namespace) -> dict:
@@ -75,6 +78,17 @@ def _common_kwargs(args: argparse.Namespace) -> dict:
         "progress": not args.no_progress,
         "robustness_config": args.robustness_config,
     }
+
+
+def _run(evaluate, args: argparse.Namespace, **kwargs):
+    """``evaluate(args.model, args.data, ...)`` here, or sharded over model replicas with ``--engine ray``."""
+    if args.engine == "ray":
+        from ximagenet12.ray_engine import evaluate_on_ray
+
+        return evaluate_on_ray(evaluate, args.model, args.data, replicas=args.replicas,
+                               gpus_per_replica=args.gpus_per_replica, address=args.ray_address,
+                               num_cpus=args.ray_num_cpus, **kwargs)
+    return evaluate(args.model, args.data, **kwargs)
 
 
 def _finish(result, out: str) -> int:
@@ -100,7 +114,7 @@ def _split(text: str | None) -> list[str] | None:
 def _run_evaluate(args: argparse.Namespace) -> int:
     from ximagenet12.evaluation.classification import evaluate_classification
 
-    result = evaluate_classification(args.model, args.data, mode=args.mode, **_common_kwargs(args))
+    result = _run(evaluate_classification, args, mode=args.mode, **_common_kwargs(args))
     return _finish(result, args.out)
 
 
@@ -108,9 +122,9 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 def _run_segmentation(args: argparse.Namespace) -> int:
     from ximagenet12.evaluation.segmentation import evaluate_segmentation
 
-    result = evaluate_segmentation(
-        args.model,
-        args.data,
+    result = _run(
+        evaluate_segmentation,
+        args,
         object_labels=_split(args.object_labels),
         background_labels=_split(args.background_labels),
         **_common_kwargs(args),
@@ -173,8 +187,9 @@ def register(subparsers) -> None:
 
     an = subparsers.add_parser(
         "analyze",
-        help="OLS of accuracy on model + scenario (baseline original) + class, with ANOVA, over report folders",
+        help="OLS of accuracy (or an explain report's object focus) on model + scenario (baseline original) + class, "
+        "with ANOVA, over report folders",
     )
-    an.add_argument("reports", nargs="+", help="report folders written by evaluate (all over the same dataset)")
+    an.add_argument("reports", nargs="+", help="report folders written by evaluate or explain (all over the same dataset)")
     an.add_argument("--out", required=True, help="folder for coefficients/anova CSV and Markdown")
     an.set_defaults(func=_run_analyze)

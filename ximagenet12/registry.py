@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Literal, Mapping
 
+from ximagenet12 import corruptions as C
 from ximagenet12 import functional as F
 
 __all__ = [
@@ -30,6 +31,9 @@ __all__ = [
     "resolve",
     "all_variants",
     "paper_variants",
+    "GROUPS",
+    "with_params",
+    "OPT_IN_FAMILIES",
 ]
 
 LEVELS = (1, 2, 3, 4, 5)
@@ -57,7 +61,7 @@ class Scenario:
     #: whether the function draws from the generator
     random: bool = False
     #: where the scenario comes from: the paper, ImageNet-9's challenge, or a model
-    family: Literal["paper", "backgrounds_challenge", "generative"] = "paper"
+    family: Literal["paper", "backgrounds_challenge", "generative", "corruption"] = "paper"
     #: the object's pixels are unchanged (outside translucent compositing)
     keeps_object: bool = True
     #: the background's pixels are unchanged
@@ -155,16 +159,63 @@ def all_variants(*, levels: bool = True, include: Iterable[str] | None = None) -
     return variants
 
 
+#: Families built only when named (by scenario or group), never by ``all``/``all-levels``.
+OPT_IN_FAMILIES = ("generative", "corruption")
+#: Named groups of scenarios for ``resolve``: every level of each, or ``<group>@<level>``.
+GROUPS: Mapping[str, Callable[[Scenario], bool]] = MappingProxyType(
+    {
+        "corruptions": lambda s: s.family == "corruption",
+        "corruptions-background": lambda s: s.family == "corruption" and s.keeps_object,
+        "corruptions-object": lambda s: s.family == "corruption" and s.keeps_background,
+    }
+)
+
+
+def _group_variants(token: str) -> list[Variant] | None:
+    """The variants of a group token (``corruptions``, ``corruptions-object@3``), else ``None``."""
+    name, _, level = token.partition("@")
+    if name not in GROUPS:
+        return None
+    members = [s for s in _REGISTRY.values() if GROUPS[name](s)]
+    if not level:
+        return [s.variant(lv) for s in members for lv in sorted(s.levels)]
+    if not level.isdigit() or int(level) not in LEVELS:
+        raise ValueError(f"group {token!r}: the level after @ must be one of {', '.join(map(str, LEVELS))}")
+    return [s.variant(int(level)) for s in members]
+
+
+def with_params(variants: Iterable[Variant], overrides: Mapping[str, Any], *, family: str) -> list[Variant]:
+    """``variants`` with ``overrides`` applied to the scenarios of ``family`` that take them.
+
+    Used for run-wide options such as ``--corruption-fill inpaint`` (family
+    ``corruption``): the config names stay, the parameters (and so every row's provenance,
+    the card and the build's resume fingerprint) say what was done. Other families are
+    untouched even when they have a parameter of the same name (``mixed_*``'s ``fill``).
+    """
+    from dataclasses import replace
+
+    out = []
+    for v in variants:
+        keys = [k for k in overrides if k in v.scenario.params] if v.scenario.family == family else []
+        if keys and any(v.scenario.params[k] != overrides[k] for k in keys):
+            scenario = replace(v.scenario, params={**v.scenario.params, **{k: overrides[k] for k in keys}})
+            v = Variant(scenario, v.level)
+        out.append(v)
+    return out
+
+
 def paper_variants() -> list[Variant]:
     """One variant per scenario, at the paper's parameters (what ``all`` builds by default)."""
-    return all_variants(levels=False, include=[n for n, s in _REGISTRY.items() if s.family != "generative"])
+    return all_variants(levels=False, include=[n for n, s in _REGISTRY.items() if s.family not in OPT_IN_FAMILIES])
 
 
 def resolve(tokens: str | Iterable[str]) -> list[Variant]:
     """Turn CLI-style names into variants, keeping order and dropping repeats.
 
     ``all`` means every non-generative scenario at the paper's level; ``all-levels``
-    adds every severity level. Comma-separated strings are accepted.
+    adds every severity level (neither includes the opt-in families, generative and
+    corruption). A group of :data:`GROUPS` (``corruptions``) means every level of its
+    scenarios, ``<group>@<k>`` level ``k`` of each. Comma-separated strings are accepted.
     """
     if isinstance(tokens, str):
         tokens = [tokens]
@@ -176,10 +227,10 @@ def resolve(tokens: str | Iterable[str]) -> list[Variant]:
         if tok == "all":
             found = paper_variants()
         elif tok == "all-levels":
-            non_generative = [n for n, s in _REGISTRY.items() if s.family != "generative"]
+            non_generative = [n for n, s in _REGISTRY.items() if s.family not in OPT_IN_FAMILIES]
             found = all_variants(levels=True, include=non_generative)
         else:
-            found = [_variant_from_name(tok)]
+            found = _group_variants(tok) or [_variant_from_name(tok)]
         out += [v for v in found if v not in out]
     return out
 
@@ -347,6 +398,38 @@ for _name, _policy, _which in (
             family="backgrounds_challenge",
         )
     )
+
+# ImageNet-C corruptions confined to one region (issue 14): corrupt_<name>_background and
+# corrupt_<name>_object for each of imagecorruptions' 19 corruptions, severities 1-5.
+# There is no paper level; level 3 (ImageNet-C's middle severity) is the bare config name.
+_CORRUPTION_LEVELS = {lv: {"severity": lv} for lv in C.SEVERITIES}
+_CORRUPTION_DEFAULT = 3
+for _corruption in C.CORRUPTIONS:
+    for _where, _fn in (("background", C.corrupt_background), ("object", C.corrupt_object)):
+        _params: dict[str, Any] = {"corruption": _corruption, "severity": _CORRUPTION_DEFAULT}
+        if _where == "background":
+            _params["fill"] = "none"
+        register(
+            Scenario(
+                f"corrupt_{_corruption}_{_where}",
+                _fn,
+                f"ImageNet-C {_corruption.replace('_', ' ')} (imagecorruptions) computed on the whole frame "
+                f"and kept only {'outside' if _where == 'background' else 'inside'} the object mask"
+                + (
+                    " (a blur may carry the object's colours across its edge; fill=inpaint, "
+                    "--corruption-fill, fills the object's hole first)."
+                    if _where == "background"
+                    else "."
+                ),
+                params=_params,
+                levels=_CORRUPTION_LEVELS,
+                paper_level=_CORRUPTION_DEFAULT,
+                random=_corruption in C.RANDOM_CORRUPTIONS,
+                family="corruption",
+                keeps_object=_where == "background",
+                keeps_background=_where == "object",
+            )
+        )
 
 # Plug-in scenarios register themselves with register() when imported; importing them
 # here keeps SCENARIOS complete for every caller. ai_background's module needs neither

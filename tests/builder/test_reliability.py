@@ -46,8 +46,9 @@ _KILL_AFTER_BLOCKS = """
 import os, signal, sys
 from pathlib import Path
 import ximagenet12.builder.build as build
+import ximagenet12.builder.process as process
 
-real = build.atomic_write_bytes
+real = process.atomic_write_bytes
 done = []
 
 def write(path, data):
@@ -57,7 +58,7 @@ def write(path, data):
         if len(done) == {kill_after}:
             os.kill(os.getpid(), signal.SIGKILL)
 
-build.atomic_write_bytes = write
+process.atomic_write_bytes = write  # block records are written by the process stage
 build.build_dataset(sys.argv[1], sys.argv[2], scenarios={scenarios!r}, block_samples=2, progress=False)
 """
 

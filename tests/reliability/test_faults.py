@@ -172,17 +172,17 @@ def test_workers_exit_when_the_main_process_dies(tmp_path, sig):
 
 @pytest.mark.parametrize("at", ["part", "merge", "card"])
 def test_a_full_disk_is_one_clear_error_with_nothing_half_written(tmp_path, source, monkeypatch, capsys, at):
-    import ximagenet12.builder.build as build
+    import ximagenet12.builder.finalize as finalize  # the stage that merges parts and writes the card
     import ximagenet12.builder.writer as writer
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", "x.parquet")
 
-    target = {"part": (writer.PartWriter, "write"), "merge": (build, "finalize_parts"),
-              "card": (build, "atomic_write_bytes")}[at]
+    target = {"part": (writer.PartWriter, "write"), "merge": (finalize, "finalize_parts"),
+              "card": (finalize, "atomic_write_bytes")}[at]
     if at == "card":
-        real = build.atomic_write_bytes
-        monkeypatch.setattr(build, "atomic_write_bytes",
+        real = finalize.atomic_write_bytes
+        monkeypatch.setattr(finalize, "atomic_write_bytes",
                             lambda p, d: full() if p.name == "README.md" else real(p, d))
     else:
         monkeypatch.setattr(*target, full)

@@ -90,7 +90,8 @@ def _digest(variant, sample, context):
 def test_every_scenario_is_deterministic_on_thin_images(shape):
     context = _context(shape)
     sample = _sample("s", "a", shape, 7)
-    names = [n for n, sc in SCENARIOS.items() if sc.family != "generative"]
+    # corruptions refuse frames under 32 px with a recorded skip (tests/scenarios/test_corruptions.py)
+    names = [n for n, sc in SCENARIOS.items() if sc.family not in ("generative", "corruption")]
     for variant in resolve(names):
         digests = {_digest(variant, sample, context) for _ in range(8)}
         assert len(digests) == 1, f"{variant.config_name} on a {shape} image changed between runs"

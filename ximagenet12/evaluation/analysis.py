@@ -8,7 +8,9 @@ is fitted by ordinary least squares (``statsmodels`` formula API)::
 (a factor with a single level is left out: one model → no model term). Outputs the
 coefficient table (estimate, standard error, 95 % CI, p-value, significance stars:
 ``***`` p < 0.001, ``**`` < 0.01, ``*`` < 0.05, ``.`` < 0.1) and the type-II ANOVA
-table (SS, DF, MS, F, p), each as CSV and Markdown.
+table (SS, DF, MS, F, p), each as CSV and Markdown. Reports of ``ximagenet12 explain`` fit
+the same way with object focus as the response (their ``metric``); reports that measure
+different things are not mixed.
 """
 
 from __future__ import annotations
@@ -116,7 +118,8 @@ def collect_accuracies(reports: Sequence[dict], *, names: Sequence[str] | None =
         raise ValueError(f"the reports measure different things ({', '.join(sorted(metrics))}); analyse them separately")
     metric = metrics.pop()
     rows = []
-    labels = list(names) if names else [str(r.get("model")) for r in reports]
+    # explain reports (metric object_focus) are told apart by their attribution method too
+    labels = list(names) if names else [str(r.get("model")) + (f" ({r['method']})" if r.get("method") else "") for r in reports]
     if len(set(labels)) < len(labels):  # the same model twice: tell them apart by position
         labels = [f"{lab} [{i}]" for i, lab in enumerate(labels)]
     for label, report in zip(labels, reports):

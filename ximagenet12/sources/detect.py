@@ -18,6 +18,8 @@ SUPPORTED_LAYOUTS = (
     "COCO: a *.json file with 'images' and 'annotations' (images_dir= defaults to its folder), "
     "or <dir> holding one such file (at the top or in annotations/) with its images in <dir>/images or <dir>",
     "LabelMe: <dir>/<class>/<name>.json files with 'shapes' and 'imagePath'",
+    "ImageNet-S: <dir>/validation/<wnid>/<name>.JPEG + <dir>/validation-segmentation/<wnid>/<name>.png "
+    "(and/or train-semi/), <dir> named ImageNetS50/300/919",
     "Hugging Face: a datasets.Dataset / DatasetDict, or a folder written by Dataset.save_to_disk",
 )
 
@@ -82,6 +84,10 @@ def open_source(spec: str | os.PathLike | Any, **kw: Any) -> Source:
 
     if (path / ReleaseSource.IMAGE_FOLDER).is_dir() and (path / ReleaseSource.MASK_FOLDER).is_dir():
         return ReleaseSource(path, **kw)
+    from ximagenet12.sources.imagenet_s import ImageNetSSource, is_imagenet_s
+
+    if is_imagenet_s(path):
+        return ImageNetSSource(path, **kw)
     if (path / "images").is_dir() and (path / "masks").is_dir():
         kw.setdefault("name", path.resolve().name)
         return FolderSource(path / "images", path / "masks", **kw)

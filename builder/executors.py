@@ -1,0 +1,139 @@
+"""Where the ``process`` stage runs: the only part of a build that differs between engines.
+
+An executor takes block tasks and yields their :class:`~ximagenet12.builder.process.BlockResult`
+in task order. :class:`LocalExecutor` runs them in this process (``num_proc=1``) or in a
+pool of spawned processes; :class:`ximagenet12.ray_engine.RayExecutor` runs them as Ray
+tasks on a cluster.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Callable, Iterable, Iterator
+
+from ximagenet12.builder.process import BlockResult, BlockTask, WorkerSetup, process_block
+from ximagenet12.builder.worker import exit_with_parent
+
+__all__ = ["LocalExecutor", "make_executor"]
+
+# worker state: set once per pool process by the initializer
+_SETUP: dict[str, WorkerSetup] = {}
+
+
+def _init_pool_worker(setup: WorkerSetup | None, parent_pid: int) -> None:
+    """A pool worker: one OpenCV thread, since the pool already keeps every core busy; it
+    exits as soon as the build process dies (SIGTERM, SIGKILL), never lingering for minutes."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    exit_with_parent(parent_pid)
+    if setup is not None:
+        _SETUP["setup"] = setup
+
+
+def _ready() -> None:
+    """A no-op task: submitting one per worker starts every worker at once."""
+
+
+def _pool_block(task: BlockTask) -> BlockResult:
+    return process_block(task, _SETUP["setup"])
+
+
+class LocalExecutor:
+    """Blocks in this process (``num_proc=1``) or in ``num_proc`` spawned worker processes.
+
+    The pool starts with the first block and is kept for :meth:`map` (the finalize stage
+    merges configs on it) until :meth:`close`.
+    """
+
+    def __init__(self, num_proc: int = 1):
+        if not isinstance(num_proc, int) or isinstance(num_proc, bool) or num_proc < 1:
+            raise ValueError(f"num_proc must be a positive integer, got {num_proc!r}")
+        self.num_proc = num_proc
+        self._pool: ProcessPoolExecutor | None = None
+
+    @property
+    def parallelism(self) -> int:
+        return self.num_proc
+
+    def _start(self, setup: WorkerSetup | None) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.num_proc, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_init_pool_worker, initargs=(setup, os.getpid()))
+            for _ in range(self.num_proc):  # spawned pools start workers on demand: start them all now
+                self._pool.submit(_ready)
+        return self._pool
+
+    def run(self, tasks: Iterable[BlockTask], setup: WorkerSetup) -> Iterator[BlockResult]:
+        if self.num_proc == 1 or not setup.variants:  # nothing CPU-bound to spread: no pool to start
+            for task in tasks:
+                yield process_block(task, setup)
+            return
+        pool = self._start(setup)
+        ahead: deque[Future] = deque()
+        try:
+            for task in tasks:
+                ahead.append(pool.submit(_pool_block, task))
+                if len(ahead) >= 2 * self.num_proc:  # bounded: a few blocks queued per worker
+                    yield ahead.popleft().result()
+            while ahead:
+                yield ahead.popleft().result()
+        except BrokenProcessPool as exc:
+            self._abort()
+            raise RuntimeError(
+                "a build worker process died (killed, out of memory, or unable to start: worker "
+                "processes re-import the calling script, so a build started from standard input "
+                "needs num_proc=1); finished blocks are kept, rerun with resume=True (--resume)"
+            ) from exc
+        except BaseException:  # an error, an interrupt, or the driver stopped early
+            self._abort()
+            raise
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+        """``[fn(x) for x in items]`` on the pool when one is running (in order)."""
+        items = list(items)
+        if self._pool is None or len(items) < 2:
+            return [fn(x) for x in items]
+        try:
+            return list(self._pool.map(fn, items))
+        except BaseException:
+            self._abort()
+            raise
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def _abort(self) -> None:
+        if self._pool is not None:
+            _stop_workers(self._pool)
+            self._pool = None
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop now: drop queued blocks and end the worker processes (finished blocks stay)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # no public terminate before 3.14
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join()
+
+
+def make_executor(engine: str = "local", *, num_proc: int = 1, **ray_options: Any) -> Any:
+    """The executor for ``engine``: ``local`` (``num_proc`` processes) or ``ray`` (``ray_options``
+    for :class:`~ximagenet12.ray_engine.RayExecutor`; Ray sizes itself, ``num_proc`` is not used)."""
+    if engine == "local":
+        if ray_options:
+            raise ValueError(f"options {sorted(ray_options)} apply to engine='ray' only")
+        return LocalExecutor(num_proc)
+    if engine == "ray":
+        from ximagenet12.ray_engine import RayExecutor
+
+        return RayExecutor(**ray_options)
+    raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")

@@ -1,0 +1,244 @@
+"""Stage 1 of a build, ``plan``: open the source, check the options, fingerprint, cut into blocks.
+
+Nothing is written here: every bad option or source fails before the output folder is
+touched. The :class:`BuildPlan` is what the ``process`` stage (per block, in workers)
+and the ``finalize`` stage (once) read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import defaultdict
+from dataclasses import dataclass, fields, replace
+from functools import cached_property
+from typing import Any, Sequence
+
+from ximagenet12 import __version__
+from ximagenet12.backgrounds import BackgroundLibrary
+from ximagenet12.builder.layout import STATE_FORMAT
+from ximagenet12.builder.worker import DonorSampler
+from ximagenet12.engine import RunContext
+from ximagenet12.registry import Variant, resolve
+from ximagenet12.types import SampleError, Skipped, SourceItem
+
+__all__ = ["BLOCK_SAMPLES", "Block", "BuildPlan", "auto_block_samples", "plan_build", "resolve_block_samples"]
+
+#: Samples per resumable block (one part file per config per block; at ~100 KB per
+#: 500x375 JPEG a block's part is ~100 MB, so it usually becomes a shard without a rewrite).
+BLOCK_SAMPLES = 1000
+#: With several workers, blocks are cut smaller so that each worker gets this many ...
+BLOCKS_PER_WORKER = 4
+#: ... but never below this many samples (a block costs a parquet file per config).
+MIN_AUTO_BLOCK = 8
+#: generation options that do not change a generated image, so a resumed build may change them
+_GENERATION_RUN_ONLY = ("batch_size", "device")
+
+
+@dataclass(frozen=True)
+class Block:
+    """Samples ``plan.items[start:stop]``: the unit of work, of part files and of resume."""
+
+    index: int
+    start: int
+    stop: int
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """Everything a build needs to know before it writes anything."""
+
+    source: Any
+    items: tuple[SourceItem, ...]
+    variants: tuple[Variant, ...]
+    seed: int
+    split: str
+    block_samples: int | None  # None until resolve_block_samples (block_samples="auto")
+    backgrounds: BackgroundLibrary | None
+    generation: Any  # GenerationOptions when a generative variant is built, else None
+    fingerprint: dict[str, Any]
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.source.classes)
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.source.class_names)
+
+    @property
+    def class_index(self) -> dict[str, int]:
+        return {key: i for i, key in enumerate(self.source.classes)}
+
+    @property
+    def plain(self) -> list[Variant]:
+        """Variants a CPU worker applies per sample."""
+        return [v for v in self.variants if v.scenario.family != "generative"]
+
+    @property
+    def generative(self) -> list[Variant]:
+        """Variants run batched by a generation model (``ai_background``)."""
+        return [v for v in self.variants if v.scenario.family == "generative"]
+
+    @property
+    def configs(self) -> list[str]:
+        return [v.config_name for v in self.variants]
+
+    @cached_property
+    def context(self) -> RunContext:
+        donors = DonorSampler(self.items) if any(v.scenario.needs == "donor" for v in self.plain) else None
+        return RunContext(seed=self.seed, backgrounds=self.backgrounds, donors=donors)
+
+    @property
+    def blocks(self) -> list[Block]:
+        if self.block_samples is None:
+            raise ValueError("the block size is not settled yet: call resolve_block_samples first")
+        n, size = len(self.items), self.block_samples
+        return [Block(b, b * size, min(n, (b + 1) * size)) for b in range((n + size - 1) // size)]
+
+
+def auto_block_samples(samples: int, workers: int) -> int:
+    """Block size for ``block_samples=None``: :data:`BLOCK_SAMPLES` for one worker, else
+    about :data:`BLOCKS_PER_WORKER` blocks per worker (at least :data:`MIN_AUTO_BLOCK` samples)."""
+    if workers <= 1:
+        return BLOCK_SAMPLES
+    per_block = -(-samples // (BLOCKS_PER_WORKER * workers))
+    return max(1, min(BLOCK_SAMPLES, max(MIN_AUTO_BLOCK, per_block)))
+
+
+def resolve_block_samples(plan: BuildPlan, *, workers: int, remembered: int | None) -> BuildPlan:
+    """The plan with its block size settled: as asked, else the one an interrupted build
+    used (``remembered``: resume keeps its blocks whatever the worker count), else automatic."""
+    if plan.block_samples is not None:
+        return plan
+    size = remembered if remembered is not None else auto_block_samples(len(plan.items), workers)
+    return replace(plan, block_samples=size)
+
+
+def plan_build(
+    source: Any,
+    *,
+    scenarios: str | Sequence[str] | Sequence[Variant],
+    seed: int,
+    split: str,
+    block_samples: int | None,
+    max_samples: int | None,
+    backgrounds: BackgroundLibrary | str | os.PathLike[str] | None,
+    generation: Any,
+    strict: bool,
+) -> BuildPlan:
+    """Check the options, open and select the source, and fingerprint the settings."""
+    if block_samples is not None and (not isinstance(block_samples, int) or block_samples < 1):
+        raise ValueError(f"block_samples must be a positive integer or None (automatic), got {block_samples!r}")
+    if not isinstance(split, str) or not split.replace("_", "").isalnum():
+        raise ValueError(f"split must be a name like 'train', got {split!r}")
+    variants = _variants(scenarios)
+    src = _open(source)
+    items = _select(list(src.items()), max_samples)
+    if not items:
+        raise ValueError(f"source {getattr(src, 'name', src)!r} has no usable sample; skipped: "
+                         + "; ".join(f"{s.source_id}: {s.reason}" for s in list(src.skipped)[:5]))
+    if strict and src.skipped:
+        first = src.skipped[0]
+        raise SampleError(first.source_id, first.reason)
+    if isinstance(backgrounds, (str, os.PathLike)):
+        backgrounds = BackgroundLibrary.from_folder(backgrounds)
+    if backgrounds is None and any(v.scenario.needs == "background" for v in variants
+                                   if v.scenario.family != "generative"):
+        backgrounds = BackgroundLibrary.default()
+    fingerprint = _fingerprint(src, items, variants, seed, split, block_samples, backgrounds)
+    if any(v.scenario.family == "generative" for v in variants):
+        from ximagenet12.generation import GenerationOptions
+
+        generation = generation or GenerationOptions()
+        generation.validate()  # a bad model, device or prompt file fails before anything is written
+        fingerprint["generation"] = _generation_fingerprint(generation)
+    return BuildPlan(source=src, items=tuple(items), variants=tuple(variants), seed=int(seed), split=split,
+                     block_samples=block_samples, backgrounds=backgrounds, generation=generation,
+                     fingerprint=fingerprint)
+
+
+def source_skipped(plan: BuildPlan) -> list[Skipped]:
+    """Samples the source reader already refused (listed before any block's skips)."""
+    return list(plan.source.skipped)
+
+
+def _variants(scenarios: str | Sequence[str] | Sequence[Variant]) -> list[Variant]:
+    if isinstance(scenarios, str) or (scenarios and not isinstance(scenarios[0], Variant)):
+        variants = resolve(scenarios)  # type: ignore[arg-type]
+    else:
+        variants = list(scenarios)  # type: ignore[arg-type]
+    if not variants:
+        raise ValueError("no scenario to build")
+    configs = [v.config_name for v in variants]
+    if len(set(configs)) != len(configs):
+        raise ValueError(f"scenarios name a config twice: {configs}")
+    return variants
+
+
+def _select(items: list[SourceItem], max_samples: int | None) -> list[SourceItem]:
+    if max_samples is None or max_samples >= len(items):
+        return items
+    if max_samples < 1:
+        raise ValueError(f"max_samples must be a positive integer, got {max_samples}")
+    by_class: dict[str, list[SourceItem]] = defaultdict(list)
+    for item in items:
+        by_class[item.class_key].append(item)
+    chosen: set[str] = set()
+    queues = [iter(v) for _, v in sorted(by_class.items())]
+    while len(chosen) < max_samples:  # round-robin over classes, so every class shows up
+        for queue in queues:
+            item = next(queue, None)
+            if item is not None and len(chosen) < max_samples:
+                chosen.add(item.source_id)
+    return [i for i in items if i.source_id in chosen]
+
+
+def _open(source: Any) -> Any:
+    if source is None:
+        from ximagenet12.builder.sample import sample_source
+
+        return sample_source()
+    if isinstance(source, (str, os.PathLike)):
+        from ximagenet12.sources import open_source
+
+        return open_source(source)
+    if not (hasattr(source, "items") and hasattr(source, "classes")):
+        raise TypeError(f"source must be a Source, a path or None (the embedded sample), got {type(source).__name__}")
+    return source
+
+
+def _config_key(variant: Variant) -> str:
+    """The config name, plus any parameter a run-wide option (``--corruption-fill``) changed."""
+    from ximagenet12.registry import SCENARIOS
+
+    registered = SCENARIOS.get(variant.name)
+    base = registered.parameters(variant.level) if registered is not None else variant.params
+    changed = sorted((k, v) for k, v in variant.params.items() if base.get(k) != v)
+    return variant.config_name + (f" {changed!r}" if changed else "")
+
+
+def _fingerprint(source: Any, items: list[SourceItem], variants: list[Variant], seed: int, split: str,
+                 block_samples: int | None, backgrounds: BackgroundLibrary | None) -> dict[str, Any]:
+    ids = hashlib.blake2b(digest_size=16)
+    for item in items:
+        ids.update(f"{item.class_key}\x1f{item.source_id}\x1e".encode())
+    return {
+        "format": STATE_FORMAT,
+        "version": __version__,
+        "source": getattr(source, "name", str(source)),
+        "samples": len(items),
+        "items": ids.hexdigest(),
+        "classes": list(source.classes),
+        "configs": [_config_key(v) for v in variants],
+        "seed": int(seed),
+        "split": split,
+        "block_samples": "auto" if block_samples is None else int(block_samples),
+        "backgrounds": list(backgrounds.ids) if backgrounds is not None else None,
+    }
+
+
+def _generation_fingerprint(generation: Any) -> str:
+    """What of the generation options must stay equal for ``--resume`` (not batch size or device)."""
+    values = {f.name: getattr(generation, f.name) for f in fields(generation)}
+    return repr({k: v for k, v in values.items() if k not in _GENERATION_RUN_ONLY})

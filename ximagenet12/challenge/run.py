@@ -1,0 +1,197 @@
+"""``run_challenge``: read the data, gather the candidates, search every sample, write the results."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from ximagenet12.backgrounds import BackgroundLibrary
+from ximagenet12.challenge.candidates import Candidate, ChallengeSample, ImageStore
+from ximagenet12.challenge.model import Classifier
+from ximagenet12.challenge.output import ConfigWriter, prepare_out_dir, write_card, write_report_files
+from ximagenet12.challenge.search import Outcome, check_originals, per_class, search_sample, worst_case_curve
+
+__all__ = ["ChallengeResult", "DEFAULT_BATCH_SIZE", "load_samples", "build_pool", "run_challenge"]
+
+DEFAULT_BATCH_SIZE = 16
+AI_CONFIG = "ai_background"
+_COLUMNS = ["image", "mask", "label", "class_key", "source_id"]
+
+
+@dataclass
+class ChallengeResult:
+    report: dict
+    outcomes: list[Outcome]
+    out_dir: Path
+
+
+def _rows(data: str | os.PathLike, config: str, limit: int | None):
+    from ximagenet12.evaluation.data import open_config
+
+    for i, row in enumerate(open_config(data, config, columns=_COLUMNS)):
+        if limit is not None and i >= limit:
+            return
+        yield row
+
+
+def load_samples(data: str | os.PathLike, store: ImageStore, *, limit: int | None = None
+                 ) -> tuple[list[ChallengeSample], list[str], list[str]]:
+    """The ``original`` rows as samples (kept encoded in ``store``), class names and keys."""
+    from ximagenet12.evaluation.data import ORIGINAL, available_configs, class_info
+
+    if ORIGINAL not in available_configs(data):
+        raise ValueError(f"the data {os.fspath(data)!r} has no {ORIGINAL!r} config: the challenge searches backgrounds for its samples")
+    names, keys = class_info(data, ORIGINAL)
+    keys = [k or n for k, n in zip(keys, names)]
+    samples: list[ChallengeSample] = []
+    seen: set[str] = set()
+    for row in _rows(data, ORIGINAL, limit):
+        sid = str(row["source_id"])
+        if sid in seen:
+            raise ValueError(f"source_id {sid!r} occurs twice in the {ORIGINAL!r} config of {os.fspath(data)!r}")
+        seen.add(sid)
+        samples.append(ChallengeSample(sid, row["class_key"] or keys[row["label"]], int(row["label"]),
+                                       store.add(sid, row["image"], row["mask"])))
+    if not samples:
+        raise ValueError(f"the {ORIGINAL!r} config of {os.fspath(data)!r} has no rows")
+    return samples, names, keys
+
+
+def build_pool(data: str | os.PathLike, samples: Sequence[ChallengeSample], store: ImageStore,
+               library: BackgroundLibrary | None) -> list[Candidate]:
+    """Every candidate background: samples' backgrounds, library photos, ``ai_background`` rows."""
+    from ximagenet12.evaluation.data import available_configs
+
+    pool = [Candidate("sample_background", s.source_id, lambda i=s.index: store.get(i), s.source_id, s.class_key)
+            for s in samples]
+    if library is not None:
+        # BackgroundLibrary decodes each photo once and keeps it (it is small)
+        pool += [Candidate("library", f"library/{bid}", lambda k=k: (library._load(k), None))
+                 for k, bid in enumerate(library.ids)]
+    if AI_CONFIG in available_configs(data):
+        for row in _rows(data, AI_CONFIG, None):
+            sid = str(row["source_id"])
+            index = store.add(f"{AI_CONFIG}/{sid}", row["image"], row["mask"])
+            pool.append(Candidate("ai_background", f"{AI_CONFIG}/{sid}", lambda i=index: store.get(i), sid, row["class_key"]))
+    return pool
+
+
+def _check(candidates: Any, batch_size: Any) -> None:
+    for name, value in (("candidates", candidates), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
+
+
+def run_challenge(model: Any, data: str | os.PathLike, out: str | os.PathLike, *, candidates: int,
+                  seed: int = 0, batch_size: int = DEFAULT_BATCH_SIZE, mode: str = "restricted",
+                  device: str = "auto", limit: int | None = None,
+                  backgrounds: BackgroundLibrary | str | os.PathLike | None = None, use_library: bool = True,
+                  license: str = "unknown", progress: bool = True) -> ChallengeResult:
+    """Search up to ``candidates`` backgrounds per sample of ``data`` for one that fools ``model``.
+
+    ``model``: as for ``ximagenet12 evaluate`` (Hub id, directory, ``efficientnet-lite0``,
+    a pipeline or a callable). Writes ``out`` (see :mod:`ximagenet12.challenge.output`).
+    """
+    started = time.perf_counter()
+    _check(candidates, batch_size)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"limit must be a positive integer, got {limit!r}")
+    store = ImageStore()
+    samples, names, keys = load_samples(data, store, limit=limit)
+    classifier = Classifier(model, class_names=names, class_keys=keys, mode=mode, device=device)  # refuses unmappable labels
+    if isinstance(backgrounds, (str, os.PathLike)):
+        backgrounds = BackgroundLibrary.from_folder(backgrounds)
+    library = (backgrounds or BackgroundLibrary.default()) if use_library else None
+    pool = build_pool(data, samples, store, library)
+    out = Path(out)
+    prepare_out_dir(out)
+    writer = ConfigWriter(out, names, seed=seed, extra={"model": classifier.name, "mode": mode, "candidates": candidates})
+    try:
+        outcomes = _search_all(samples, store, pool, classifier, writer, candidates=candidates,
+                               batch_size=batch_size, seed=seed, progress=progress)
+        config = writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
+    report = _report(outcomes, pool, classifier, names, keys, data=data, candidates=candidates, seed=seed,
+                     batch_size=batch_size, seconds=time.perf_counter() - started)
+    write_report_files(out, report, [_sample_record(o) for o in outcomes])
+    write_card(out, config, writer.features, report=report, class_keys=keys, class_names=names, license=license)
+    return ChallengeResult(report, outcomes, out)
+
+
+def _search_all(samples, store, pool, classifier, writer, *, candidates, batch_size, seed, progress) -> list[Outcome]:
+    from ximagenet12.evaluation.data import progress_bar
+
+    bar = progress_bar(progress, total=len(samples), desc="challenge")
+    try:
+        originals = check_originals(samples, store, classifier, batch_size=batch_size)
+        outcomes = []
+        for sample, original in zip(samples, originals):
+            outcome = search_sample(sample, original, store, pool, classifier, candidates=candidates,
+                                    batch_size=batch_size, seed=seed)
+            if outcome.composite is not None:
+                writer.add(outcome)
+                outcome.composite = None  # written; do not keep every fooling image in memory
+            outcomes.append(outcome)
+            if bar is not None:
+                bar.update(1)
+        return outcomes
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _report(outcomes, pool, classifier, names, keys, *, data, candidates, seed, batch_size, seconds) -> dict:
+    import numpy as np
+
+    curve = worst_case_curve(outcomes, candidates)
+    correct = [o for o in outcomes if o.original.correct]
+    table = per_class(outcomes, keys, names, candidates)
+    for key, entry in table.items():
+        entry["curve"] = worst_case_curve([o for o in outcomes if keys[o.sample.label] == key], candidates)
+    short = [o for o in correct if o.available < candidates]
+    warnings = []
+    if short:
+        warnings.append(f"{len(short)} sample(s) had fewer than {candidates} candidates (as few as "
+                        f"{min(o.available for o in short)}): their 'unfoolable' means unfoolable by the pool")
+    kinds = {k: sum(c.kind == k for c in pool) for k in ("sample_background", "library", "ai_background")}
+    return {
+        "task": "worst_background_challenge",
+        "model": classifier.name,
+        "data": os.fspath(data),
+        "mode": classifier.mode,
+        "label_mapping": classifier.describe(),
+        "candidates": candidates,
+        "seed": seed,
+        "batch_size": batch_size,
+        "pool": kinds,
+        "n": len(outcomes),
+        "accuracy": curve[0],
+        "worst_case_accuracy": curve[-1],
+        "curve": curve,
+        "unfoolable_share": float(np.mean([o.unfoolable for o in outcomes])),
+        "unfoolable_share_of_correct": float(np.mean([o.unfoolable for o in correct])) if correct else None,
+        "fooled": sum(o.fooled_at is not None for o in outcomes),
+        "per_class": table,
+        "forwards": {"batches": classifier.batches, "images": classifier.images,
+                     "images_per_sample": classifier.images / len(outcomes),
+                     "bound_images": len(outcomes) * (candidates + 1)},
+        "warnings": warnings,
+        "seconds": round(seconds, 3),
+    }
+
+
+def _sample_record(o: Outcome) -> dict:
+    return {
+        "source_id": o.sample.source_id, "class_key": o.sample.class_key, "label": o.sample.label,
+        "original_correct": o.original.correct, "original_prediction": o.original.prediction,
+        "available": o.available, "tried": o.tried, "fooled_at": o.fooled_at,
+        "background": o.candidate.provenance() if o.candidate else None,
+        "prediction": o.prediction.prediction if o.prediction else None,
+    }

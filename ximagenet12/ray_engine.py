@@ -1,0 +1,388 @@
+"""Run a build's ``process`` stage on Ray: block tasks with retries, ``ai_background`` on an actor pool.
+
+    ximagenet12 build --engine ray [--ray-address HOST:PORT]      # default: $RAY_ADDRESS, else a local Ray
+
+The plan and finalize stages run once, in the calling process; each block is a Ray task
+(:func:`ximagenet12.builder.process.process_block`) that decodes, transforms, encodes and
+writes its own part files, so the destination must be a folder every node sees (a shared
+file system; ``file://`` URLs are accepted). Parts appear under their final name only when
+complete and a block is recorded as done only by the driver, so a task whose worker dies is
+retried (``max_retries``) without duplicate or missing rows.
+
+Generative variants (``ai_background``) run in a Ray Data actor pool: one inpainting
+pipeline is loaded per actor, with ``gpus_per_actor`` GPUs each (default 1 when the cluster
+has GPUs, else 0) and batches of ``GenerationOptions.batch_size`` samples; generated images
+go through the same on-disk cache as local builds, so an interrupted build resumes.
+
+Ray is an optional dependency: ``pip install 'ximagenet12[ray]'``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import socket
+import time
+from collections import deque
+from typing import Any, Callable, Iterable, Iterator, Sequence
+from urllib.parse import urlsplit
+
+from ximagenet12.builder.plan import Block
+from ximagenet12.builder.process import (
+    BlockResult,
+    BlockTask,
+    GeneratedRows,
+    GenerationJob,
+    WorkerSetup,
+    generate_rows,
+    process_block,
+)
+from ximagenet12.types import SampleError
+
+__all__ = [
+    "MIN_RAY_VERSION",
+    "RAY_EXTRA",
+    "RayEngineError",
+    "RayExecutor",
+    "add_engine_arguments",
+    "evaluate_on_ray",
+    "executor_from_args",
+    "require_ray",
+]
+
+#: Oldest Ray this engine is tested against the API of (``ray.data`` actor pools, ``ActorPoolStrategy(size=)``).
+MIN_RAY_VERSION = (2, 10)
+RAY_EXTRA = "pip install 'ximagenet12[ray]'"
+#: Seconds to wait for a TCP connection to a cluster's address before giving up.
+CONNECT_TIMEOUT_S = 5.0
+#: Retries of a block task whose worker died (Ray's own default is 3).
+MAX_RETRIES = 3
+
+
+class RayEngineError(ValueError):
+    """Ray is missing, too old, or the cluster cannot be reached: one line, before any work."""
+
+
+def require_ray() -> Any:
+    """The ``ray`` module, or a one-line error saying which extra to install."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise RayEngineError(f"--engine ray needs Ray, which is not installed: {RAY_EXTRA}") from exc
+    found = _version_tuple(getattr(ray, "__version__", "0"))
+    if found < MIN_RAY_VERSION:
+        need = ".".join(map(str, MIN_RAY_VERSION))
+        raise RayEngineError(f"--engine ray needs Ray >= {need}, found {ray.__version__}: {RAY_EXTRA} --upgrade")
+    return ray
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split(".")[:2]:
+        digits = "".join(c for c in piece if c.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def _check_reachable(address: str) -> None:
+    """A plain TCP connect to ``host:port`` (``ray://`` too), so a wrong address fails in seconds."""
+    parts = urlsplit(address if "://" in address else f"ray://{address}")
+    if parts.hostname is None or parts.port is None:
+        raise RayEngineError(f"Ray address {address!r} is not HOST:PORT, ray://HOST:PORT or 'auto'")
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        raise RayEngineError(f"cannot reach a Ray cluster at {address}: {exc.strerror or exc}") from exc
+
+
+class RayExecutor:
+    """Blocks as Ray tasks (results in block order); see the module docstring.
+
+    ``address``: a running cluster (``HOST:PORT``, ``ray://HOST:PORT`` or ``auto``; default
+    ``$RAY_ADDRESS``, else a new local Ray instance with ``num_cpus`` CPUs). A Ray already
+    initialised in this process is used as it is.
+    """
+
+    def __init__(self, address: str | None = None, *, num_cpus: int | None = None, max_retries: int = MAX_RETRIES,
+                 gpus_per_actor: float | None = None, actors: int | None = None):
+        if num_cpus is not None and (not isinstance(num_cpus, int) or num_cpus < 1):
+            raise ValueError(f"num_cpus must be a positive integer, got {num_cpus!r}")
+        if gpus_per_actor is not None and gpus_per_actor < 0:
+            raise ValueError(f"gpus_per_actor must be >= 0, got {gpus_per_actor!r}")
+        if actors is not None and (not isinstance(actors, int) or actors < 1):
+            raise ValueError(f"actors must be a positive integer, got {actors!r}")
+        self.address = address if address is not None else os.environ.get("RAY_ADDRESS") or None
+        self.num_cpus = num_cpus
+        self.max_retries = max_retries
+        self.gpus_per_actor = gpus_per_actor
+        self.actors = actors
+        self._started = False
+
+    # ------------------------------------------------------------------ connection
+
+    def preflight(self) -> None:
+        """Import Ray and connect (or start a local instance) now, before the build writes anything."""
+        ray = require_ray()
+        if ray.is_initialized():
+            return
+        if self.address and self.address != "auto":
+            _check_reachable(self.address)
+        try:
+            if self.address:
+                ray.init(address=self.address, log_to_driver=False)
+            else:
+                ray.init(address="local", num_cpus=self.num_cpus, include_dashboard=False, log_to_driver=False)
+        except ConnectionError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RayEngineError(f"cannot connect to Ray at {self.address or 'a new local instance'}: {first}") from exc
+        self._started = True
+
+    def close(self) -> None:
+        """Shut down the Ray instance this executor started (a cluster it joined keeps running)."""
+        if self._started:
+            import ray
+
+            ray.shutdown()
+            self._started = False
+
+    @property
+    def parallelism(self) -> int:
+        """CPUs of the cluster (blocks are cut so that each gets a few)."""
+        self.preflight()
+        import ray
+
+        return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+        """``[fn(x) for x in items]`` as Ray tasks (the finalize stage's config merges), in order."""
+        self.preflight()
+        import ray
+
+        remote = ray.remote(num_cpus=1, max_retries=self.max_retries)(_call)
+        return ray.get([remote.remote(fn, x) for x in items])
+
+    def cluster_gpus(self) -> float:
+        import ray
+
+        return float(ray.cluster_resources().get("GPU", 0.0))
+
+    # ------------------------------------------------------------------ the process stage
+
+    def run(self, tasks: Iterable[BlockTask], setup: WorkerSetup) -> Iterator[BlockResult]:
+        self.preflight()
+        import ray
+
+        remote = ray.remote(num_cpus=1, max_retries=self.max_retries, retry_exceptions=False)(_ray_block)
+        setup_ref = ray.put(setup)  # sent to the object store once, not with every task
+        window = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+        ahead: deque[Any] = deque()
+        try:
+            for task in tasks:
+                ahead.append(remote.remote(task, setup_ref))
+                if len(ahead) >= window:
+                    yield ray.get(ahead.popleft())
+            while ahead:
+                yield ray.get(ahead.popleft())
+        finally:
+            for ref in ahead:  # stopped early (an error, --strict, an interrupt): drop queued blocks
+                ray.cancel(ref, force=True)
+
+
+    # ------------------------------------------------------------------ generative variants
+
+    def generate(self, job: GenerationJob, blocks: list[Block]) -> Iterator[dict[str, GeneratedRows]]:
+        """Per block, in order: each generative config's rows, made by a Ray Data actor pool.
+
+        One pipeline per actor (loaded once, reused for every batch); ``job.options.batch_size``
+        samples per call; ``gpus_per_actor`` GPUs per actor.
+        """
+        self.preflight()
+        import ray
+        import ray.data
+
+        gpus = self.gpus_per_actor if self.gpus_per_actor is not None else (1.0 if self.cluster_gpus() else 0.0)
+        actors = self.actors or max(1, int(self.cluster_gpus() // gpus) if gpus else 1)
+        context = ray.data.DataContext.get_current()
+        context.execution_options.preserve_order = True  # rows come back in sample order
+        context.enable_progress_bars = False
+        indices = [{"block": b.index, "index": i} for b in blocks for i in range(b.start, b.stop)]
+        dataset = ray.data.from_items(indices).map_batches(
+            _InpaintActor, fn_constructor_kwargs={"job": ray.put(job)}, batch_size=job.options.batch_size,
+            compute=ray.data.ActorPoolStrategy(size=actors), num_gpus=gpus, num_cpus=0 if gpus else 1, batch_format="numpy",
+        )
+        rows = iter(dataset.iter_rows())
+        for block in blocks:
+            out: dict[str, tuple[list, list, list]] = {v.config_name: ([], [], []) for v in job.variants}
+            for _ in range((block.stop - block.start) * len(job.variants)):
+                pending = next(rows)
+                if int(pending["block"]) != block.index:
+                    raise RuntimeError(f"generated rows out of order: block {pending['block']} while {block.index}")
+                kind, value = pickle.loads(pending["payload"])
+                rows_, skipped, errors = out[str(pending["config"])]
+                if kind == "row":
+                    rows_.append(value)
+                elif kind == "skip":
+                    skipped.append(value)
+                elif kind == "error":  # a failure is a skip and, for --strict, an error
+                    skipped.append(value[0])
+                    errors.append(SampleError(value[1], value[2]))
+                # "unloaded": a sample that did not decode is already skipped by the process stage
+            yield out  # type: ignore[misc]
+
+
+class _InpaintActor:
+    """A Ray Data actor: one inpainting pipeline, loaded on first use, for every batch it gets."""
+
+    def __init__(self, job: Any):
+        import ray
+
+        self.job: GenerationJob = ray.get(job) if isinstance(job, ray.ObjectRef) else job
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
+        job = self.job
+        out: dict[str, list] = {"block": [], "index": [], "config": [], "payload": []}
+        indices = [int(i) for i in batch["index"]]
+        blocks = [int(b) for b in batch["block"]]
+        loaded, unloaded = [], []
+        for position, index in enumerate(indices):
+            try:
+                job.items[index].load()  # cheap to repeat in generate_rows: only to tell which decode
+                loaded.append(position)
+            except SampleError:
+                unloaded.append(position)
+        for variant in job.variants:
+            rows, skipped, errors = generate_rows(job, variant, [job.items[indices[p]] for p in loaded])
+            by_id = {r[4]: ("row", r) for r in rows}
+            by_id.update({s.source_id: ("skip", s) for s in skipped})
+            failed = {e.source_id: e for e in errors}
+            for position, index in enumerate(indices):
+                source_id = job.items[index].source_id
+                if position in unloaded:
+                    value: tuple[str, Any] = ("unloaded", None)
+                elif source_id in failed:  # SampleError does not pickle: send its parts
+                    value = ("error", (by_id[source_id][1], source_id, failed[source_id].reason))
+                else:
+                    value = by_id[source_id]
+                out["block"].append(blocks[position])
+                out["index"].append(index)
+                out["config"].append(variant.config_name)
+                out["payload"].append(pickle.dumps(value))
+        return out
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser, *, generation: bool = True, replicas: bool = False) -> None:
+    """``--engine``, ``--ray-address``, ``--ray-num-cpus``; for builds ``--gpus-per-actor`` and
+    ``--ai-actors``, for evaluations (``replicas``) ``--replicas`` and ``--gpus-per-replica``."""
+    group = parser.add_argument_group("engine (where the work runs)")
+    group.add_argument("--engine", choices=("local", "ray"), default="local",
+                       help=f"local: this machine; ray: a Ray cluster ({RAY_EXTRA})")
+    group.add_argument("--ray-address", default=None, metavar="ADDRESS",
+                       help="Ray cluster HOST:PORT, ray://HOST:PORT or auto (default: $RAY_ADDRESS, else a new "
+                       "local Ray instance)")
+    group.add_argument("--ray-num-cpus", type=int, default=None, metavar="N",
+                       help="CPUs of a new local Ray instance (default: all)")
+    if generation:
+        group.add_argument("--gpus-per-actor", type=float, default=None, metavar="G",
+                           help="GPUs per ai_background actor on Ray (default: 1 when the cluster has GPUs, else 0)")
+        group.add_argument("--ai-actors", type=int, default=None, metavar="N",
+                           help="ai_background actors on Ray (default: cluster GPUs / --gpus-per-actor, or 1)")
+    if replicas:
+        group.add_argument("--replicas", type=int, default=None, metavar="N",
+                           help="model replicas on Ray, each evaluating a share of the configs "
+                           "(default: cluster GPUs / --gpus-per-replica, or 2)")
+        group.add_argument("--gpus-per-replica", type=float, default=None, metavar="G",
+                           help="GPUs per model replica on Ray (default: 1 when the cluster has GPUs, else 0)")
+
+
+def executor_from_args(args: argparse.Namespace) -> RayExecutor | None:
+    """A :class:`RayExecutor` for ``--engine ray`` (Ray is imported later, at preflight); ``None`` for local."""
+    if getattr(args, "engine", "local") != "ray":
+        return None
+    return RayExecutor(args.ray_address, num_cpus=args.ray_num_cpus,
+                       gpus_per_actor=getattr(args, "gpus_per_actor", None), actors=getattr(args, "ai_actors", None))
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def evaluate_on_ray(evaluate: Callable[..., Any], model: Any, data: str | os.PathLike[str], *,
+                    scenarios: str | Sequence[str] = "all", replicas: int | None = None,
+                    gpus_per_replica: float | None = None, address: str | None = None,
+                    num_cpus: int | None = None, **options: Any) -> Any:
+    """Run ``evaluate`` (``evaluate_classification`` or ``evaluate_segmentation``) on Ray.
+
+    The configs are dealt round-robin over ``replicas`` Ray tasks (default: one per GPU when
+    the cluster has GPUs, else 2), each loading the model once with ``gpus_per_replica``
+    GPUs (default 1 with GPUs, else 0) and evaluating its configs in full; the results merge
+    into one report, as if one process had run them: the per-config entries in the order of
+    ``scenarios``, the robustness score recomputed over all of them, failures and
+    predictions concatenated. ``model`` and ``data`` must be readable on every node.
+    """
+    from ximagenet12.evaluation.data import resolve_scenarios
+
+    configs = resolve_scenarios(data, scenarios)  # a bad --scenarios fails before Ray starts
+    executor = RayExecutor(address, num_cpus=num_cpus)
+    executor.preflight()
+    try:
+        import ray
+
+        gpus = gpus_per_replica if gpus_per_replica is not None else (1.0 if executor.cluster_gpus() else 0.0)
+        count = replicas or (max(1, int(executor.cluster_gpus() // gpus)) if gpus else 2)
+        shards = [configs[k::count] for k in range(min(count, len(configs)))]
+        remote = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=MAX_RETRIES)(_evaluate_shard)
+        started = time.perf_counter()
+        results = ray.get([remote.remote(evaluate, model, data, shard, options) for shard in shards])
+        return merge_evaluations(results, configs, seconds=time.perf_counter() - started,
+                                 robustness_config=options.get("robustness_config", "table3"))
+    finally:
+        executor.close()
+
+
+def _evaluate_shard(evaluate: Callable[..., Any], model: Any, data: Any, configs: list[str],
+                    options: dict[str, Any]) -> Any:
+    return evaluate(model, data, scenarios=configs, **{**options, "progress": False})
+
+
+def merge_evaluations(results: Sequence[Any], configs: Sequence[str], *, seconds: float,
+                      robustness_config: str = "table3") -> Any:
+    """One ``EvaluationResult`` from results over disjoint configs (see :func:`evaluate_on_ray`)."""
+    import pandas as pd
+
+    from ximagenet12.evaluation.classification import EvaluationResult
+    from ximagenet12.evaluation.report import robustness_of
+
+    by_config = {c: r for r in results for c in r.report["scenarios"]}
+    report = dict(results[0].report)
+    metric = report["metric"]
+    done = [c for c in configs if c in by_config]  # a replica skips (and records) empty or damaged configs
+    scen = {c: by_config[c].report["scenarios"][c] for c in done}
+    failures = [f for c in done for f in by_config[c].failures if f["config"] == c]
+    for key in ("skipped_configs", "bad_shards", "warnings"):  # what each replica recorded, kept
+        report[key] = [x for r in results for x in r.report.get(key) or []]
+    report["n_bad_shards"] = len(report["bad_shards"])
+    report["interrupted"] = any(r.report.get("interrupted") for r in results)
+    report.update(scenarios=scen, failures=failures, n_failed=len(failures), seconds=round(seconds, 3),
+                  robustness=robustness_of(scen, metric=metric, config=robustness_config),
+                  device=", ".join(sorted({str(r.report.get("device")) for r in results})), replicas=len(results))
+    if "robustness_by_mode" in report:
+        report["robustness_by_mode"] = {
+            m: robustness_of({c: e["modes"][m] for c, e in scen.items()}, metric=metric, config=robustness_config)
+            for m in report["robustness_by_mode"]
+        }
+    frames = [by_config[c].predictions[by_config[c].predictions["config"] == c] for c in done]
+    predictions = pd.concat(frames, ignore_index=True)
+    return EvaluationResult(report=report, predictions=predictions, failures=failures)
+
+
+def _call(fn: Callable[[Any], Any], x: Any) -> Any:
+    return fn(x)
+
+
+def _ray_block(task: BlockTask, setup: WorkerSetup) -> BlockResult:
+    """A Ray task: one OpenCV thread, since Ray already runs a task per CPU."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    return process_block(task, setup)
