@@ -65,6 +65,7 @@ __all__ = [
     "dataset_fingerprint",
     "RunLog",
     "run_configs",
+    "config_batches",
 ]
 
 ORIGINAL = "original"
@@ -709,15 +710,7 @@ def _run_config(data, config, prepare, process, *, columns, batch_size, num_work
                 progress, log: RunLog, overall) -> list[dict]:
     import itertools
 
-    if is_local(data):
-        rows: Iterable[dict] = _local_rows(data, config, config_files(data, config), columns=columns, log=log)
-    else:
-        try:
-            files = hub_files(os.fspath(data), config)
-        except Exception:  # not plain parquet on the Hub (a script, another format): let datasets stream it
-            files = []
-        rows = (_hub_rows(os.fspath(data), config, files, columns=columns, log=log) if files
-                else open_config(data, config, columns=columns))
+    rows = _config_rows(data, config, columns=columns, log=log)
     if limit is not None:
         rows = itertools.islice(rows, limit)
     bar = progress_bar(progress, total=total, desc=config, position=1, leave=False)
@@ -748,3 +741,67 @@ def _run_config(data, config, prepare, process, *, columns, batch_size, num_work
         return []
     log.seconds[config] = round(time.perf_counter() - started, 3)
     return out
+
+
+def _config_rows(data, config: str, *, columns: Sequence[str], log: RunLog) -> Iterable[dict]:
+    """The rows of one config, shard by shard (local folder or Hub), or streamed by ``datasets``."""
+    if is_local(data):
+        return _local_rows(data, config, config_files(data, config), columns=columns, log=log)
+    try:
+        files = hub_files(os.fspath(data), config)
+    except Exception:  # not plain parquet on the Hub (a script, another format): let datasets stream it
+        files = []
+    return (_hub_rows(os.fspath(data), config, files, columns=columns, log=log) if files
+            else open_config(data, config, columns=columns))
+
+
+def config_batches(
+    data: str | os.PathLike,
+    configs: Sequence[str],
+    prepare: Callable[[dict], R],
+    *,
+    columns: Sequence[str],
+    batch_size: int,
+    num_workers: int,
+    limit: int | None,
+    progress: bool,
+    failures: list[dict],
+    seconds: dict[str, float],
+) -> Iterator[tuple[str, list[tuple[dict, R]]]]:
+    """``(config, [(row, prepare(row)), ...])`` for every batch of every config, in order.
+
+    For callers that drive their own loop (``explain``); the evaluators use
+    :func:`run_configs`. Rows are read as there (shard by shard: a damaged shard is named,
+    skipped and warned about), samples that fail to decode go to ``failures``, each
+    config's wall time to ``seconds``; an empty config is a ``ValueError``.
+    """
+    import itertools
+
+    log = RunLog(failures=failures, seconds=seconds)
+    for config in configs:
+        total = _planned(data, config, limit)
+        if total == 0:
+            raise ValueError(f"config {config!r} of {os.fspath(data)!r} is empty (0 rows)")
+        rows = _config_rows(data, config, columns=columns, log=log)
+        rows = rows if limit is None else itertools.islice(rows, limit)
+        bar = progress_bar(progress, total=total, desc=config)
+        seen, started = 0, time.perf_counter()
+        try:
+            for batch in prefetch_batches(rows, prepare, batch_size=batch_size, num_workers=num_workers):
+                seen += len(batch)
+                good = []
+                for row, x in batch:
+                    if isinstance(x, DecodeError):
+                        failures.append({"config": config, "source_id": row.get("source_id"), "error": str(x)})
+                    else:
+                        good.append((row, x))
+                if good:
+                    yield config, good
+                if bar is not None:
+                    bar.update(len(batch))
+        finally:
+            if bar is not None:
+                bar.close()
+        if seen == 0:
+            raise ValueError(f"config {config!r} of {os.fspath(data)!r} has no readable rows")
+        seconds[config] = round(time.perf_counter() - started, 3)
