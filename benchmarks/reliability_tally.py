@@ -435,10 +435,127 @@ def real_full_disk(tmp: Path) -> Outcome:
 
 
 def push_cases() -> list[Case]:
-    """Hook for ``push`` cases (symlinks, non-dataset files, token masking, the folder lock).
+    """``push`` of hostile folders (tests/reliability/test_push_hostile.py has the same and more).
 
-    Empty until ``ximagenet12 push`` refuses them on main; add its cases here then."""
-    return []
+    Each case plants one thing in a valid folder and runs ``ximagenet12 push`` (offline: a
+    refused folder never reaches the network). Expected: exit 1, one error line naming
+    the file, nothing sent; the token case runs a loopback Hub that echoes credentials.
+    """
+    secret = "hf_" + "TallySecret9" * 3
+
+    def planted(name: str, plant: Callable[[Path, Path], str]) -> Case:
+        def run(tmp: Path) -> Outcome:
+            folder = _push_folder(tmp)
+            needle = plant(folder, tmp)
+            try:
+                kind, _, out, err = cli(["push", str(folder), "--repo", "owner/x", "--token", secret])
+            finally:
+                while _HELD:  # a lock the case took, as a build would hold it
+                    _HELD.pop().__exit__(None, None, None)
+            text = out + err
+            if kind == "ok" or "Traceback" in text or secret in text:
+                return Outcome("traceback", "error", note=f"not refused cleanly: {text.strip()[:160]}")
+            if not err.startswith("ximagenet12 push: error: ") or needle not in err:
+                return Outcome("traceback", "error", note=f"{needle!r} not named: {err.strip()[:160]}")
+            return Outcome("error", "error", note=err.strip().splitlines()[-1][:160])
+        return Case(f"push_{name}", "push", run)
+
+    def link_to_secret(folder: Path, tmp: Path) -> str:
+        (tmp / "key.txt").write_text(secret)
+        (folder / "build_info.json").unlink()
+        (folder / "build_info.json").symlink_to(tmp / "key.txt")
+        return "build_info.json: symbolic link"
+
+    def plant_file(rel: str, words: str, where: str | None = None) -> Callable[[Path, Path], str]:
+        def plant(folder: Path, tmp: Path) -> str:
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (folder / rel).write_text(secret)
+            return f"{where or rel}: {words}"
+        return plant
+
+    def fifo(folder: Path, tmp: Path) -> str:
+        os.mkfifo(folder / "data" / "original" / "pipe.parquet")
+        return "pipe.parquet: not a regular file"
+
+    def leaky_reason(folder: Path, tmp: Path) -> str:
+        (folder / "skipped.jsonl").write_text(json.dumps({"source_id": "a", "scenario": None,
+                                                          "reason": "bad <_io.BytesIO object at 0x7f00ff>"}) + "\n")
+        return "skipped.jsonl line 1: carries a Python object repr"
+
+    def empty_config(folder: Path, tmp: Path) -> str:
+        shard = folder / "data" / "blur_background" / "train-00000-of-00001.parquet"
+        pq.write_table(pq.read_table(shard).slice(0, 0), shard)
+        _push_helpers().write_card(folder, _push_helpers().card_metadata({"original": 6, "blur_background": 0}))
+        return "configs[blur_background]: 0 rows"
+
+    def locked(folder: Path, tmp: Path) -> str:
+        from ximagenet12.locking import folder_lock
+
+        holder = folder_lock(folder, purpose="build")
+        holder.__enter__()  # released by the case once the push has run
+        _HELD.append(holder)
+        return f"is in use by process {os.getpid()} (build)"
+
+    return [
+        planted("file_symlink_to_a_secret", link_to_secret),
+        planted("dir_symlink", lambda f, t: (f / "data" / "linked").symlink_to(t, target_is_directory=True)
+                or "data/linked: symbolic link to a folder"),
+        planted("hidden_file", plant_file(".env", "hidden file")),
+        planted("dot_folder", plant_file(".ssh/id_rsa", "hidden folder", where=".ssh/")),
+        planted("upper_case_script", plant_file("LOADER.PY", "code or binary file (.py)")),
+        planted("shared_library", plant_file("data/original/lib.so", "code or binary file (.so)")),
+        planted("other_file", plant_file("notes.txt", "not part of a dataset repo")),
+        planted("fifo", fifo),
+        planted("object_repr_in_skip_reason", leaky_reason),
+        planted("zero_row_config", empty_config),
+        planted("folder_locked_by_a_build", locked),
+        Case("push_token_echoed_by_the_server", "push", _token_echo_case),
+    ]
+
+
+_HELD: list = []
+
+
+def _push_helpers():
+    """tests/hub/conftest.py (folder writer, loopback Hub), loaded by path."""
+    import importlib.util
+
+    name = "ximagenet12_tally_hub_conftest"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "hub" / "conftest.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def _push_folder(tmp: Path) -> Path:
+    return _push_helpers().make_folder(tmp / "built", {"original": 6, "blur_background": 6})
+
+
+def _token_echo_case(tmp: Path) -> Outcome:
+    """HF_TOKEN (the recommended way) echoed back in a server error: masked in every output."""
+    helpers = _push_helpers()
+    folder = _push_folder(tmp)
+    secret = "hf_" + "EchoedBack7" * 3
+    hub = helpers.fake_hub.FakeHub()
+    hub.start()
+    hub.echo_authorization, hub.fail_commits = True, {1}
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_"))}
+        env.update(HF_ENDPOINT=hub.url, HF_HUB_DISABLE_XET="1", HF_TOKEN=secret, HF_HOME=str(tmp / "home"),
+                   NO_PROXY="127.0.0.1", no_proxy="127.0.0.1")
+        code = ("import logging, sys; logging.basicConfig(level=logging.DEBUG)\n"
+                f"from ximagenet12.cli import main; sys.exit(main(['push', {str(folder)!r}, '--repo', 'owner/x']))")
+        proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    finally:
+        hub.stop()
+    text = proc.stdout + proc.stderr
+    if secret in text or "Traceback" in text or proc.returncode != 1:
+        return Outcome("traceback", "error", note=f"exit {proc.returncode}, token shown: {secret in text}")
+    if f"Bearer {secret}" not in hub.authorizations or "Authorization: Bearer ***" not in text:
+        return Outcome("traceback", "error", note="the server did not echo the (masked) credential")
+    return Outcome("error", "error", note="token echoed by the server, masked")
 
 
 def evaluator_cases() -> list[Case]:

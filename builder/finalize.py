@@ -190,7 +190,9 @@ def finalize_build(plan: BuildPlan, work: Path, out: Path, *, skipped: list[Skip
     files = [f for c in summary.configs.values() for f in c.files] + [SKIPPED_FILE, CARD_FILE, BUILD_INFO]
     atomic_write_bytes(stage / SKIPPED_FILE, "".join(json.dumps(s.to_dict()) + "\n" for s in skipped).encode("utf-8"))
     text = render_card(summary, built, features, pretty_name=card.pretty_name, repo_id=card.repo_id,
-                       license_name=getattr(src, "license_name", None), source_notes=getattr(src, "notes", None))
+                       license_name=getattr(src, "license_name", None), source_notes=getattr(src, "notes", None),
+                       background_ids=list(plan.backgrounds.ids) if plan.backgrounds is not None else None,
+                       source_datasets=getattr(src, "source_datasets", None))
     atomic_write_bytes(stage / CARD_FILE, text.encode("utf-8"))
     summary.elapsed = time.perf_counter() - started
     info = build_info(summary, plan)

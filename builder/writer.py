@@ -3,20 +3,27 @@
 Every file is written under a temporary name in its final folder and moved into place
 with :func:`os.replace`, so a file under a final name is always complete.
 
-A build writes one *part* per (block of samples, config), in row groups of at most
-:data:`~ximagenet12.constants.ROWS_PER_ROW_GROUP` rows; when every block is done,
-:func:`finalize_parts` turns a config's parts into shards named
-``<split>-00000-of-0000N.parquet``: parts that already make good shards (at most
-:data:`~ximagenet12.constants.MAX_SHARD_BYTES`, and at least :data:`MIN_SHARD_BYTES`
-except the last) are hard-linked into place without a rewrite; otherwise
-:func:`merge_parts` streams them into shards of 100-row groups (fewer rows when 100 would
-hold more than :data:`~ximagenet12.constants.ROW_GROUP_IMAGE_BYTES` of images, so the Hub's
-viewer still reads them), closing a shard once it holds ``MAX_SHARD_BYTES`` of data. Image bytes are stored
-uncompressed (JPEG and PNG do not shrink further); the other columns use snappy.
+A build writes one *part* per (block of samples, config), as it goes; when every block
+is done, :func:`finalize_parts` always streams a config's parts through
+:func:`merge_parts` into shards named ``<split>-00000-of-0000N.parquet``, in row groups
+of :data:`~ximagenet12.constants.ROWS_PER_ROW_GROUP` rows (fewer only for the last group,
+or when 100 rows would hold more than :data:`~ximagenet12.constants.ROW_GROUP_IMAGE_BYTES`
+of images, so the Hub's viewer still reads them), closing a shard once it holds
+``MAX_SHARD_BYTES`` of data. A part's own row groups follow the builder's write buffer
+(often 10-30 rows), so no part is ever published as it is.
+
+Shards are written the way ``datasets`` writes parquet by default (its ``ParquetWriter``
+and ``Dataset.to_parquet``): a page index, content-defined chunking with
+``datasets.config.DEFAULT_CDC_OPTIONS`` (recorded in the file's key-value metadata, as
+``datasets`` does; it lets the Hub's Xet storage deduplicate a re-published shard), image
+bytes stored uncompressed with PLAIN encoding (JPEG and PNG do not shrink further), the
+other columns snappy-compressed with dictionaries. Parts are temporary and skip the
+page index and chunking.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -31,9 +38,9 @@ from ximagenet12.builder.worker import Row
 from ximagenet12.constants import MAX_SHARD_BYTES, ROW_GROUP_IMAGE_BYTES, ROWS_PER_ROW_GROUP
 
 __all__ = [
-    "MIN_SHARD_BYTES",
     "Row",
     "PartWriter",
+    "arrow_num_bytes",
     "atomic_write_bytes",
     "finalize_parts",
     "merge_parts",
@@ -41,29 +48,47 @@ __all__ = [
     "shard_name",
 ]
 
-#: Parts at least this big (all but the last) become shards as they are, without a rewrite.
-MIN_SHARD_BYTES = 64 * 1024 * 1024
+#: The leaves of the embedded image columns: stored uncompressed and PLAIN-encoded.
+_EMBEDDED = ("image", "mask")
 
 
-_UNCOMPRESSED = ("image.bytes", "mask.bytes")
+def _column_options(schema: pa.Schema) -> dict[str, Any]:
+    """Per-leaf ``compression``, ``use_dictionary`` and ``column_encoding``, as ``datasets`` sets them.
 
-
-def _compression(schema: pa.Schema) -> dict[str, str]:
-    out = {}
+    (``datasets.arrow_writer.get_parquet_column_options`` does the same from the features,
+    but only in releases newer than this project's ``datasets`` floor.)
+    """
+    compression: dict[str, str] = {}
+    dictionary: list[str] = []
+    encoding: dict[str, str] = {}
     for field in schema:
-        if pa.types.is_struct(field.type):
-            for child in field.type:
-                path = f"{field.name}.{child.name}"
-                out[path] = "NONE" if path in _UNCOMPRESSED else "SNAPPY"
-        else:
-            out[field.name] = "SNAPPY"
-    return out
+        leaves = [f"{field.name}.{child.name}" for child in field.type] if pa.types.is_struct(field.type) else [field.name]
+        for leaf in leaves:
+            if field.name in _EMBEDDED:
+                compression[leaf] = "NONE"
+                encoding[leaf] = "PLAIN"
+            else:
+                compression[leaf] = "SNAPPY"
+                dictionary.append(leaf)
+    return {"compression": compression, "use_dictionary": dictionary, "column_encoding": encoding}
 
 
-def _writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
-    return pq.ParquetWriter(
-        str(path), schema, compression=_compression(schema), use_dictionary=["class_key", "scenario"]
+def _cdc_options() -> dict[str, int]:
+    from datasets import config
+
+    return dict(config.DEFAULT_CDC_OPTIONS)
+
+
+def _writer(path: Path, schema: pa.Schema, *, final: bool = True) -> pq.ParquetWriter:
+    """A parquet writer for a shard (``final``: page index and content-defined chunking) or a part."""
+    if not final:
+        return pq.ParquetWriter(str(path), schema, **_column_options(schema))
+    cdc = _cdc_options()
+    writer = pq.ParquetWriter(
+        str(path), schema, write_page_index=True, use_content_defined_chunking=cdc, **_column_options(schema)
     )
+    writer.add_key_value_metadata({"content_defined_chunking": json.dumps(cdc)})
+    return writer
 
 
 def _tmp_name(path: Path) -> Path:
@@ -115,7 +140,7 @@ class PartWriter:
             return
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = _writer(self._tmp, self.schema)
+            self._writer = _writer(self._tmp, self.schema, final=False)
         self._writer.write_table(rows_to_table(rows, self.schema), row_group_size=ROWS_PER_ROW_GROUP)
         self.rows += len(rows)
 
@@ -123,7 +148,7 @@ class PartWriter:
         """Close and move into place (an empty part is written too: it records the block)."""
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = _writer(self._tmp, self.schema)
+            self._writer = _writer(self._tmp, self.schema, final=False)
         self._writer.close()
         self._writer = None
         os.replace(self._tmp, self.path)
@@ -246,50 +271,45 @@ def merge_parts(
     return finals, total_rows, total_bytes
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
-    """Put ``src`` at ``dst`` atomically, keeping ``src`` (resume may need it again)."""
-    tmp = _tmp_name(dst)
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:  # file systems without hard links
-        import shutil
-
-        shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
-
-
 def finalize_parts(
     parts: Iterable[Path],
     folder: Path,
     schema: pa.Schema,
     *,
     split: str = "train",
-    min_shard_bytes: int = MIN_SHARD_BYTES,
     max_shard_bytes: int = MAX_SHARD_BYTES,
 ) -> tuple[list[Path], int, int]:
-    """A config's parts (in block order) as its shards in ``folder``.
+    """A config's parts (in block order) as its shards in ``folder``, always regrouped.
 
-    Returns (shard paths, rows, uncompressed bytes from the parquet metadata). Re-running
-    it after a crash gives the same shards; the parts are left in place.
+    Returns (shard paths, rows, ``num_bytes``: the in-memory Arrow size ``datasets``
+    computes for the split). Re-running it after a crash gives the same shards; the
+    parts are left in place.
     """
-    parts = list(parts)
-    metas = [pq.ParquetFile(p).metadata for p in parts]
-    full = [p for p, m in zip(parts, metas) if m.num_rows]
-    sizes = [p.stat().st_size for p in full]
-    movable = bool(full) and all(s <= max_shard_bytes for s in sizes) and all(s >= min_shard_bytes for s in sizes[:-1])
-    if movable:
-        folder.mkdir(parents=True, exist_ok=True)
-        for old in folder.glob(f"{split}-*.parquet"):
-            old.unlink()
-        files = [folder / shard_name(split, i, len(full)) for i in range(len(full))]
-        for part, final in zip(full, files):
-            _link_or_copy(part, final)
-    else:
-        files, _, _ = merge_parts(parts, folder, schema, split=split, max_shard_bytes=max_shard_bytes)
-    rows = nbytes = 0
-    for f in files:
-        meta = pq.ParquetFile(f).metadata
-        rows += meta.num_rows
-        nbytes += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
-    return files, rows, nbytes
+    files, rows, _ = merge_parts(list(parts), folder, schema, split=split, max_shard_bytes=max_shard_bytes)
+    return files, rows, sum(arrow_num_bytes(f) for f in files)
+
+
+def arrow_num_bytes(path: Path) -> int:
+    """The in-memory Arrow size of a shard as ``datasets`` measures it when it loads the file.
+
+    ``datasets``' parquet loader scans the file as a ``pyarrow.dataset`` fragment in
+    batches of the first row group's size (no readahead) and adds up ``Table.nbytes``;
+    the same scan is made here. (The tables sliced and concatenated during the merge
+    differ from those by a few bitmap bytes, so the file is read back.) Each batch's
+    memory is handed back at once, so memory stays flat whatever the shard's size.
+    """
+    import pyarrow.dataset as pads
+
+    with open(path, "rb") as fh:
+        scan = pads.ParquetFragmentScanOptions(pre_buffer=False)  # read one row group at a time
+        fragment = pads.ParquetFileFormat(default_fragment_scan_options=scan).make_fragment(fh)
+        if not fragment.row_groups:
+            return 0
+        total = 0
+        batches = fragment.to_batches(batch_size=fragment.row_groups[0].num_rows, batch_readahead=0, use_threads=False,
+                                      fragment_readahead=0)
+        for batch in batches:
+            total += pa.Table.from_batches([batch]).nbytes
+            del batch
+            pa.default_memory_pool().release_unused()
+        return total

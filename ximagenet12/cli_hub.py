@@ -21,10 +21,15 @@ def register(subparsers) -> None:
         "push",
         help="validate a built dataset folder and upload it to a Hub dataset repo (resumable)",
         description=(
-            "Validate FOLDER as the Hub would (card metadata, configs, data files, licence, sizes, "
-            "no code files), then upload it in commits of at most --commit-batch-size files, skipping "
-            "files already on the Hub with the same content. Rerun the same command to resume an "
-            "interrupted push. The card README.md is committed last."
+            "Validate FOLDER as the Hub would (card metadata, configs, data files, licence, sizes) and "
+            "publish only what a dataset repo is made of: data/<config>/*.parquet, README.md, "
+            "build_info.json, skipped.jsonl, .gitattributes. Links, hidden files and every other file are "
+            "listed as errors and nothing is sent. Online, the Hub's own card check runs first; the data "
+            "then goes up through upload_folder where it splits and resumes (huggingface_hub >= 1.20 with "
+            "hf_xet), otherwise in commits of at most --commit-batch-size files, skipping files already on "
+            "the Hub with the same content. Rerun the same command to resume an interrupted push. The card "
+            "README.md is committed last. The folder is locked while the push runs; tokens never appear in "
+            "messages or logs."
         ),
     )
     push.add_argument("folder", help="a folder written by `ximagenet12 build`")
@@ -33,7 +38,7 @@ def register(subparsers) -> None:
     push.add_argument("--revision", default="main", help="branch to push to (created if missing)")
     push.add_argument("--token", default=None, help=_TOKEN_HELP)
     push.add_argument("--commit-batch-size", type=int, default=COMMIT_BATCH_SIZE, metavar="N",
-                      help=f"files per commit (default {COMMIT_BATCH_SIZE}, the Hub's recommendation)")
+                      help=f"files per commit on the batched path (default {COMMIT_BATCH_SIZE}, the Hub's recommendation)")
     push.add_argument("--check-only", action="store_true",
                       help="only validate the folder and list its problems; send nothing")
     push.set_defaults(func=_run_push)
@@ -62,8 +67,16 @@ def _progress_logging() -> None:
         logger.setLevel(logging.INFO)
 
 
+def _fail(command: str, exc: BaseException, token: str | None) -> int:
+    """One error line, with every token masked (the CLI's own catch-all would print it raw)."""
+    from ximagenet12.hub import _known_tokens, mask_tokens
+
+    print(f"ximagenet12 {command}: error: {mask_tokens(str(exc), _known_tokens(token))}", file=sys.stderr)
+    return 1
+
+
 def _run_push(args: argparse.Namespace) -> int:
-    from ximagenet12.hub import PushError, push
+    from ximagenet12.hub import FolderInUseError, PushError, push
     from ximagenet12.hub_validate import format_problems, validate_folder
 
     if args.check_only:
@@ -83,9 +96,14 @@ def _run_push(args: argparse.Namespace) -> int:
             token=args.token,
             commit_batch_size=args.commit_batch_size,
         )
-    except PushError as exc:
-        print(f"ximagenet12 push: error: {exc}", file=sys.stderr)
-        return 1
+    except (PushError, FolderInUseError, ValueError, TypeError, FileNotFoundError) as exc:
+        return _fail("push", exc, args.token)
+    if summary.path == "pipelined":
+        print(
+            f"{summary.url}: {len(summary.uploaded)} file(s) committed or already there through upload_folder, "
+            f"then the card ({len(summary.commits)} call(s), revision {summary.revision})"
+        )
+        return 0
     print(
         f"{summary.url}: {len(summary.uploaded)} file(s) uploaded in {len(summary.commits)} commit(s), "
         f"{len(summary.skipped)} already there (revision {summary.revision})"
@@ -99,8 +117,7 @@ def _run_push_metric(args: argparse.Namespace) -> int:
     _progress_logging()
     try:
         summary = push_metric(args.repo, source=args.source, private=args.private, token=args.token)
-    except PushError as exc:
-        print(f"ximagenet12 push-metric: error: {exc}", file=sys.stderr)
-        return 1
+    except (PushError, ValueError, TypeError, FileNotFoundError) as exc:
+        return _fail("push-metric", exc, args.token)
     print(f"{summary.url}: {len(summary.uploaded)} file(s) uploaded, {len(summary.skipped)} already there")
     return 0

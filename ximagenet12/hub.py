@@ -1,35 +1,54 @@
 """Publish a built dataset folder and the robustness metric to the Hugging Face Hub.
 
-:func:`push` validates the folder (:mod:`ximagenet12.hub_validate`) and refuses it with
-every problem listed before a single request is made; then it creates the dataset repo
-if needed and uploads in commits of at most ``commit_batch_size`` files, skipping files
-the repo already holds with the same content. A push that was interrupted (network,
-quota, Ctrl-C) is resumed by running it again: only what is missing is uploaded. The
-card (``README.md``) is committed last, so the viewer only sees the configs once all
-their data is there.
+:func:`push` holds an exclusive lock on the folder (no build may write it meanwhile),
+validates it (:mod:`ximagenet12.hub_validate`: an allow-list of what a dataset repo is
+made of, no links, the card, the parquet layout) and refuses it with every problem
+listed before a single request is made. Online it then runs the Hub's own card check
+(``DatasetCard.validate``), creates the dataset repo if needed and uploads:
+
+- **pipelined path** (``huggingface_hub`` >= 1.20 with ``hf_xet``, what the real Hub
+  takes by default): ``HfApi.upload_folder`` restricted to the validated data files,
+  which streams, splits large folders into several commits and resumes an interrupted
+  upload when rerun; then the card in a commit of its own;
+- **batched path** (no ``hf_xet``, or ``HF_HUB_DISABLE_XET=1``, where ``upload_folder``
+  makes one single commit): commits of at most ``commit_batch_size`` files through
+  ``create_commit``, skipping files the repo already holds with the same content, the
+  card last. This is the path the loopback tests exercise.
+
+Either way a push that was interrupted is resumed by running it again, and the card
+(``README.md``) comes last, so the viewer only sees the configs once their data is there.
 
 :func:`push_metric` publishes the ``evaluate`` module ``metrics/robustness_score`` as a
 Gradio Space, the form ``evaluate.load("owner/robustness_score")`` reads.
 
 Tokens are resolved by ``huggingface_hub`` (``token=`` argument, then ``HF_TOKEN``, then
-the stored login) and never logged or put in a message.
+the stored login). Every token from any of those sources, and anything shaped like a Hub
+token, is masked (``***``) in every message this module raises and in every log record
+emitted while it runs (:func:`mask_tokens`).
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import logging
+import os
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Iterator, Literal
 
-from ximagenet12.hub_validate import format_problems, read_card_metadata, upload_paths, validate_folder
+from ximagenet12.hub_validate import check_regular_file, format_problems, read_card_metadata, upload_paths, validate_folder
+from ximagenet12.locking import FolderInUseError, folder_lock
 
 __all__ = [
     "push",
     "push_metric",
+    "mask_tokens",
+    "pipelined_upload_available",
     "PushSummary",
     "PushError",
+    "FolderInUseError",
     "COMMIT_BATCH_SIZE",
     "METRIC_NAME",
     "METRIC_REQUIRED_FILES",
@@ -47,8 +66,15 @@ METRIC_REQUIRED_FILES: tuple[str, ...] = ("README.md", "app.py", "requirements.t
 #: ``evaluate`` metric Spaces are Gradio apps.
 SPACE_SDK = "gradio"
 _CARD = "README.md"
-_HASH_CHUNK = 8 * 1024 * 1024
 _NEVER_PUBLISHED_METRIC_FILES = frozenset({"__init__.py"})
+_METRIC_SUFFIXES = frozenset({".py", ".md", ".txt"})
+_HASH_CHUNK = 8 * 1024 * 1024
+#: First huggingface_hub release whose ``upload_folder`` splits and resumes (with hf_xet).
+_PIPELINED_UPLOAD_SINCE = (1, 20)
+#: Hub user tokens are ``hf_`` and 30-odd letters and digits; masked wherever they appear.
+_TOKEN_SHAPE = re.compile(r"\bhf_[A-Za-z0-9]{16,}")
+_BEARER = re.compile(r"(Bearer\s+)\S+", re.IGNORECASE)
+_MASK = "***"
 
 
 class PushError(RuntimeError):
@@ -57,7 +83,7 @@ class PushError(RuntimeError):
 
 @dataclass
 class PushSummary:
-    """What a push did: files uploaded and skipped, commits made."""
+    """What a push did: files uploaded and skipped, commits made, the upload path taken."""
 
     repo_id: str
     repo_type: str
@@ -66,6 +92,7 @@ class PushSummary:
     uploaded: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     commits: list[str] = field(default_factory=list)
+    path: Literal["batched", "pipelined"] = "batched"  # which upload path ran (see the module docstring)
 
 
 def push(
@@ -80,24 +107,28 @@ def push(
     """Upload a built dataset folder to the dataset repo ``repo_id``.
 
     Raises ValueError listing every problem :func:`validate_folder` finds (nothing is
-    sent then), and :class:`PushError` when the Hub fails part-way (rerun to resume).
+    sent then), :class:`FolderInUseError` while a build or another push holds the
+    folder, and :class:`PushError` when the Hub fails part-way (rerun to resume).
     """
     root = Path(folder)
     _check_repo_id(repo_id)
     if not 1 <= commit_batch_size <= 1000:
         raise ValueError(f"commit_batch_size must be between 1 and 1000, got {commit_batch_size}")
-    problems = validate_folder(root)
-    errors = [p for p in problems if p.severity == "error"]
-    if errors:
-        raise ValueError(
-            f"{root} cannot be pushed to {repo_id}: {len(errors)} problem(s) the Hub would refuse:\n"
-            + format_problems(problems)
-        )
-    for problem in problems:
-        logger.warning("%s", problem)
-    paths = upload_paths(root)
-    return _upload(root, paths, repo_id, "dataset", private=private, revision=revision, token=token,
-                   commit_batch_size=commit_batch_size, space_sdk=None)
+    if not root.is_dir():
+        raise FileNotFoundError(f"dataset folder {root} does not exist or is not a directory")
+    secrets = _known_tokens(token)
+    with _push_lock(root), _masked_logs(secrets):
+        problems = validate_folder(root)
+        errors = [p for p in problems if p.severity == "error"]
+        if errors:
+            raise ValueError(mask_tokens(
+                f"{root} cannot be pushed to {repo_id}: {len(errors)} problem(s) the Hub would refuse:\n"
+                + format_problems(problems), secrets))
+        for problem in problems:
+            logger.warning("%s", problem)
+        paths = upload_paths(root)
+        return _upload(root, paths, repo_id, "dataset", private=private, revision=revision, token=token,
+                       commit_batch_size=commit_batch_size, space_sdk=None, secrets=secrets)
 
 
 def push_metric(
@@ -111,6 +142,7 @@ def push_metric(
 
     ``source`` defaults to the installed ``ximagenet12.metrics/robustness_score``. The
     repo name must equal the metric name: ``evaluate.load("owner/x")`` loads ``x.py``.
+    Only the metric's own files are sent (script, card, ``app.py``, ``requirements.txt``).
     """
     _check_repo_id(repo_id)
     folder = Path(source) if source is not None else Path(str(resources.files("ximagenet12.metrics") / METRIC_NAME))
@@ -128,6 +160,7 @@ def push_metric(
     for required in (script, *METRIC_REQUIRED_FILES):
         if not (folder / required).is_file():
             problems.append(f"{folder / required} is missing")
+    paths = _metric_paths(folder, problems)
     if (folder / _CARD).is_file():
         try:
             meta = read_card_metadata(folder / _CARD)
@@ -140,13 +173,37 @@ def push_metric(
                 problems.append(f"{folder / _CARD}: `app_file` must be app.py, got {meta.get('app_file')!r}")
     if problems:
         raise ValueError(f"metric folder {folder} cannot be pushed to {repo_id}:\n" + "\n".join(f"  - {p}" for p in problems))
-    paths = [
-        p
-        for p in upload_paths(folder)
-        if "/" not in p and p not in _NEVER_PUBLISHED_METRIC_FILES and not p.endswith((".pyc", ".pyo"))
-    ]
-    return _upload(folder, paths, repo_id, "space", private=private, revision="main", token=token,
-                   commit_batch_size=COMMIT_BATCH_SIZE, space_sdk=SPACE_SDK)
+    secrets = _known_tokens(token)
+    with _masked_logs(secrets):
+        return _upload(folder, sorted(paths), repo_id, "space", private=private, revision="main", token=token,
+                       commit_batch_size=COMMIT_BATCH_SIZE, space_sdk=SPACE_SDK, secrets=secrets)
+
+
+def _metric_paths(folder: Path, problems: list[str]) -> list[str]:
+    """The metric Space's files: top-level modules (the script imports its siblings), card, app, requirements.
+
+    Links are refused; other files (``__init__.py``, caches, hidden files) are not sent and are logged.
+    """
+    paths = []
+    for path in sorted(folder.iterdir()):
+        name = path.name
+        if path.is_symlink():
+            problems.append(f"{path}: symbolic link; links are never published")
+        elif path.is_file() and not name.startswith(".") and name not in _NEVER_PUBLISHED_METRIC_FILES and (
+            path.suffix in _METRIC_SUFFIXES
+        ):
+            paths.append(name)
+        else:
+            logger.info("%s: not part of the metric Space, not sent", path)
+    return paths
+
+
+def mask_tokens(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
+    """``text`` with every secret, every Hub-shaped token and every bearer credential replaced by ``***``."""
+    for secret in secrets:
+        text = text.replace(secret, _MASK)
+    text = _BEARER.sub(lambda m: m.group(1) + _MASK, text)
+    return _TOKEN_SHAPE.sub(_MASK, text)
 
 
 # --------------------------------------------------------------------------- internals
@@ -160,30 +217,83 @@ def _check_repo_id(repo_id: str) -> None:
         raise ValueError(f"repo_id must look like 'owner/name', got {repo_id!r}")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(_HASH_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+@contextlib.contextmanager
+def _push_lock(root: Path) -> Iterator[None]:
+    """The folder lock (:mod:`ximagenet12.locking`) for the push; none needed on a read-only folder."""
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(folder_lock(root, purpose="push"))
+        except PermissionError:  # nobody can build into it either
+            logger.info("%s is read-only: pushed without a lock", root)
+        yield
 
 
-def _git_blob_sha1(path: Path) -> str:
-    digest = hashlib.sha1()
-    digest.update(b"blob %d\0" % path.stat().st_size)
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(_HASH_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _known_tokens(token: str | None) -> list[str]:
+    """Every token this process could send: the argument, the environment, the stored logins."""
+    found = {token, os.environ.get("HF_TOKEN"), os.environ.get("HUGGING_FACE_HUB_TOKEN")}
+    try:
+        from huggingface_hub import get_token
+
+        found.add(get_token())
+    except Exception:  # an OIDC or keyring failure is the upload's to report, not the masking's
+        pass
+    try:
+        from huggingface_hub.utils import get_stored_tokens  # huggingface_hub >= 0.25
+
+        found.update(get_stored_tokens().values())
+    except Exception:
+        pass
+    # longest first, so a token that contains another is masked whole
+    return sorted((t.strip() for t in found if isinstance(t, str) and len(t.strip()) >= 4), key=len, reverse=True)
+
+
+class _MaskFilter(logging.Filter):
+    """Rewrites a record's message with every token masked (attached to handlers, so it sees every logger)."""
+
+    def __init__(self, secrets: list[str]):
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_tokens(message, self.secrets)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = mask_tokens(logging.Formatter().formatException(record.exc_info), self.secrets)
+            record.exc_info = None
+        return True
+
+
+@contextlib.contextmanager
+def _masked_logs(secrets: list[str]) -> Iterator[None]:
+    """While it runs, every handler of every logger masks tokens in what it emits."""
+    mask = _MaskFilter(secrets)
+    loggers = [logging.getLogger()] + [
+        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
+    ]
+    handlers = {id(h): h for lg in loggers for h in lg.handlers}
+    if logging.lastResort is not None:  # what prints warnings when no handler is configured
+        handlers[id(logging.lastResort)] = logging.lastResort
+    for handler in handlers.values():
+        handler.addFilter(mask)
+    try:
+        yield
+    finally:
+        for handler in handlers.values():
+            handler.removeFilter(mask)
 
 
 def _same_content(path: Path, remote) -> bool:
     """Whether a local file equals a remote ``RepoFile`` (LFS sha256 or git blob id)."""
+    from huggingface_hub.utils.sha import git_hash, sha_fileobj
+
     if remote.size != path.stat().st_size:
         return False
     if remote.lfs is not None:
-        return remote.lfs.sha256 == _sha256(path)
-    return remote.blob_id == _git_blob_sha1(path)
+        with path.open("rb") as fh:
+            return remote.lfs.sha256 == sha_fileobj(fh, _HASH_CHUNK).hex()
+    return remote.blob_id == git_hash(path.read_bytes())  # regular (non-LFS) files are small
 
 
 def _remote_files(api, repo_id: str, repo_type: str, revision: str) -> dict:
@@ -197,6 +307,28 @@ def _remote_files(api, repo_id: str, repo_type: str, revision: str) -> dict:
         return {}
 
 
+def pipelined_upload_available() -> bool:
+    """Whether ``upload_folder`` splits and resumes here (huggingface_hub >= 1.20 with hf_xet enabled)."""
+    import huggingface_hub
+
+    version = tuple(int(x) for x in re.findall(r"\d+", huggingface_hub.__version__)[:2])
+    if version < _PIPELINED_UPLOAD_SINCE:
+        return False
+    from huggingface_hub.utils._runtime import is_xet_available
+
+    return bool(is_xet_available())
+
+
+def _validate_card_online(root: Path, repo_type: str) -> None:
+    """The Hub's own card check (``DatasetCard.validate``), before any file is sent."""
+    from huggingface_hub import DatasetCard
+
+    try:
+        DatasetCard.load(root / _CARD).validate(repo_type=repo_type)
+    except ValueError as exc:
+        raise ValueError(f"the Hub refuses the card {root / _CARD}: {' '.join(str(exc).split())}") from None
+
+
 def _upload(
     root: Path,
     paths: list[str],
@@ -208,51 +340,103 @@ def _upload(
     token: str | None,
     commit_batch_size: int,
     space_sdk: str | None,
+    secrets: list[str],
+    api=None,
 ) -> PushSummary:
-    from huggingface_hub import CommitOperationAdd, HfApi
+    from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
-    api = HfApi(token=token)
-    done = 0
+    api = api or HfApi(token=token)
     summary = PushSummary(repo_id=repo_id, repo_type=repo_type, revision=revision, url="")
     try:
+        if repo_type == "dataset" and _CARD in paths:
+            _validate_card_online(root, repo_type)
         url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, space_sdk=space_sdk)
         summary.url = str(url)
         if revision != "main":
             api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
-        remote = _remote_files(api, repo_id, repo_type, revision)
-        todo = []
-        for rel in paths:
-            if rel in remote and _same_content(root / rel, remote[rel]):
-                summary.skipped.append(rel)
-            else:
-                todo.append(rel)
-        # the card last, in a commit of its own, once every data file is in
-        data = [p for p in todo if p != _CARD]
-        batches = [data[i : i + commit_batch_size] for i in range(0, len(data), commit_batch_size)]
-        if _CARD in todo:
-            batches.append([_CARD])
-        if summary.skipped:
-            logger.info("%s: %d file(s) already on the Hub with the same content", repo_id, len(summary.skipped))
-        for n, batch in enumerate(batches, start=1):
-            operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(root / rel)) for rel in batch]
-            message = (
-                "Upload dataset card" if batch == [_CARD] else f"Upload {len(batch)} file(s) ({n}/{len(batches)})"
-            )
-            info = api.create_commit(
-                repo_id, operations, commit_message=message, repo_type=repo_type, revision=revision
-            )
-            summary.commits.append(info.oid)
-            summary.uploaded.extend(batch)
-            done = n
-            logger.info("%s: commit %d/%d: %d file(s)", repo_id, n, len(batches), len(batch))
+        if pipelined_upload_available():
+            _upload_pipelined(api, root, paths, summary)
+        else:
+            _upload_batches(api, root, paths, summary, commit_batch_size=commit_batch_size)
+    except ValueError as exc:  # a file swapped for a link since the validation, a card the Hub refuses
+        raise ValueError(mask_tokens(str(exc), secrets)) from None
     except (HfHubHTTPError, OSError, *_transport_errors()) as exc:
         raise PushError(
-            f"push of {root} to {repo_type} repo {repo_id} failed after {done} commit(s) "
+            f"push of {root} to {repo_type} repo {repo_id} failed after {len(summary.commits)} commit(s) "
             f"({len(summary.uploaded)} file(s) committed, {len(summary.skipped)} already there): "
-            f"{_describe(exc, token)}; run the same push again to resume"
+            f"{_describe(exc, secrets)}; run the same push again to resume"
         ) from None
     return summary
+
+
+def _card_last(paths: list[str]) -> tuple[list[str], list[str]]:
+    return [p for p in paths if p != _CARD], [p for p in paths if p == _CARD]
+
+
+def _upload_pipelined(api, root: Path, paths: list[str], summary: PushSummary) -> None:
+    """``upload_folder`` for the data (it splits, streams and resumes), then the card alone."""
+    from huggingface_hub import CommitOperationAdd
+
+    summary.path = "pipelined"
+    data, card = _card_last(paths)
+    for rel in paths:
+        check_regular_file(root, rel)
+    if data:
+        info = api.upload_folder(
+            repo_id=summary.repo_id, folder_path=str(root), repo_type=summary.repo_type, revision=summary.revision,
+            allow_patterns=[_glob_escape(p) for p in data], commit_message=f"Upload {len(data)} dataset file(s)",
+        )
+        summary.commits.append(info.oid)
+        summary.uploaded.extend(data)
+        logger.info("%s: %d data file(s) committed or already there", summary.repo_id, len(data))
+    if card:
+        info = api.create_commit(
+            summary.repo_id, [CommitOperationAdd(path_in_repo=_CARD, path_or_fileobj=str(root / _CARD))],
+            commit_message="Upload dataset card", repo_type=summary.repo_type, revision=summary.revision,
+        )
+        summary.commits.append(info.oid)
+        summary.uploaded.append(_CARD)
+
+
+def _upload_batches(api, root: Path, paths: list[str], summary: PushSummary, *, commit_batch_size: int) -> None:
+    """Commits of at most ``commit_batch_size`` files, skipping what the repo already holds; the card last.
+
+    Hand-written because ``create_commit`` makes one commit of everything it is given and
+    the pre-1.20 (or xet-less) ``upload_folder`` is one such commit: a large folder would
+    time out and an interruption would lose everything.
+    """
+    from huggingface_hub import CommitOperationAdd
+
+    remote = _remote_files(api, summary.repo_id, summary.repo_type, summary.revision)
+    todo = []
+    for rel in paths:
+        if rel in remote and _same_content(root / rel, remote[rel]):
+            summary.skipped.append(rel)
+        else:
+            todo.append(rel)
+    data, card = _card_last(todo)
+    batches = [data[i : i + commit_batch_size] for i in range(0, len(data), commit_batch_size)]
+    if card:
+        batches.append(card)
+    if summary.skipped:
+        logger.info("%s: %d file(s) already on the Hub with the same content", summary.repo_id, len(summary.skipped))
+    for n, batch in enumerate(batches, start=1):
+        operations = [
+            CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(check_regular_file(root, rel))) for rel in batch
+        ]
+        message = "Upload dataset card" if batch == [_CARD] else f"Upload {len(batch)} file(s) ({n}/{len(batches)})"
+        info = api.create_commit(
+            summary.repo_id, operations, commit_message=message, repo_type=summary.repo_type, revision=summary.revision
+        )
+        summary.commits.append(info.oid)
+        summary.uploaded.extend(batch)
+        logger.info("%s: commit %d/%d: %d file(s)", summary.repo_id, n, len(batches), len(batch))
+
+
+def _glob_escape(path: str) -> str:
+    """``path`` as an fnmatch pattern that matches only itself."""
+    return re.sub(r"([*?\[])", r"[\1]", path)
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
@@ -266,11 +450,11 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-def _describe(exc: Exception, token: str | None) -> str:
-    """The HTTP status line and the server's own message, with no token riding along."""
+def _describe(exc: Exception, secrets: list[str]) -> str:
+    """The HTTP status line and the server's own message, with every token masked."""
     lines = str(exc).splitlines()
     text = lines[0] if lines else type(exc).__name__
     server_message = getattr(exc, "server_message", None)
     if server_message and server_message not in text:
         text += f" ({' '.join(server_message.split())})"
-    return text.replace(token, "***") if token else text
+    return mask_tokens(text, secrets)

@@ -6,24 +6,36 @@ before :func:`ximagenet12.hub.push` sends a single byte.
 
 What is checked (the contract of the built folder, see SPEC §5):
 
-- ``README.md`` exists and starts with a YAML block that parses to a mapping;
+- **only what a dataset repo is made of** is published (an allow-list, :data:`PUBLISHED`):
+  ``data/<config>/*.parquet``, the card ``README.md``, ``build_info.json``,
+  ``skipped.jsonl`` and ``.gitattributes``. Everything else is an error naming the file
+  and the reason: symbolic links (their target may be a key outside the folder) and
+  anything that is not a regular file, hidden files and dot-folders, code and binaries
+  of any suffix and case, other files. ``.git/`` and ``.cache/`` at the top are never
+  uploaded (a warning says so);
+- ``README.md`` starts with a YAML block that parses to a mapping (read with
+  ``huggingface_hub``'s :class:`~huggingface_hub.DatasetCard`, as the Hub reads it);
 - ``configs``: one entry per ``data/<config>/`` folder and vice versa, unique names,
   exactly one ``default: true`` (``original`` when present), every ``data_files`` glob
-  matches parquet files of its own folder only;
+  matches parquet files of its own folder only, and no config holds 0 rows;
 - ``dataset_info``: its configs exist, its splits' ``num_examples`` equal the parquet row
   counts, its feature names equal the parquet columns;
 - ``license`` ids, ``task_categories`` and ``size_categories`` are values the Hub knows,
   and the size bucket holds the row count (of the largest config or of all configs);
-- no code files (the Hub viewer never runs them; ``datasets`` >= 4 refuses them);
 - parquet: Hugging Face feature metadata present, row groups within the viewer's limit,
-  shards within the size limit, fewer files per folder than the Hub allows.
+  shards within the size limit, fewer files per folder than the Hub allows;
+- the published text files (``skipped.jsonl``, the card, ``build_info.json``) carry no
+  Python object reprs and no absolute path of this machine (home folder, the folder's
+  parent): skip reasons must be stable and relative to the source.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
-from dataclasses import dataclass
+import stat
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Literal
 
@@ -31,13 +43,18 @@ from ximagenet12.constants import MAX_SHARD_BYTES, ROWS_PER_ROW_GROUP
 
 __all__ = [
     "Problem",
+    "FolderScan",
+    "scan_folder",
     "validate_folder",
     "format_problems",
     "read_card_metadata",
+    "read_card_configs",
     "upload_paths",
+    "check_regular_file",
     "HUB_LICENSE_IDS",
     "HUB_TASK_CATEGORIES",
     "HUB_SIZE_CATEGORIES",
+    "PUBLISHED",
     "CODE_FILE_SUFFIXES",
     "MAX_ROW_GROUP_BYTES",
     "MAX_ROW_GROUP_ROWS",
@@ -104,8 +121,21 @@ HUB_SIZE_CATEGORIES: dict[str, tuple[int, float]] = {
     "n>1T": (1_000_000_000_000, float("inf")),
 }
 
-#: Files the Hub (and ``datasets`` >= 4) would treat as code: never published.
-CODE_FILE_SUFFIXES: tuple[str, ...] = (".py", ".ipynb", ".sh")
+#: The files at the top of a published dataset repo, and what each one is. Besides
+#: these, only ``data/<config>/*.parquet`` is published.
+PUBLISHED: dict[str, str] = {
+    "README.md": "the dataset card",
+    "build_info.json": "how the folder was built",
+    "skipped.jsonl": "the samples the build skipped and why",
+    ".gitattributes": "the repo's LFS rules",
+}
+#: Suffixes named as code or binaries in the error (any case); every other unlisted
+#: file is refused too, with a plainer reason.
+CODE_FILE_SUFFIXES: tuple[str, ...] = (
+    ".py", ".pyc", ".pyo", ".pyw", ".pyx", ".ipynb", ".sh", ".bash", ".zsh", ".bat", ".cmd", ".ps1",
+    ".exe", ".dll", ".so", ".dylib", ".bin", ".js", ".mjs", ".rb", ".pl", ".php", ".jar", ".whl",
+    ".pkl", ".pickle", ".pt", ".pth", ".ckpt", ".npy", ".npz", ".joblib",
+)
 #: The dataset viewer refuses row groups above ~286 MiB of uncompressed data.
 MAX_ROW_GROUP_BYTES = 286 * 1024 * 1024
 #: More rows per group than this is allowed but makes the viewer page slowly (warning).
@@ -115,9 +145,10 @@ MAX_ROW_GROUP_ROWS = 10 * ROWS_PER_ROW_GROUP
 MAX_SHARD_FILE_BYTES = MAX_SHARD_BYTES + 64 * 1024 * 1024
 #: The Hub refuses 10,000 or more files in one folder.
 MAX_FILES_PER_FOLDER = 10_000
-#: Folders never uploaded (the same ones ``HfApi.upload_folder`` skips).
-IGNORED_DIRS: frozenset[str] = frozenset({".git", ".cache", "__pycache__"})
+#: Top-level folders never uploaded (git's own folder, the build's cache): a warning says so.
+IGNORED_DIRS: frozenset[str] = frozenset({".git", ".cache"})
 
+_DATA_DIR = "data"
 _DEFAULT_CONFIG = "original"
 #: Keys datasets requires in each dataset_info split, or it ignores the whole entry.
 _SPLIT_KEYS = ("name", "num_bytes", "num_examples")
@@ -135,49 +166,156 @@ class Problem:
         return f"{self.severity}: {self.where}: {self.message}"
 
 
+@dataclass
+class FolderScan:
+    """What a push of a folder would upload (``paths``) and what it refuses (``problems``)."""
+
+    paths: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
 def format_problems(problems: Iterable[Problem]) -> str:
     """One line per problem, errors first."""
     ordered = sorted(problems, key=lambda p: (p.severity != "error",))
     return "\n".join(f"  - {p}" for p in ordered)
 
 
-def upload_paths(folder: str | Path) -> list[str]:
-    """Every file under ``folder`` that a push would upload, as sorted POSIX paths."""
+def _refusal(rel: str) -> str | None:
+    """Why the regular file ``rel`` is not published, or None when it is."""
+    parts = PurePosixPath(rel).parts
+    if rel in PUBLISHED:
+        return None
+    if any(part.startswith(".") for part in parts):
+        return "hidden file or folder: a dataset repo publishes no dot-files"
+    suffix = PurePosixPath(rel).suffix.lower()
+    if suffix in CODE_FILE_SUFFIXES:
+        return (
+            f"code or binary file ({suffix}): the Hub viewer never runs code and datasets>=4 refuses "
+            "loading scripts; publish parquet and the card only"
+        )
+    if parts[0] == _DATA_DIR and len(parts) == 3 and PurePosixPath(rel).suffix == ".parquet":
+        return None
+    if suffix == ".parquet":
+        return f"parquet file outside {_DATA_DIR}/<config>/ (or with a suffix in another case): no config would load it"
+    if len(parts) == 1 and rel.lower() in {name.lower() for name in PUBLISHED}:
+        return f"the name must be spelled {next(n for n in PUBLISHED if n.lower() == rel.lower())!r} exactly"
+    return (
+        "not part of a dataset repo: publish only data/<config>/*.parquet, "
+        + ", ".join(PUBLISHED)
+    )
+
+
+def scan_folder(folder: str | Path) -> FolderScan:
+    """Walk ``folder`` without following links: the files a push would upload, and the rest refused."""
     root = Path(folder)
-    out = []
-    for path in root.rglob("*"):
-        rel = path.relative_to(root)
-        if any(part in IGNORED_DIRS for part in rel.parts[:-1]) or rel.parts[0] in IGNORED_DIRS:
-            continue
-        if path.is_file():
-            out.append(rel.as_posix())
-    return sorted(out)
+    real_root = root.resolve()
+    scan = FolderScan()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        here = Path(dirpath)
+        for name in sorted(dirnames):
+            rel = (here / name).relative_to(root).as_posix()
+            if (here / name).is_symlink():
+                scan.problems.append(Problem("error", rel, "symbolic link to a folder: links are never published "
+                                             "(their target may lie outside the dataset folder)"))
+                dirnames.remove(name)
+            elif here == root and name in IGNORED_DIRS:
+                if not _only_the_lock(here / name, root):
+                    scan.problems.append(Problem("warning", rel + "/", "never uploaded (git or build cache folder)"))
+                dirnames.remove(name)
+            elif name.startswith("."):
+                scan.problems.append(Problem("error", rel + "/", "hidden folder: a dataset repo publishes no dot-folders"))
+                dirnames.remove(name)
+        for name in sorted(filenames):
+            path = here / name
+            rel = path.relative_to(root).as_posix()
+            reason = _file_refusal(path, real_root) or _refusal(rel)
+            if reason is None:
+                scan.paths.append(rel)
+            else:
+                scan.problems.append(Problem("error", rel, reason))
+    scan.paths.sort()
+    return scan
+
+
+def _only_the_lock(folder: Path, root: Path) -> bool:
+    """Whether ``folder`` holds nothing but the folder lock of a running build or push (said nowhere)."""
+    from ximagenet12.locking import lock_path
+
+    return [p for p in folder.iterdir()] == [lock_path(root)]
+
+
+def _file_refusal(path: Path, real_root: Path) -> str | None:
+    """Why ``path`` cannot be uploaded whatever its name: a link, not a regular file, outside the folder."""
+    info = path.lstat()
+    if stat.S_ISLNK(info.st_mode):
+        return "symbolic link: links are never published (their target may lie outside the dataset folder)"
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file (device, pipe or socket)"
+    if not path.resolve().is_relative_to(real_root):
+        return "resolves outside the dataset folder"
+    return None
+
+
+def check_regular_file(root: Path, rel: str) -> Path:
+    """``root / rel`` if it is still a regular file inside ``root``; ValueError otherwise.
+
+    Called again right before a file is sent, so a file swapped for a link after the
+    validation is still refused.
+    """
+    path = root / rel
+    try:
+        reason = _file_refusal(path, root.resolve())
+    except FileNotFoundError:
+        reason = "disappeared after the validation"
+    if reason is not None:
+        raise ValueError(f"{rel} in {root} cannot be uploaded: {reason}")
+    return path
+
+
+def upload_paths(folder: str | Path) -> list[str]:
+    """The files under ``folder`` that a push uploads (the allow-list), as sorted POSIX paths."""
+    return scan_folder(folder).paths
 
 
 def read_card_metadata(readme: str | Path) -> dict[str, Any]:
-    """The YAML block at the top of a card, as a dict.
+    """The YAML block at the top of a card, as a dict, parsed by ``huggingface_hub``.
 
     Raises ValueError when the block is missing, unterminated, not YAML or not a mapping.
     """
     import yaml
+    from huggingface_hub import RepoCard
 
     text = Path(readme).read_text(encoding="utf-8")
-    lines = text.splitlines()
-    if not lines or lines[0].strip() != "---":
+    if not text.lstrip().startswith("---"):
         raise ValueError(f"{readme}: the card must start with a '---' line opening its YAML metadata")
     try:
-        end = next(i for i, line in enumerate(lines[1:], start=1) if line.strip() == "---")
-    except StopIteration:
-        raise ValueError(f"{readme}: the YAML metadata block is not closed by a '---' line") from None
-    try:
-        meta = yaml.safe_load("\n".join(lines[1:end]))
+        card = RepoCard(text, ignore_metadata_errors=False)
     except yaml.YAMLError as exc:
-        raise ValueError(f"{readme}: the YAML metadata does not parse: {exc}") from None
-    if meta is None:
-        meta = {}
-    if not isinstance(meta, dict):
-        raise ValueError(f"{readme}: the YAML metadata must be a mapping, got {type(meta).__name__}")
-    return meta
+        first = " ".join(str(exc).split())
+        raise ValueError(f"{readme}: the YAML metadata does not parse: {first}") from None
+    except ValueError as exc:
+        raise ValueError(f"{readme}: the YAML metadata must be a mapping ({exc})") from None
+    if card.text == text:  # huggingface_hub found no closed block
+        raise ValueError(f"{readme}: the YAML metadata block is not closed by a '---' line")
+    return card.data.to_dict()
+
+
+def read_card_configs(readme: str | Path) -> list[str]:
+    """The card's config names in card order, read the way ``datasets`` reads them.
+
+    Raises ValueError when the card has no YAML block or lists no ``configs``.
+    """
+    from datasets.utils.metadata import MetadataConfigs
+    from huggingface_hub import DatasetCardData
+
+    meta = read_card_metadata(readme)
+    try:
+        configs = MetadataConfigs.from_dataset_card_data(DatasetCardData(**meta))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"the dataset card {str(readme)!r} has malformed `configs:`: {exc}") from None
+    if not configs:
+        raise ValueError(f"the dataset card {str(readme)!r} lists no `configs:`")
+    return list(configs)
 
 
 def validate_folder(
@@ -196,9 +334,11 @@ def validate_folder(
     root = Path(folder)
     if not root.is_dir():
         raise FileNotFoundError(f"dataset folder {root} does not exist or is not a directory")
-    problems: list[Problem] = []
-    paths = upload_paths(root)
-    _check_files(root, paths, problems, max_files_per_folder=max_files_per_folder)
+    scan = scan_folder(root)
+    problems = list(scan.problems)
+    paths = scan.paths
+    _check_files(paths, problems, max_files_per_folder=max_files_per_folder)
+    _check_leaks(root, paths, problems)
     rows = _check_parquet(
         root,
         paths,
@@ -207,12 +347,12 @@ def validate_folder(
         max_row_group_rows=max_row_group_rows,
         max_shard_bytes=max_shard_bytes,
     )
-    readme = root / "README.md"
-    if not readme.is_file():
-        problems.append(Problem("error", "README.md", "missing: the dataset card with YAML `configs:` is required"))
+    if "README.md" not in paths:
+        if not any(p.where == "README.md" for p in problems):
+            problems.append(Problem("error", "README.md", "missing: the dataset card with YAML `configs:` is required"))
         return problems
     try:
-        meta = read_card_metadata(readme)
+        meta = read_card_metadata(root / "README.md")
     except ValueError as exc:
         problems.append(Problem("error", "README.md", str(exc).split(": ", 1)[-1]))
         return problems
@@ -220,21 +360,49 @@ def validate_folder(
     return problems
 
 
+# --------------------------------------------------------------------------- leaks
+
+#: ``<_io.BytesIO object at 0x7f...>``: differs between identical builds and says nothing.
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
+#: A user's home folder on Linux, macOS or Windows.
+_HOME_PATH = re.compile(r"(?:/home/|/Users/|[A-Za-z]:\\{1,2}Users\\{1,2})[^/\\\s\"']+")  # \\ doubled in JSON
+#: Published text files that carry messages from the build.
+_TEXT_FILES = ("skipped.jsonl", "README.md", "build_info.json")
+
+
+def _local_prefixes(root: Path) -> list[str]:
+    """Absolute paths of this machine that must not be published: home and the folder's parent."""
+    out = []
+    for prefix in (Path.home(), root.resolve().parent):
+        if len(prefix.parts) >= 3:  # "/" or "/data" alone would match ordinary text
+            out.append(str(prefix))
+    return out
+
+
+def _check_leaks(root: Path, paths: list[str], problems: list[Problem]) -> None:
+    """Object reprs and absolute local paths in the published text files (skip reasons, mostly)."""
+    prefixes = _local_prefixes(root)
+    for rel in _TEXT_FILES:
+        if rel not in paths:
+            continue
+        for n, line in enumerate((root / rel).read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+            found = _OBJECT_REPR.search(line)
+            if found:
+                problems.append(Problem("error", f"{rel} line {n}", f"carries a Python object repr {found.group(0)!r}: "
+                                        "it differs between identical builds; record a stable reason"))
+                continue
+            local = next((p for p in prefixes if p in line), None) or (m.group(0) if (m := _HOME_PATH.search(line)) else None)
+            if local:
+                problems.append(Problem("error", f"{rel} line {n}", f"carries the absolute local path {local!r}: "
+                                        "it would publish this machine's layout; record paths relative to the source"))
+
+
 # --------------------------------------------------------------------------- files
 
 
-def _check_files(root: Path, paths: list[str], problems: list[Problem], *, max_files_per_folder: int) -> None:
+def _check_files(paths: list[str], problems: list[Problem], *, max_files_per_folder: int) -> None:
     per_folder: dict[str, int] = {}
     for rel in paths:
-        if rel.endswith(CODE_FILE_SUFFIXES):
-            problems.append(
-                Problem(
-                    "error",
-                    rel,
-                    "code file in the dataset folder: the Hub viewer never runs code and datasets>=4 "
-                    "refuses loading scripts; publish parquet and the card only",
-                )
-            )
         parent = PurePosixPath(rel).parent.as_posix()
         per_folder[parent] = per_folder.get(parent, 0) + 1
     for parent, count in sorted(per_folder.items()):
@@ -436,6 +604,13 @@ def _check_card(
                     n, columns = rows.get(hit, (0, []))
                     config_rows[name][split] = config_rows[name].get(split, 0) + n
                     config_columns.setdefault(name, columns)
+    for name, splits in config_rows.items():
+        if name in folders and sum(splits.values()) == 0:
+            err(
+                f"README.md configs[{name}]",
+                "0 rows: an empty config fails to load and stops `evaluate --scenarios all`; "
+                "rebuild it or leave it out of the card",
+            )
     for name in sorted(folders - set(names)):
         err(f"data/{name}/", "folder has no entry in the card's `configs`; the viewer would not show it")
     for name in sorted(set(names) - folders):

@@ -52,15 +52,19 @@ def test_merge_splits_shards_and_regroups_rows(tmp_path):
     assert isinstance(ds.features["image"], datasets.Image) and ds.features["label"].names == ["a", "b"]
 
 
-def test_big_enough_parts_become_shards_without_a_rewrite(tmp_path):
-    parts = _parts(tmp_path, [150, 40])
-    files, rows, nbytes = finalize_parts(parts, tmp_path / "out", SCHEMA, min_shard_bytes=1000)
-    assert rows == 190 and nbytes > 190_000
-    assert [f.stat().st_ino for f in files] == [p.stat().st_ino for p in parts]  # hard links
-    assert all(p.exists() for p in parts)  # kept for a re-run
-    meta = pq.ParquetFile(files[0]).metadata
-    assert max(meta.row_group(i).num_rows for i in range(meta.num_row_groups)) <= 100
-    again, _, _ = finalize_parts(parts, tmp_path / "out", SCHEMA, min_shard_bytes=1000)
+@pytest.mark.parametrize("sizes, groups", [([150, 40], [100, 90]), ([45], [45]), ([230], [100, 100, 30])])
+def test_parts_are_always_regrouped_into_row_groups_of_100(tmp_path, sizes, groups):
+    parts = _parts(tmp_path, sizes)  # written 7 rows at a time: 7-row groups in every part
+    assert pq.ParquetFile(parts[0]).metadata.row_group(0).num_rows == 7
+    files, rows, nbytes = finalize_parts(parts, tmp_path / "out", SCHEMA)
+    metas = [pq.ParquetFile(f).metadata for f in files]
+    assert [m.row_group(i).num_rows for m in metas for i in range(m.num_row_groups)] == groups
+    assert rows == sum(sizes) and all(p.exists() for p in parts)  # parts kept for a re-run
+    # num_bytes is the Arrow size datasets computes when it loads the shards
+    ds = datasets.load_dataset("parquet", data_files=[str(f) for f in files], split="train",
+                               cache_dir=str(tmp_path / "cache"))
+    assert nbytes == ds.info.splits["train"].num_bytes
+    again, _, _ = finalize_parts(parts, tmp_path / "out", SCHEMA)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f.name for f in again]
 
 
@@ -104,3 +108,14 @@ def test_a_shard_never_grows_past_its_limit_by_a_row_group(tmp_path):
     sizes = [sum(m.row_group(i).total_byte_size for i in range(m.num_row_groups))
              for m in (pq.ParquetFile(f).metadata for f in files)]
     assert rows == 100 and len(files) == 5 and max(sizes) <= limit
+
+
+def test_num_bytes_matches_datasets_for_uneven_row_groups(tmp_path):
+    from ximagenet12.builder.writer import arrow_num_bytes, rows_to_table
+
+    path = tmp_path / "uneven.parquet"
+    with pq.ParquetWriter(str(path), SCHEMA) as writer:
+        for start, n in ((0, 7), (7, 10), (17, 3)):  # groups of 7, 10, 3: datasets reads batches of 7
+            writer.write_table(rows_to_table(_rows(n, start), SCHEMA))
+    ds = datasets.load_dataset("parquet", data_files=[str(path)], split="train", cache_dir=str(tmp_path / "cache"))
+    assert arrow_num_bytes(path) == ds.info.splits["train"].num_bytes

@@ -12,7 +12,9 @@ Implemented (each used by ``huggingface_hub`` 2.x or ``datasets`` 5.x, seen in t
 
 State lives in memory; ``requests`` logs every call, ``lfs_uploads`` counts LFS PUTs and
 ``fail_commits`` makes chosen commit requests (1-based) fail with HTTP 500, to simulate an
-interrupted push. Xet is not offered: clients must run with ``HF_HUB_DISABLE_XET=1``.
+interrupted push; ``echo_authorization`` puts the request's Authorization header into every
+error message (to prove the client masks it); ``card_errors`` makes ``/api/validate-yaml``
+refuse every card with those messages. Xet is not offered: clients must run with ``HF_HUB_DISABLE_XET=1``.
 """
 
 from __future__ import annotations
@@ -98,6 +100,8 @@ class FakeHub:
         self.lfs_uploads: list[str] = []
         self.commit_requests = 0
         self.fail_commits: set[int] = set()
+        self.echo_authorization = False
+        self.card_errors: list[str] = []
         self._lock = threading.RLock()
         self._counter = 0
         self._server: ThreadingHTTPServer | None = None
@@ -318,6 +322,8 @@ class _Handler(BaseHTTPRequestHandler):
             with self.hub._lock:
                 self._route(body)
         except _HTTPError as exc:
+            if self.hub.echo_authorization:  # like a careless proxy: the credential comes back in the error
+                exc.message += f" (request had Authorization: {self.headers.get('Authorization')})"
             headers = {"X-Error-Message": exc.message}
             if exc.code:
                 headers["X-Error-Code"] = exc.code
@@ -345,6 +351,8 @@ class _Handler(BaseHTTPRequestHandler):
         if parts[:2] == ["api", "agent-harnesses"]:  # huggingface_hub's user-agent lookup
             return self._json(200, {"standardEnvVars": [], "harnesses": {}})
         if parts[:2] == ["api", "validate-yaml"]:
+            if hub.card_errors:  # the Hub answers 400 with its findings
+                raise _HTTPError(400, "; ".join(hub.card_errors))
             return self._json(200, {"errors": [], "warnings": []})
         if parts[0] == "__lfs__" and method == "PUT":
             repo_type, repo_id, oid = parts[1], f"{parts[2]}/{parts[3]}", parts[4]

@@ -7,6 +7,7 @@ server, because both libraries read the endpoint when imported.
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -167,6 +168,76 @@ def test_push_argument_errors(built_folder, repo_id, kwargs, error, match, monke
 def test_push_refuses_a_code_file_in_process(built_folder, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     (built_folder / "data" / "original" / "loader.py").write_text("")
-    with pytest.raises(ValueError, match=r"(?s)1 problem\(s\).*loader.py: code file"):
+    with pytest.raises(ValueError, match=r"(?s)1 problem\(s\).*loader.py: code or binary file"):
         push(built_folder, "owner/x")
     assert issubclass(PushError, RuntimeError)
+
+
+def test_the_hubs_own_card_check_runs_before_anything_is_sent(built_folder, hub, run_client):
+    hub.card_errors = ["task_ids: 'not-a-task' is not a valid task id"]
+    code = f"""
+from ximagenet12.hub import push
+try:
+    push({str(built_folder)!r}, "owner/ximagenet12")
+except ValueError as exc:
+    print("VALUEERROR " + str(exc))
+"""
+    proc = run_client(code)
+    assert "VALUEERROR the Hub refuses the card" in proc.stdout and "'not-a-task' is not a valid task id" in proc.stdout
+    assert hub.log_lines() == ["POST /api/validate-yaml -> 400"]  # no repo created, nothing uploaded
+    assert hub.repos == {}
+
+
+def test_a_valid_card_is_checked_online_first(built_folder, hub, run_client):
+    run_client(PUSH.format(folder=str(built_folder), batch=100, extra=""))
+    assert [line for line in hub.log_lines() if "agent-harnesses" not in line][0] == "POST /api/validate-yaml -> 200"
+
+
+class _RecordingApi:
+    """Stands in for HfApi on the pipelined path, which needs the Hub's Xet storage (not offered here)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def create_repo(self, repo_id, **kwargs):
+        self.calls.append(("create_repo", repo_id))
+        return f"https://huggingface.co/datasets/{repo_id}"
+
+    def upload_folder(self, **kwargs):
+        self.calls.append(("upload_folder", kwargs))
+        return SimpleNamespace(oid="c1")
+
+    def create_commit(self, repo_id, operations, **kwargs):
+        self.calls.append(("create_commit", [op.path_in_repo for op in operations], kwargs["commit_message"]))
+        return SimpleNamespace(oid="c2")
+
+
+def test_pipelined_path_sends_only_validated_data_files_then_the_card(built_folder, monkeypatch):
+    import fnmatch
+
+    import ximagenet12.hub as hub_module
+    from ximagenet12.hub_validate import upload_paths
+
+    (built_folder / "notes[1].txt").write_text("x")  # refused by validation, and must not match a pattern
+    monkeypatch.setattr(hub_module, "pipelined_upload_available", lambda: True)
+    monkeypatch.setattr(hub_module, "_validate_card_online", lambda root, repo_type: None)
+    api = _RecordingApi()
+    paths = upload_paths(built_folder)
+    summary = hub_module._upload(built_folder, paths, "owner/x", "dataset", private=False, revision="main", token=None,
+                                 commit_batch_size=100, space_sdk=None, secrets=[], api=api)
+    (_, repo), (_, kwargs), card_commit = api.calls
+    assert repo == "owner/x" and card_commit == ("create_commit", ["README.md"], "Upload dataset card")
+    allowed = kwargs["allow_patterns"]
+    every_file = [p.relative_to(built_folder).as_posix() for p in built_folder.rglob("*") if p.is_file()]
+    matched = sorted(f for f in every_file if any(fnmatch.fnmatch(f, pattern) for pattern in allowed))
+    assert matched == [p for p in paths if p != "README.md"]
+    assert summary.path == "pipelined" and summary.uploaded[-1] == "README.md"
+
+
+def test_the_loopback_tests_take_the_legacy_path(monkeypatch):
+    from huggingface_hub import constants
+
+    from ximagenet12.hub import pipelined_upload_available
+
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+    assert pipelined_upload_available() is False

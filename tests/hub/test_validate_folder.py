@@ -81,7 +81,7 @@ def test_all_problems_reported_together(built_folder, folders):
         "'10K<n<100K' does not hold the row count",
         "exactly one config must have `default: true`, found 0",
         "declares num_examples=7 but its parquet files hold 6 rows",
-        "ximagenet12.py: code file",
+        "ximagenet12.py: code or binary file",
         "data/image_grey/: folder has no entry",
     ]:
         assert needle in text, f"{needle!r} not in:\n{text}"

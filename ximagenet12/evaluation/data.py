@@ -72,7 +72,6 @@ ORIGINAL = "original"
 SPLIT = "train"
 #: How RGBA images are fed to models; recorded in every report.
 ALPHA_FLATTENING = "alpha composited on black: rgb * alpha / 255 (the paper's segmented look)"
-_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(\n|\Z)", re.S)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -86,29 +85,29 @@ def is_local(data: str | os.PathLike) -> bool:
     return os.path.isdir(os.fspath(data))
 
 
-def _card_entries(folder: Path) -> list[dict]:
-    """The ``configs:`` entries of a built folder's card (each with a ``config_name``)."""
-    import yaml
-
+def _card_path(folder: Path) -> Path:
     card = folder / "README.md"
     if not card.is_file():
         raise FileNotFoundError(f"data folder {str(folder)!r} has no README.md dataset card (not a built folder)")
-    match = _FRONT_MATTER.match(card.read_text(encoding="utf-8"))
-    if not match:
-        raise ValueError(f"the dataset card {str(card)!r} has no YAML front matter with `configs:`")
-    try:
-        meta = yaml.safe_load(match.group(1)) or {}
-    except yaml.YAMLError as exc:
-        raise ValueError(f"the dataset card {str(card)!r} has invalid YAML front matter: {exc}") from None
-    entries = [c for c in (meta.get("configs") if isinstance(meta, dict) else None) or []
-               if isinstance(c, dict) and isinstance(c.get("config_name"), str) and c.get("config_name")]
-    if not entries:
-        raise ValueError(f"the dataset card {str(card)!r} lists no `configs:`")
-    return entries
+    return card
 
 
 def _card_configs(folder: Path) -> list[str]:
-    return [c["config_name"] for c in _card_entries(folder)]
+    """Config names of a built folder's card, read the way ``datasets`` reads them."""
+    from ximagenet12.hub_validate import read_card_configs
+
+    return read_card_configs(_card_path(folder))
+
+
+def _card_entries(folder: Path) -> list[dict]:
+    """The ``configs:`` entries of a built folder's card (each with a ``config_name``), in card order."""
+    from ximagenet12.hub_validate import read_card_metadata
+
+    card = _card_path(folder)
+    names = _card_configs(folder)
+    raw = read_card_metadata(card).get("configs") or []
+    by_name = {c.get("config_name"): c for c in raw if isinstance(c, dict)}
+    return [by_name.get(n) or {"config_name": n} for n in names]
 
 
 def available_configs(data: str | os.PathLike) -> list[str]:
