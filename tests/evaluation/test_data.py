@@ -122,7 +122,6 @@ def test_a_hub_dataset_is_identified_by_its_revision_or_says_why_not():
     ["data/original/*.parquet"],
     [{"split": "train", "path": "data/original/train-*"}],
     [{"split": "train", "path": ["data/original/train-*"]}, {"split": "test", "path": "data/other/*"}],
-    {"train": "data/original/*.parquet"},
 ])
 def test_every_card_form_of_data_files_finds_the_shards(data_files, tmp_path, ev):
     import yaml
