@@ -571,10 +571,20 @@ def _token_echo_case(tmp: Path) -> Outcome:
 
 
 def evaluator_cases() -> list[Case]:
-    """Hook for evaluator cases (row paths outside the data, corrupt shards, bad configs).
+    """The evaluator's hostile corpus (``tests/reliability/hostile_eval.py``): row paths outside
+    the data, secret bytes, damaged shards, an empty config, card patterns leading out, a bad
+    option. A secret that reaches the report counts as a traceback."""
+    import hostile_eval
 
-    Empty until the evaluator handles them on main; add its cases here then."""
-    return []
+    def run(case: hostile_eval.EvalCase) -> Callable[[Path], Outcome]:
+        def go(tmp: Path) -> Outcome:
+            got = hostile_eval.run_case(case, tmp)
+            kind = "traceback" if got["leaked"] else got["kind"]
+            return Outcome(kind, case.expected, rows_lost=got["rows_lost"], note=got["note"])
+
+        return go
+
+    return [Case(c.name, "evaluator", run(c)) for c in hostile_eval.CASES]
 
 
 # --------------------------------------------------------------------------- the tally
