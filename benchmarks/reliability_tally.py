@@ -10,7 +10,7 @@ Runs, each in a fresh temporary folder:
   ``ximagenet12 build``;
 - output-folder faults (out = / inside / around the source, a user's README under
   --overwrite, other settings, a tampered manifest, --resume on a finished build, a
-  read-only folder);
+  symlink planted at the lock file, a read-only folder);
 - kills (SIGKILL after 1 and 2 finished blocks, SIGKILL and SIGTERM of the main process with
   ``--num-proc 2``; then ``--resume``), two concurrent builds into one folder, and full
   disks (injected ENOSPC at three points; a real 160 KiB tmpfs where this machine allows
@@ -225,6 +225,17 @@ def tampered_manifest(tmp: Path) -> Outcome:
     return Outcome(kind, "ok", bytes_differ=0 if lost == 0 else len("precious"), note=err.strip()[:120])
 
 
+def planted_lock_symlink(tmp: Path) -> Outcome:
+    source = _src(tmp)
+    out = tmp / "out"
+    (tmp / "victim.txt").write_text("precious")
+    (out / ".cache").mkdir(parents=True)
+    (out / ".cache" / "ximagenet12.lock").symlink_to(tmp / "victim.txt")
+    kind, _, _, err = cli(["build", "--source", str(source), "--out", str(out), "--no-progress"])
+    intact = (tmp / "victim.txt").read_text() == "precious"
+    return Outcome(kind, "error", bytes_differ=0 if intact else len("precious"), note=err.strip()[:160])
+
+
 def read_only(tmp: Path) -> Outcome:
     source = _src(tmp)
     folder = tmp / "ro"
@@ -257,7 +268,8 @@ _KILL_AFTER_BLOCKS = """
 import os, signal, sys
 from pathlib import Path
 import ximagenet12.builder.build as build
-real = build.atomic_write_bytes
+import ximagenet12.builder.process as process
+real = process.atomic_write_bytes
 done = []
 def write(path, data):
     real(path, data)
@@ -265,7 +277,7 @@ def write(path, data):
         done.append(path)
         if len(done) == int(sys.argv[3]):
             os.kill(os.getpid(), signal.SIGKILL)
-build.atomic_write_bytes = write
+process.atomic_write_bytes = write
 build.build_dataset(sys.argv[1], sys.argv[2], scenarios=["original", "mixed_rand"], block_samples=2, progress=False)
 """
 
@@ -376,7 +388,7 @@ def concurrent(flags: tuple[str, ...]) -> Case:
 
 def enospc(at: str) -> Case:
     def run(tmp: Path) -> Outcome:
-        import ximagenet12.builder.build as build
+        import ximagenet12.builder.finalize as build  # the stage that writes shards, card and build_info
         import ximagenet12.builder.writer as writer
 
         source = _src(tmp, per_class=3)
@@ -559,10 +571,20 @@ def _token_echo_case(tmp: Path) -> Outcome:
 
 
 def evaluator_cases() -> list[Case]:
-    """Hook for evaluator cases (row paths outside the data, corrupt shards, bad configs).
+    """The evaluator's hostile corpus (``tests/reliability/hostile_eval.py``): row paths outside
+    the data, secret bytes, damaged shards, an empty config, card patterns leading out, a bad
+    option. A secret that reaches the report counts as a traceback."""
+    import hostile_eval
 
-    Empty until the evaluator handles them on main; add its cases here then."""
-    return []
+    def run(case: hostile_eval.EvalCase) -> Callable[[Path], Outcome]:
+        def go(tmp: Path) -> Outcome:
+            got = hostile_eval.run_case(case, tmp)
+            kind = "traceback" if got["leaked"] else got["kind"]
+            return Outcome(kind, case.expected, rows_lost=got["rows_lost"], note=got["note"])
+
+        return go
+
+    return [Case(c.name, "evaluator", run(c)) for c in hostile_eval.CASES]
 
 
 # --------------------------------------------------------------------------- the tally
@@ -579,6 +601,7 @@ def all_cases() -> list[Case]:
                 flags=()),
         Case("resume_on_a_finished_build", "output folder", resume_finished),
         Case("overwrite_with_a_tampered_manifest", "output folder", tampered_manifest),
+        Case("planted_symlink_at_the_lock_file", "output folder", planted_lock_symlink),
         Case("read_only_out", "output folder", read_only),
         kill_after_blocks(1),
         kill_after_blocks(2),

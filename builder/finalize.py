@@ -170,8 +170,9 @@ def finalize_build(plan: BuildPlan, work: Path, out: Path, *, skipped: list[Skip
 
     empty = empty_configs(plan, work, skipped)
     if len(empty) == len(plan.variants):
-        raise ValueError(f"no config of the build has any row: {next(iter(empty.values()))}; see the skipped samples "
-                         f"with strict=False, or in {work}")
+        shutil.rmtree(work)  # nothing to resume: the next run starts afresh
+        raise ValueError("no config of the build has any row, so nothing was written: " + "; ".join(
+            f"{name}: {why}" for name, why in list(empty.items())[:3]))
     if empty and strict:
         raise ValueError("config(s) " + "; ".join(f"{n} would be empty ({why})" for n, why in empty.items())
                          + "; an empty config is never written")

@@ -115,7 +115,8 @@ def write_error(out: Path, exc: OSError) -> OSError:
     where = f" ({Path(exc.filename).name})" if exc.filename else ""
     if isinstance(exc, PermissionError):
         return PermissionError(f"cannot write to {out}: {what}{where}")
+    fix = "free space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "fix that"
     return type(exc)(
         f"could not write the build in {out}: {what}{where}. Temporary files were removed and no file of the "
-        f"unfinished build has a final name; finished blocks are kept: free space and rerun with --resume"
+        f"unfinished build has a final name; finished blocks are kept: {fix} and rerun with --resume"
     )

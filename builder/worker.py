@@ -20,7 +20,16 @@ from ximagenet12.engine import RunContext, ScenarioResult, apply_variant
 from ximagenet12.registry import Variant
 from ximagenet12.types import Sample, SampleError, Skipped, SourceItem
 
-__all__ = ["DONOR_CACHE_SIZE", "DonorSampler", "Row", "SampleRows", "exit_with_parent", "process_sample", "result_row"]
+__all__ = [
+    "DONOR_CACHE_SIZE",
+    "PARENT_CHECK_SECONDS",
+    "DonorSampler",
+    "Row",
+    "SampleRows",
+    "exit_with_parent",
+    "process_sample",
+    "result_row",
+]
 
 _POLICY_NAMES = {"same": "same", "random": "rand", "next": "next"}
 #: Decoded donor samples kept per worker for the ``mixed_*`` scenarios.

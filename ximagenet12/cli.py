@@ -27,6 +27,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "ximagenet12.cli_challenge",
     "ximagenet12.cli_explain",
     "ximagenet12.cli_leaderboard",
+    "ximagenet12.cli_train",
 )
 
 

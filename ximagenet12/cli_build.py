@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 
 __all__ = ["register", "DEFAULT_OUT"]
 
@@ -84,12 +86,15 @@ def _run_build(args: argparse.Namespace) -> int:
     from ximagenet12.ray_engine import executor_from_args
 
     executor = executor_from_args(args)
+    previous = _stop_cleanly_on_sigterm()
     try:
         summary = _build(args, variants, generation, executor)
     except (OSError, RuntimeError) as exc:  # full disk, no permission, folder in use, a worker died: one line
         print(f"ximagenet12 build: error: {exc}", file=sys.stderr)
         return 1
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         if executor is not None:
             executor.close()
     print(summary)
@@ -118,3 +123,16 @@ def _build(args: argparse.Namespace, variants: list, generation: object, executo
         repo_id=args.repo_id,
         executor=executor,
     )
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_cleanly_on_sigterm():
+    """Make SIGTERM stop the build as Ctrl-C does (workers ended, temporary files removed,
+    finished blocks kept for --resume, "interrupted" and exit 130) instead of dying mid-write.
+    Returns the previous handler (``None`` when not on the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _interrupt)

@@ -3,13 +3,54 @@
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib
+import importlib.util
 import sys
+from typing import Callable
 
-__all__ = ["register"]
+__all__ = ["register", "EVAL_EXTRA_MODULES"]
+
+#: What each command imports from the ``[eval]`` extra (checked before any work).
+EVAL_EXTRA_MODULES: dict[str, tuple[str, ...]] = {
+    "evaluate": ("torch", "transformers", "pandas", "matplotlib"),
+    "evaluate-segmentation": ("torch", "transformers", "pandas", "matplotlib"),
+    "analyze": ("pandas", "statsmodels"),
+}
 
 
-def _common(p: argparse.ArgumentParser, *, batch_default: int) -> None:
-    p.add_argument("--model", required=True, help="Hub model id, local model directory, or 'efficientnet-lite0' (built in, offline)")
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported, found without importing it (no side effects)."""
+    if module in sys.modules:
+        return sys.modules[module] is not None
+    return importlib.util.find_spec(module) is not None
+
+
+def _needs_eval_extra(command: str) -> Callable:
+    """Run a command only when the ``[eval]`` extra is installed; else one line saying so."""
+
+    def wrap(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        @functools.wraps(run)
+        def checked(args: argparse.Namespace) -> int:
+            missing = [m for m in EVAL_EXTRA_MODULES[command] if not _installed(m)]
+            if missing:
+                print(
+                    f"ximagenet12 {command}: error: needs the [eval] extra ({', '.join(missing)} not installed): "
+                    'pip install "ximagenet12[eval]"',
+                    file=sys.stderr,
+                )
+                return 1
+            return run(args)
+
+        return checked
+
+    return wrap
+
+
+def _common(p: argparse.ArgumentParser, *, batch_default: int, model_help: str) -> None:
+    from ximagenet12.metrics.robustness_score.functional import CONFIGS
+
+    p.add_argument("--model", required=True, help=model_help)
     p.add_argument("--data", required=True, help="built dataset folder or Hub dataset repo id")
     p.add_argument("--scenarios", default="all", help="'all' (every config of the data) or comma-separated config names")
     p.add_argument("--out", required=True, help="report folder to write")
@@ -17,8 +58,13 @@ def _common(p: argparse.ArgumentParser, *, batch_default: int) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     p.add_argument("--num-workers", type=int, default=None, help="background decode/preprocess threads (default: up to 4)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N samples of each config")
-    p.add_argument("--robustness-config", default="table3", help="configuration of the robustness_score metric")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--robustness-config", default="table3", choices=tuple(CONFIGS),
+                   help="configuration of the robustness_score metric (default table3)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars (also silences those of transformers, datasets and the Hub client)")
+    p.add_argument("--dtype", default="auto", choices=("auto", "float32", "float16", "bfloat16"),
+                   help="dtype the model is loaded in (default auto: the checkpoint's)")
+    p.add_argument("--revision", default=None, help="Hub model revision: branch, tag or commit (recorded resolved)")
     p.add_argument("--push-results", default=None, metavar="OWNER/NAME",
                    help="append the report to this Hub results repo (a dataset; created if missing)")
     from ximagenet12.ray_engine import add_engine_arguments
@@ -36,6 +82,8 @@ def _common_kwargs(args: argparse.Namespace) -> dict:
         "limit": args.limit,
         "progress": not args.no_progress,
         "robustness_config": args.robustness_config,
+        "dtype": args.dtype,
+        "revision": args.revision,
     }
 
 
@@ -56,9 +104,14 @@ def _finish(result, out: str, *, push_results: str | None = None) -> int:
 
     folder = write_report(result, out)
     print(summarise(result.report))
+    report = result.report
     if result.failures:
         print(f"{len(result.failures)} image(s) failed to decode; listed in {folder / 'report.json'}")
+    for warning in report.get("warnings") or []:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"report written to {folder}")
+    if report.get("interrupted"):
+        return 130  # a partial report is not pushed
     if push_results:
         from ximagenet12.hub import PushError
         from ximagenet12.leaderboard.results import push_results as push
@@ -72,6 +125,11 @@ def _finish(result, out: str, *, push_results: str | None = None) -> int:
     return 0
 
 
+def _split(text: str | None) -> list[str] | None:
+    return [x.strip() for x in text.split(",") if x.strip()] or None if text else None
+
+
+@_needs_eval_extra("evaluate")
 def _run_evaluate(args: argparse.Namespace) -> int:
     from ximagenet12.evaluation.classification import evaluate_classification
 
@@ -79,21 +137,21 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return _finish(result, args.out, push_results=args.push_results)
 
 
+@_needs_eval_extra("evaluate-segmentation")
 def _run_segmentation(args: argparse.Namespace) -> int:
-    from ximagenet12.evaluation.labels import BACKGROUND_LABELS
     from ximagenet12.evaluation.segmentation import evaluate_segmentation
 
-    split = lambda s: [x.strip() for x in s.split(",") if x.strip()] if s else None  # noqa: E731
     result = _run(
         evaluate_segmentation,
         args,
-        object_labels=split(args.object_labels),
-        background_labels=split(args.background_labels) or BACKGROUND_LABELS,
+        object_labels=_split(args.object_labels),
+        background_labels=_split(args.background_labels),
         **_common_kwargs(args),
     )
     return _finish(result, args.out, push_results=args.push_results)
 
 
+@_needs_eval_extra("analyze")
 def _run_analyze(args: argparse.Namespace) -> int:
     from ximagenet12.evaluation.analysis import analyze_reports
 
@@ -102,24 +160,28 @@ def _run_analyze(args: argparse.Namespace) -> int:
     print(result.coefficients.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print()
     print(result.anova.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"tables written to {args.out}")
     return 0
 
 
 def register(subparsers) -> None:
-    from ximagenet12.evaluation.labels import BACKGROUND_LABELS
+    from ximagenet12.evaluation.labels import BACKGROUND_LABELS, label_spaces
 
     ev = subparsers.add_parser(
         "evaluate",
         help="EX1: score an image classifier on every scenario (accuracy, density map, robustness)",
     )
-    _common(ev, batch_default=32)
+    _common(ev, batch_default=32,
+            model_help="Hub model id, local model directory, or 'efficientnet-lite0' (built in, offline)")
     ev.add_argument(
         "--mode",
         choices=("restricted", "strict"),
-        default="restricted",
-        help="primary scoring mode (both are reported): restricted = argmax over the dataset's classes; "
-        "strict = top-1 over all model classes",
+        default=None,
+        help="headline scoring mode (both are reported): restricted = argmax over the dataset's classes; "
+        "strict = top-1 over all model classes. Default: restricted when the data has at least 10 classes, "
+        "else strict (restricted over a few classes is too easy to headline)",
     )
     ev.set_defaults(func=_run_evaluate)
 
@@ -127,12 +189,18 @@ def register(subparsers) -> None:
         "evaluate-segmentation",
         help="EX3: score a segmentation model's object masks (IoU, pixel accuracy) on every scenario",
     )
-    _common(seg, batch_default=8)
-    seg.add_argument("--object-labels", default=None, help="comma-separated model labels that are the object (default: all but background)")
+    _common(seg, batch_default=8, model_help="Hub model id or local directory of an image-segmentation model")
+    seg.add_argument(
+        "--object-labels",
+        default=None,
+        help="comma-separated model labels that are the object (default: the thing labels of a known label "
+        f"space ({', '.join(label_spaces())}), else every label but the model's background label "
+        f"({'/'.join(BACKGROUND_LABELS)}); a model with neither must name its object or background labels)",
+    )
     seg.add_argument(
         "--background-labels",
-        default=",".join(BACKGROUND_LABELS),
-        help="comma-separated labels that are not the object when --object-labels is not given",
+        default=None,
+        help="comma-separated model labels that are background; every other label is the object",
     )
     seg.set_defaults(func=_run_segmentation)
 
@@ -141,6 +209,6 @@ def register(subparsers) -> None:
         help="OLS of accuracy (or an explain report's object focus) on model + scenario (baseline original) + class, "
         "with ANOVA, over report folders",
     )
-    an.add_argument("reports", nargs="+", help="report folders written by evaluate or explain")
+    an.add_argument("reports", nargs="+", help="report folders written by evaluate or explain (all over the same dataset)")
     an.add_argument("--out", required=True, help="folder for coefficients/anova CSV and Markdown")
     an.set_defaults(func=_run_analyze)

@@ -58,17 +58,28 @@ def _holder(path: Path) -> tuple[int | None, str | None]:
         return None, None
 
 
+def _try_lock(fd: int) -> None:
+    """Take an exclusive lock on ``fd`` without waiting (``OSError`` when another process holds it)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows (not exercised by this project's tests): lock the first byte
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
 def _acquire(path: Path, purpose: str) -> int:
     """Lock ``path`` (creating it) and return its descriptor; retry if it was replaced meanwhile."""
-    import fcntl
-
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        # O_NOFOLLOW: a planted symlink must not make us truncate some other file
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _try_lock(fd)
         except OSError as exc:
             os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES, getattr(errno, "EDEADLOCK", -1)):
                 raise FolderInUseError(path.parent.parent, *_holder(path)) from None
             raise
         try:  # the holder before us may have removed the file after we opened it: lock the new one

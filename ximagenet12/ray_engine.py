@@ -356,8 +356,13 @@ def merge_evaluations(results: Sequence[Any], configs: Sequence[str], *, seconds
     by_config = {c: r for r in results for c in r.report["scenarios"]}
     report = dict(results[0].report)
     metric = report["metric"]
-    scen = {c: by_config[c].report["scenarios"][c] for c in configs}
-    failures = [f for c in configs for f in by_config[c].failures if f["config"] == c]
+    done = [c for c in configs if c in by_config]  # a replica skips (and records) empty or damaged configs
+    scen = {c: by_config[c].report["scenarios"][c] for c in done}
+    failures = [f for c in done for f in by_config[c].failures if f["config"] == c]
+    for key in ("skipped_configs", "bad_shards", "warnings"):  # what each replica recorded, kept
+        report[key] = [x for r in results for x in r.report.get(key) or []]
+    report["n_bad_shards"] = len(report["bad_shards"])
+    report["interrupted"] = any(r.report.get("interrupted") for r in results)
     report.update(scenarios=scen, failures=failures, n_failed=len(failures), seconds=round(seconds, 3),
                   robustness=robustness_of(scen, metric=metric, config=robustness_config),
                   device=", ".join(sorted({str(r.report.get("device")) for r in results})), replicas=len(results))
@@ -366,7 +371,7 @@ def merge_evaluations(results: Sequence[Any], configs: Sequence[str], *, seconds
             m: robustness_of({c: e["modes"][m] for c, e in scen.items()}, metric=metric, config=robustness_config)
             for m in report["robustness_by_mode"]
         }
-    frames = [by_config[c].predictions[by_config[c].predictions["config"] == c] for c in configs]
+    frames = [by_config[c].predictions[by_config[c].predictions["config"] == c] for c in done]
     predictions = pd.concat(frames, ignore_index=True)
     return EvaluationResult(report=report, predictions=predictions, failures=failures)
 

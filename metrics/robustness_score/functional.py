@@ -52,6 +52,8 @@ __all__ = [
     "DISPERSIONS",
     "ORIGINAL",
     "BG_GAP_SCENARIOS",
+    "KNOWN_SCENARIOS",
+    "check_scenario_names",
     "resolve_config",
     "robustness_score",
     "robustness_score_from_samples",
@@ -68,10 +70,291 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "formula": {"dispersion": "std", "ddof": 0},
 }
 DEFAULT_CONFIG = "table3"
+#: Every scenario config name of the XImageNet-12 registry (``ximagenet12.registry``), the
+#: only names scored without ``custom_scenarios=True``. This file cannot import the registry
+#: (it must run with numpy alone inside ``evaluate``): a test keeps the copy in step, and
+#: ``python scripts/update_metric_scenarios.py`` rewrites it.
+KNOWN_SCENARIOS: frozenset[str] = frozenset(
+    # BEGIN KNOWN_SCENARIOS (generated)
+    (
+        "original",
+        "blur_background",
+        "blur_object",
+        "image_grey",
+        "image_r",
+        "image_g",
+        "image_b",
+        "image_rainbow",
+        "brightness_background",
+        "brightness_object",
+        "segmented_image",
+        "transparent_image",
+        "random_background",
+        "only_fg",
+        "no_fg",
+        "mixed_same",
+        "mixed_rand",
+        "mixed_next",
+        "corrupt_gaussian_noise_background",
+        "corrupt_gaussian_noise_object",
+        "corrupt_shot_noise_background",
+        "corrupt_shot_noise_object",
+        "corrupt_impulse_noise_background",
+        "corrupt_impulse_noise_object",
+        "corrupt_defocus_blur_background",
+        "corrupt_defocus_blur_object",
+        "corrupt_glass_blur_background",
+        "corrupt_glass_blur_object",
+        "corrupt_motion_blur_background",
+        "corrupt_motion_blur_object",
+        "corrupt_zoom_blur_background",
+        "corrupt_zoom_blur_object",
+        "corrupt_snow_background",
+        "corrupt_snow_object",
+        "corrupt_frost_background",
+        "corrupt_frost_object",
+        "corrupt_fog_background",
+        "corrupt_fog_object",
+        "corrupt_brightness_background",
+        "corrupt_brightness_object",
+        "corrupt_contrast_background",
+        "corrupt_contrast_object",
+        "corrupt_elastic_transform_background",
+        "corrupt_elastic_transform_object",
+        "corrupt_pixelate_background",
+        "corrupt_pixelate_object",
+        "corrupt_jpeg_compression_background",
+        "corrupt_jpeg_compression_object",
+        "corrupt_speckle_noise_background",
+        "corrupt_speckle_noise_object",
+        "corrupt_gaussian_blur_background",
+        "corrupt_gaussian_blur_object",
+        "corrupt_spatter_background",
+        "corrupt_spatter_object",
+        "corrupt_saturate_background",
+        "corrupt_saturate_object",
+        "ai_background",
+        "blur_background_level1",
+        "blur_background_level2",
+        "blur_background_level4",
+        "blur_background_level5",
+        "blur_object_level1",
+        "blur_object_level2",
+        "blur_object_level4",
+        "blur_object_level5",
+        "image_grey_level1",
+        "image_grey_level2",
+        "image_grey_level3",
+        "image_grey_level4",
+        "image_r_level1",
+        "image_r_level2",
+        "image_r_level3",
+        "image_r_level4",
+        "image_g_level1",
+        "image_g_level2",
+        "image_g_level3",
+        "image_g_level4",
+        "image_b_level1",
+        "image_b_level2",
+        "image_b_level3",
+        "image_b_level4",
+        "image_rainbow_level1",
+        "image_rainbow_level2",
+        "image_rainbow_level3",
+        "image_rainbow_level4",
+        "brightness_background_level1",
+        "brightness_background_level2",
+        "brightness_background_level4",
+        "brightness_background_level5",
+        "brightness_object_level1",
+        "brightness_object_level2",
+        "brightness_object_level4",
+        "brightness_object_level5",
+        "corrupt_gaussian_noise_background_level1",
+        "corrupt_gaussian_noise_background_level2",
+        "corrupt_gaussian_noise_background_level4",
+        "corrupt_gaussian_noise_background_level5",
+        "corrupt_gaussian_noise_object_level1",
+        "corrupt_gaussian_noise_object_level2",
+        "corrupt_gaussian_noise_object_level4",
+        "corrupt_gaussian_noise_object_level5",
+        "corrupt_shot_noise_background_level1",
+        "corrupt_shot_noise_background_level2",
+        "corrupt_shot_noise_background_level4",
+        "corrupt_shot_noise_background_level5",
+        "corrupt_shot_noise_object_level1",
+        "corrupt_shot_noise_object_level2",
+        "corrupt_shot_noise_object_level4",
+        "corrupt_shot_noise_object_level5",
+        "corrupt_impulse_noise_background_level1",
+        "corrupt_impulse_noise_background_level2",
+        "corrupt_impulse_noise_background_level4",
+        "corrupt_impulse_noise_background_level5",
+        "corrupt_impulse_noise_object_level1",
+        "corrupt_impulse_noise_object_level2",
+        "corrupt_impulse_noise_object_level4",
+        "corrupt_impulse_noise_object_level5",
+        "corrupt_defocus_blur_background_level1",
+        "corrupt_defocus_blur_background_level2",
+        "corrupt_defocus_blur_background_level4",
+        "corrupt_defocus_blur_background_level5",
+        "corrupt_defocus_blur_object_level1",
+        "corrupt_defocus_blur_object_level2",
+        "corrupt_defocus_blur_object_level4",
+        "corrupt_defocus_blur_object_level5",
+        "corrupt_glass_blur_background_level1",
+        "corrupt_glass_blur_background_level2",
+        "corrupt_glass_blur_background_level4",
+        "corrupt_glass_blur_background_level5",
+        "corrupt_glass_blur_object_level1",
+        "corrupt_glass_blur_object_level2",
+        "corrupt_glass_blur_object_level4",
+        "corrupt_glass_blur_object_level5",
+        "corrupt_motion_blur_background_level1",
+        "corrupt_motion_blur_background_level2",
+        "corrupt_motion_blur_background_level4",
+        "corrupt_motion_blur_background_level5",
+        "corrupt_motion_blur_object_level1",
+        "corrupt_motion_blur_object_level2",
+        "corrupt_motion_blur_object_level4",
+        "corrupt_motion_blur_object_level5",
+        "corrupt_zoom_blur_background_level1",
+        "corrupt_zoom_blur_background_level2",
+        "corrupt_zoom_blur_background_level4",
+        "corrupt_zoom_blur_background_level5",
+        "corrupt_zoom_blur_object_level1",
+        "corrupt_zoom_blur_object_level2",
+        "corrupt_zoom_blur_object_level4",
+        "corrupt_zoom_blur_object_level5",
+        "corrupt_snow_background_level1",
+        "corrupt_snow_background_level2",
+        "corrupt_snow_background_level4",
+        "corrupt_snow_background_level5",
+        "corrupt_snow_object_level1",
+        "corrupt_snow_object_level2",
+        "corrupt_snow_object_level4",
+        "corrupt_snow_object_level5",
+        "corrupt_frost_background_level1",
+        "corrupt_frost_background_level2",
+        "corrupt_frost_background_level4",
+        "corrupt_frost_background_level5",
+        "corrupt_frost_object_level1",
+        "corrupt_frost_object_level2",
+        "corrupt_frost_object_level4",
+        "corrupt_frost_object_level5",
+        "corrupt_fog_background_level1",
+        "corrupt_fog_background_level2",
+        "corrupt_fog_background_level4",
+        "corrupt_fog_background_level5",
+        "corrupt_fog_object_level1",
+        "corrupt_fog_object_level2",
+        "corrupt_fog_object_level4",
+        "corrupt_fog_object_level5",
+        "corrupt_brightness_background_level1",
+        "corrupt_brightness_background_level2",
+        "corrupt_brightness_background_level4",
+        "corrupt_brightness_background_level5",
+        "corrupt_brightness_object_level1",
+        "corrupt_brightness_object_level2",
+        "corrupt_brightness_object_level4",
+        "corrupt_brightness_object_level5",
+        "corrupt_contrast_background_level1",
+        "corrupt_contrast_background_level2",
+        "corrupt_contrast_background_level4",
+        "corrupt_contrast_background_level5",
+        "corrupt_contrast_object_level1",
+        "corrupt_contrast_object_level2",
+        "corrupt_contrast_object_level4",
+        "corrupt_contrast_object_level5",
+        "corrupt_elastic_transform_background_level1",
+        "corrupt_elastic_transform_background_level2",
+        "corrupt_elastic_transform_background_level4",
+        "corrupt_elastic_transform_background_level5",
+        "corrupt_elastic_transform_object_level1",
+        "corrupt_elastic_transform_object_level2",
+        "corrupt_elastic_transform_object_level4",
+        "corrupt_elastic_transform_object_level5",
+        "corrupt_pixelate_background_level1",
+        "corrupt_pixelate_background_level2",
+        "corrupt_pixelate_background_level4",
+        "corrupt_pixelate_background_level5",
+        "corrupt_pixelate_object_level1",
+        "corrupt_pixelate_object_level2",
+        "corrupt_pixelate_object_level4",
+        "corrupt_pixelate_object_level5",
+        "corrupt_jpeg_compression_background_level1",
+        "corrupt_jpeg_compression_background_level2",
+        "corrupt_jpeg_compression_background_level4",
+        "corrupt_jpeg_compression_background_level5",
+        "corrupt_jpeg_compression_object_level1",
+        "corrupt_jpeg_compression_object_level2",
+        "corrupt_jpeg_compression_object_level4",
+        "corrupt_jpeg_compression_object_level5",
+        "corrupt_speckle_noise_background_level1",
+        "corrupt_speckle_noise_background_level2",
+        "corrupt_speckle_noise_background_level4",
+        "corrupt_speckle_noise_background_level5",
+        "corrupt_speckle_noise_object_level1",
+        "corrupt_speckle_noise_object_level2",
+        "corrupt_speckle_noise_object_level4",
+        "corrupt_speckle_noise_object_level5",
+        "corrupt_gaussian_blur_background_level1",
+        "corrupt_gaussian_blur_background_level2",
+        "corrupt_gaussian_blur_background_level4",
+        "corrupt_gaussian_blur_background_level5",
+        "corrupt_gaussian_blur_object_level1",
+        "corrupt_gaussian_blur_object_level2",
+        "corrupt_gaussian_blur_object_level4",
+        "corrupt_gaussian_blur_object_level5",
+        "corrupt_spatter_background_level1",
+        "corrupt_spatter_background_level2",
+        "corrupt_spatter_background_level4",
+        "corrupt_spatter_background_level5",
+        "corrupt_spatter_object_level1",
+        "corrupt_spatter_object_level2",
+        "corrupt_spatter_object_level4",
+        "corrupt_spatter_object_level5",
+        "corrupt_saturate_background_level1",
+        "corrupt_saturate_background_level2",
+        "corrupt_saturate_background_level4",
+        "corrupt_saturate_background_level5",
+        "corrupt_saturate_object_level1",
+        "corrupt_saturate_object_level2",
+        "corrupt_saturate_object_level4",
+        "corrupt_saturate_object_level5",
+    )
+    # END KNOWN_SCENARIOS
+)
 _STRING_KINDS = "US"
 _NUMERIC_KINDS = "biuf"
 #: Int keys spanning at most this many values are factorised with a lookup table.
 _DENSE_FACTORIZE_SPAN = 1 << 16
+
+
+# --------------------------------------------------------------------------- scenario names
+def check_scenario_names(names: Sequence[str], *, custom_scenarios: bool = False, what: str = "scenario") -> None:
+    """Refuse names that are not XImageNet-12 scenarios, unless ``custom_scenarios`` opts in.
+
+    A typo such as ``blur_backgorund`` would otherwise be scored as one more scenario and
+    silently move S_robust.
+    """
+    if not isinstance(custom_scenarios, bool):
+        raise TypeError(f"custom_scenarios must be True or False, got {type(custom_scenarios).__name__}")
+    if custom_scenarios:
+        return
+    unknown = [str(n) for n in names if n not in KNOWN_SCENARIOS]
+    if unknown:
+        import difflib
+
+        hints = []
+        for name in unknown[:5]:
+            close = difflib.get_close_matches(name, sorted(KNOWN_SCENARIOS), n=1)
+            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ValueError(
+            f"unknown {what} name(s) {', '.join(hints)}{' ...' if len(unknown) > 5 else ''}: the robustness score "
+            f"takes the XImageNet-12 scenarios (e.g. blur_background, image_grey, mixed_rand); "
+            "pass custom_scenarios=True to score scenarios of your own"
+        )
 
 
 # --------------------------------------------------------------------------- configuration
@@ -105,6 +388,7 @@ def robustness_score(
     config: str = DEFAULT_CONFIG,
     dispersion: str | None = None,
     ddof: int | None = None,
+    custom_scenarios: bool = False,
 ) -> dict[str, Any]:
     """S_robust from accuracies already computed (published tables, other frameworks).
 
@@ -118,6 +402,8 @@ def robustness_score(
         config: ``"table3"`` (default) or ``"formula"`` (see the module docstring).
         dispersion: ``"variance"`` or ``"std"``, overriding the configuration's.
         ddof: delta degrees of freedom (divide by n − ddof), overriding the configuration's.
+        custom_scenarios: score ``external`` names that are not XImageNet-12 scenarios
+            (by default such a name, e.g. a typo, is a ``ValueError``).
 
     Returns:
         ``s_robust``; ``sigma2_e``/``sigma2_i`` (variances) and ``sigma_e``/``sigma_i``
@@ -131,6 +417,7 @@ def robustness_score(
     """
     settings = resolve_config(config, dispersion=dispersion, ddof=ddof)
     names_e, values_e = _accuracies(external, "external")
+    check_scenario_names(names_e, custom_scenarios=custom_scenarios, what="external scenario")
     mu_e = _accuracy(external_reference, "external_reference")
     if internal is None:
         if internal_reference is not None:
@@ -235,6 +522,7 @@ def robustness_score_from_samples(
     n_bootstrap: int = 0,
     confidence: float = 0.95,
     seed: int | np.random.Generator | None = 0,
+    custom_scenarios: bool = False,
 ) -> dict[str, Any]:
     """S_robust, per-scenario and per-class accuracy and BG-Gap from one row per sample.
 
@@ -257,6 +545,8 @@ def robustness_score_from_samples(
             which has exactly the distribution of resampling that stratum's 0/1 outcomes.
         confidence: level of the percentile interval, in (0, 1).
         seed: int or ``numpy.random.Generator`` for the bootstrap (default 0).
+        custom_scenarios: accept scenario names that are not XImageNet-12 scenarios
+            (by default such a name, e.g. a typo, is a ``ValueError``).
 
     Returns:
         everything :func:`robustness_score` returns, plus ``mu``, ``accuracy`` and ``n``
@@ -295,6 +585,7 @@ def robustness_score_from_samples(
 
     scen_names, scen_codes = _factorize(scen)
     scen_names = scen_names.tolist()
+    check_scenario_names(scen_names, custom_scenarios=custom_scenarios)
     if ORIGINAL not in scen_names:
         raise ValueError(f"no {ORIGINAL!r} samples: μ is the accuracy on them (scenarios present: {scen_names})")
     if scenario_names is not None:
@@ -358,19 +649,20 @@ def robustness_score_from_samples(
             },
         }
 
+    checked = {**settings, "custom_scenarios": True}  # the names were checked above
     if internal is not None or internal_reference is not None:
         result = robustness_score(
             external,
             external_reference=mu,
             internal=internal,
             internal_reference=internal_reference,
-            **settings,
+            **checked,
         )
     elif class_term is not None:
-        result = robustness_score(external, external_reference=mu, internal=class_term, internal_reference=mu, **settings)
+        result = robustness_score(external, external_reference=mu, internal=class_term, internal_reference=mu, **checked)
         result["internal_term"] = "classes"
     else:
-        result = robustness_score(external, external_reference=mu, **settings)
+        result = robustness_score(external, external_reference=mu, **checked)
 
     accuracy = dict(zip(scen_names, scen_acc.tolist()))
     bg_gap = None

@@ -65,6 +65,9 @@ Both forms:
     internal_reference (`float`, required with `internal`): the mu of the internal values.
     dispersion (`str`, optional): "variance" or "std", overriding the configuration.
     ddof (`int`, optional): divide by n - ddof, overriding the configuration.
+    custom_scenarios (`bool`, default False): accept scenario names that are not
+        XImageNet-12 scenarios. By default an unknown name (a typo such as "blur_backgorund")
+        is an error rather than one more scenario in the score.
 Returns:
     s_robust (`float`): the robustness score (1 is perfectly robust).
     sigma2_e, sigma2_i (`float`): external and internal variances (with the ddof used).
@@ -190,8 +193,14 @@ class RobustnessScore(evaluate.Metric):
         n_bootstrap=0,
         confidence=0.95,
         seed=0,
+        custom_scenarios=False,
     ):
-        options = {"config": self.robustness_config, "dispersion": dispersion, "ddof": ddof}
+        options = {
+            "config": self.robustness_config,
+            "dispersion": dispersion,
+            "ddof": ddof,
+            "custom_scenarios": custom_scenarios,
+        }
         per_sample = predictions is not None and len(predictions) > 0
         if external is not None or external_reference is not None:
             if per_sample:

@@ -137,14 +137,19 @@ def test_a_config_no_sample_can_fill_is_left_out_and_said(tmp_path, make_release
     assert "config_name: mixed_same" not in (out / "README.md").read_text()
     info = json.loads((out / "build_info.json").read_text())
     assert "needs another sample" in info["empty_configs"]["mixed_same"]
+    import datasets
+
+    assert datasets.get_dataset_config_names(str(out)) == ["original"]  # the card offers only what holds rows
     with pytest.raises(SampleError, match="mixed_same needs another sample of class"):  # --strict: an error
         build_dataset(root, tmp_path / "strict", scenarios=["original", "mixed_same"], progress=False, strict=True)
 
 
 def test_single_class_source_cannot_build_only_mixed_rand(tmp_path, make_release):
     root = make_release(tmp_path / "one", {"n01000001": 2})
-    with pytest.raises(ValueError, match="no config of the build has any row: .*only one class"):
+    with pytest.raises(ValueError, match="no config of the build has any row, so nothing was written: "
+                                         "mixed_rand: .*only one class"):
         build_dataset(root, tmp_path / "out", scenarios=["mixed_rand", "mixed_next"], progress=False)
+    assert not (tmp_path / "out").exists()  # nothing left behind: the next run starts afresh
 
 
 def test_strict_stops_at_the_first_bad_sample(tmp_path, make_release):

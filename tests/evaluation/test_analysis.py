@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from ximagenet12.cli import main
-from ximagenet12.evaluation.analysis import collect_accuracies, fit_analysis, stars
+from ximagenet12.evaluation.analysis import analyze_reports, check_comparable, collect_accuracies, fit_analysis, stars
 
 SCENARIOS = ["original", "blur_background", "image_grey", "random_background"]
 SCENARIO_EFFECT = {"original": 0.0, "blur_background": -0.05, "image_grey": -0.10, "random_background": -0.40}
@@ -28,7 +28,8 @@ def _report(model, rng, noise):
             v = BASE + MODEL_EFFECT[model] + SCENARIO_EFFECT[s] + CLASS_EFFECT[c] + rng.normal(0, noise)
             per[c] = {"accuracy": v, "n": 50}
         scen[s] = {"accuracy": None, "n": 200, "per_class": per}
-    return {"model": model, "metric": "accuracy", "scenarios": scen}
+    return {"model": model, "metric": "accuracy", "scenarios": scen, "classes": [{"key": c} for c in CLASSES],
+            "dataset": {"fingerprint": {"kind": "parquet_files", "value": "ab" * 32}}}
 
 
 def test_known_effects_are_recovered():
@@ -90,3 +91,62 @@ def test_analyze_bad_input(tmp_path, capsys):
     frame, _ = collect_accuracies([one])
     with pytest.raises(ValueError, match="nothing to fit"):
         fit_analysis(frame)
+
+
+def _write(folder, report):
+    folder.mkdir(parents=True)
+    (folder / "report.json").write_text(json.dumps(report))
+    return folder
+
+
+def test_reports_over_different_datasets_are_refused(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    a = _report("resnet", rng, 0.01)
+    b = _report("vit", rng, 0.01)
+    b["dataset"]["fingerprint"]["value"] = "cd" * 32
+    folders = [str(_write(tmp_path / "a", a)), str(_write(tmp_path / "b", b))]
+    assert main(["analyze", *folders, "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "the reports evaluated different datasets" in err and "parquet_files abababababab" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_reports_over_different_class_sets_are_refused():
+    rng = np.random.default_rng(3)
+    a, b = _report("resnet", rng, 0.01), _report("vit", rng, 0.01)
+    b["classes"] = b["classes"][:3]
+    with pytest.raises(ValueError, match=r"different class sets \(a: 4 classes; b: 3 classes\)"):
+        check_comparable([a, b], names=["a", "b"])
+
+
+def test_a_folder_and_a_hub_revision_cannot_be_compared_and_say_so():
+    rng = np.random.default_rng(6)
+    a, b = _report("resnet", rng, 0.01), _report("vit", rng, 0.01)
+    b["dataset"]["fingerprint"] = {"kind": "hub_revision", "value": "a7622f7f30683d3f9b2bdd8f8cdff19c2bf78e4c"}
+    assert check_comparable([a, b], names=["a", "b"]) == [
+        "the reports identify their data in different ways (hub_revision, parquet_files): "
+        "cannot check they used the same data"
+    ]
+
+
+def test_reports_without_a_fingerprint_are_analysed_with_a_warning():
+    rng = np.random.default_rng(4)
+    a, b = _report("resnet", rng, 0.01), _report("vit", rng, 0.01)
+    del b["dataset"]
+    assert check_comparable([a, b], names=["a", "b"]) == [
+        "report over b records no dataset fingerprint: cannot check it used the same data"
+    ]
+
+
+def test_a_constant_response_is_fitted_with_a_loud_warning(tmp_path):
+    rng = np.random.default_rng(5)
+    reports = [_report(m, rng, 0.0) for m in MODEL_EFFECT]
+    for r in reports:
+        for entry in r["scenarios"].values():
+            for cell in entry["per_class"].values():
+                cell["accuracy"] = 1.0
+    folders = [_write(tmp_path / m, r) for m, r in zip(MODEL_EFFECT, reports)]
+    with pytest.warns(UserWarning, match="every .* accuracy is 1: the response is constant"):
+        result = analyze_reports(folders, tmp_path / "out")
+    assert result.warnings and "carry no information" in result.warnings[0]
+    assert "**Warning:** every (model, scenario, class) accuracy is 1" in (tmp_path / "out" / "analysis.md").read_text()

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from ximagenet12.cli import main
-from ximagenet12.evaluation.classification import evaluate_classification
+from ximagenet12.evaluation.classification import evaluate_classification, primary_mode
 from ximagenet12.evaluation.report import REPORT_FILES
 
 
@@ -31,7 +31,8 @@ def test_cli_evaluate_tiny_vit_end_to_end(tiny_vit_dir, tmp_path, capsys, ev):
     report = json.loads((out / "report.json").read_text())
     assert report["model"] == str(tiny_vit_dir)
     assert report["data"] == str(root)
-    assert report["mode"] == "restricted"
+    assert report["mode"] == "strict"  # 3 classes: restricted is too easy to headline
+    assert "fewer than 10" in report["mode_reason"] and "headline mode: strict" in printed
     assert report["label_mapping"]["kind"] == "dataset_classes"
     assert list(report["scenarios"]) == ["original", "blur_background", "transparent_image"]
     bb = report["scenarios"]["blur_background"]
@@ -44,8 +45,8 @@ def test_cli_evaluate_tiny_vit_end_to_end(tiny_vit_dir, tmp_path, capsys, ev):
     assert {"source_id", "scenario", "label", "prediction", "score", "strict_correct", "restricted_correct"} <= set(preds.columns)
     for config, entry in report["scenarios"].items():
         sub = preds[preds["config"] == config]
-        assert entry["accuracy"] == pytest.approx(sub["restricted_correct"].mean())
-        assert entry["modes"]["strict"]["accuracy"] == pytest.approx(sub["strict_correct"].mean())
+        assert entry["accuracy"] == pytest.approx(sub["strict_correct"].mean())
+        assert entry["modes"]["restricted"]["accuracy"] == pytest.approx(sub["restricted_correct"].mean())
         for key, cell in entry["per_class"].items():
             assert cell["n"] == (sub["class_key"] == key).sum()
     rb = report["robustness"]
@@ -82,7 +83,7 @@ def test_pipeline_object_and_callable_models(tiny_vit_dir, folder, ev):
     orig = r.report["scenarios"]["original"]
     assert orig["modes"]["strict"]["accuracy"] == 0.0
     assert orig["modes"]["restricted"]["accuracy"] == pytest.approx(2 / 6)
-    assert orig["per_class"][ev.CLASS_KEYS[2]] == {"accuracy": 1.0, "n": 2}
+    assert orig["modes"]["restricted"]["per_class"][ev.CLASS_KEYS[2]] == {"accuracy": 1.0, "n": 2}
 
 
 def test_strict_mode_as_primary(tiny_vit_dir, folder):
@@ -134,10 +135,55 @@ def test_missing_scenario(tiny_vit_dir, folder):
         evaluate_classification(str(tiny_vit_dir), folder, scenarios="image_r", progress=False)
 
 
-def test_empty_config(tiny_vit_dir, tmp_path, ev):
-    root = ev.make_folder(tmp_path / "f", {"original": 3, "blur_background": 0})
-    with pytest.raises(ValueError, match="config 'blur_background' of .* is empty"):
-        evaluate_classification(str(tiny_vit_dir), root, progress=False, device="cpu")
+def test_empty_config_is_skipped_with_a_warning_and_the_others_are_scored(tiny_vit_dir, tmp_path, ev):
+    root = ev.make_folder(tmp_path / "f", {"original": 3, "blur_background": 0, "image_grey": 3})
+    with pytest.warns(UserWarning, match=r"config 'blur_background' skipped: empty \(0 rows\)"):
+        r = evaluate_classification(str(tiny_vit_dir), root, progress=False, device="cpu")
+    assert list(r.report["scenarios"]) == ["original", "image_grey"]
+    assert r.report["skipped_configs"] == [{"config": "blur_background", "reason": "empty (0 rows)"}]
+    assert r.report["robustness"]["scenarios"] == ["image_grey"]
+    assert len(r.predictions) == 6
+
+
+def test_data_with_only_empty_configs_is_an_error_not_an_empty_report(tmp_path, ev):
+    root = ev.make_folder(tmp_path / "f", {"original": 0, "image_grey": 0})
+    with pytest.raises(ValueError, match=r"nothing to evaluate in .*every config was skipped "
+                                         r"\(original: empty \(0 rows\); image_grey: empty \(0 rows\)\)"), \
+            pytest.warns(UserWarning):
+        evaluate_classification(lambda images: [], root, progress=False)
+
+
+def test_a_config_that_fails_does_not_lose_the_others(tmp_path, ev):
+    root = ev.make_folder(tmp_path / "f", {"original": 3, "blur_background": 3, "image_grey": 3})
+    calls = []
+
+    def flaky(images):  # one batch per config, in order; breaks on the second (say, out of memory)
+        calls.append(len(images))
+        if len(calls) == 2:
+            raise RuntimeError("CUDA out of memory")
+        return [[{"label": "crayfish", "score": 1.0}] for _ in images]
+
+    with pytest.warns(UserWarning, match="config 'blur_background' skipped: failed: RuntimeError: CUDA out of memory"):
+        r = evaluate_classification(flaky, root, progress=False)
+    assert list(r.report["scenarios"]) == ["original", "image_grey"]
+    assert r.report["scenarios"]["image_grey"]["n"] == 3
+    assert set(r.predictions["config"]) == {"original", "image_grey"}
+
+
+def test_when_every_config_fails_the_error_is_raised(folder):
+    def broken(images):
+        raise RuntimeError("model is broken")
+
+    with pytest.raises(RuntimeError, match="model is broken"), pytest.warns(UserWarning, match="skipped: failed"):
+        evaluate_classification(broken, folder, progress=False)
+
+
+def test_headline_mode_rule():
+    assert primary_mode(None, 3)[0] == "strict" and "fewer than 10" in primary_mode(None, 3)[1]
+    assert primary_mode(None, 12) == ("restricted", "restricted (the default for 12 >= 10 classes)")
+    mode, why = primary_mode("restricted", 3)
+    assert mode == "restricted" and "as asked, although it covers only 3 classes" in why
+    assert primary_mode("strict", 12) == ("strict", "strict, as asked")
 
 
 def test_bad_options(tiny_vit_dir, folder):
@@ -147,6 +193,50 @@ def test_bad_options(tiny_vit_dir, folder):
         evaluate_classification(str(tiny_vit_dir), folder, batch_size=0)
 
 
+def test_bad_robustness_config_is_rejected_before_any_work(tmp_path):
+    calls = []
+
+    def model(images):  # never called: the option is checked first
+        calls.append(len(images))
+        return [[{"label": "crayfish", "score": 1.0}] for _ in images]
+
+    with pytest.raises(ValueError, match="unknown robustness_score config 'tabel3'; known configs: table3, formula"):
+        evaluate_classification(model, tmp_path / "no-such-folder", robustness_config="tabel3")
+    assert calls == []
+
+
+def test_cli_bad_robustness_config_lists_the_choices(folder, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--model", "x", "--data", str(folder), "--out", str(tmp_path / "r"),
+              "--robustness-config", "tabel3"])
+    err = capsys.readouterr().err
+    assert "invalid choice: 'tabel3'" in err and "table3" in err and "formula" in err
+
+
 def test_class_names_are_the_datasets(folder, tiny_vit_dir, ev):
     r = evaluate_classification(str(tiny_vit_dir), folder, progress=False, scenarios="original")
     assert [c["name"] for c in r.report["classes"]] == ev.CLASS_NAMES
+
+
+def test_an_interrupt_keeps_and_reports_the_finished_configs(tmp_path, ev):
+    root = ev.make_folder(tmp_path / "f", {"original": 3, "blur_background": 3, "image_grey": 3})
+    calls = []
+
+    def interrupted(images):  # one batch per config; Ctrl-C during the second
+        calls.append(len(images))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return [[{"label": "crayfish", "score": 1.0}] for _ in images]
+
+    with pytest.warns(UserWarning, match="interrupted during config 'blur_background'"):
+        r = evaluate_classification(interrupted, root, progress=False)
+    assert r.report["interrupted"] is True and list(r.report["scenarios"]) == ["original"]
+    assert [s["config"] for s in r.report["skipped_configs"]] == ["blur_background", "image_grey"]
+
+
+def test_an_interrupt_before_anything_finished_propagates(folder):
+    def interrupted(images):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt), pytest.warns(UserWarning):
+        evaluate_classification(interrupted, folder, progress=False)

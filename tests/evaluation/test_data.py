@@ -100,3 +100,33 @@ def test_prefetch_keeps_order_and_returns_decode_errors_in_place(workers):
 def test_prefetch_rejects_bad_sizes():
     with pytest.raises(ValueError, match="batch_size must be at least 1"):
         list(D.prefetch_batches([1], lambda x: x, batch_size=0, num_workers=1))
+
+
+def test_the_fingerprint_follows_the_data(tmp_path, ev):
+    a = ev.make_folder(tmp_path / "a", {"original": 3})
+    b = ev.make_folder(tmp_path / "b", {"original": 3})
+    assert D.dataset_fingerprint(a) == D.dataset_fingerprint(b)  # same files, same sizes
+    ev.write_config(b, "original", rows=4)
+    assert D.dataset_fingerprint(a) != D.dataset_fingerprint(b)
+    (a / "build_info.json").write_text('{"fingerprint": {"seed": 0, "sources": "x"}}')
+    assert D.dataset_fingerprint(a)["kind"] == "build_info"
+
+
+def test_a_hub_dataset_is_identified_by_its_revision_or_says_why_not():
+    fp = D.dataset_fingerprint("nobody-xyz/no-such-dataset")  # offline in the tests
+    assert fp["kind"] == "hub_revision" and fp["value"] is None and fp["error"]
+
+
+@pytest.mark.parametrize("data_files", [
+    "data/original/*.parquet",
+    ["data/original/*.parquet"],
+    [{"split": "train", "path": "data/original/train-*"}],
+    [{"split": "train", "path": ["data/original/train-*"]}, {"split": "test", "path": "data/other/*"}],
+])
+def test_every_card_form_of_data_files_finds_the_shards(data_files, tmp_path, ev):
+    import yaml
+
+    root = ev.make_folder(tmp_path / "f", {"original": 3})
+    entry = {"config_name": "original", "data_files": data_files}
+    (root / "README.md").write_text("---\n" + yaml.safe_dump({"configs": [entry]}) + "---\n", encoding="utf-8")
+    assert [p.name for p in D.config_files(root, "original")] == ["train-00000-of-00001.parquet"]

@@ -75,3 +75,59 @@ def test_logits_of_the_wrong_width_are_an_error():
     m = map_labels(NAMES, NAMES, WNIDS)
     with pytest.raises(ValueError, match="expected logits of shape N x 12"):
         score_logits(np.zeros((2, 5)), m)
+
+
+# ----------------------------------------------------------- segmentation label spaces
+def test_the_shipped_label_spaces_have_their_official_sizes_and_splits():
+    from ximagenet12.evaluation.labels import label_spaces
+
+    sizes = {name: (len(s.labels), len(s.things)) for name, s in label_spaces().items()}
+    assert sizes == {"ade20k-150": (150, 100), "coco-panoptic-133": (133, 80), "cityscapes-19": (19, 8),
+                     "pascal-voc-21": (21, 20)}
+    for space in label_spaces().values():
+        assert space.source and len(set(space.labels)) == len(space.labels)
+
+
+@pytest.mark.parametrize("space, thing, stuff", [
+    ("ade20k-150", "person", "wall"),
+    ("coco-panoptic-133", "person", "wall-other-merged"),
+    ("cityscapes-19", "car", "road"),
+    ("pascal-voc-21", "cat", "background"),
+])
+def test_known_spaces_make_things_the_object(space, thing, stuff):
+    from ximagenet12.evaluation.labels import label_spaces, object_label_policy
+
+    policy = object_label_policy(label_spaces()[space].labels)
+    assert policy.source == "label_space" and policy.space == space
+    assert policy.is_object(thing) and not policy.is_object(stuff)
+
+
+def test_other_spellings_of_a_space_match_it():
+    """Mask2Former-style ADE names ('road, route', 'tub', 'street lamp') and VOC's spaced names."""
+    from ximagenet12.evaluation.labels import label_spaces, match_label_space
+
+    ade = list(label_spaces()["ade20k-150"].labels)
+    for i, other in {6: "road, route", 8: "window ", 37: "tub", 87: "street lamp", 89: "tv", 138: "trash can",
+                     65: "toilet, can, commode, crapper, pot, potty, stool, throne"}.items():
+        ade[i] = other
+    space, index = match_label_space(ade)
+    assert space.name == "ade20k-150" and index == list(range(150))
+    voc = ["__background__", "airplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+           "dining table", "dog", "horse", "motorcycle", "person", "potted plant", "sheep", "sofa", "train", "tv/monitor"]
+    assert match_label_space(voc)[0].name == "pascal-voc-21"
+    assert match_label_space(voc[:-1]) is None  # a subset is no match
+
+
+def test_policy_fallbacks_and_errors():
+    from ximagenet12.evaluation.labels import object_label_policy
+
+    p = object_label_policy(["Background", "crack", "dent"])
+    assert p.source == "background_label" and p.object_labels == ("crack", "dent")
+    p = object_label_policy(["crack", "dent", "steel"], object_labels=["crack", "DENT"])
+    assert p.source == "object_labels" and p.is_object("dent") and not p.is_object("steel")
+    p = object_label_policy(None)  # a callable: labels unknown in advance
+    assert p.is_object("cat") and not p.is_object("background")
+    with pytest.raises(ValueError, match="match no known label space"):
+        object_label_policy(["crack", "dent", "steel"])
+    with pytest.raises(ValueError, match=r"object label\(s\) 'rust' are not labels of model 'm' \(--object-labels\)"):
+        object_label_policy(["crack", "steel"], object_labels=["rust"], model="m")

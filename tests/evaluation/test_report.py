@@ -46,3 +46,28 @@ def test_formula_takes_its_internal_term_from_the_classes_on_original_and_table3
     assert formula["s_robust"] == pytest.approx(0.6) and formula["internal"].startswith("per-class")
     table3 = robustness_block(values, config="table3", per_class_original=per_class)
     assert table3["internal_term"] == "absent" and table3["s_robust"] == pytest.approx(1 - 0.08)
+
+
+def test_a_failure_while_writing_leaves_no_partial_file(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from ximagenet12.evaluation import report as R
+
+    def broken_plot(report, path):
+        path.write_bytes(b"half a png")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(R, "_heatmap", broken_plot)
+    result = SimpleNamespace(report={"model": "m", "scenarios": {}}, predictions=pd.DataFrame({"a": [1]}))
+    with pytest.raises(OSError, match="No space left"):
+        R.write_report(result, tmp_path / "r")
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["predictions.parquet", "report.json"]
+
+
+def test_configs_that_are_not_scenarios_do_not_move_the_score():
+    plain = robustness_block({"original": 0.9, "blur_background": 0.8, "image_grey": 0.6})
+    mixed = robustness_block({"original": 0.9, "blur_background": 0.8, "image_grey": 0.6, "my_line_photos": 0.1})
+    assert mixed["s_robust"] == plain["s_robust"] and mixed["scenarios"] == ["blur_background", "image_grey"]
+    assert mixed["not_scenarios"] == ["my_line_photos"]

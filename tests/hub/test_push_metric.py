@@ -117,7 +117,7 @@ def test_the_installed_metric_pushes_and_loads_back_with_evaluate(run_client, hu
             internal_reference=0.8622,
         )
         samples = dict(predictions=["a", "b", "a", "a", "b", "b"], references=["a", "b", "a", "b", "b", "b"],
-                       scenarios=["original", "original", "x", "x", "y", "y"])
+                       scenarios=["original", "original", "image_r", "image_r", "image_g", "image_g"])
         print("RESULT " + json.dumps({
             "uploaded": sorted(summary.uploaded),
             "table3": table3.compute(**kwargs),
@@ -132,5 +132,5 @@ def test_the_installed_metric_pushes_and_loads_back_with_evaluate(run_client, hu
     assert result["table3"]["sigma2_i"] == pytest.approx(0.0052, abs=2e-4)
     assert result["table3"]["s_robust"] == pytest.approx(0.9062, abs=2e-4)
     assert result["formula"]["config"] == "formula" and result["formula"]["dispersion"] == "std"
-    assert result["samples"]["accuracy"] == {"original": 1.0, "x": 0.5, "y": 1.0}
+    assert result["samples"]["accuracy"] == {"original": 1.0, "image_r": 0.5, "image_g": 1.0}
     assert hub.repos[("space", "owner/robustness_score")].sdk == "gradio"

@@ -116,11 +116,22 @@ def test_compute_errors_name_the_problem(table3, offline):
     with pytest.raises(ValueError, match="either per-sample inputs .* or external accuracies, not both"):
         table3.compute(**SAMPLES, external=RESNET50["external"], external_reference=0.9)
     with pytest.raises(ValueError, match="no 'original' samples"):
-        table3.compute(predictions=[0, 1], references=[0, 1], scenarios=["a", "b"])
+        table3.compute(predictions=[0, 1], references=[0, 1], scenarios=["blur_background", "image_grey"])
     with pytest.raises(ValueError, match="external.* = 1.5 is outside"):
-        table3.compute(external={"a": 1.5, "b": 0.5}, external_reference=0.9)
+        table3.compute(external={"blur_background": 1.5, "image_grey": 0.5}, external_reference=0.9)
     with pytest.raises(ValueError, match="unknown robustness_score config 'paper'; known configs: table3, formula"):
         evaluate.load(str(FOLDER), "paper", cache_dir=str(offline / "metrics"))
+
+
+def test_unknown_scenario_names_need_the_explicit_opt_in(table3):
+    with pytest.raises(ValueError, match=r"unknown external scenario name\(s\) 'typo_blur'.*custom_scenarios=True"):
+        table3.compute(external={"typo_blur": 0.5, "image_grey": 0.7}, external_reference=0.9)
+    with pytest.raises(ValueError, match=r"unknown scenario name\(s\) 'typo_blur'"):
+        table3.compute(predictions=[1, 1, 0], references=[1, 1, 1], scenarios=["original", "typo_blur", "image_grey"])
+    r = table3.compute(predictions=[1, 1, 0, 1, 1, 1], references=[1] * 6,
+                       scenarios=["original", "original", "fog", "fog", "rain", "rain"],
+                       custom_scenarios=True)
+    assert r["accuracy"]["fog"] == 0.5
 
 
 def test_doctest_examples_of_the_inputs_description(table3, formula):

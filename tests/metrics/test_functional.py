@@ -86,7 +86,7 @@ def test_formula_config_by_hand():
     # external deviations from mu = 0.9: -0.1, -0.3, +0.1 -> var (n) = 0.11 / 3
     # internal (classes) deviations from 0.9: 0.0, -0.2 -> var (n) = 0.04 / 2 = 0.02
     result = robustness_score(
-        {"a": 0.8, "b": 0.6, "c": 1.0},
+        {"blur_background": 0.8, "image_grey": 0.6, "image_r": 1.0},
         external_reference=0.9,
         internal={"cat": 0.9, "dog": 0.7},
         internal_reference=0.9,
@@ -101,7 +101,7 @@ def test_formula_config_by_hand():
 
 
 def test_dispersion_and_ddof_override_the_configuration():
-    ext = {"a": 0.8, "b": 0.6, "c": 1.0}
+    ext = {"blur_background": 0.8, "image_grey": 0.6, "image_r": 1.0}
     var_n1 = 0.11 / 2
     r = robustness_score(ext, external_reference=0.9, config="formula", ddof=1)
     assert r["sigma2_e"] == pytest.approx(var_n1) and r["s_robust"] == pytest.approx(1 - math.sqrt(var_n1))
@@ -112,15 +112,15 @@ def test_dispersion_and_ddof_override_the_configuration():
 
 
 def test_external_only_has_no_internal_term():
-    r = robustness_score({"a": 0.8, "b": 0.6}, external_reference=0.9)
+    r = robustness_score({"blur_background": 0.8, "image_grey": 0.6}, external_reference=0.9)
     assert (r["sigma2_i"], r["sigma_i"], r["n_i"], r["internal_term"]) == (0.0, 0.0, 0, "absent")
     assert r["internal_reference"] is None
     assert r["s_robust"] == pytest.approx(1 - (0.01 + 0.09) / 1)
 
 
 def test_a_scenario_better_than_the_original_also_counts():
-    worse = robustness_score({"a": 0.8, "b": 0.9}, external_reference=0.9)
-    better = robustness_score({"a": 1.0, "b": 0.9}, external_reference=0.9)
+    worse = robustness_score({"blur_background": 0.8, "image_grey": 0.9}, external_reference=0.9)
+    better = robustness_score({"blur_background": 1.0, "image_grey": 0.9}, external_reference=0.9)
     assert worse["s_robust"] == pytest.approx(better["s_robust"])
 
 
@@ -245,7 +245,7 @@ def test_int_labels_and_numpy_arrays_give_the_same_result_as_strings():
 
 
 def test_no_bg_gap_without_both_mixed_scenarios():
-    r = robustness_score_from_samples([1, 1, 0, 1], [1, 1, 1, 1], ["original", "mixed_same", "a", "b"])
+    r = robustness_score_from_samples([1, 1, 0, 1], [1, 1, 1, 1], ["original", "mixed_same", "blur_background", "image_grey"])
     assert r["bg_gap"] is None
 
 
@@ -296,14 +296,14 @@ def test_binomial_bootstrap_matches_naive_resampling():
     """The per-stratum binomial draw has the distribution of resampling the samples."""
     rng = np.random.default_rng(11)
     n = 600
-    scenarios = np.repeat(["original", "a", "b"], n // 3)
+    scenarios = np.repeat(["original", "blur_background", "image_grey"], n // 3)
     right = rng.random(n) < np.repeat([0.9, 0.7, 0.6], n // 3)
     refs = np.zeros(n, dtype=int)
     preds = np.where(right, 0, 1)
     fast = robustness_score_from_samples(preds, refs, scenarios, n_bootstrap=4000, seed=0)
     # naive: resample indices within each scenario, recompute the score with the core
     naive_rng = np.random.default_rng(1)
-    groups = [np.flatnonzero(scenarios == s) for s in ("original", "a", "b")]
+    groups = [np.flatnonzero(scenarios == s) for s in ("original", "blur_background", "image_grey")]
     scores = []
     for _ in range(1000):
         idx = np.concatenate([naive_rng.choice(g, size=len(g), replace=True) for g in groups])
@@ -321,15 +321,15 @@ def test_doctests_of_the_functional_module():
 
 SUMMARY_ERRORS = [
     ({"external": {}}, ValueError, "external is empty"),
-    ({"external": {"a": None, "b": 0.5}}, ValueError, r"external\['a'\] has no accuracy .*zero samples"),
-    ({"external": {"a": 1.2, "b": 0.5}}, ValueError, r"external\['a'\] = 1.2 is outside \[0, 1\]"),
-    ({"external": {"a": 90.0, "b": 0.5}}, ValueError, "outside .* not percentages"),
-    ({"external": {"a": -0.1, "b": 0.5}}, ValueError, "outside"),
-    ({"external": {"a": float("nan"), "b": 0.5}}, ValueError, r"external\['a'\] is NaN"),
+    ({"external": {"blur_background": None, "image_grey": 0.5}}, ValueError, r"external\['blur_background'\] has no accuracy .*zero samples"),
+    ({"external": {"blur_background": 1.2, "image_grey": 0.5}}, ValueError, r"external\['blur_background'\] = 1.2 is outside \[0, 1\]"),
+    ({"external": {"blur_background": 90.0, "image_grey": 0.5}}, ValueError, "outside .* not percentages"),
+    ({"external": {"blur_background": -0.1, "image_grey": 0.5}}, ValueError, "outside"),
+    ({"external": {"blur_background": float("nan"), "image_grey": 0.5}}, ValueError, r"external\['blur_background'\] is NaN"),
     ({"external_reference": float("nan")}, ValueError, "external_reference is NaN"),
     ({"external_reference": 1.5}, ValueError, "external_reference = 1.5 is outside"),
-    ({"external": {"a": 0.5}}, ValueError, "external has 1 value.*ddof=1.*fewer than two scenarios"),
-    ({"external": {"a": 0.5}, "config": "formula", "ddof": 1}, ValueError, "external has 1 value"),
+    ({"external": {"blur_background": 0.5}}, ValueError, "external has 1 value.*ddof=1.*fewer than two scenarios"),
+    ({"external": {"blur_background": 0.5}, "config": "formula", "ddof": 1}, ValueError, "external has 1 value"),
     ({"internal": {"x": 0.5}, "internal_reference": 0.5}, ValueError, "internal has 1 value"),
     ({"internal": {"x": 0.5, "y": 0.6}}, ValueError, "internal accuracies need internal_reference"),
     ({"internal_reference": 0.5}, ValueError, "internal_reference was given without internal"),
@@ -338,10 +338,10 @@ SUMMARY_ERRORS = [
     ({"config": "paper"}, ValueError, "unknown robustness_score config 'paper'; known configs: table3, formula"),
     ({"dispersion": "mad"}, ValueError, "dispersion must be one of 'variance', 'std', got 'mad'"),
     ({"ddof": -1}, ValueError, "ddof must be >= 0"),
-    ({"external": {"original": 0.9, "b": 0.5, "c": 0.4}}, ValueError, "external contains 'original'"),
+    ({"external": {"original": 0.9, "image_grey": 0.5, "image_r": 0.4}}, ValueError, "external contains 'original'"),
     ({"external": [0.5, 0.6]}, TypeError, "external must map scenario"),
-    ({"external": {"a": "0.5", "b": 0.5}}, TypeError, r"external\['a'\] must be a number"),
-    ({"external": {"a": True, "b": 0.5}}, TypeError, "must be a number"),
+    ({"external": {"blur_background": "0.5", "image_grey": 0.5}}, TypeError, r"external\['blur_background'\] must be a number"),
+    ({"external": {"blur_background": True, "image_grey": 0.5}}, TypeError, "must be a number"),
     ({"config": 3}, TypeError, "config must be a configuration name"),
     ({"ddof": 1.0}, TypeError, "ddof must be an int"),
 ]
@@ -349,7 +349,7 @@ SUMMARY_ERRORS = [
 
 @pytest.mark.parametrize(("override", "error", "match"), SUMMARY_ERRORS)
 def test_bad_summary_input(override, error, match):
-    kwargs = {"external": {"a": 0.8, "b": 0.6}, "external_reference": 0.9, **override}
+    kwargs = {"external": {"blur_background": 0.8, "image_grey": 0.6}, "external_reference": 0.9, **override}
     external = kwargs.pop("external")
     with pytest.raises(error, match=match):
         robustness_score(external, **kwargs)
@@ -359,7 +359,7 @@ def _samples(**override):
     data = {
         "predictions": [0, 1, 1, 0, 1, 0],
         "references": [0, 1, 1, 1, 1, 1],
-        "scenarios": ["original", "original", "a", "a", "b", "b"],
+        "scenarios": ["original", "original", "blur_background", "blur_background", "image_grey", "image_grey"],
     }
     data.update(override)
     return data
@@ -370,12 +370,12 @@ SAMPLE_ERRORS = [
     ({"scenarios": ["original"] * 5}, ValueError, "length mismatch: 6 predictions, 6 references, 5 scenarios"),
     ({"classes": [0, 1]}, ValueError, "length mismatch: 6 predictions but 2 classes"),
     ({"predictions": [], "references": [], "scenarios": []}, ValueError, "no samples"),
-    ({"scenarios": ["a", "a", "a", "b", "b", "b"]}, ValueError, r"no 'original' samples: .*\['a', 'b'\]"),
+    ({"scenarios": ["blur_background", "blur_background", "blur_background", "image_grey", "image_grey", "image_grey"]}, ValueError, r"no 'original' samples: .*\['blur_background', 'image_grey'\]"),
     ({"scenarios": ["original"] * 6}, ValueError, "only 'original' samples"),
-    ({"scenario_names": ["original", "a", "b", "image_grey"]}, ValueError,
-     r"scenario\(s\) with zero samples: \['image_grey'\]"),
-    ({"scenario_names": ["original", "a"]}, ValueError, r"not in scenario_names: \['b'\]"),
-    ({"scenarios": ["original", "original", "a", "a", "a", "a"]}, ValueError, "fewer than two scenarios"),
+    ({"scenario_names": ["original", "blur_background", "image_grey", "image_r"]}, ValueError,
+     r"scenario\(s\) with zero samples: \['image_r'\]"),
+    ({"scenario_names": ["original", "blur_background"]}, ValueError, r"not in scenario_names: \['image_grey'\]"),
+    ({"scenarios": ["original", "original", "blur_background", "blur_background", "blur_background", "blur_background"]}, ValueError, "fewer than two scenarios"),
     ({"classes": [0, 0, 1, 1, 2, 2]}, ValueError, r"class\(es\) \[1, 2\] have samples .* none in 'original'"),
     ({"classes": "labels"}, ValueError, "classes must be one key per sample or the string 'references'"),
     ({"config": "nope"}, ValueError, "unknown robustness_score config 'nope'"),
@@ -416,3 +416,32 @@ def test_factorize_agrees_with_np_unique(values):
     expected_uniques, expected_codes = np.unique(values, return_inverse=True)
     assert uniques.tolist() == expected_uniques.tolist()
     assert codes.tolist() == expected_codes.tolist()
+
+
+# --------------------------------------------------------------------------- scenario names
+def test_the_metric_knows_exactly_the_registry_scenarios():
+    from ximagenet12.metrics.robustness_score.functional import KNOWN_SCENARIOS
+    from ximagenet12.registry import all_variants
+
+    assert KNOWN_SCENARIOS == {v.config_name for v in all_variants()}, (
+        "the metric's copy of the scenario names is stale: run python scripts/update_metric_scenarios.py"
+    )
+
+
+def test_an_unknown_scenario_name_is_refused_with_a_hint():
+    with pytest.raises(ValueError, match=r"unknown external scenario name\(s\) 'typo_blur', 'blur_backgorund' "
+                                         r"\(did you mean 'blur_background'\?\).*custom_scenarios=True"):
+        robustness_score({"typo_blur": 0.5, "blur_backgorund": 0.6, "image_grey": 0.7}, external_reference=0.9)
+    with pytest.raises(ValueError, match=r"unknown scenario name\(s\) 'typo_blur'"):
+        robustness_score_from_samples([1, 1, 0], [1, 1, 1], ["original", "typo_blur", "image_grey"])
+    with pytest.raises(TypeError, match="custom_scenarios must be True or False, got str"):
+        robustness_score({"image_r": 0.5, "image_grey": 0.7}, external_reference=0.9, custom_scenarios="yes")
+
+
+def test_custom_scenarios_are_an_explicit_opt_in():
+    known = robustness_score({"image_r": 0.5, "image_grey": 0.7}, external_reference=0.9)
+    custom = robustness_score({"line_a": 0.5, "line_b": 0.7}, external_reference=0.9, custom_scenarios=True)
+    assert custom["s_robust"] == known["s_robust"]
+    r = robustness_score_from_samples([1, 1, 0, 1, 1, 1], [1] * 6, ["original", "original", "fog", "fog", "rain", "rain"],
+                                      custom_scenarios=True)
+    assert r["accuracy"]["fog"] == 0.5

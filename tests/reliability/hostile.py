@@ -130,6 +130,10 @@ def _thin(images: Path, masks: Path) -> None:
         (masks / "cat" / f"thin{k}.png").write_bytes(png_bytes(mask))
 
 
+def _stray(images: Path, masks: Path) -> None:
+    (images / "stray.jpg").write_bytes(jpeg_bytes(photo(7)))
+
+
 GOOD_FOLDER_IDS = {"cat/cat0", "cat/cat1", "dog/dog0", "dog/dog1"}
 
 
@@ -169,6 +173,12 @@ def _lm_case(name: str, doc: Any, **kw: Any) -> HostileCase:
 def _lm_non_utf8(root: Path) -> Path:
     _labelme(root)
     (root / "cat" / os.fsdecode(b"bad\xfe.json")).write_text(json.dumps(_lm_doc()))
+    return root
+
+
+def _lm_same_id(root: Path) -> Path:
+    _labelme(root)
+    (root / "cat" / "cat0.JSON").write_text(json.dumps(_lm_doc()))
     return root
 
 
@@ -274,6 +284,8 @@ CASES: list[HostileCase] = [
     HostileCase("folder_png_declaring_10g_pixels", lambda r: _folders(r, _bomb), GOOD_FOLDER_IDS.copy(),
                 {"cat/bomb"}),
     HostileCase("folder_mask_size_mismatch", lambda r: _folders(r, _mask_size), GOOD_FOLDER_IDS.copy(), {"cat/odd"}),
+    HostileCase("folder_stray_image_outside_class_folders", lambda r: _folders(r, _stray), GOOD_FOLDER_IDS.copy(),
+                {"stray"}),
     HostileCase("folder_thin_images_1px", lambda r: _folders(r, _thin),
                 GOOD_FOLDER_IDS | {"cat/thin0", "cat/thin1", "cat/thin2"}, set(),
                 scenarios="original,blur_background,image_rainbow,random_background,mixed_same,mixed_rand"),
@@ -304,6 +316,7 @@ CASES: list[HostileCase] = [
     _lm_case("labelme_nested_100k_deep", "[" * 100_000 + "]" * 100_000),
     _lm_case("labelme_not_an_object", "[1, 2, 3]"),
     HostileCase("labelme_non_utf8_file_name", _lm_non_utf8, set(GOOD_LM_IDS), {"cat/bad\\xfe"}),
+    HostileCase("labelme_two_files_one_id", _lm_same_id, GOOD_LM_IDS - {"cat/cat0"}, {"cat/cat0"}),
     HostileCase("labelme_huge_coordinates_clipped", _lm_huge_coordinates, GOOD_LM_IDS | {"cat/huge"}, set()),
     # COCO
     _coco_case("coco_category_without_id", _append("categories", {"name": "ghost"}), bad={"category #2"}),

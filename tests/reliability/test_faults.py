@@ -75,6 +75,17 @@ def test_the_lock_is_released_when_its_holder_is_killed(tmp_path):
         pass
 
 
+def test_a_planted_lock_symlink_never_truncates_its_target(tmp_path, source, capsys):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out = tmp_path / "out"
+    lock_path(out).parent.mkdir(parents=True)
+    lock_path(out).symlink_to(victim)
+    code = main(["build", "--source", str(source), "--out", str(out), "--no-progress"])
+    assert code == 1 and capsys.readouterr().err.startswith(f"ximagenet12 build: error: cannot write to {out}: ")
+    assert victim.read_text() == "precious"
+
+
 _BUILD = """
 import sys, time
 import ximagenet12.builder.worker as worker
@@ -156,6 +167,9 @@ def test_workers_exit_when_the_main_process_dies(tmp_path, sig):
     time.sleep(1.0)  # let them take chunks (each sample takes 2 s)
     main_proc.send_signal(sig)
     main_proc.wait(timeout=30)
+    if sig == signal.SIGTERM:  # stopped like Ctrl-C: one word, exit 130, no temporary file left
+        assert main_proc.returncode == 130 and main_proc.stderr.read().decode().strip() == "interrupted"
+        assert not _leftovers(out)
     _gone, alive = psutil.wait_procs(workers, timeout=10)
     for proc in alive:
         proc.kill()

@@ -115,8 +115,6 @@ def test_resume_or_rebuild_with_other_settings_is_refused(tmp_path, source):
 
 def test_an_interrupted_publish_is_finished_by_resume(tmp_path, source, monkeypatch):
     """A crash between renaming data/ and the card into place: resume completes it."""
-    import ximagenet12.builder.build as build
-
     out = tmp_path / "out"
     real = os.replace
 
@@ -125,18 +123,18 @@ def test_an_interrupted_publish_is_finished_by_resume(tmp_path, source, monkeypa
             raise KeyboardInterrupt
         real(src, dst)
 
-    monkeypatch.setattr(build.os, "replace", crash_at_the_card)
+    monkeypatch.setattr(os, "replace", crash_at_the_card)
     with pytest.raises(KeyboardInterrupt):
         build_dataset(source, out, scenarios=["original"], progress=False)
     assert (out / "data").exists() and not (out / "build_info.json").exists()
     assert (out / WORK_DIR / "state.json").exists()
-    monkeypatch.setattr(build.os, "replace", real)
+    monkeypatch.setattr(os, "replace", real)
     summary = build_dataset(source, out, scenarios=["original"], progress=False, resume=True)
     assert summary.rows == 4 and (out / "build_info.json").exists() and not (out / WORK_DIR).exists()
     # and --overwrite of such a folder treats the moved data/ as the build's own
-    monkeypatch.setattr(build.os, "replace", crash_at_the_card)
+    monkeypatch.setattr(os, "replace", crash_at_the_card)
     with pytest.raises(KeyboardInterrupt):
         build_dataset(source, out, scenarios=["original"], progress=False, overwrite=True)
-    monkeypatch.setattr(build.os, "replace", real)
+    monkeypatch.setattr(os, "replace", real)
     build_dataset(source, out, scenarios=["blur_object"], progress=False, overwrite=True)
     assert sorted(p.name for p in (out / "data").iterdir()) == ["blur_object"]

@@ -16,14 +16,25 @@ different things are not mixed.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-__all__ = ["AnalysisResult", "collect_accuracies", "fit_analysis", "analyze_reports", "stars"]
+__all__ = [
+    "AnalysisResult",
+    "analyze_reports",
+    "check_comparable",
+    "collect_accuracies",
+    "constant_response_warning",
+    "fit_analysis",
+    "stars",
+]
 
 BASELINE_SCENARIO = "original"
 ALPHA = 0.05
+#: Observations spanning no more than this are a constant response.
+CONSTANT_TOLERANCE = 1e-12
 _FACTOR_LABELS = {"model": "model", "scenario": "scenario", "class_key": "class"}
 
 
@@ -48,6 +59,52 @@ class AnalysisResult:
     anova: Any  # pandas.DataFrame
     formula: str
     metric: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def check_comparable(reports: Sequence[dict], *, names: Sequence[str] | None = None) -> list[str]:
+    """Refuse reports over different data; return warnings for what cannot be checked.
+
+    Reports are comparable when they evaluated the same dataset (the same recorded
+    fingerprint: built folder contents or Hub revision) with the same class set.
+    """
+    labels = list(names) if names else [str(r.get("data", f"report {i}")) for i, r in enumerate(reports)]
+    notes: list[str] = []
+    classes = {tuple(c.get("key") for c in r.get("classes") or []) for r in reports}
+    if len(classes) > 1:
+        raise ValueError(
+            "the reports cover different class sets ("
+            + "; ".join(f"{lab}: {len(tuple(c.get('key') for c in r.get('classes') or []))} classes"
+                        for lab, r in zip(labels, reports))
+            + "); analyse reports over the same dataset only"
+        )
+    prints = {}
+    for lab, r in zip(labels, reports):
+        fp = ((r.get("dataset") or {}).get("fingerprint") or {})
+        if fp.get("value"):
+            prints.setdefault((fp.get("kind"), fp["value"]), []).append(lab)
+        else:
+            notes.append(f"report over {lab} records no dataset fingerprint: cannot check it used the same data")
+    kinds = {kind for kind, _ in prints}
+    if len(prints) > len(kinds):  # two values of one kind: certainly different data
+        raise ValueError(
+            "the reports evaluated different datasets ("
+            + "; ".join(f"{', '.join(labs)}: {kind} {value[:12]}" for (kind, value), labs in prints.items())
+            + "); analyse reports over the same dataset only"
+        )
+    if len(kinds) > 1:  # e.g. a local folder and a Hub revision: may or may not be the same data
+        notes.append(f"the reports identify their data in different ways ({', '.join(sorted(kinds))}): "
+                     "cannot check they used the same data")
+    return notes
+
+
+def constant_response_warning(frame, metric: str) -> str | None:
+    """A warning when every observation has the same value: the fit then says nothing."""
+    values = frame["value"]
+    if len(values) and float(values.max() - values.min()) <= CONSTANT_TOLERANCE:
+        return (f"every (model, scenario, class) {metric} is {float(values.iloc[0]):.4g}: the response is constant, "
+                "so the estimates, p-values and stars below carry no information")
+    return None
 
 
 def collect_accuracies(reports: Sequence[dict], *, names: Sequence[str] | None = None):
@@ -180,8 +237,14 @@ def analyze_reports(folders: Sequence[str | os.PathLike], out: str | os.PathLike
     if not folders:
         raise ValueError("name at least one report folder")
     reports = [read_report(f) for f in folders]
+    notes = check_comparable(reports, names=[os.fspath(f) for f in folders])
     frame, metric = collect_accuracies(reports)
+    constant = constant_response_warning(frame, metric)
+    notes += [constant] if constant else []
+    for note in notes:
+        warnings.warn(note, UserWarning, stacklevel=2)
     result = fit_analysis(frame, metric=metric)
+    result.warnings = notes
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out / "observations.csv", index=False)
@@ -196,6 +259,7 @@ def analyze_reports(folders: Sequence[str | os.PathLike], out: str | os.PathLike
         f"({len(frame)} observations; baseline scenario `{BASELINE_SCENARIO}`).",
         "Significance: `***` p < 0.001, `**` p < 0.01, `*` p < 0.05, `.` p < 0.1.",
         "",
+        *[f"> **Warning:** {note}\n" for note in notes],
         "## Coefficients",
         "",
         _markdown_table(result.coefficients),

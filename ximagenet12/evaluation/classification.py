@@ -33,17 +33,24 @@ from ximagenet12.evaluation.labels import (
     normalize_label,
     score_logits,
 )
-from ximagenet12.evaluation.models import is_pipeline, load_pipeline, model_name
+from ximagenet12.evaluation.models import is_pipeline, load_pipeline, model_name, run_provenance
+from ximagenet12.evaluation.report import per_class_table, robustness_of
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
     "EvaluationResult",
     "evaluate_classification",
+    "MIN_RESTRICTED_CLASSES",
+    "check_options",
     "default_num_workers",
+    "primary_mode",
+    "run_record",
     "summarise",
 ]
 
 DEFAULT_BATCH_SIZE = 32
+#: Below this many classes, restricted scoring is not the default headline (see primary_mode).
+MIN_RESTRICTED_CLASSES = 10
 #: Background decode/preprocess threads by default (at most this many).
 MAX_DEFAULT_WORKERS = 4
 PREDICTION_COLUMNS = (
@@ -121,107 +128,117 @@ def _collate(tensors: list[Any]) -> list[tuple[list[int], dict]]:
     return out
 
 
+def primary_mode(mode: ScoringMode | None, n_classes: int) -> tuple[ScoringMode, str]:
+    """The headline scoring mode and why it was chosen.
+
+    Restricted scoring (argmax over the dataset's classes) gets easy as the class set
+    shrinks: over 3 classes even a background-only image is right one time in three, and a
+    model that knows the objects can score 1.0 on every scenario. Below
+    :data:`MIN_RESTRICTED_CLASSES` classes the default headline is therefore strict.
+    """
+    if mode is not None:
+        if mode not in SCORING_MODES:
+            raise ValueError(f"unknown scoring mode {mode!r}; expected one of {', '.join(SCORING_MODES)}")
+        if mode == "restricted" and n_classes < MIN_RESTRICTED_CLASSES:
+            return mode, (f"restricted, as asked, although it covers only {n_classes} classes "
+                          f"(fewer than {MIN_RESTRICTED_CLASSES}): its scores are easy to reach; compare strict")
+        return mode, f"{mode}, as asked"
+    if n_classes < MIN_RESTRICTED_CLASSES:
+        return "strict", (f"strict, because restricted scoring over only {n_classes} classes (fewer than "
+                          f"{MIN_RESTRICTED_CLASSES}) is too easy to be a headline: a guess among {n_classes} "
+                          "classes is already right often")
+    return "restricted", f"restricted (the default for {n_classes} >= {MIN_RESTRICTED_CLASSES} classes)"
+
+
 def evaluate_classification(
     model: str | os.PathLike | Any,
     data: str | os.PathLike,
     *,
     scenarios: str | Sequence[str] = "all",
-    mode: ScoringMode = "restricted",
+    mode: ScoringMode | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     device: str = "auto",
     num_workers: int | None = None,
     limit: int | None = None,
     progress: bool = True,
     robustness_config: str = "table3",
+    dtype: str | None = None,
+    revision: str | None = None,
 ) -> EvaluationResult:
     """Evaluate ``model`` on each scenario config of ``data``.
 
     ``mode`` is the *primary* scoring mode (``report["mode"]``, the ``prediction`` and
-    ``accuracy`` fields); both modes are always computed and reported. ``limit`` caps the
-    samples per config (first rows), for quick looks.
+    ``accuracy`` fields); ``None`` picks it by :func:`primary_mode`. Both modes are always
+    computed and reported. ``limit`` caps the samples per config (first rows), for quick
+    looks. Every option is checked before any model or data is loaded.
     """
-    import pandas as pd
+    check_options(batch_size=batch_size, limit=limit, robustness_config=robustness_config, mode=mode)
+    with D.library_progress(progress):
+        return _evaluate(model, data, scenarios=scenarios, mode=mode, batch_size=batch_size, device=device,
+                         workers=default_num_workers() if num_workers is None else num_workers,
+                         limit=limit, progress=progress, robustness_config=robustness_config,
+                         dtype=dtype, revision=revision)
 
-    from ximagenet12.evaluation.report import per_class_table, robustness_of
 
-    if mode not in SCORING_MODES:
+def check_options(*, batch_size: int, limit: int | None, robustness_config: str, mode: str | None = None) -> None:
+    """Reject bad options up front, before any work (shared with the segmentation evaluator)."""
+    from ximagenet12.metrics.robustness_score.functional import resolve_config
+
+    if mode is not None and mode not in SCORING_MODES:
         raise ValueError(f"unknown scoring mode {mode!r}; expected one of {', '.join(SCORING_MODES)}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
-    workers = default_num_workers() if num_workers is None else num_workers
+    resolve_config(robustness_config)  # "unknown robustness_score config 'x'; known configs: ..."
+
+
+def _evaluate(model, data, *, scenarios, mode, batch_size, device, workers, limit, progress,
+              robustness_config, dtype=None, revision=None) -> EvaluationResult:
+    import pandas as pd
+
     configs = D.resolve_scenarios(data, scenarios)
-    names, keys = D.class_info(data, configs[0])
+    names, keys = D.dataset_classes(data, configs)
     keys = [k or n for k, n in zip(keys, names)]
-    pipe = load_pipeline(model, task="image-classification", device=device)
+    mode, mode_reason = primary_mode(mode, len(names))
+    pipe = load_pipeline(model, task="image-classification", device=device, dtype=dtype, revision=revision)
     name = model_name(model)
     use_pipeline = is_pipeline(pipe)
-    mapping: LabelMapping | None = None
-    resolver = None
-    if use_pipeline:
-        mapping = map_labels(_model_labels(pipe), names, keys, model=name)
-    else:
-        resolver = _LabelResolver(names, keys)
+    mapping = map_labels(_model_labels(pipe), names, keys, model=name) if use_pipeline else None
+    resolver = None if use_pipeline else _LabelResolver(names, keys)
+    root = D.data_root(data)
 
     def prepare(row: dict) -> Any:
-        image = D.decode_rgb(row["image"], source_id=row.get("source_id", "?"))
-        if use_pipeline:
-            return pipe.preprocess(image)
-        return image
+        image = D.decode_rgb(row["image"], source_id=row.get("source_id", "?"), root=root)
+        return pipe.preprocess(image) if use_pipeline else image
 
-    rows_out: list[dict] = []
-    failures: list[dict] = []
-    seconds: dict[str, float] = {}
+    def process(config: str, good: list) -> list[dict]:
+        if not use_pipeline:
+            return _score_callable(config, [r for r, _ in good], pipe([x for _, x in good]), resolver, keys)
+        logits = np.zeros((len(good), len(mapping.model_labels)), dtype=np.float32)
+        for positions, inputs in _collate([x for _, x in good]):
+            logits[positions] = pipe.forward(inputs)["logits"].float().numpy()
+        return _score_pipeline(config, [r for r, _ in good], logits, mapping, keys)
+
+    log = D.RunLog()
     started = time.perf_counter()
-    columns = ["image", "label", "class_key", "source_id", "scenario"]
-    for config, good in D.config_batches(data, configs, prepare, columns=columns, batch_size=batch_size,
-                                         num_workers=workers, limit=limit, progress=progress,
-                                         failures=failures, seconds=seconds):
-        if use_pipeline:
-            logits = np.zeros((len(good), len(mapping.model_labels)), dtype=np.float32)
-            for positions, inputs in _collate([x for _, x in good]):
-                out = pipe.forward(inputs)
-                logits[positions] = out["logits"].float().numpy()
-            rows_out += _score_pipeline(config, [r for r, _ in good], logits, mapping, keys)
-        else:
-            outputs = pipe([x for _, x in good])
-            rows_out += _score_callable(config, [r for r, _ in good], outputs, resolver, keys)
-
+    rows_out = D.run_configs(data, configs, prepare, process, columns=["image", "label", "class_key", "source_id", "scenario"],
+                             batch_size=batch_size, num_workers=workers, limit=limit, progress=progress, log=log)
     predictions = pd.DataFrame(rows_out, columns=list(PREDICTION_COLUMNS))
     for m in SCORING_MODES:
         predictions[f"{m}_correct"] = predictions[f"{m}_correct"].astype(bool)
-    primary = f"{mode}_correct"
-    predictions["correct"] = predictions[primary]
+    predictions["correct"] = predictions[f"{mode}_correct"]
     predictions["prediction"] = predictions[f"{mode}_prediction"]
     predictions["score"] = predictions[f"{mode}_score"]
-
-    scen: dict[str, dict] = {}
-    for config in configs:
-        sub = predictions[predictions["config"] == config]
-        n_failed = sum(1 for f in failures if f["config"] == config)
-        entry: dict[str, Any] = {
-            "accuracy": _mean(sub["correct"]),
-            "n": int(len(sub)),
-            "n_failed": n_failed,
-            "per_class": per_class_table(sub, keys, metric="correct", name="accuracy"),
-            "modes": {
-                m: {
-                    "accuracy": _mean(sub[f"{m}_correct"]),
-                    "per_class": per_class_table(sub, keys, metric=f"{m}_correct", name="accuracy"),
-                }
-                for m in SCORING_MODES
-            },
-            "seconds": seconds.get(config),
-        }
-        scen[config] = entry
-
+    done = [c for c in configs if c in log.seconds]
+    scen = {c: _scenario_entry(predictions, c, keys, log) for c in done}
     report = {
         "task": "classification",
         "metric": "accuracy",
         "model": name,
         "data": os.fspath(data),
         "mode": mode,
+        "mode_reason": mode_reason,
         "modes": {
             "strict": "top-1 over all model classes must be the sample's class",
             "restricted": "argmax over the dataset's classes only",
@@ -235,16 +252,50 @@ def evaluate_classification(
             m: robustness_of({c: e["modes"][m] for c, e in scen.items()}, metric="accuracy", config=robustness_config)
             for m in SCORING_MODES
         },
-        "n_failed": len(failures),
-        "failures": failures,
+        **run_record(log, data=data, pipe=pipe, batch_size=batch_size, workers=workers, limit=limit, started=started,
+                     model=model, dtype=dtype, revision=revision),
+    }
+    return EvaluationResult(report=report, predictions=predictions, failures=log.failures)
+
+
+def _scenario_entry(predictions, config: str, keys: Sequence[str], log: D.RunLog) -> dict:
+    sub = predictions[predictions["config"] == config]
+    return {
+        "accuracy": _mean(sub["correct"]),
+        "n": int(len(sub)),
+        "n_failed": sum(1 for f in log.failures if f["config"] == config),
+        "per_class": per_class_table(sub, keys, metric="correct", name="accuracy"),
+        "modes": {
+            m: {
+                "accuracy": _mean(sub[f"{m}_correct"]),
+                "per_class": per_class_table(sub, keys, metric=f"{m}_correct", name="accuracy"),
+            }
+            for m in SCORING_MODES
+        },
+        "seconds": log.seconds.get(config),
+    }
+
+
+def run_record(log: D.RunLog, *, data, pipe, batch_size: int, workers: int, limit: int | None, started: float,
+               model: Any = None, dtype: str | None = None, revision: str | None = None) -> dict:
+    """The report fields about the run itself: what was skipped, the data's identity, versions."""
+    return {
+        "interrupted": log.interrupted,
+        "n_failed": len(log.failures),
+        "failures": log.failures,
+        "skipped_configs": log.skipped_configs,
+        "bad_shards": log.bad_shards,
+        "n_bad_shards": len(log.bad_shards),
+        "warnings": log.warnings,
+        "dataset": {"source": os.fspath(data), "fingerprint": D.dataset_fingerprint(data)},
         "batch_size": batch_size,
         "device": str(getattr(pipe, "device", "n/a")),
         "num_workers": workers,
         "limit": limit,
         "seconds": round(time.perf_counter() - started, 3),
         "versions": _versions(),
+        "provenance": run_provenance(model, data, loaded=pipe, revision=revision, dtype=dtype),
     }
-    return EvaluationResult(report=report, predictions=predictions, failures=failures)
 
 
 def _mean(series) -> float | None:
@@ -346,11 +397,23 @@ def summarise(report: dict) -> str:
             lines.append(
                 f"{config:<28} {e['n']:>6} {e['n_failed']:>6} {_fmt(e['iou']):>8} {_fmt(e['pixel_accuracy']):>10}"
             )
+    for skipped in report.get("skipped_configs") or []:
+        lines.append(f"{skipped['config']:<28} skipped: {skipped['reason']}")
+    for shard in report.get("bad_shards") or []:
+        lines.append(f"damaged shard {shard['file']} ({shard['config']}): {shard['rows_read']} row(s) read, rest skipped")
     rb = report.get("robustness") or {}
     if rb.get("s_robust") is not None:
-        lines.append(f"robustness ({report.get('mode', metric)}, {rb.get('config')}): S = {rb['s_robust']:.4f}")
+        caveat = f" -- UNRELIABLE: see the {len(report['warnings'])} warning(s)" if report.get("warnings") else ""
+        lines.append(f"robustness ({report.get('mode') or metric}, {rb.get('config')}): S = {rb['s_robust']:.4f}{caveat}")
     elif rb.get("reason"):
         lines.append(f"robustness: not computed ({rb['reason']})")
+    if report.get("mode_reason"):
+        lines.append(f"headline mode: {report['mode_reason']}")
+    labels = report.get("object_labels")
+    if isinstance(labels, dict):
+        lines.append(f"object labels: {labels.get('rule')}")
+    if report.get("interrupted"):
+        lines.append("INTERRUPTED: only the configs above were scored")
     return "\n".join(lines)
 
 

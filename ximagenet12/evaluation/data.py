@@ -1,11 +1,21 @@
 """Reading scenario configs for evaluation: which configs exist, their classes, their rows.
 
 ``data`` is a built dataset folder (the folder contract: ``README.md`` with YAML
-``configs:``, ``data/<config>/*.parquet``) or a Hub dataset repo id. Configs are read
-with ``datasets.load_dataset(data, config, split="train", streaming=True)``: rows are
-streamed from the parquet shards (no copy into the ``datasets`` cache), with image
-columns left undecoded so that the evaluator decodes them itself, in background
-threads, and counts the images that fail to decode instead of crashing.
+``configs:``, ``data/<config>/*.parquet``) or a Hub dataset repo id. Image columns stay
+undecoded: the evaluator decodes them itself, in background threads, and counts the
+images that fail to decode instead of crashing.
+
+What is read, and what never is
+    A local folder's configs are read shard by shard with pyarrow, from the files its
+    card's ``data_files`` match *inside* the folder (a pattern or link leading out is an
+    error). A damaged shard is named, the rest of it skipped with a warning, counted in the
+    report, and the next shard read (``datasets`` streaming would stop the whole config
+    with an error naming no file). A row's image ``path`` is read only when the row has no
+    embedded bytes and the path lies inside the local folder. Hub configs are read the same
+    way, shard by shard, from the ``hf://`` files ``datasets`` resolves for the config
+    (through ``HfFileSystem``; anything that is not plain parquet falls back to
+    ``datasets`` streaming), and their row paths are never read. Error messages never echo
+    file content.
 
 RGBA scenarios (``segmented_image``, ``transparent_image``)
     Images with an alpha channel are flattened by compositing them on **black**:
@@ -18,10 +28,13 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import time
+import warnings
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
@@ -38,13 +51,21 @@ __all__ = [
     "resolve_scenarios",
     "open_config",
     "class_info",
+    "dataset_classes",
     "count_rows",
     "decode_rgb",
     "decode_mask_array",
     "flatten_alpha",
     "prefetch_batches",
-    "config_batches",
     "progress_bar",
+    "library_progress",
+    "data_root",
+    "config_files",
+    "hub_files",
+    "dataset_fingerprint",
+    "RunLog",
+    "run_configs",
+    "config_batches",
 ]
 
 ORIGINAL = "original"
@@ -64,14 +85,29 @@ def is_local(data: str | os.PathLike) -> bool:
     return os.path.isdir(os.fspath(data))
 
 
-def _card_configs(folder: Path) -> list[str]:
-    """Config names of a built folder's card, read the way ``datasets`` reads them."""
+def _card_path(folder: Path) -> Path:
     card = folder / "README.md"
     if not card.is_file():
         raise FileNotFoundError(f"data folder {str(folder)!r} has no README.md dataset card (not a built folder)")
+    return card
+
+
+def _card_configs(folder: Path) -> list[str]:
+    """Config names of a built folder's card, read the way ``datasets`` reads them."""
     from ximagenet12.hub_validate import read_card_configs
 
-    return read_card_configs(card)
+    return read_card_configs(_card_path(folder))
+
+
+def _card_entries(folder: Path) -> list[dict]:
+    """The ``configs:`` entries of a built folder's card (each with a ``config_name``), in card order."""
+    from ximagenet12.hub_validate import read_card_metadata
+
+    card = _card_path(folder)
+    names = _card_configs(folder)
+    raw = read_card_metadata(card).get("configs") or []
+    by_name = {c.get("config_name"): c for c in raw if isinstance(c, dict)}
+    return [by_name.get(n) or {"config_name": n} for n in names]
 
 
 def available_configs(data: str | os.PathLike) -> list[str]:
@@ -90,6 +126,48 @@ def available_configs(data: str | os.PathLike) -> list[str]:
             f"could not read the configs of dataset {text!r} (a built folder or a Hub dataset id): "
             f"{type(exc).__name__}: {exc}"
         ) from exc
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` (symlinks resolved) lies inside ``root`` (symlinks resolved)."""
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # a symlink loop, an unreadable component
+        return False
+
+
+def config_files(folder: str | os.PathLike, config: str) -> list[Path]:
+    """The parquet shards of ``config`` in a built folder, from its card's ``data_files``.
+
+    Patterns are matched inside the folder only: a pattern or a link that leads outside
+    it is an error, so the evaluator never reads files beyond the dataset.
+    """
+    root = Path(folder)
+    entry = next((c for c in _card_entries(root) if c["config_name"] == config), None)
+    if entry is None:
+        raise ValueError(f"config {config!r} is not in the card of {str(root)!r}")
+    spec = entry.get("data_files") or f"data/{config}/*.parquet"
+    if isinstance(spec, dict):  # {split: pattern(s)}
+        spec = spec.get(SPLIT) or []
+    items = spec if isinstance(spec, list) else [spec]
+    patterns: list[str] = []
+    for item in items:
+        if isinstance(item, str):
+            patterns.append(item)
+        elif isinstance(item, dict) and item.get("split", SPLIT) == SPLIT:
+            paths = item.get("path")
+            patterns += [paths] if isinstance(paths, str) else [p for p in paths or [] if isinstance(p, str)]
+    files: list[Path] = []
+    for pattern in patterns:
+        if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
+            raise ValueError(f"config {config!r}: data_files pattern {pattern!r} points outside the dataset folder")
+        for path in sorted(root.glob(pattern)):
+            if not path.is_file() or path.suffix != ".parquet" or path in files:
+                continue
+            if not _inside(path, root):
+                raise ValueError(f"config {config!r}: {path.relative_to(root).as_posix()} leads outside the dataset folder")
+            files.append(path)
+    return files
 
 
 def resolve_scenarios(data: str | os.PathLike, scenarios: str | Sequence[str] = "all") -> list[str]:
@@ -154,18 +232,47 @@ def open_config(data: str | os.PathLike, config: str, *, columns: Sequence[str])
     return ds.select_columns(list(columns))
 
 
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.name
+
+
+def _local_features(data: str | os.PathLike, config: str, files: Sequence[Path]):
+    """The ``datasets`` features of a local config, from the first shard whose footer reads."""
+    import datasets
+    import pyarrow.parquet as pq
+
+    errors = []
+    for f in files:
+        try:
+            return datasets.Features.from_arrow_schema(pq.read_schema(f))
+        except Exception as exc:  # pyarrow raises ArrowInvalid, OSError ... for a damaged footer
+            errors.append(f"{_rel(f, Path(data))}: {type(exc).__name__}")
+    raise ValueError(
+        f"config {config!r} of {os.fspath(data)!r}: no readable parquet shard"
+        + (f" ({'; '.join(errors)})" if errors else " (its data_files match no file)")
+    )
+
+
 def class_info(data: str | os.PathLike, config: str) -> tuple[list[str], list[str]]:
     """(class names from the ``label`` ClassLabel, class key per class from ``class_key``).
 
-    A class that never appears in ``config`` keeps an empty key.
+    A class that never appears in ``config`` keeps an empty key. Local folders are read with
+    pyarrow, shard by shard (a damaged shard is passed over here and reported by the run).
     """
     import datasets
 
-    try:
-        full = datasets.load_dataset(os.fspath(data), config, split=SPLIT, streaming=True)
-    except Exception as exc:
-        raise ValueError(f"could not open config {config!r} of {os.fspath(data)!r}: {type(exc).__name__}: {exc}") from exc
-    features = full.features or {}
+    local = is_local(data)
+    if local:
+        files = config_files(data, config)
+        features = _local_features(data, config, files)
+    else:
+        try:
+            features = datasets.load_dataset(os.fspath(data), config, split=SPLIT, streaming=True).features or {}
+        except Exception as exc:
+            raise ValueError(f"could not open config {config!r} of {os.fspath(data)!r}: {type(exc).__name__}: {exc}") from exc
     feature = features.get("label")
     if not isinstance(feature, datasets.ClassLabel):
         raise ValueError(
@@ -174,11 +281,9 @@ def class_info(data: str | os.PathLike, config: str) -> tuple[list[str], list[st
     names = list(feature.names)
     keys = [""] * len(names)
     if "class_key" in features:
-        # column projection: only these two columns are read from the parquet shards
-        keyed = datasets.load_dataset(
-            os.fspath(data), config, split=SPLIT, streaming=True, columns=["label", "class_key"]
-        )
-        for row in keyed:
+        rows = (_local_rows(data, config, files, columns=["label", "class_key"], log=None) if local else
+                datasets.load_dataset(os.fspath(data), config, split=SPLIT, streaming=True, columns=["label", "class_key"]))
+        for row in rows:
             if 0 <= row["label"] < len(keys) and not keys[row["label"]]:
                 keys[row["label"]] = row["class_key"] or ""
                 if all(keys):
@@ -186,16 +291,152 @@ def class_info(data: str | os.PathLike, config: str) -> tuple[list[str], list[st
     return names, keys
 
 
+def dataset_classes(data: str | os.PathLike, configs: Sequence[str]) -> tuple[list[str], list[str]]:
+    """:func:`class_info` of the first config that gives it (a damaged config is passed over)."""
+    errors: list[ValueError] = []
+    for config in configs:
+        try:
+            return class_info(data, config)
+        except ValueError as exc:
+            errors.append(exc)
+    raise errors[0] if errors else ValueError("no config to read the classes from")
+
+
 def count_rows(data: str | os.PathLike, config: str) -> int | None:
-    """Rows of a local config from its parquet footers (no data read); ``None`` if unknown."""
+    """Rows of a local config from its parquet footers (no data read); ``None`` if unknown.
+
+    A shard whose footer does not read makes the count unknown (the run then reads, names
+    and reports that shard), so a damaged config is never taken for an empty one.
+    """
     if not is_local(data):
         return None
     import pyarrow.parquet as pq
 
-    files = sorted((Path(data) / "data" / config).glob("*.parquet"))
+    files = config_files(data, config)
     if not files:
-        return None
-    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+        return 0
+    total = 0
+    for f in files:
+        try:
+            total += pq.ParquetFile(f).metadata.num_rows
+        except Exception:  # a damaged footer: reported as a bad shard when the rows are read
+            return None
+    return total
+
+
+@dataclass
+class RunLog:
+    """What a run could not use, kept for the report: nothing is dropped silently."""
+
+    failures: list[dict] = field(default_factory=list)  # samples: config, source_id, error
+    bad_shards: list[dict] = field(default_factory=list)  # config, file, rows_read, error
+    skipped_configs: list[dict] = field(default_factory=list)  # config, reason
+    seconds: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    interrupted: bool = False  # Ctrl-C: the configs finished before it are kept
+
+    def warn(self, message: str) -> None:
+        """Record a warning for the report and raise it as a Python warning now."""
+        self.warnings.append(message)
+        warnings.warn(message, UserWarning, stacklevel=3)
+
+
+def _local_rows(data: str | os.PathLike, config: str, files: Sequence[Path], *, columns: Sequence[str],
+                log: RunLog | None) -> Iterator[dict]:
+    """Rows of a local config's shards (see :func:`_shard_rows`)."""
+    root = Path(data)
+    return _shard_rows([(_rel(f, root), f) for f in files], config=config, columns=columns, log=log)
+
+
+def hub_files(repo: str, config: str) -> list[str]:
+    """The ``hf://`` parquet files of a Hub config at its resolved revision (via ``datasets``)."""
+    import datasets
+
+    builder = datasets.load_dataset_builder(repo, config)
+    files = [str(f) for f in (builder.config.data_files or {}).get(SPLIT, [])]
+    if not files or not all(f.startswith("hf://") and f.endswith(".parquet") for f in files):
+        raise ValueError(f"config {config!r} of {repo!r} is not a set of parquet files on the Hub")
+    return files
+
+
+def _hub_rows(repo: str, config: str, files: Sequence[str], *, columns: Sequence[str], log: RunLog) -> Iterator[dict]:
+    """Rows of a Hub config's shards, opened through ``HfFileSystem`` (see :func:`_shard_rows`)."""
+    from huggingface_hub import HfFileSystem
+
+    fs = HfFileSystem()
+    named = [(re.sub(r"^hf://datasets/[^@]+@[^/]+/", "", f), lambda f=f: fs.open(f, "rb")) for f in files]
+    return _shard_rows(named, config=config, columns=columns, log=log)
+
+
+def _shard_rows(shards: Sequence[tuple[str, Any]], *, config: str, columns: Sequence[str], log: RunLog | None,
+                batch_rows: int = 64) -> Iterator[dict]:
+    """Rows of parquet shards, one after the other; a damaged shard is named and skipped.
+
+    ``shards``: (name for messages, a path or a callable opening a binary file). Read with
+    pyarrow rather than ``datasets`` streaming, which stops the whole config at the first
+    unreadable shard with an error that does not name the file.
+    """
+    import pyarrow.parquet as pq
+
+    for name, source in shards:
+        read = 0
+        try:
+            with ExitStack() as stack:
+                handle = stack.enter_context(source()) if callable(source) else source
+                pf = stack.enter_context(pq.ParquetFile(handle))
+                missing = [c for c in columns if c not in pf.schema_arrow.names]
+                if missing:
+                    raise ValueError(f"lacks the column(s) {', '.join(missing)}")
+                for batch in pf.iter_batches(batch_size=batch_rows, columns=list(columns)):
+                    for row in batch.to_pylist():
+                        read += 1
+                        yield row
+        except Exception as exc:  # pyarrow: ArrowInvalid, OSError, ... for truncated or corrupt data
+            if log is None:
+                continue
+            log.bad_shards.append({"config": config, "file": name, "rows_read": read,
+                                   "error": f"{type(exc).__name__}: {_first_line(exc)}"})
+            log.warn(f"config {config!r}: shard {name} could not be read after {read} row(s) "
+                     f"({type(exc).__name__}: {_first_line(exc)}); skipped the rest of it")
+
+
+def _first_line(exc: BaseException, limit: int = 200) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return text[:limit]
+
+
+def dataset_fingerprint(data: str | os.PathLike) -> dict:
+    """What identifies the evaluated data, so that reports over different data are never mixed.
+
+    A local folder: the sha256 of the build's own fingerprint in ``build_info.json`` when it
+    has one, else of the parquet shards' relative names and sizes. A Hub dataset: the
+    resolved revision (commit sha) of the repo.
+    """
+    import hashlib
+    import json
+
+    if is_local(data):
+        root = Path(data)
+        info = root / "build_info.json"
+        try:
+            recorded = json.loads(info.read_text(encoding="utf-8")).get("fingerprint") if info.is_file() else None
+        except (OSError, ValueError, AttributeError):
+            recorded = None
+        if recorded:
+            digest = hashlib.sha256(json.dumps(recorded, sort_keys=True, default=str).encode()).hexdigest()
+            return {"kind": "build_info", "value": digest}
+        h = hashlib.sha256()
+        for f in sorted(root.glob("data/**/*.parquet")):
+            if f.is_file() and _inside(f, root):
+                h.update(f"{_rel(f, root)}\0{f.stat().st_size}\n".encode())
+        return {"kind": "parquet_files", "value": h.hexdigest()}
+    try:
+        from huggingface_hub import HfApi
+
+        sha = HfApi().dataset_info(os.fspath(data)).sha
+    except Exception as exc:  # offline, private, gone: recorded, and analyze warns
+        return {"kind": "hub_revision", "value": None, "error": f"{type(exc).__name__}: {_first_line(exc)}"}
+    return {"kind": "hub_revision", "value": sha}
 
 
 def flatten_alpha(image: Image.Image) -> Image.Image:
@@ -212,32 +453,58 @@ def flatten_alpha(image: Image.Image) -> Image.Image:
     return Image.fromarray(rgb.astype(np.uint8), "RGB")
 
 
-def _bytes_of(value: Any, *, what: str, source_id: str) -> bytes:
+#: Longest path echoed in an error message.
+_MAX_PATH_SHOWN = 120
+
+
+def _bytes_of(value: Any, *, what: str, source_id: str, root: Path | None) -> bytes:
+    """The encoded bytes of an undecoded image value.
+
+    A value without embedded bytes may name a file by ``path``: it is read only when it lies
+    inside the local dataset folder ``root`` (symlinks resolved), never for Hub data, so a
+    hostile row cannot make the evaluator read, and report on, files beyond the dataset.
+    """
     if isinstance(value, dict):
         data = value.get("bytes")
-        if data is None and value.get("path"):
-            try:
-                with open(value["path"], "rb") as fh:
-                    data = fh.read()
-            except OSError as exc:
-                raise DecodeError(f"{what} of sample {source_id!r}: cannot read {value['path']!r}: {exc}") from exc
+        path = value.get("path")
+        if data is None and path:
+            data = _read_inside(str(path), what=what, source_id=source_id, root=root)
         value = data
     if not isinstance(value, (bytes, bytearray)) or not value:
         raise DecodeError(f"{what} of sample {source_id!r} has no bytes")
     return bytes(value)
 
 
+def _read_inside(path: str, *, what: str, source_id: str, root: Path | None) -> bytes:
+    shown = path if len(path) <= _MAX_PATH_SHOWN else path[:_MAX_PATH_SHOWN] + "..."
+    if root is None:
+        raise DecodeError(f"{what} of sample {source_id!r} has no embedded bytes, only a path ({shown!r}); "
+                          "paths are read only inside a local dataset folder")
+    target = Path(path) if Path(path).is_absolute() else root / path
+    if not _inside(target, root):
+        raise DecodeError(f"{what} of sample {source_id!r}: its path {shown!r} lies outside the dataset folder; not read")
+    try:
+        with open(target.resolve(), "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise DecodeError(f"{what} of sample {source_id!r}: cannot read {shown!r}: {type(exc).__name__}") from exc
+
+
 def _why(exc: Exception, data: bytes) -> str:
+    """Why decoding failed, without echoing any of the data itself."""
     from PIL import UnidentifiedImageError
 
     if isinstance(exc, UnidentifiedImageError):
-        return f"not a recognised image file ({len(data)} bytes starting {data[:8]!r})"
-    return f"{type(exc).__name__}: {exc}"
+        return f"not a recognised image file ({len(data)} bytes)"
+    return f"{type(exc).__name__}: {_first_line(exc)}"
 
 
-def decode_rgb(value: Any, *, source_id: str = "?") -> Image.Image:
-    """Decode an undecoded ``datasets.Image`` value to an RGB PIL image (alpha on black)."""
-    data = _bytes_of(value, what="image", source_id=source_id)
+def decode_rgb(value: Any, *, source_id: str = "?", root: str | os.PathLike | None = None) -> Image.Image:
+    """Decode an undecoded ``datasets.Image`` value to an RGB PIL image (alpha on black).
+
+    ``root``: the local dataset folder, the only place a value's ``path`` may be read from.
+    """
+    data = _bytes_of(value, what="image", source_id=source_id, root=None if root is None else Path(root))
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
@@ -248,9 +515,9 @@ def decode_rgb(value: Any, *, source_id: str = "?") -> Image.Image:
         raise DecodeError(f"image of sample {source_id!r} failed to decode: {_why(exc, data)}") from exc
 
 
-def decode_mask_array(value: Any, *, source_id: str = "?") -> np.ndarray:
+def decode_mask_array(value: Any, *, source_id: str = "?", root: str | os.PathLike | None = None) -> np.ndarray:
     """Decode a mask to ``HxW bool`` (any non-zero colour value is object)."""
-    data = _bytes_of(value, what="mask", source_id=source_id)
+    data = _bytes_of(value, what="mask", source_id=source_id, root=None if root is None else Path(root))
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
@@ -322,13 +589,169 @@ def prefetch_batches(
                     f.cancel()
 
 
-def progress_bar(enabled: bool, *, total: int | None, desc: str):
+def progress_bar(enabled: bool, *, total: int | None, desc: str, position: int = 0, leave: bool = True):
     """A tqdm bar over images, or ``None`` when progress is off."""
     if not enabled:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="img", leave=True)
+    return tqdm(total=total, desc=desc, unit="img", leave=leave, position=position, dynamic_ncols=True)
+
+
+@contextmanager
+def library_progress(enabled: bool) -> Iterator[None]:
+    """With ``enabled=False``, silence the progress bars of transformers, datasets and the Hub client."""
+    if enabled:
+        yield
+        return
+    import datasets
+    import huggingface_hub.utils as hub_utils
+    from transformers.utils import logging as hf_logging
+
+    before = (datasets.is_progress_bar_enabled(), hub_utils.are_progress_bars_disabled(),
+              hf_logging.is_progress_bar_enabled())
+    datasets.disable_progress_bars()
+    hub_utils.disable_progress_bars()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if before[0]:
+            datasets.enable_progress_bars()
+        if not before[1]:
+            hub_utils.enable_progress_bars()
+        if before[2]:
+            hf_logging.enable_progress_bar()
+
+
+def data_root(data: str | os.PathLike) -> Path | None:
+    """The local dataset folder (the only place a row's image ``path`` may be read), or ``None``."""
+    return Path(data) if is_local(data) else None
+
+
+def _planned(data: str | os.PathLike, config: str, limit: int | None) -> int | None:
+    total = count_rows(data, config)
+    return total if total is None or limit is None else min(total, limit)
+
+
+def run_configs(
+    data: str | os.PathLike,
+    configs: Sequence[str],
+    prepare: Callable[[dict], R],
+    process: Callable[[str, list[tuple[dict, R]]], list[dict]],
+    *,
+    columns: Sequence[str],
+    batch_size: int,
+    num_workers: int,
+    limit: int | None,
+    progress: bool,
+    log: RunLog,
+) -> list[dict]:
+    """Score every config: ``process(config, [(row, prepare(row)), ...])`` returns result rows.
+
+    The loop both evaluators share. Each config is streamed (first ``limit`` rows), prepared
+    ahead on ``num_workers`` threads and shown in a per-config bar under one overall bar
+    (with an ETA where row counts are known). Nothing is lost silently and one config never
+    costs the others their results: a sample that fails to decode goes to ``log.failures``;
+    a damaged shard to ``log.bad_shards`` (the rest of the config is still read); an empty
+    config, or one that fails as a whole, to ``log.skipped_configs`` with a warning. Only
+    when every config fails is the first error raised. An interrupt (Ctrl-C) stops the run
+    but returns what the finished configs gave (``log.interrupted``), so it can be reported.
+    """
+    planned: dict[str, int | None] = {}
+    for config in configs:
+        try:
+            planned[config] = _planned(data, config, limit)
+        except (ValueError, OSError) as exc:
+            _skip(log, config, f"{type(exc).__name__}: {_first_line(exc)}")
+            continue
+        if planned[config] == 0:
+            _skip(log, config, "empty (0 rows)")
+    todo = [c for c in configs if planned.get(c, 0) != 0]
+    known = [planned[c] for c in todo]
+    overall = progress_bar(progress, total=None if None in known else sum(known), desc="all configs")
+    out: list[dict] = []
+    errors: list[Exception] = []
+    try:
+        for config in todo:
+            try:
+                out += _run_config(data, config, prepare, process, columns=columns, batch_size=batch_size,
+                                   num_workers=num_workers, limit=limit, total=planned[config],
+                                   progress=progress, log=log, overall=overall)
+            except KeyboardInterrupt:
+                log.interrupted = True
+                for rest in todo[todo.index(config):]:
+                    log.skipped_configs.append({"config": rest, "reason": "interrupted"})
+                log.warn(f"interrupted during config {config!r}: the report holds the configs finished before it")
+                break
+            except Exception as exc:  # keep the other configs' results; see the docstring
+                errors.append(exc)
+                _skip(log, config, f"failed: {type(exc).__name__}: {_first_line(exc)}")
+    finally:
+        if overall is not None:
+            overall.close()
+    if errors and len(errors) == len(todo):
+        raise errors[0]
+    if log.interrupted and not log.seconds:
+        raise KeyboardInterrupt
+    if not log.seconds:
+        reasons = "; ".join(f"{s['config']}: {s['reason']}" for s in log.skipped_configs)
+        raise ValueError(f"nothing to evaluate in {os.fspath(data)!r}: every config was skipped ({reasons})")
+    return out
+
+
+def _skip(log: RunLog, config: str, reason: str) -> None:
+    log.skipped_configs.append({"config": config, "reason": reason})
+    log.warn(f"config {config!r} skipped: {reason}")
+
+
+def _run_config(data, config, prepare, process, *, columns, batch_size, num_workers, limit, total,
+                progress, log: RunLog, overall) -> list[dict]:
+    import itertools
+
+    rows = _config_rows(data, config, columns=columns, log=log)
+    if limit is not None:
+        rows = itertools.islice(rows, limit)
+    bar = progress_bar(progress, total=total, desc=config, position=1, leave=False)
+    shards_before = len(log.bad_shards)
+    seen = 0
+    out: list[dict] = []
+    started = time.perf_counter()
+    try:
+        for batch in prefetch_batches(rows, prepare, batch_size=batch_size, num_workers=num_workers):
+            seen += len(batch)
+            good = []
+            for row, x in batch:
+                if isinstance(x, DecodeError):
+                    log.failures.append({"config": config, "source_id": row.get("source_id"), "error": str(x)})
+                else:
+                    good.append((row, x))
+            if good:
+                out += process(config, good)
+            for b in (bar, overall):
+                if b is not None:
+                    b.update(len(batch))
+    finally:
+        if bar is not None:
+            bar.close()
+    if seen == 0:
+        damaged = len(log.bad_shards) - shards_before
+        _skip(log, config, f"no readable rows ({damaged} damaged shard(s))" if damaged else "empty (0 rows)")
+        return []
+    log.seconds[config] = round(time.perf_counter() - started, 3)
+    return out
+
+
+def _config_rows(data, config: str, *, columns: Sequence[str], log: RunLog) -> Iterable[dict]:
+    """The rows of one config, shard by shard (local folder or Hub), or streamed by ``datasets``."""
+    if is_local(data):
+        return _local_rows(data, config, config_files(data, config), columns=columns, log=log)
+    try:
+        files = hub_files(os.fspath(data), config)
+    except Exception:  # not plain parquet on the Hub (a script, another format): let datasets stream it
+        files = []
+    return (_hub_rows(os.fspath(data), config, files, columns=columns, log=log) if files
+            else open_config(data, config, columns=columns))
 
 
 def config_batches(
@@ -346,20 +769,22 @@ def config_batches(
 ) -> Iterator[tuple[str, list[tuple[dict, R]]]]:
     """``(config, [(row, prepare(row)), ...])`` for every batch of every config, in order.
 
-    The loop both evaluators share: each config is streamed (first ``limit`` rows),
-    prepared ahead on ``num_workers`` threads, shown in a progress bar; rows that fail to
-    decode are appended to ``failures`` (config, source id, error) instead of stopping
-    the run, and each config's wall time goes to ``seconds``. An empty config is an error.
+    For callers that drive their own loop (``explain``); the evaluators use
+    :func:`run_configs`. Rows are read as there (shard by shard: a damaged shard is named,
+    skipped and warned about), samples that fail to decode go to ``failures``, each
+    config's wall time to ``seconds``; an empty config is a ``ValueError``.
     """
+    import itertools
+
+    log = RunLog(failures=failures, seconds=seconds)
     for config in configs:
-        total = count_rows(data, config)
+        total = _planned(data, config, limit)
         if total == 0:
             raise ValueError(f"config {config!r} of {os.fspath(data)!r} is empty (0 rows)")
-        ds = open_config(data, config, columns=columns)
-        rows = ds if limit is None else ds.take(limit)
-        bar = progress_bar(progress, total=min(total, limit) if total and limit else (total or limit), desc=config)
-        seen = 0
-        started = time.perf_counter()
+        rows = _config_rows(data, config, columns=columns, log=log)
+        rows = rows if limit is None else itertools.islice(rows, limit)
+        bar = progress_bar(progress, total=total, desc=config)
+        seen, started = 0, time.perf_counter()
         try:
             for batch in prefetch_batches(rows, prepare, batch_size=batch_size, num_workers=num_workers):
                 seen += len(batch)
@@ -377,5 +802,5 @@ def config_batches(
             if bar is not None:
                 bar.close()
         if seen == 0:
-            raise ValueError(f"config {config!r} of {os.fspath(data)!r} is empty (0 rows)")
+            raise ValueError(f"config {config!r} of {os.fspath(data)!r} has no readable rows")
         seconds[config] = round(time.perf_counter() - started, 3)

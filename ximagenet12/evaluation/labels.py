@@ -19,19 +19,31 @@ Scoring modes (both always computed, both labelled in every report):
     top-1 over *all* the model's classes must be the sample's class.
 ``restricted``
     argmax over the dataset's classes only (the model's other outputs are ignored).
+
+Segmentation models (EX3) need to know which of *their* labels are the object: see
+:func:`object_label_policy`. The thing/stuff splits of the label spaces that matter
+(ADE20k-150, COCO-panoptic-133, Cityscapes-19, Pascal VOC-21) ship as package data
+(``ximagenet12/data/segmentation_label_spaces.json``, each space with its source).
 """
 
 from __future__ import annotations
 
+import json
 import re
-from functools import lru_cache
 from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
 from typing import Literal, Mapping, Sequence
 
 import numpy as np
 
 __all__ = [
     "BACKGROUND_LABELS",
+    "LabelSpace",
+    "ObjectLabelPolicy",
+    "label_spaces",
+    "match_label_space",
+    "object_label_policy",
     "ScoringMode",
     "SCORING_MODES",
     "MappingKind",
@@ -261,4 +273,170 @@ def score_logits(logits: np.ndarray, mapping: LabelMapping) -> ScoredBatch:
         strict_score=prob[np.arange(len(top)), top],
         restricted_class=rc,
         restricted_score=sub_prob[np.arange(len(rc)), rc],
+    )
+
+
+# --------------------------------------------------------------------------- segmentation
+LABEL_SPACES_RESOURCE = "segmentation_label_spaces.json"
+PolicySource = Literal["object_labels", "background_labels", "label_space", "background_label", "callable_default"]
+
+
+@dataclass(frozen=True)
+class LabelSpace:
+    """A known segmentation label space: its labels in order and which are *things*."""
+
+    name: str
+    title: str
+    source: str
+    labels: tuple[str, ...]
+    aliases: tuple[tuple[str, ...], ...]
+    things: frozenset[int]
+
+    def index_of(self, label: str) -> int | None:
+        """Position of ``label`` (a primary name, a unique alias, or ``"name, synonym"``)."""
+        primary, alias = _space_lookup(self.name)
+        key = _space_key(label)
+        for k in (key, _space_key(str(label).split(",")[0])):
+            if k in primary:
+                return primary[k]
+            hits = alias.get(k, ())
+            if len(hits) == 1:
+                return hits[0]
+        return None
+
+
+def _space_key(text: str) -> str:
+    """Label comparison key of the spaces: case-folded, ``_ - /`` read as spaces."""
+    return " ".join(re.sub(r"[_\-/]", " ", str(text)).split()).casefold()
+
+
+@lru_cache(maxsize=1)
+def label_spaces() -> dict[str, LabelSpace]:
+    """The known label spaces, read once from the package data."""
+    text = resources.files("ximagenet12").joinpath("data", LABEL_SPACES_RESOURCE).read_text(encoding="utf-8")
+    out = {}
+    for name, spec in json.loads(text)["spaces"].items():
+        entries = spec["labels"]
+        out[name] = LabelSpace(
+            name=name,
+            title=spec["title"],
+            source=spec["source"],
+            labels=tuple(e["name"] for e in entries),
+            aliases=tuple(tuple(e["aliases"]) for e in entries),
+            things=frozenset(i for i, e in enumerate(entries) if e["thing"]),
+        )
+    return out
+
+
+@lru_cache(maxsize=None)
+def _space_lookup(name: str) -> tuple[dict[str, int], dict[str, tuple[int, ...]]]:
+    space = label_spaces()[name]
+    primary = {_space_key(n): i for i, n in enumerate(space.labels)}
+    alias: dict[str, list[int]] = {}
+    for i, names in enumerate(space.aliases):
+        for a in names:
+            hits = alias.setdefault(_space_key(a), [])
+            if i not in hits:  # "tv monitor" and "tv/monitor" are one key
+                hits.append(i)
+    return primary, {k: tuple(v) for k, v in alias.items()}
+
+
+def match_label_space(model_labels: Sequence[str]) -> tuple[LabelSpace, list[int]] | None:
+    """The known space whose every label the model has, once each (with each model label's position)."""
+    labels = [str(x) for x in model_labels]
+    for space in label_spaces().values():
+        if len(labels) != len(space.labels):
+            continue
+        index = [space.index_of(x) for x in labels]
+        if all(i is not None for i in index) and len(set(index)) == len(index):
+            return space, index  # type: ignore[return-value]
+    return None
+
+
+@dataclass(frozen=True)
+class ObjectLabelPolicy:
+    """Which predicted segment labels make up the object mask, and why."""
+
+    source: PolicySource
+    object_labels: tuple[str, ...]
+    background_labels: tuple[str, ...]
+    space: str | None = None
+
+    def is_object(self, label: str) -> bool:
+        key = normalize_label(label)
+        if self.source == "callable_default":  # labels unknown in advance: everything but background
+            return key not in {normalize_label(x) for x in self.background_labels}
+        return key in {normalize_label(x) for x in self.object_labels}
+
+    def describe(self) -> dict:
+        why = {
+            "object_labels": "the labels named by --object-labels",
+            "background_labels": "every model label except those named by --background-labels",
+            "label_space": f"the thing labels of the {self.space} label space (stuff labels are background)",
+            "background_label": "every model label except its background label",
+            "callable_default": f"every returned label except {', '.join(self.background_labels)}",
+        }[self.source]
+        return {"rule": why, "source": self.source, "space": self.space,
+                "object": list(self.object_labels), "background": list(self.background_labels)}
+
+
+def _check_named(named: Sequence[str], labels: Sequence[str], *, option: str, model: str) -> None:
+    known = {normalize_label(x) for x in labels}
+    unknown = [x for x in named if normalize_label(x) not in known]
+    if unknown:
+        shown = ", ".join(map(repr, list(labels)[:30])) + (" ..." if len(labels) > 30 else "")
+        what = option.strip("-").split("-")[0]
+        raise ValueError(f"{what} label(s) {', '.join(map(repr, unknown))} are not labels of model {model!r} "
+                         f"({option}); its labels: {shown}")
+
+
+def object_label_policy(
+    model_labels: Sequence[str] | None,
+    *,
+    object_labels: Sequence[str] | None = None,
+    background_labels: Sequence[str] | None = None,
+    model: str = "model",
+) -> ObjectLabelPolicy:
+    """Decide which of a segmentation model's labels are the object.
+
+    In order: the labels named in ``object_labels``; every label but those named in
+    ``background_labels``; the *thing* labels of a known label space the model's labels
+    match (:func:`label_spaces`); every label but the model's background label
+    (:data:`BACKGROUND_LABELS`). A model that fits none of these is a ``ValueError`` asking
+    for one of the two options, since "every label" would make the object the whole image.
+    ``model_labels=None`` (a callable whose labels are not known in advance) falls back to
+    "every label but :data:`BACKGROUND_LABELS`".
+    """
+    if object_labels and background_labels:
+        raise ValueError("give either object labels (--object-labels) or background labels (--background-labels), not both")
+    if model_labels is None:
+        if object_labels:
+            return ObjectLabelPolicy("object_labels", tuple(object_labels), ())
+        return ObjectLabelPolicy("callable_default", (), tuple(background_labels or BACKGROUND_LABELS))
+    labels = [str(x) for x in model_labels]
+    if object_labels:
+        _check_named(object_labels, labels, option="--object-labels", model=model)
+        wanted = {normalize_label(x) for x in object_labels}
+        return ObjectLabelPolicy("object_labels", tuple(x for x in labels if normalize_label(x) in wanted),
+                                 tuple(x for x in labels if normalize_label(x) not in wanted))
+    if background_labels:
+        _check_named(background_labels, labels, option="--background-labels", model=model)
+        bg = {normalize_label(x) for x in background_labels}
+        return ObjectLabelPolicy("background_labels", tuple(x for x in labels if normalize_label(x) not in bg),
+                                 tuple(x for x in labels if normalize_label(x) in bg))
+    matched = match_label_space(labels)
+    if matched is not None:
+        space, index = matched
+        things = [x for x, i in zip(labels, index) if i in space.things]
+        stuff = [x for x, i in zip(labels, index) if i not in space.things]
+        return ObjectLabelPolicy("label_space", tuple(things), tuple(stuff), space=space.name)
+    bg = {normalize_label(x) for x in BACKGROUND_LABELS}
+    if any(normalize_label(x) in bg for x in labels):
+        return ObjectLabelPolicy("background_label", tuple(x for x in labels if normalize_label(x) not in bg),
+                                 tuple(x for x in labels if normalize_label(x) in bg))
+    shown = ", ".join(map(repr, labels[:_MAX_LISTED])) + (" ..." if len(labels) > _MAX_LISTED else "")
+    raise ValueError(
+        f"model {model!r}: its {len(labels)} labels ({shown}) match no known label space "
+        f"({', '.join(label_spaces())}) and include no background label; name the object with "
+        "--object-labels or the background with --background-labels (object_labels= / background_labels=)"
     )

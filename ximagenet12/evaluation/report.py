@@ -55,8 +55,14 @@ def per_class_table(frame, keys: Sequence[str], *, metric: str, name: str) -> di
 
 
 def robustness_scenarios(configs: Sequence[str]) -> list[str]:
-    """The configs that enter the robustness score (see the module docstring)."""
-    return [c for c in configs if c != ORIGINAL and not _LEVEL_CONFIG.search(c)]
+    """The configs that enter the robustness score (see the module docstring).
+
+    Only XImageNet-12 scenarios count: a config of another name (a dataset with configs of
+    its own) is listed in the block's ``not_scenarios`` instead of moving the score.
+    """
+    from ximagenet12.metrics.robustness_score.functional import KNOWN_SCENARIOS
+
+    return [c for c in configs if c != ORIGINAL and not _LEVEL_CONFIG.search(c) and c in KNOWN_SCENARIOS]
 
 
 def robustness_block(
@@ -77,6 +83,9 @@ def robustness_block(
     if not external:
         return {"s_robust": None, "config": config, "reason": "no scenario besides 'original' was evaluated"}
     block = {"config": config, "external_reference": float(reference), "scenarios": list(external)}
+    others = [c for c in values if c != ORIGINAL and not _LEVEL_CONFIG.search(c) and c not in robustness_scenarios([c])]
+    if others:
+        block["not_scenarios"] = others
     try:
         from ximagenet12.metrics.robustness_score.functional import BG_GAP_SCENARIOS, robustness_score
     except ImportError as exc:  # pragma: no cover - the metric ships with the package
@@ -136,16 +145,31 @@ def read_report(folder: str | os.PathLike) -> dict:
 
 # --------------------------------------------------------------------------- writing
 def write_report(result: Any, out: str | os.PathLike) -> Path:
-    """Write every file of :data:`REPORT_FILES` for ``result`` (an ``EvaluationResult``)."""
+    """Write every file of :data:`REPORT_FILES` for ``result`` (an ``EvaluationResult``).
+
+    Each file is written under a temporary name and renamed when complete, so a failure
+    half-way never leaves a truncated file under a report file's name.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     report = result.report
-    (out / "report.json").write_text(json.dumps(_json_safe(report), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    result.predictions.to_parquet(out / "predictions.parquet", index=False)
-    _heatmap(report, out / "heatmap.png")
-    _scenarios_plot(report, out / "scenarios.png")
-    (out / "report.md").write_text(_markdown(report), encoding="utf-8")
+    text = json.dumps(_json_safe(report), indent=2, ensure_ascii=False) + "\n"
+    _atomic(out / "report.json", lambda p: p.write_text(text, encoding="utf-8"))
+    _atomic(out / "predictions.parquet", lambda p: result.predictions.to_parquet(p, index=False))
+    _atomic(out / "heatmap.png", lambda p: _heatmap(report, p))
+    _atomic(out / "scenarios.png", lambda p: _scenarios_plot(report, p))
+    _atomic(out / "report.md", lambda p: p.write_text(_markdown(report), encoding="utf-8"))
     return out
+
+
+def _atomic(path: Path, write: Any) -> None:
+    """``write(tmp)`` then rename ``tmp`` to ``path``; the temporary file never outlives a failure."""
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # keeps the suffix: matplotlib picks the format by it
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _json_safe(value: Any) -> Any:
@@ -264,8 +288,8 @@ def _fmt(v: Any) -> str:
     return "–" if v is None else f"{v:.4f}"
 
 
-def _markdown(report: dict) -> str:
-    configs = list(report["scenarios"])
+def _markdown_header(report: dict) -> list[str]:
+    """Title, what was evaluated and how, and everything the run skipped or warned about."""
     lines = [
         f"# Evaluation report: {report['model']}",
         "",
@@ -273,22 +297,35 @@ def _markdown(report: dict) -> str:
         f"- **Data:** `{report['data']}`",
         f"- **Task:** {report.get('task')}; metric: {_metric_name(report)}",
     ]
+    fingerprint = (report.get("dataset") or {}).get("fingerprint") or {}
+    if fingerprint:
+        lines.append(f"- **Dataset fingerprint:** {fingerprint.get('kind')} `{fingerprint.get('value')}`")
     if report.get("task") == "classification":
         lines += [
-            f"- **Primary scoring mode:** `{report['mode']}` (both modes below)",
+            f"- **Primary scoring mode:** `{report['mode']}` (both modes below): {report.get('mode_reason', '')}",
             f"  - `strict`: {report['modes']['strict']}",
             f"  - `restricted`: {report['modes']['restricted']}",
             f"- **Label mapping:** {report['label_mapping']['kind']}",
         ]
     else:
-        lines.append(f"- **Object labels:** {report.get('object_labels')}")
+        labels = report.get("object_labels")
+        lines.append(f"- **Object labels:** {labels.get('rule') if isinstance(labels, dict) else labels}")
     lines += [
         f"- **RGBA images:** {report.get('alpha_flattening')}",
         f"- **Samples that failed to decode:** {report.get('n_failed', 0)}",
-        "",
-        "## Per scenario",
+        f"- **Damaged shards (rest of the shard skipped):** {report.get('n_bad_shards', 0)}",
         "",
     ]
+    lines += [f"> **Warning:** {w}\n" for w in report.get("warnings") or []]
+    for skipped in report.get("skipped_configs") or []:
+        lines.append(f"- config `{skipped['config']}` skipped: {skipped['reason']}")
+    return lines
+
+
+def _markdown(report: dict) -> str:
+    configs = list(report["scenarios"])
+    lines = _markdown_header(report)
+    lines += ["", "## Per scenario", ""]
     if report.get("task") == "classification":
         lines += ["| scenario | n | failed | strict | restricted |", "|---|---:|---:|---:|---:|"]
         for c in configs:
@@ -315,6 +352,8 @@ def _markdown(report: dict) -> str:
     if rb.get("s_robust") is None:
         lines.append(f"Not computed: {rb.get('reason', 'unknown')}.")
     else:
+        if report.get("warnings"):
+            lines.append("> **Unreliable:** read the warning(s) at the top of this report before this score.\n")
         lines.append(
             f"S_robust = **{rb['s_robust']:.4f}** (configuration `{rb.get('config')}`, "
             f"μ = {_metric_name(report)} on `original` = {rb['external_reference']:.4f}, "

@@ -2,9 +2,12 @@
 
 The model runs as a ``transformers`` ``image-segmentation`` pipeline (batched, on the
 requested device). Its predicted object mask is the union of the returned segments whose
-label counts as *object*: the labels named in ``object_labels``, or by default every
-label except the background ones (:data:`BACKGROUND_LABELS`, compared case-insensitively).
-Against the ground-truth ``mask`` column each sample gets
+label counts as *object* (:func:`ximagenet12.evaluation.labels.object_label_policy`): the
+labels named in ``object_labels``; every label but ``background_labels``; for a model whose
+labels are a known label space (ADE20k-150, COCO-panoptic-133, Cityscapes-19, Pascal
+VOC-21), its *thing* labels, its *stuff* labels being background; every label but the
+model's background label. A model that fits none of these stops with an error asking for
+one of the two options. Against the ground-truth ``mask`` column each sample gets
 
 - IoU = |pred ∩ true| / |pred ∪ true| (1.0 when both are empty), and
 - pixel accuracy = fraction of pixels where pred == true,
@@ -27,13 +30,18 @@ import numpy as np
 from PIL import Image
 
 from ximagenet12.evaluation import data as D
-from ximagenet12.evaluation.classification import EvaluationResult, _versions, default_num_workers
-from ximagenet12.evaluation.labels import BACKGROUND_LABELS, normalize_label
-from ximagenet12.evaluation.models import is_pipeline, load_pipeline, model_name
+from ximagenet12.evaluation.classification import EvaluationResult, check_options, default_num_workers, run_record
+from ximagenet12.evaluation.labels import BACKGROUND_LABELS, ObjectLabelPolicy, object_label_policy
+from ximagenet12.evaluation.models import BUILTIN_MODELS, is_pipeline, load_pipeline, model_name
+from ximagenet12.evaluation.report import per_class_table, robustness_of
 
-__all__ = ["BACKGROUND_LABELS", "evaluate_segmentation", "mask_scores", "object_mask"]
+__all__ = ["BACKGROUND_LABELS", "evaluate_segmentation", "full_cover_warning", "mask_scores", "object_mask"]
 
 DEFAULT_SEG_BATCH_SIZE = 8
+#: A predicted object covering at least this fraction of an image covers "all" of it ...
+FULL_COVER_FRACTION = 0.99
+#: ... and when more than this share of the images are covered so, the report warns.
+FULL_COVER_SHARE = 0.5
 PREDICTION_COLUMNS = (
     "config", "scenario", "source_id", "label", "class_key",
     "iou", "pixel_accuracy", "predicted_fraction", "true_fraction", "object_segments",
@@ -68,10 +76,13 @@ def object_mask(
     prediction: Any,
     shape: tuple[int, int],
     *,
-    object_labels: Sequence[str] | None = None,
-    background_labels: Sequence[str] = BACKGROUND_LABELS,
+    policy: ObjectLabelPolicy | None = None,
 ) -> tuple[np.ndarray, list[str]]:
-    """The predicted object mask (``shape``) and the labels that went into it."""
+    """The predicted object mask (``shape``) and the labels that went into it.
+
+    ``policy`` says which segment labels are the object (:func:`object_label_policy`);
+    ``None``: every label except :data:`BACKGROUND_LABELS`.
+    """
     if isinstance(prediction, np.ndarray) or (hasattr(prediction, "shape") and not isinstance(prediction, list)):
         return _segment_mask(prediction, shape), ["<mask>"]
     if isinstance(prediction, dict):
@@ -81,17 +92,34 @@ def object_mask(
             f"a segmentation prediction must be a list of {{'label', 'mask'}} segments or an HxW array, "
             f"got {type(prediction).__name__}"
         )
-    wanted = {normalize_label(x) for x in object_labels} if object_labels else None
-    background = {normalize_label(x) for x in background_labels}
+    policy = policy or object_label_policy(None)
     out = np.zeros(shape, dtype=bool)
     used = []
     for seg in prediction:
-        label = normalize_label(seg.get("label", ""))
-        is_object = label in wanted if wanted is not None else label not in background
-        if is_object:
+        if policy.is_object(str(seg.get("label", ""))):
             out |= _segment_mask(seg["mask"], shape)
             used.append(str(seg.get("label")))
     return out, used
+
+
+def full_cover_warning(predicted_fraction: Sequence[float], policy: ObjectLabelPolicy) -> str | None:
+    """A warning when the predicted object covers nearly the whole image in most images.
+
+    Such a mask makes IoU equal to the object's area whatever the model sees: the object
+    labels then almost surely include the background.
+    """
+    fractions = np.asarray(predicted_fraction, dtype=float)
+    if not len(fractions):
+        return None
+    full = int((fractions >= FULL_COVER_FRACTION).sum())
+    if full <= FULL_COVER_SHARE * len(fractions):
+        return None
+    return (
+        f"the predicted object covers >= {FULL_COVER_FRACTION:.0%} of the pixels in {full} of {len(fractions)} "
+        f"images: IoU then only measures the object's area. Either the object labels ({policy.describe()['rule']}) "
+        "include the background, or the model calls the whole image an object; check --object-labels / "
+        "--background-labels before reading these scores"
+    )
 
 
 def evaluate_segmentation(
@@ -100,42 +128,60 @@ def evaluate_segmentation(
     *,
     scenarios: str | Sequence[str] = "all",
     object_labels: Sequence[str] | None = None,
-    background_labels: Sequence[str] = BACKGROUND_LABELS,
+    background_labels: Sequence[str] | None = None,
     batch_size: int = DEFAULT_SEG_BATCH_SIZE,
     device: str = "auto",
     num_workers: int | None = None,
     limit: int | None = None,
     progress: bool = True,
     robustness_config: str = "table3",
+    dtype: str | None = None,
+    revision: str | None = None,
 ) -> EvaluationResult:
-    """Evaluate a segmentation model's object masks on each scenario config of ``data``."""
+    """Evaluate a segmentation model's object masks on each scenario config of ``data``.
+
+    Which predicted labels are the object: see :func:`object_label_policy` (the labels named
+    in ``object_labels``; all but ``background_labels``; the *thing* labels of a known label
+    space; all but the model's background label; otherwise a ``ValueError``).
+    """
+    check_options(batch_size=batch_size, limit=limit, robustness_config=robustness_config)
+    if isinstance(model, str) and model in BUILTIN_MODELS:
+        raise ValueError(f"{model!r} is an image classifier; evaluate-segmentation needs an image-segmentation "
+                         "model (a Hub id or a local model directory)")
+    if object_labels and background_labels:
+        raise ValueError("give either object labels (--object-labels) or background labels (--background-labels), not both")
+    with D.library_progress(progress):
+        return _evaluate(model, data, scenarios=scenarios, object_labels=object_labels,
+                         background_labels=background_labels, batch_size=batch_size, device=device,
+                         workers=default_num_workers() if num_workers is None else num_workers,
+                         limit=limit, progress=progress, robustness_config=robustness_config,
+                         dtype=dtype, revision=revision)
+
+
+def _model_labels(pipe: Any) -> list[str] | None:
+    if not is_pipeline(pipe):
+        return None
+    id2label = getattr(pipe.model.config, "id2label", None) or {}
+    return [str(id2label[k]) for k in sorted(id2label, key=int)]
+
+
+def _evaluate(model, data, *, scenarios, object_labels, background_labels, batch_size, device, workers, limit,
+              progress, robustness_config, dtype=None, revision=None) -> EvaluationResult:
     import pandas as pd
 
-    from ximagenet12.evaluation.report import per_class_table, robustness_of
-
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit must be at least 1, got {limit}")
-    workers = default_num_workers() if num_workers is None else num_workers
     configs = D.resolve_scenarios(data, scenarios)
-    names, keys = D.class_info(data, configs[0])
+    names, keys = D.dataset_classes(data, configs)
     keys = [k or n for k, n in zip(keys, names)]
-    pipe = load_pipeline(model, task="image-segmentation", device=device)
+    pipe = load_pipeline(model, task="image-segmentation", device=device, dtype=dtype, revision=revision)
     name = model_name(model)
-    if object_labels and is_pipeline(pipe):
-        known = {normalize_label(v) for v in (pipe.model.config.id2label or {}).values()}
-        unknown = [x for x in object_labels if normalize_label(x) not in known]
-        if unknown:
-            raise ValueError(
-                f"object label(s) {', '.join(map(repr, unknown))} are not labels of model {name!r}; "
-                f"its labels: {', '.join(sorted(map(str, pipe.model.config.id2label.values()))[:30])}"
-            )
+    policy = object_label_policy(_model_labels(pipe), object_labels=object_labels,
+                                 background_labels=background_labels, model=name)
+    root = D.data_root(data)
 
     def prepare(row: dict) -> tuple[Image.Image, np.ndarray]:
         sid = row.get("source_id", "?")
-        image = D.decode_rgb(row["image"], source_id=sid)
-        mask = D.decode_mask_array(row["mask"], source_id=sid)
+        image = D.decode_rgb(row["image"], source_id=sid, root=root)
+        mask = D.decode_mask_array(row["mask"], source_id=sid, root=root)
         if mask.shape != (image.height, image.width):
             raise D.DecodeError(
                 f"mask {mask.shape[1]}x{mask.shape[0]} of sample {sid!r} does not match its image "
@@ -143,14 +189,7 @@ def evaluate_segmentation(
             )
         return image, mask
 
-    rows_out: list[dict] = []
-    failures: list[dict] = []
-    seconds: dict[str, float] = {}
-    started = time.perf_counter()
-    columns = ["image", "mask", "label", "class_key", "source_id", "scenario"]
-    for config, good in D.config_batches(data, configs, prepare, columns=columns, batch_size=batch_size,
-                                         num_workers=workers, limit=limit, progress=progress,
-                                         failures=failures, seconds=seconds):
+    def process(config: str, good: list) -> list[dict]:
         images = [x[0] for _, x in good]
         preds = pipe(images, batch_size=len(images)) if is_pipeline(pipe) else pipe(images)
         if len(images) == 1 and isinstance(preds, list) and preds and isinstance(preds[0], dict):
@@ -160,59 +199,62 @@ def evaluate_segmentation(
                 f"the segmentation model must return one prediction per image ({len(images)}), "
                 f"got {type(preds).__name__}"
             )
-        for (row, (image, true)), pred in zip(good, preds):
-            mask, used = object_mask(
-                pred, true.shape, object_labels=object_labels, background_labels=background_labels
-            )
-            iou, acc = mask_scores(mask, true)
-            label = int(row["label"])
-            rows_out.append(
-                {
-                    "config": config,
-                    "scenario": row.get("scenario") or config,
-                    "source_id": row.get("source_id"),
-                    "label": label,
-                    "class_key": row.get("class_key") or keys[label],
-                    "iou": iou,
-                    "pixel_accuracy": acc,
-                    "predicted_fraction": float(mask.mean()),
-                    "true_fraction": float(true.mean()),
-                    "object_segments": ",".join(used),
-                }
-            )
+        return [_score_row(config, row, true, pred, policy, keys) for (row, (_, true)), pred in zip(good, preds)]
 
+    log = D.RunLog()
+    started = time.perf_counter()
+    rows_out = D.run_configs(data, configs, prepare, process,
+                             columns=["image", "mask", "label", "class_key", "source_id", "scenario"],
+                             batch_size=batch_size, num_workers=workers, limit=limit, progress=progress, log=log)
     predictions = pd.DataFrame(rows_out, columns=list(PREDICTION_COLUMNS))
-    scen: dict[str, dict] = {}
-    for config in configs:
-        sub = predictions[predictions["config"] == config]
-        iou_pc = per_class_table(sub, keys, metric="iou", name="iou")
-        acc_pc = per_class_table(sub, keys, metric="pixel_accuracy", name="pixel_accuracy")
-        scen[config] = {
-            "iou": float(sub["iou"].mean()) if len(sub) else None,
-            "pixel_accuracy": float(sub["pixel_accuracy"].mean()) if len(sub) else None,
-            "n": int(len(sub)),
-            "n_failed": sum(1 for f in failures if f["config"] == config),
-            "per_class": {k: {**iou_pc[k], "pixel_accuracy": acc_pc[k]["pixel_accuracy"]} for k in keys},
-            "seconds": seconds[config],
-        }
+    warning = full_cover_warning(predictions["predicted_fraction"], policy)
+    if warning:
+        log.warn(warning)
+    scen = {c: _scenario_entry(predictions, c, keys, log) for c in configs if c in log.seconds}
     report = {
         "task": "segmentation",
         "metric": "iou",
         "model": name,
         "data": os.fspath(data),
         "mode": None,
-        "object_labels": list(object_labels) if object_labels else f"every label except {', '.join(background_labels)}",
+        "object_labels": policy.describe(),
         "classes": [{"index": i, "name": n, "key": k} for i, (n, k) in enumerate(zip(names, keys))],
         "alpha_flattening": D.ALPHA_FLATTENING,
         "scenarios": scen,
         "robustness": robustness_of(scen, metric="iou", config=robustness_config),
-        "n_failed": len(failures),
-        "failures": failures,
-        "batch_size": batch_size,
-        "device": str(getattr(pipe, "device", "n/a")),
-        "num_workers": workers,
-        "limit": limit,
-        "seconds": round(time.perf_counter() - started, 3),
-        "versions": _versions(),
+        **run_record(log, data=data, pipe=pipe, batch_size=batch_size, workers=workers, limit=limit, started=started,
+                     model=model, dtype=dtype, revision=revision),
     }
-    return EvaluationResult(report=report, predictions=predictions, failures=failures)
+    return EvaluationResult(report=report, predictions=predictions, failures=log.failures)
+
+
+def _score_row(config: str, row: dict, true: np.ndarray, pred: Any, policy: ObjectLabelPolicy, keys) -> dict:
+    mask, used = object_mask(pred, true.shape, policy=policy)
+    iou, acc = mask_scores(mask, true)
+    label = int(row["label"])
+    return {
+        "config": config,
+        "scenario": row.get("scenario") or config,
+        "source_id": row.get("source_id"),
+        "label": label,
+        "class_key": row.get("class_key") or keys[label],
+        "iou": iou,
+        "pixel_accuracy": acc,
+        "predicted_fraction": float(mask.mean()),
+        "true_fraction": float(true.mean()),
+        "object_segments": ",".join(used),
+    }
+
+
+def _scenario_entry(predictions, config: str, keys: Sequence[str], log: D.RunLog) -> dict:
+    sub = predictions[predictions["config"] == config]
+    iou_pc = per_class_table(sub, keys, metric="iou", name="iou")
+    acc_pc = per_class_table(sub, keys, metric="pixel_accuracy", name="pixel_accuracy")
+    return {
+        "iou": float(sub["iou"].mean()) if len(sub) else None,
+        "pixel_accuracy": float(sub["pixel_accuracy"].mean()) if len(sub) else None,
+        "n": int(len(sub)),
+        "n_failed": sum(1 for f in log.failures if f["config"] == config),
+        "per_class": {k: {**iou_pc[k], "pixel_accuracy": acc_pc[k]["pixel_accuracy"]} for k in keys},
+        "seconds": log.seconds.get(config),
+    }

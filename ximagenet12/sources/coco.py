@@ -21,7 +21,13 @@ Policies:
 
 Recorded in ``skipped``: images with no (selected) annotations, images whose
 annotations have no segmentation (boxes only) or an unknown category, missing image
-files, ``file_name`` outside ``images_dir``, and annotations of unknown images.
+files, ``file_name`` outside ``images_dir`` (or not text, or not valid UTF-8),
+annotations of unknown images, and malformed entries: categories without an integer id
+(``category #i``), image records and annotations that are not objects or have ids that
+are lists (``images[i]``, ``annotations[i]``), several records with one id, sizes that
+are not positive integers or declare more pixels than the decompression-bomb limit, and
+RLE in an unexpected form (checked before anything is allocated). Polygon coordinates
+far outside the image are clipped, never overflowed.
 """
 
 from __future__ import annotations

@@ -72,13 +72,15 @@ def _pair_folders(
     options: LoadOptions,
 ) -> tuple[list[SourceItem], list[Skipped], set[str], list[str]]:
     image_scan, mask_scan = scan_files(images_dir), scan_files(masks_dir)
-    images = image_scan.files
-    loose = [p.name for p in images if p.parent == images_dir]
-    if loose:
+    loose = [p for p in image_scan.files if p.parent == images_dir]
+    images = [p for p in image_scan.files if p.parent != images_dir]
+    if loose and not images:  # the whole layout is wrong: say how it should look
         raise ValueError(
-            f"{len(loose)} image(s) lie directly in {images_dir} (e.g. {loose[0]}); the class comes from "
+            f"{len(loose)} image(s) lie directly in {images_dir} (e.g. {loose[0].name}); the class comes from "
             f"the sub-folder, so the expected layout is {layout}"
         )
+    stray = [Skipped(_rel_id(p, images_dir), f"image {p.name} lies directly in {images_dir.name}/, not in a class "
+                     "folder, so it has no class") for p in loose]  # a stray file among class folders: a skip
     masks = mask_scan.files
     mirrored: dict[tuple[str, str], list[Path]] = defaultdict(list)
     flat: dict[str, list[Path]] = defaultdict(list)
@@ -88,7 +90,7 @@ def _pair_folders(
         if flat_masks and rel.parent == Path("."):
             flat[rel.stem].append(m)
 
-    skipped: list[Skipped] = [*image_scan.bad_names, *mask_scan.bad_names]
+    skipped: list[Skipped] = [*image_scan.bad_names, *mask_scan.bad_names, *stray]
     hidden = [f"{images_dir.name}/{h}" for h in image_scan.hidden] + [f"{masks_dir.name}/{h}" for h in mask_scan.hidden]
     matched: list[tuple[Path, str, str, Path]] = []  # image, id, class, mask
     claimed: set[Path] = set()

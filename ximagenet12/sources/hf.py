@@ -26,6 +26,7 @@ id is shared with another row.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from functools import partial
 from pathlib import PurePosixPath
 from typing import Any, Iterator
@@ -102,6 +103,53 @@ def _encoded_info(column: Any) -> tuple[list[bool], list[str | None]]:
     return present.to_pylist(), path.to_pylist()
 
 
+@dataclass(frozen=True)
+class _Columns:
+    image: str
+    mask: str
+    label: str | None
+    id: str | None
+    mask_is_image: bool
+
+
+def _list_rows(
+    meta: Any, columns: _Columns, label_names: list[str] | None, default_class: str
+) -> tuple[list[tuple[int, str | None, str | None, str | None]], dict[int, str]]:
+    """Every row as (row, class key, id, path stem), read in Arrow batches without the
+    image bytes, and why rows cannot be used (row -> reason)."""
+    rows: list[tuple[int, str | None, str | None, str | None]] = []
+    problems: dict[int, str] = {}
+    offset = 0
+    for batch in meta.iter(batch_size=_LIST_BATCH):
+        image_present, paths = _encoded_info(batch.column(columns.image))
+        if columns.mask_is_image:
+            mask_present, _ = _encoded_info(batch.column(columns.mask))
+        else:
+            mask_present = batch.column(columns.mask).is_valid().to_pylist()
+        labels = batch.column(columns.label).to_pylist() if columns.label is not None else [None] * batch.num_rows
+        ids = batch.column(columns.id).to_pylist() if columns.id is not None else [None] * batch.num_rows
+        for j in range(batch.num_rows):
+            row, label, row_id, path = offset + j, labels[j], ids[j], paths[j]
+            if not image_present[j]:
+                problems[row] = f"image missing (row {row} has no {columns.image!r} value)"
+            elif not mask_present[j]:
+                problems[row] = f"mask missing (row {row} has no {columns.mask!r} value)"
+            elif columns.label is not None and label is None:
+                problems[row] = f"label missing (row {row} has no {columns.label!r} value)"
+            if columns.label is None:
+                key = default_class
+            elif label is None:
+                key = None
+            else:
+                key, problem = _label_key(label, label_names)
+                if problem is not None:
+                    problems.setdefault(row, f"{problem} (row {row})")
+            stem = PurePosixPath(str(path).replace("\\", "/")).stem if path else None
+            rows.append((row, key, None if row_id is None else str(row_id), stem))
+        offset += batch.num_rows
+    return rows, problems
+
+
 class HFDatasetSource(Source):
     """Samples from a ``datasets.Dataset`` (or a ``DatasetDict`` with ``split=``)."""
 
@@ -150,38 +198,9 @@ class HFDatasetSource(Source):
         label_feature = features[label_column] if label_column is not None else None
         label_names = label_feature.names if isinstance(label_feature, datasets.ClassLabel) else None
 
-        rows: list[tuple[int, str | None, str | None, str | None]] = []  # row, class, id, path stem
+        columns = _Columns(image_column, mask_column, label_column, id_column, self._mask_is_image)
+        rows, problems = _list_rows(encoded.with_format("arrow"), columns, label_names, default_class)
         skipped: list[Skipped] = []
-        meta = encoded.with_format("arrow")
-        problems: dict[int, str] = {}
-        offset = 0
-        for batch in meta.iter(batch_size=_LIST_BATCH):
-            image_present, paths = _encoded_info(batch.column(image_column))
-            if self._mask_is_image:
-                mask_present, _ = _encoded_info(batch.column(mask_column))
-            else:
-                mask_present = batch.column(mask_column).is_valid().to_pylist()
-            labels = batch.column(label_column).to_pylist() if label_column is not None else [None] * batch.num_rows
-            ids = batch.column(id_column).to_pylist() if id_column is not None else [None] * batch.num_rows
-            for j in range(batch.num_rows):
-                row, label, row_id, path = offset + j, labels[j], ids[j], paths[j]
-                if not image_present[j]:
-                    problems[row] = f"image missing (row {row} has no {image_column!r} value)"
-                elif not mask_present[j]:
-                    problems[row] = f"mask missing (row {row} has no {mask_column!r} value)"
-                elif label_column is not None and label is None:
-                    problems[row] = f"label missing (row {row} has no {label_column!r} value)"
-                if label_column is None:
-                    key = default_class
-                elif label is None:
-                    key = None
-                else:
-                    key, problem = _label_key(label, label_names)
-                    if problem is not None:
-                        problems.setdefault(row, f"{problem} (row {row})")
-                stem = PurePosixPath(str(path).replace("\\", "/")).stem if path else None
-                rows.append((row, key, None if row_id is None else str(row_id), stem))
-            offset += batch.num_rows
 
         stems = [stem for *_, stem in rows]
         use_stems = id_column is None and all(stems) and len(set(stems)) == len(stems)

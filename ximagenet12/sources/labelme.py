@@ -25,9 +25,15 @@ Policies:
   orientation (``imageHeight``/``imageWidth`` swapped) also lines up.
 - Source id: the JSON path relative to ``root`` without extension.
 
-Recorded in ``skipped``: unreadable JSON, JSON files that are not LabelMe files,
-items without a class, image paths outside the root or missing, and images under
-the root that no JSON refers to.
+Recorded in ``skipped``: unreadable JSON (also nested too deeply), JSON files that are
+not LabelMe files, fields of the wrong type or with absurd values (``imageHeight`` as text,
+negative or fractional; shapes that are not objects; labels, shape types or points of the
+wrong type), declared sizes over the decompression-bomb limit (checked before any array
+is allocated), items without a class, image paths outside the root, unusable or missing,
+two files with one source id (``a.json`` and ``a.JSON``), file names that are not valid
+UTF-8, and images under the root that no JSON refers to. Coordinates far outside the
+image are clipped (:func:`ximagenet12.sources.raster.fill_polygon`), never overflowed.
+Hidden files are left out and listed in ``source.hidden``.
 """
 
 from __future__ import annotations
@@ -297,6 +303,21 @@ def _list_one(
     return SourceItem(source_id, class_key, load), image_path
 
 
+def _unique_ids(items: list[SourceItem], files: list[Path], root: Path, skipped: list[Skipped]) -> list[SourceItem]:
+    """Items whose source id no other file shares (``a.json`` and ``a.JSON``); the others are skipped."""
+    names: dict[str, list[str]] = {}
+    for path in files:
+        names.setdefault(path.relative_to(root).with_suffix("").as_posix(), []).append(path.name)
+    kept = []
+    for item in items:
+        shared = names.get(item.source_id, [])
+        if len(shared) > 1:
+            skipped.append(Skipped(item.source_id, f"several LabelMe files share this source id: {', '.join(shared)}"))
+        else:
+            kept.append(item)
+    return kept
+
+
 def _json_error(exc: BaseException) -> str:
     return "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
 
@@ -337,6 +358,7 @@ class LabelMeSource(Source):
             if image_path is not None:
                 referenced.add(image_path)
 
+        items = _unique_ids(items, scan.files, root, skipped)
         images = scan_files(root)
         skipped += images.bad_names
         for image in images.files:

@@ -1,0 +1,89 @@
+"""``score``: S_robust from an external and an internal run, checked against a hand computation."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from ximagenet12.training.score import score_runs
+
+CLASSES = [{"index": 0, "name": "red", "key": "n00000001"}, {"index": 1, "name": "blue", "key": "n00000003"}]
+
+
+def report_folder(root: Path, accuracies: dict[str, float], *, protocol: str | None, fingerprint: str = "sha256:aa",
+                  classes=CLASSES) -> Path:
+    root.mkdir(parents=True)
+    report = {"task": "classification", "model": "m", "data": "/data", "mode": "restricted", "classes": classes,
+              "scenarios": {c: {"accuracy": a, "n": 10} for c, a in accuracies.items()},
+              "provenance": {"data": {"kind": "local", "fingerprint": fingerprint}, "model": {"resolved_commit": "x"}}}
+    if protocol:
+        report.update(protocol=protocol, method="linear-probe", n_folds=12)
+    (root / "report.json").write_text(json.dumps(report))
+    return root
+
+
+EXTERNAL = {"original": 0.95, "blur_background": 0.9, "image_grey": 0.8, "only_fg": 0.6, "blur_background_level5": 0.1}
+INTERNAL = {"original": 0.85, "blur_background": 0.8, "image_grey": 0.84, "only_fg": 0.7, "no_fg": 0.5}
+
+
+@pytest.fixture
+def runs(tmp_path):
+    return (report_folder(tmp_path / "ex1", EXTERNAL, protocol=None),
+            report_folder(tmp_path / "ex2", INTERNAL, protocol="ex2"))
+
+
+def test_both_configurations_match_a_hand_computation(runs, tmp_path):
+    doc = score_runs(*runs, out=tmp_path / "score.json")
+    # shared scenarios, original and severity levels left out
+    assert doc["scenarios"] == ["blur_background", "image_grey", "only_fg"]
+    assert doc["left_out"] == {"external_only": [], "internal_only": ["no_fg"]}
+    de = [(0.9 - 0.95) ** 2, (0.8 - 0.95) ** 2, (0.6 - 0.95) ** 2]
+    di = [(0.8 - 0.85) ** 2, (0.84 - 0.85) ** 2, (0.7 - 0.85) ** 2]
+    table3 = doc["scores"]["table3"]
+    assert table3["sigma2_e"] == pytest.approx(sum(de) / 2)
+    assert table3["sigma2_i"] == pytest.approx(sum(di) / 2)
+    assert table3["s_robust"] == pytest.approx(1 - (sum(de) + sum(di)) / 2)
+    formula = doc["scores"]["formula"]
+    assert formula["s_robust"] == pytest.approx(1 - (math.sqrt(sum(de) / 3) + math.sqrt(sum(di) / 3)))
+    assert doc["internal"]["reference"] == 0.85 and doc["external"]["reference"] == 0.95
+    assert json.loads((tmp_path / "score.json").read_text()) == doc
+
+
+def test_one_configuration_only(runs):
+    assert list(score_runs(*runs, configs=["table3"])["scores"]) == ["table3"]
+    with pytest.raises(ValueError, match="unknown score configuration"):
+        score_runs(*runs, configs=["paper"])
+
+
+def test_runs_over_different_datasets_are_refused(tmp_path):
+    ex1 = report_folder(tmp_path / "ex1", EXTERNAL, protocol=None, fingerprint="sha256:aa")
+    ex2 = report_folder(tmp_path / "ex2", INTERNAL, protocol="ex2", fingerprint="sha256:bb")
+    with pytest.raises(ValueError, match="the runs are over different datasets: 'sha256:aa'"):
+        score_runs(ex1, ex2)
+
+
+def test_runs_over_different_class_lists_are_refused(tmp_path):
+    ex1 = report_folder(tmp_path / "ex1", EXTERNAL, protocol=None)
+    ex2 = report_folder(tmp_path / "ex2", INTERNAL, protocol="ex2", classes=CLASSES[:1])
+    with pytest.raises(ValueError, match="the runs have different class lists"):
+        score_runs(ex1, ex2)
+
+
+def test_the_runs_must_be_external_then_ex2(runs):
+    ex1, ex2 = runs
+    with pytest.raises(ValueError, match="is an ex2 run: the first folder must be an ex1 run or an evaluate report"):
+        score_runs(ex2, ex2)
+    with pytest.raises(ValueError, match="is not an ex2 run \\(protocol 'evaluate'\\)"):
+        score_runs(ex1, ex1)
+    with pytest.raises(FileNotFoundError, match="no report.json"):
+        score_runs(ex1, ex1.parent / "missing")
+
+
+def test_runs_without_shared_scenarios_are_refused(tmp_path):
+    ex1 = report_folder(tmp_path / "ex1", {"original": 0.9, "image_grey": 0.8}, protocol=None)
+    ex2 = report_folder(tmp_path / "ex2", {"original": 0.9, "no_fg": 0.8}, protocol="ex2")
+    with pytest.raises(ValueError, match="the runs share no scenario besides 'original'"):
+        score_runs(ex1, ex2)

@@ -1,0 +1,168 @@
+"""The run folder: settings, fold assignment, finished folds, feature cache, models.
+
+Layout::
+
+    <out>/run.json                       # settings + provenance; a rerun must match them (resume)
+    <out>/folds.json                     # {source_id: fold}
+    <out>/features/<config>.npz          # linear probe: pooled features, computed once per config
+    <out>/folds/<config>/fold-KK.json    # one finished fold: accuracy, n, train n, epochs, curve
+    <out>/folds/<config>/fold-KK.parquet # its predictions
+    <out>/failures/<config>.json         # fine-tuning: images that failed to decode (left out)
+    <out>/model/                         # ex1: the trained model (save_pretrained + processor)
+    <out>/models/<config>/fold-KK/       # ex2 with --save-models
+    <out>/report.json, predictions.parquet, report.md, heatmap.png, scenarios.png, curves.png
+
+Every file is written to a temporary name and renamed, and a fold's ``.json`` is renamed
+last: a fold is finished exactly when its ``.json`` exists, so a run killed at any point
+resumes with the folds that are not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+__all__ = ["RESUME_KEYS", "RunFolder", "atomic_write_text"]
+
+#: Settings that must match for a rerun to continue a run folder (device, workers and
+#: progress bars may change between tries).
+RESUME_KEYS = (
+    "protocol", "method", "model", "data", "scenarios", "folds", "seed", "epochs", "lr", "batch_size",
+    "val_fraction", "patience", "mixed_precision", "dtype", "revision", "limit", "probe_c",
+)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+class RunFolder:
+    """One run's folder (see the module docstring)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    # ----------------------------------------------------------------- settings
+    def start(self, settings: Mapping[str, Any], folds: Mapping[str, int]) -> bool:
+        """Write ``run.json``/``folds.json``, or check that they match; ``True`` if resuming."""
+        run_json = self.path / "run.json"
+        settings = json.loads(json.dumps(dict(settings)))  # tuples as JSON lists, as run.json holds them
+        if self.path.exists() and not self.path.is_dir():
+            raise ValueError(f"--out {str(self.path)!r} exists and is not a folder")
+        if run_json.is_file():
+            old = json.loads(run_json.read_text(encoding="utf-8"))
+            diff = [k for k in RESUME_KEYS if old.get("settings", {}).get(k) != settings.get(k)]
+            if diff:
+                shown = "; ".join(f"{k}: {old.get('settings', {}).get(k)!r} there, {settings.get(k)!r} now" for k in diff[:4])
+                raise ValueError(
+                    f"--out {str(self.path)!r} holds a run with other settings ({shown}): use another --out, "
+                    "or the same settings to resume it"
+                )
+            saved = json.loads((self.path / "folds.json").read_text(encoding="utf-8"))
+            if saved != dict(folds):
+                raise ValueError(f"--out {str(self.path)!r} holds another fold assignment (the data changed?)")
+            return True
+        elif self.path.is_dir() and any(self.path.iterdir()):
+            raise ValueError(f"--out {str(self.path)!r} is a non-empty folder that holds no run (no run.json)")
+        atomic_write_text(self.path / "folds.json", json.dumps(dict(folds), indent=0, sort_keys=True))
+        atomic_write_text(run_json, json.dumps({"settings": dict(settings)}, indent=2))
+        return False
+
+    def update_run_json(self, **fields: Any) -> None:
+        run_json = self.path / "run.json"
+        doc = json.loads(run_json.read_text(encoding="utf-8"))
+        doc.update(fields)
+        atomic_write_text(run_json, json.dumps(doc, indent=2, default=str))
+
+    # ----------------------------------------------------------------- folds
+    def _fold_base(self, config: str, fold: int) -> Path:
+        return self.path / "folds" / config / f"fold-{fold:02d}"
+
+    def fold_done(self, config: str, fold: int) -> bool:
+        return self._fold_base(config, fold).with_suffix(".json").is_file()
+
+    def write_fold(self, config: str, fold: int, result: Mapping[str, Any], predictions) -> None:
+        base = self._fold_base(config, fold)
+        base.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{base.name}-", suffix=".parquet", dir=base.parent)
+        os.close(fd)
+        try:
+            predictions.to_parquet(tmp, index=False)
+            os.replace(tmp, base.with_suffix(".parquet"))
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        atomic_write_text(base.with_suffix(".json"), json.dumps(dict(result), indent=2))
+
+    def read_fold(self, config: str, fold: int):
+        import pandas as pd
+
+        base = self._fold_base(config, fold)
+        result = json.loads(base.with_suffix(".json").read_text(encoding="utf-8"))
+        return result, pd.read_parquet(base.with_suffix(".parquet"))
+
+    # ----------------------------------------------------------------- feature cache
+    def features_path(self, config: str) -> Path:
+        return self.path / "features" / f"{config}.npz"
+
+    def save_features(self, config: str, **arrays: np.ndarray) -> None:
+        path = self.features_path(config)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".npz", dir=path.parent)
+        os.close(fd)
+        try:
+            np.savez(tmp, **arrays)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def load_features(self, config: str) -> dict[str, np.ndarray] | None:
+        path = self.features_path(config)
+        if not path.is_file():
+            return None
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+
+    # ----------------------------------------------------------------- decode failures
+    def save_failures(self, config: str, failures: list[dict]) -> None:
+        atomic_write_text(self.path / "failures" / f"{config}.json", json.dumps(failures, indent=1))
+
+    def load_failures(self, config: str) -> list[dict] | None:
+        path = self.path / "failures" / f"{config}.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+    # ----------------------------------------------------------------- models
+    def model_dir(self, config: str | None = None, fold: int | None = None) -> Path:
+        if config is None:
+            return self.path / "model"
+        return self.path / "models" / config / f"fold-{fold:02d}"
+
+    def save_model(self, target: Path, model: Any, processor: Any) -> Path:
+        """``save_pretrained`` of model and processor into ``target``, atomically."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+        try:
+            model.save_pretrained(tmp)
+            processor.save_pretrained(tmp)
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(tmp, target)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return target

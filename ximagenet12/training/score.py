@@ -1,0 +1,135 @@
+"""``score``: S_robust with both of its terms, from an external and an internal run.
+
+The external part is an ex1 training run or any ``ximagenet12 evaluate`` report (a model
+trained on originals, tested on every scenario): its per-scenario accuracy around its μ on
+``original``. The internal part is an ex2 run (trained and tested within each scenario):
+its per-scenario accuracy around *its own* μ on ``original``, as the paper's Table 3 has it.
+Both terms are taken over the scenarios the two runs share (``original`` and non-paper
+severity levels excluded, as in the evaluator), and the ``robustness_score`` ``evaluate``
+metric (:func:`ximagenet12.metrics.load_metric`) computes S_robust under each requested
+configuration (``table3``: variances, n − 1; ``formula``: standard deviations, n). Runs
+over different datasets or class lists are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from ximagenet12.evaluation.report import read_report, robustness_scenarios
+
+__all__ = ["SCORE_CONFIGS", "score_runs", "format_score"]
+
+SCORE_CONFIGS: tuple[str, ...] = ("table3", "formula")
+
+
+def _dataset_id(report: dict) -> str:
+    data = (report.get("provenance") or {}).get("data") or {}
+    ident = data.get("fingerprint") or data.get("resolved_revision")
+    if ident:
+        return str(ident)
+    path = str(report.get("data", ""))
+    return os.path.abspath(path) if os.path.isdir(path) else path
+
+
+def _describe(folder: str | os.PathLike, report: dict, role: str) -> dict:
+    model = (report.get("provenance") or {}).get("model") or {}
+    return {"role": role, "folder": os.fspath(folder), "model": report.get("model"),
+            "model_commit": model.get("resolved_commit"), "data": report.get("data"),
+            "dataset": _dataset_id(report), "protocol": report.get("protocol", "evaluate"),
+            "method": report.get("method"), "n_folds": report.get("n_folds"), "mode": report.get("mode")}
+
+
+def _check_pair(ext_dir, ext: dict, int_dir, internal: dict) -> None:
+    if ext.get("task") != "classification":
+        raise ValueError(f"{os.fspath(ext_dir)!r} is not a classification report (task {ext.get('task')!r})")
+    if ext.get("protocol") == "ex2":
+        raise ValueError(f"{os.fspath(ext_dir)!r} is an ex2 run: the first folder must be an ex1 run or an evaluate report")
+    if internal.get("protocol") != "ex2":
+        raise ValueError(f"{os.fspath(int_dir)!r} is not an ex2 run (protocol {internal.get('protocol', 'evaluate')!r})")
+    keys = lambda r: [(c["name"], c["key"]) for c in r.get("classes", [])]  # noqa: E731
+    if keys(ext) != keys(internal):
+        raise ValueError(
+            f"the runs have different class lists ({len(keys(ext))} classes in {os.fspath(ext_dir)!r}, "
+            f"{len(keys(internal))} in {os.fspath(int_dir)!r}; first difference: "
+            f"{next((a, b) for a, b in zip(keys(ext) + [None], keys(internal) + [None]) if a != b)})"
+        )
+    if _dataset_id(ext) != _dataset_id(internal):
+        raise ValueError(
+            f"the runs are over different datasets: {_dataset_id(ext)!r} ({os.fspath(ext_dir)!r}) and "
+            f"{_dataset_id(internal)!r} ({os.fspath(int_dir)!r})"
+        )
+
+
+def _accuracies(report: dict, folder) -> tuple[float, dict[str, float]]:
+    scen = report["scenarios"]
+    if scen.get("original", {}).get("accuracy") is None:
+        raise ValueError(f"{os.fspath(folder)!r} has no accuracy on 'original' (its μ)")
+    values = {c: scen[c]["accuracy"] for c in robustness_scenarios(list(scen)) if scen[c]["accuracy"] is not None}
+    return float(scen["original"]["accuracy"]), values
+
+
+def score_runs(
+    external: str | os.PathLike,
+    internal: str | os.PathLike,
+    *,
+    configs: Sequence[str] = SCORE_CONFIGS,
+    out: str | os.PathLike | None = None,
+) -> dict:
+    """S_robust of the two runs under each of ``configs``; written to ``out`` (JSON) if given."""
+    from ximagenet12.metrics import load_metric
+
+    unknown = [c for c in configs if c not in SCORE_CONFIGS]
+    if unknown or not configs:
+        raise ValueError(f"unknown score configuration(s) {unknown or configs}; expected {', '.join(SCORE_CONFIGS)}")
+    ext, intl = read_report(external), read_report(internal)
+    _check_pair(external, ext, internal, intl)
+    mu_e, values_e = _accuracies(ext, external)
+    mu_i, values_i = _accuracies(intl, internal)
+    common = [c for c in values_i if c in values_e]
+    if not common:
+        raise ValueError(
+            f"the runs share no scenario besides 'original': {os.fspath(external)!r} has {', '.join(values_e) or 'none'}, "
+            f"{os.fspath(internal)!r} has {', '.join(values_i) or 'none'}"
+        )
+    results: dict[str, Any] = {}
+    for name in configs:
+        metric = load_metric(name)
+        r = metric.compute(external={c: values_e[c] for c in common}, external_reference=mu_e,
+                           internal={c: values_i[c] for c in common}, internal_reference=mu_i)
+        results[name] = {k: (v.item() if hasattr(v, "item") else v) for k, v in dict(r).items()}
+    doc = {
+        "runs": {"external": _describe(external, ext, "external"), "internal": _describe(internal, intl, "internal")},
+        "scenarios": common,
+        "left_out": {"external_only": [c for c in values_e if c not in common],
+                     "internal_only": [c for c in values_i if c not in common]},
+        "external": {"reference": mu_e, "accuracy": {c: values_e[c] for c in common}},
+        "internal": {"reference": mu_i, "accuracy": {c: values_i[c] for c in common}},
+        "scores": results,
+    }
+    if out is not None:
+        path = Path(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    return doc
+
+
+def format_score(doc: dict) -> str:
+    """The table ``ximagenet12 score`` prints."""
+    e, i = doc["runs"]["external"], doc["runs"]["internal"]
+    lines = [
+        f"external: {e['folder']} ({e['protocol']}, model {e['model']}, μ = {doc['external']['reference']:.4f})",
+        f"internal: {i['folder']} (ex2 {i['method']}, {i['n_folds']} folds, model {i['model']}, "
+        f"μ' = {doc['internal']['reference']:.4f})",
+        f"scenarios ({len(doc['scenarios'])}): {', '.join(doc['scenarios'])}",
+    ]
+    for side, names in doc["left_out"].items():
+        if names:
+            lines.append(f"left out ({side.replace('_', ' ')}): {', '.join(names)}")
+    lines.append(f"{'config':<8} {'sigma2_e':>9} {'sigma2_i':>9} {'sigma_e':>8} {'sigma_i':>8} {'S_robust':>9}")
+    for name, r in doc["scores"].items():
+        lines.append(f"{name:<8} {r['sigma2_e']:>9.4f} {r['sigma2_i']:>9.4f} {r['sigma_e']:>8.4f} "
+                     f"{r['sigma_i']:>8.4f} {r['s_robust']:>9.4f}")
+    return "\n".join(lines)
