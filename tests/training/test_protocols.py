@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -203,13 +204,14 @@ def test_one_class_only_is_refused(tiny_vit_dir, tmp_path):
 def test_a_source_that_changes_class_between_configs_is_refused(tiny_vit_dir, tmp_path):
     data = write_folder(tmp_path / "d", per_class=3, configs=("original",))
     write_folder(tmp_path / "e", per_class=3, configs=("no_fg",), source_id=lambda i, y: f"s{(i + 1) % 12}")
-    (tmp_path / "d" / "data" / "no_fg").symlink_to(tmp_path / "e" / "data" / "no_fg")
+    # copies, not links: the evaluator's reader refuses data files that lead outside the folder
+    shutil.copytree(tmp_path / "e" / "data" / "no_fg", tmp_path / "d" / "data" / "no_fg")
     card = (tmp_path / "d" / "README.md").read_text().replace(
         "configs:\n", "configs:\n- config_name: no_fg\n  data_files:\n  - split: train\n    path: data/no_fg/train-*\n")
     (tmp_path / "d" / "README.md").write_text(card)
     write_folder(tmp_path / "f", per_class=3, configs=("original",), source_id=lambda i, y: f"s{i}")
     (tmp_path / "d" / "data" / "original").rename(tmp_path / "old")
-    (tmp_path / "d" / "data" / "original").symlink_to(tmp_path / "f" / "data" / "original")
+    shutil.copytree(tmp_path / "f" / "data" / "original", tmp_path / "d" / "data" / "original")
     with pytest.raises(ValueError, match="source 's1' has class .* in one config and .* in 'no_fg'"):
         train(tiny_vit_dir, data, out=tmp_path / "run", protocol="ex2", folds=2, **RUN)
 
