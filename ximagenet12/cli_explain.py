@@ -22,7 +22,7 @@ def _run_explain(args: argparse.Namespace) -> int:
         target_layer=args.target_layer, mode=args.mode, ig_steps=args.ig_steps, batch_size=args.batch_size,
         device=args.device, num_workers=args.num_workers, limit=args.limit, progress=not args.no_progress,
         overlay_samples=args.overlay_samples, seed=args.seed, n_bootstrap=args.n_bootstrap,
-        checkpoint_dir=checkpoints, resume=args.resume,
+        checkpoint_dir=checkpoints, resume=args.resume, dtype=args.dtype, revision=args.revision,
     )
     folder = write_explain_report(result, args.out)
     shutil.rmtree(checkpoints, ignore_errors=True)
@@ -82,4 +82,7 @@ def register(subparsers) -> None:
     p.add_argument("--resume", action="store_true",
                    help=f"reuse the configs an interrupted run with the same options finished (OUT/{CHECKPOINT_DIR})")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--dtype", default="auto", choices=("auto", "float32", "float16", "bfloat16"),
+                   help="dtype the model is loaded in (default auto: the checkpoint's)")
+    p.add_argument("--revision", default=None, help="Hub model revision: branch, tag or commit (recorded resolved)")
     p.set_defaults(func=_run_explain)

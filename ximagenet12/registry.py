@@ -7,8 +7,11 @@ from :data:`SCENARIOS`.
 
 A *variant* is a scenario at one severity level. Its config name is the scenario's
 name at the paper's level (``blur_background``) and ``<name>_level<k>`` at the other
-levels (``blur_background_level5``). On the command line either form, or
-``<name>@<k>``, selects it.
+levels (``blur_background_level5``). On the command line the config name, or
+``<name>@<k>`` for any level, selects it. One naming rule everywhere: the name a user
+types is the name ``load_dataset`` takes, so ``blur_background_level3`` (the paper's
+level, whose config is ``blur_background``) is refused with that advice rather than
+built under another name.
 """
 
 from __future__ import annotations
@@ -144,8 +147,14 @@ def _variant_from_name(token: str) -> Variant:
             f"unknown scenario {token!r}; known: {', '.join(_REGISTRY)} "
             "(add @<level> or _level<level> for a severity level, or use 'all')"
         )
+    scenario = get_scenario(match["name"])
+    if match["lv"] is not None and int(match["lv"]) == scenario.paper_level:
+        raise ValueError(
+            f"{token!r} is not a config name: level {match['lv']} is the paper's level of {scenario.name!r}, "
+            f"whose config is {scenario.name!r} (select it as {scenario.name} or {scenario.name}@{match['lv']})"
+        )
     level = match["at"] or match["lv"]
-    return get_scenario(match["name"]).variant(None if level is None else int(level))
+    return scenario.variant(None if level is None else int(level))
 
 
 def all_variants(*, levels: bool = True, include: Iterable[str] | None = None) -> list[Variant]:

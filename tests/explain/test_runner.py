@@ -129,13 +129,15 @@ def test_bad_samples_are_recorded_not_dropped(tmp_path, tiny_vit_dir, folder_wri
 def test_cli_rollout_report_and_analyze_it(sample_folder, tiny_vit_dir, tmp_path, capsys, sample_names):
     out = tmp_path / "vit-explain"
     rc = main(["explain", "--model", str(tiny_vit_dir), "--data", str(sample_folder), "--method", "rollout",
-               "--out", str(out), "--device", "cpu", "--no-progress", "--n-bootstrap", "50"])
+               "--out", str(out), "--device", "cpu", "--no-progress", "--n-bootstrap", "50", "--dtype", "float32"])
     assert rc == 0
     text = capsys.readouterr().out
     assert "only_fg" in text and f"report written to {out}" in text
     assert sorted(p.name for p in out.iterdir()) == sorted(EXPLAIN_REPORT_FILES)  # checkpoints removed
     report = json.loads((out / "report.json").read_text())
     assert "switched from 'sdpa' to 'eager'" in report["notes"][0]
+    provenance = report["provenance"]  # what ran, as every evaluator report records it
+    assert provenance["model"]["dtype"] == "float32" and set(provenance["versions"]) >= {"torch", "transformers", "datasets"}
     rc = main(["analyze", str(out), "--out", str(tmp_path / "analysis")])
     assert rc == 0
     observations = pd.read_csv(tmp_path / "analysis" / "observations.csv")

@@ -108,6 +108,8 @@ def explain_classification(
     n_bootstrap: int = DEFAULT_N_BOOTSTRAP,
     checkpoint_dir: str | os.PathLike | None = None,
     resume: bool = False,
+    dtype: str | None = None,
+    revision: str | None = None,
 ) -> ExplainResult:
     """Attribution maps of ``model`` on each scenario config of ``data``, scored against the masks.
 
@@ -119,7 +121,7 @@ def explain_classification(
 
     from ximagenet12.evaluation.classification import _model_labels, default_num_workers
     from ximagenet12.evaluation.labels import map_labels
-    from ximagenet12.evaluation.models import is_pipeline, load_pipeline, model_name
+    from ximagenet12.evaluation.models import is_pipeline, load_pipeline, model_name, run_provenance
     from ximagenet12.explain.geometry import input_space
     from ximagenet12.explain.constants import DEFAULT_IG_STEPS
     from ximagenet12.explain.methods import make_explainer
@@ -128,7 +130,7 @@ def explain_classification(
     configs = D.resolve_scenarios(data, scenarios)
     names, keys = D.class_info(data, configs[0])
     keys = [k or n for k, n in zip(keys, names)]
-    pipe = load_pipeline(model, task="image-classification", device=device)
+    pipe = load_pipeline(model, task="image-classification", device=device, dtype=dtype, revision=revision)
     if not is_pipeline(pipe):
         raise TypeError(f"explain needs a transformers image-classification pipeline or model, got {type(pipe).__name__}")
     name = model_name(model)
@@ -164,6 +166,8 @@ def explain_classification(
                           n_bootstrap=n_bootstrap, extra={"batch_size": batch_size, "num_workers": workers,
                                                           "device": str(pipe.device),
                                                           "resumed_configs": store.resumed,
+                                                          "provenance": run_provenance(model, data, loaded=pipe,
+                                                                                       revision=revision, dtype=dtype),
                                                           "seconds": round(time.perf_counter() - started, 3)})
     return ExplainResult(report=report, explanations=explanations, overlays=overlays, failures=failures)
 
