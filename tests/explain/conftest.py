@@ -14,18 +14,6 @@ from PIL import Image
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before datasets / huggingface_hub are imported
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _model_cache(tmp_path_factory):
-    """Converted built-in models go to a per-session cache, not the user's home."""
-    old = os.environ.get("XIMAGENET12_CACHE")
-    os.environ["XIMAGENET12_CACHE"] = str(tmp_path_factory.mktemp("ximagenet12-cache"))
-    yield
-    if old is None:
-        os.environ.pop("XIMAGENET12_CACHE", None)
-    else:
-        os.environ["XIMAGENET12_CACHE"] = old
-
-
 @pytest.fixture(scope="session")
 def sample_folder(tmp_path_factory) -> Path:
     """The embedded sample (real photos with masks) built as only_fg and no_fg by the real builder."""
