@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _photos import photo_crops
 from PIL import Image
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -34,18 +35,7 @@ CLASS_KEYS = ["n01689811", "n01693334", "n01985128"]
 
 def photos(n: int, size: tuple[int, int]) -> list[np.ndarray]:
     """N distinct real photos: random crops of scikit-image's bundled images, resized."""
-    import skimage.data
-
-    bases = [skimage.data.chelsea(), skimage.data.coffee(), skimage.data.astronaut(), skimage.data.rocket()]
-    rng = np.random.default_rng(0)
-    out = []
-    for i in range(n):
-        base = bases[i % len(bases)]
-        h, w = base.shape[:2]
-        ch, cw = int(h * rng.uniform(0.6, 1.0)), int(w * rng.uniform(0.6, 1.0))
-        y, x = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
-        out.append(np.asarray(Image.fromarray(base[y : y + ch, x : x + cw]).resize(size, Image.BILINEAR)))
-    return out
+    return [np.asarray(crop.resize(size, Image.BILINEAR)) for crop in photo_crops(n)]
 
 
 def write_folder(root: Path, images: list[np.ndarray]) -> None:

@@ -28,24 +28,13 @@ import os
 import time
 
 import numpy as np
+from _photos import photo_crops
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def photos(n: int) -> list:
-    import skimage.data
-    from PIL import Image
-
-    bases = [skimage.data.chelsea(), skimage.data.coffee(), skimage.data.astronaut(), skimage.data.rocket()]
-    rng = np.random.default_rng(0)
-    out = []
-    for i in range(n):
-        base = bases[i % len(bases)]
-        h, w = base.shape[:2]
-        ch, cw = int(h * rng.uniform(0.6, 1.0)), int(w * rng.uniform(0.6, 1.0))
-        y, x = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
-        out.append(Image.fromarray(base[y : y + ch, x : x + cw]))
-    return out
+    return photo_crops(n)
 
 
 def timed(fn, batches, repeats: int, *, warm_up: bool = True) -> tuple[float, float]:

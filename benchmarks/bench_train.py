@@ -27,6 +27,7 @@ import tempfile
 import time
 
 import numpy as np
+from _photos import photo_crops
 from PIL import Image
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -34,18 +35,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def photos(n: int, size: tuple[int, int] = (500, 375)) -> list[bytes]:
     """N distinct real photos (random crops of scikit-image's bundled images), as JPEG bytes."""
-    import skimage.data
-
-    bases = [skimage.data.chelsea(), skimage.data.coffee(), skimage.data.astronaut(), skimage.data.rocket()]
-    rng = np.random.default_rng(0)
     out = []
-    for i in range(n):
-        base = bases[i % len(bases)]
-        h, w = base.shape[:2]
-        ch, cw = int(h * rng.uniform(0.6, 1.0)), int(w * rng.uniform(0.6, 1.0))
-        y, x = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
+    for crop in photo_crops(n):
         buf = io.BytesIO()
-        Image.fromarray(base[y : y + ch, x : x + cw]).resize(size, Image.BILINEAR).save(buf, format="JPEG", quality=95)
+        crop.resize(size, Image.BILINEAR).save(buf, format="JPEG", quality=95)
         out.append(buf.getvalue())
     return out
 

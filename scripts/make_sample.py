@@ -8,6 +8,11 @@ largest component with its holes filled. Every sample is a photo (or a mirrored 
 it) downscaled to at most :data:`LONG_SIDE` px, written in the reference release layout
 ``image/<wnid>/<wnid>_<n>.JPEG`` + ``masks/<wnid>/<wnid>_<n>.png`` (0/255). The masks
 were checked by eye on the overlays that ``--check`` writes.
+
+GrabCut's result depends on the OpenCV build: rerunning this script with another OpenCV
+gives masks that differ at the edges (seen here: up to 16 % of the shuttle's pixels). The
+committed masks are the ones checked by eye; look at ``--check`` overlays before
+committing regenerated ones.
 """
 
 from __future__ import annotations
@@ -25,11 +30,18 @@ from PIL import Image
 OUT = Path(__file__).resolve().parent.parent / "builder" / "sample"
 LONG_SIDE = 480
 JPEG_QUALITY = 92
-# Photos that no Python package we depend on ships: scikit-learn's wheel (CC BY 2.0) and
-# Debian's `darknet` package (/usr/share/darknet/data). Point these at unpacked copies.
-SKLEARN_IMAGES = Path(os.environ.get("SKLEARN_IMAGES", "/tmp/skl/sklearn/datasets/images"))
+# Photos from outside scikit-image and matplotlib: scikit-learn's wheel ships china.jpg
+# (CC BY 2.0; found through the installed package, `pip install scikit-learn`), and Debian's
+# `darknet` package ships eagle/horses/giraffe.jpg in its data folder (`apt-get install darknet`,
+# or `apt-get download darknet && dpkg -x` and point DARKNET_DATA at the unpacked folder).
 DARKNET_PHOTOS = ("eagle", "horses", "giraffe")
-DARKNET_DATA = Path(os.environ.get("DARKNET_DATA", "/usr/share/darknet/data"))
+DARKNET_DATA = Path(os.environ.get("DARKNET_DATA", "/usr/share/darknet/data"))  # Debian's install location
+
+
+def _sklearn_images() -> Path:
+    import sklearn.datasets
+
+    return Path(sklearn.datasets.__file__).parent / "images"
 
 # Where each photograph comes from: a loader name -> (how it is read, see ``load_photo``).
 # object key -> (photo, wnid, class name, GrabCut rectangle x,y,w,h in the photo, background boxes x0,y0,x1,y1)
@@ -78,13 +90,16 @@ SAMPLES = (
 def load_photo(name: str) -> np.ndarray:
     """The photograph as HxWx3 uint8 RGB, read from the package that ships it."""
     if name in DARKNET_PHOTOS:
-        rgb = np.asarray(Image.open(DARKNET_DATA / f"{name}.jpg").convert("RGB"))
+        path = DARKNET_DATA / f"{name}.jpg"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: install Debian's darknet package or set DARKNET_DATA")
+        rgb = np.asarray(Image.open(path).convert("RGB"))
     elif name == "grace_hopper":
         import matplotlib  # public-domain US Navy portrait in matplotlib's sample data
 
         rgb = np.asarray(Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg").convert("RGB"))
     elif name == "china":
-        rgb = np.asarray(Image.open(SKLEARN_IMAGES / "china.jpg").convert("RGB"))
+        rgb = np.asarray(Image.open(_sklearn_images() / "china.jpg").convert("RGB"))
     else:  # bundled in scikit-image's wheel (no download)
         rgb = getattr(skimage.data, name)()
     return np.ascontiguousarray(np.stack([rgb] * 3, axis=-1) if rgb.ndim == 2 else rgb)
