@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ximagenet12.builder.encode import encode_image, encode_mask
-from ximagenet12.engine import RunContext, ScenarioResult, apply_variant
+from ximagenet12.engine import RunContext, SampleMemo, ScenarioResult, apply_variant
 from ximagenet12.registry import Variant
 from ximagenet12.types import Sample, SampleError, Skipped, SourceItem
 
@@ -91,13 +91,22 @@ class DonorSampler:
         return self.by_class[cls]
 
     def draw(self, sample: Sample, policy: str, rng: np.random.Generator) -> Sample:
-        """A donor that loads, drawn uniformly among the candidates that load.
+        """A donor that loads, drawn uniformly among the candidates that load (see :meth:`draw_item`)."""
+        return self.load(self.draw_item(sample, policy, rng).source_id)
+
+    def load(self, source_id: str) -> Sample:
+        """The decoded sample ``source_id`` (kept in a small per-process cache)."""
+        return self._load(source_id)
+
+    def draw_item(self, sample: Sample, policy: str, rng: np.random.Generator) -> SourceItem:
+        """The item of a donor that loads, drawn uniformly among the candidates that load.
 
         A drawn candidate that fails to load is taken out and the draw repeated (for
         ``random``, a class none of whose samples loads is taken out and the class drawn
         again), so a good sample never loses its row because a donor was bad. The draws
         consume the generator the same way whether or not this process already knows a
-        candidate is bad, so the rows do not depend on the worker count.
+        candidate is bad, so the rows do not depend on the worker count. A candidate
+        that loaded once in this process is not decoded again to be drawn.
         """
         if policy == "random":
             classes = [c for c in self.classes if c != sample.class_key]
@@ -116,16 +125,21 @@ class DonorSampler:
         raise SampleError(sample.source_id, f"no donor for mixed_{_POLICY_NAMES.get(policy, policy)} loads "
                           "(every candidate sample was skipped)")
 
-    def _first_loading(self, pool: list[SourceItem], rng: np.random.Generator) -> Sample | None:
+    def _first_loading(self, pool: list[SourceItem], rng: np.random.Generator) -> SourceItem | None:
         """Draw from ``pool`` until a sample loads (``None`` when none does)."""
         while pool:
             item = pool.pop(int(rng.integers(len(pool))))
             if item.source_id in self._bad:
                 continue
+            if item.source_id in self._good:
+                return item
             try:
-                return self._load(item.source_id)
+                self._load(item.source_id)
             except SampleError:
                 self._bad.add(item.source_id)
+                continue
+            self._good.add(item.source_id)
+            return item
         return None
 
     @property
@@ -134,6 +148,13 @@ class DonorSampler:
         if not hasattr(self, "_failed"):
             self._failed: set[str] = set()
         return self._failed
+
+    @property
+    def _good(self) -> set[str]:
+        """Source ids that loaded in this process (loading is deterministic: they load again)."""
+        if not hasattr(self, "_loaded"):
+            self._loaded: set[str] = set()
+        return self._loaded
 
     def __getstate__(self):
         return {"by_class": self.by_class, "classes": self.classes}
@@ -202,9 +223,10 @@ def process_sample(
         return out
     label = class_index[sample.class_key]
     mask_png = encode_mask(sample.mask)
+    memo = SampleMemo(sample.image)  # intermediates shared by this sample's variants
     for variant in variants:
         try:
-            result = apply_variant(variant, sample, context)
+            result = apply_variant(variant, sample, context, memo=memo)
         except SampleError as exc:
             out.skipped.append(Skipped(item.source_id, exc.reason, scenario=variant.config_name))
             continue
