@@ -94,8 +94,8 @@ def build_dataset(
     else (only the build's own files are replaced). ``license``: the card's licence id
     (default: the source's ``license`` attribute, else ``unknown``). ``max_samples``: build
     only that many samples, taken round-robin over classes. ``block_samples``: samples per
-    resumable block (default: ``BLOCK_SAMPLES`` with one worker, about 4 blocks per worker
-    otherwise). ``generation``: a :class:`ximagenet12.generation.GenerationOptions` for
+    resumable block (default: about 32 blocks of 8 to ``BLOCK_SAMPLES`` samples, the
+    same for any ``num_proc`` or engine, so the output files are the same bytes). ``generation``: a :class:`ximagenet12.generation.GenerationOptions` for
     generative scenarios (``ai_background``). ``repo_id``: the Hub repo named in the card's
     examples. ``out_dir`` may be a ``file://`` URL. ``engine``: ``local`` (``num_proc``
     processes) or ``ray`` (block tasks on the Ray cluster at ``ray_address``, default
@@ -147,8 +147,7 @@ def _build(plan: Any, out: Any, executor: Any, *, resume: bool, overwrite: bool,
     if out_plan.action == "finished":
         return finished_summary(out, out_plan.info or {})
     work = out / WORK_DIR
-    plan = resolve_block_samples(plan, workers=getattr(executor, "parallelism", 1),
-                                 remembered=remembered_block_samples(work))
+    plan = resolve_block_samples(plan, remembered=remembered_block_samples(work))
     remember_block_samples(work, plan.block_samples)
     features = build_features(plan.class_names)
     outcome = run_process_stage(plan, work, executor, arrow_schema(features), strict=strict, progress=progress)

@@ -82,6 +82,10 @@ class LocalExecutor:
                     yield ahead.popleft().result()
             while ahead:
                 yield ahead.popleft().result()
+        except GeneratorExit:  # the driver stopped taking results: stop the workers only if blocks are pending
+            if ahead:
+                self._abort()
+            raise
         except BrokenProcessPool as exc:
             self._abort()
             raise RuntimeError(

@@ -22,14 +22,17 @@ from ximagenet12.engine import RunContext
 from ximagenet12.registry import Variant, resolve
 from ximagenet12.types import SampleError, Skipped, SourceItem
 
-__all__ = ["BLOCK_SAMPLES", "Block", "BuildPlan", "auto_block_samples", "plan_build", "resolve_block_samples"]
+__all__ = ["AUTO_BLOCKS", "BLOCK_SAMPLES", "Block", "BuildPlan", "auto_block_samples", "plan_build", "resolve_block_samples"]
 
-#: Samples per resumable block (one part file per config per block; at ~100 KB per
-#: 500x375 JPEG a block's part is ~100 MB, so it usually becomes a shard without a rewrite).
+#: Most samples per automatic block (one part file per config per block; at ~60 KB per
+#: output row a config's part of a full block is ~60 MB).
 BLOCK_SAMPLES = 1000
-#: With several workers, blocks are cut smaller so that each worker gets this many ...
-BLOCKS_PER_WORKER = 4
-#: ... but never below this many samples (a block costs a parquet file per config).
+#: Automatic blocks: a source is cut into about this many blocks (up to BLOCK_SAMPLES
+#: samples each), whatever the number of workers, so that the part files, hence the
+#: output files, are the same bytes for any --num-proc or engine; 32 keeps 2-16 workers
+#: busy to the end (the last block is ~3 % of the work) ...
+AUTO_BLOCKS = 32
+#: ... but never below this many samples (a block costs ~10 ms: a parquet file per config).
 MIN_AUTO_BLOCK = 8
 #: generation options that do not change a generated image, so a resumed build may change them
 _GENERATION_RUN_ONLY = ("batch_size", "device")
@@ -97,21 +100,20 @@ class BuildPlan:
         return [Block(b, b * size, min(n, (b + 1) * size)) for b in range((n + size - 1) // size)]
 
 
-def auto_block_samples(samples: int, workers: int) -> int:
-    """Block size for ``block_samples=None``: :data:`BLOCK_SAMPLES` for one worker, else
-    about :data:`BLOCKS_PER_WORKER` blocks per worker (at least :data:`MIN_AUTO_BLOCK` samples)."""
-    if workers <= 1:
-        return BLOCK_SAMPLES
-    per_block = -(-samples // (BLOCKS_PER_WORKER * workers))
-    return max(1, min(BLOCK_SAMPLES, max(MIN_AUTO_BLOCK, per_block)))
+def auto_block_samples(samples: int) -> int:
+    """Block size for ``block_samples=None``: about :data:`AUTO_BLOCKS` blocks, each of
+    :data:`MIN_AUTO_BLOCK` to :data:`BLOCK_SAMPLES` samples. It depends on the number of
+    samples only, never on the workers, so every engine writes the same files."""
+    per_block = -(-samples // AUTO_BLOCKS)
+    return min(BLOCK_SAMPLES, max(MIN_AUTO_BLOCK, per_block))
 
 
-def resolve_block_samples(plan: BuildPlan, *, workers: int, remembered: int | None) -> BuildPlan:
+def resolve_block_samples(plan: BuildPlan, *, remembered: int | None) -> BuildPlan:
     """The plan with its block size settled: as asked, else the one an interrupted build
-    used (``remembered``: resume keeps its blocks whatever the worker count), else automatic."""
+    used (``remembered``: a resumed build keeps its blocks), else automatic."""
     if plan.block_samples is not None:
         return plan
-    size = remembered if remembered is not None else auto_block_samples(len(plan.items), workers)
+    size = remembered if remembered is not None else auto_block_samples(len(plan.items))
     return replace(plan, block_samples=size)
 
 

@@ -55,8 +55,8 @@ def register(subparsers) -> None:
     p.add_argument("--max-samples", type=int, default=None, metavar="N",
                    help="build only N samples, taken round-robin over classes (a quick look)")
     p.add_argument("--block-samples", type=int, default=None, metavar="N",
-                   help=f"samples per resumable block (default: {BLOCK_SAMPLES} with one worker, else about 4 "
-                   "blocks per worker)")
+                   help=f"samples per resumable block (default: about 32 blocks of 8 to {BLOCK_SAMPLES} samples, "
+                   "whatever --num-proc, so the files are the same bytes)")
     p.add_argument("--repo-id", default=None, metavar="OWNER/NAME", help="Hub repo named in the card's examples")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--corruption-fill", choices=("none", "inpaint"), default="none",

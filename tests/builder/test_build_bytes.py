@@ -65,3 +65,48 @@ def photos(tmp_path_factory):
 def test_every_row_of_a_full_build_is_the_byte_the_code_before_the_caches_wrote(tmp_path, photos):
     build_dataset(photos, tmp_path / "out", scenarios="all", progress=False)
     assert rows_digest(tmp_path / "out") == GOLDEN["sha256"]
+
+
+def _files(out: Path) -> dict[str, bytes]:
+    return {p.relative_to(out).as_posix(): p.read_bytes()
+            for p in sorted([*(out / "data").rglob("*.parquet"), out / "skipped.jsonl"])}
+
+
+def test_without_a_memo_or_cache_every_variant_gives_the_same_bytes(photos):
+    from ximagenet12.backgrounds import BackgroundLibrary
+    from ximagenet12.builder.worker import DonorSampler
+    from ximagenet12.engine import RunContext, SampleMemo, apply_variant
+    from ximagenet12.memo import ArrayCache
+    from ximagenet12.registry import resolve
+    from ximagenet12.sources import open_source
+
+    items = list(open_source(photos).items())
+    variants = resolve("all")
+    backgrounds = BackgroundLibrary.default()
+    cached = RunContext(seed=3, backgrounds=backgrounds, donors=DonorSampler(items))
+    for item in items:
+        sample = item.load()
+        memo = SampleMemo(sample.image)
+        for variant in variants:
+            fresh = RunContext(seed=3, backgrounds=backgrounds, donors=DonorSampler(items), cache=ArrayCache(0))
+            want = apply_variant(variant, sample, fresh)  # nothing kept, nothing shared
+            got = apply_variant(variant, sample, cached, memo=memo)
+            assert got.output.image.tobytes() == want.output.image.tobytes(), (variant.config_name, item.source_id)
+            assert np.array_equal(got.output.mask, want.output.mask) and got.provenance == want.provenance
+    assert cached.cache.hits > 0  # the cache did serve photos and donor backgrounds
+
+
+@pytest.mark.slow
+def test_a_default_build_writes_the_same_files_for_one_and_two_workers(tmp_path, photos):
+    one = build_dataset(photos, tmp_path / "one", scenarios="all", progress=False, num_proc=1)
+    two = build_dataset(photos, tmp_path / "two", scenarios="all", progress=False, num_proc=2)
+    assert one.rows == two.rows == 9 * 18
+    files = _files(tmp_path / "one")
+    assert len(files) == 18 + 1 and files == _files(tmp_path / "two")
+
+
+def test_the_output_files_do_not_depend_on_where_blocks_end(tmp_path, photos):
+    scenarios = ["original", "image_rainbow", "transparent_image", "mixed_same"]
+    build_dataset(photos, tmp_path / "auto", scenarios=scenarios, progress=False)  # one block of 9
+    build_dataset(photos, tmp_path / "twos", scenarios=scenarios, progress=False, block_samples=2)
+    assert _files(tmp_path / "auto") == _files(tmp_path / "twos")

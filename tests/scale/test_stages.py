@@ -20,11 +20,11 @@ def _plan(source, **kwargs):
 
 
 @pytest.mark.parametrize(
-    ("samples", "workers", "expected"),
-    [(200, 1, BLOCK_SAMPLES), (200, 2, 25), (10, 2, 8), (100_000, 4, BLOCK_SAMPLES), (5, 8, 8)],
+    ("samples", "expected"),
+    [(200, 8), (1000, 32), (10, 8), (5, 8), (20_000, 625), (100_000, BLOCK_SAMPLES)],
 )
-def test_automatic_blocks_give_each_worker_about_four(samples, workers, expected):
-    assert auto_block_samples(samples, workers) == expected
+def test_automatic_blocks_cut_about_32_blocks_whatever_the_workers(samples, expected):
+    assert auto_block_samples(samples) == expected
 
 
 def test_a_resumed_build_keeps_its_blocks_whatever_the_worker_count(release):
@@ -32,10 +32,10 @@ def test_a_resumed_build_keeps_its_blocks_whatever_the_worker_count(release):
     assert plan.fingerprint["block_samples"] == "auto" and plan.block_samples is None
     with pytest.raises(ValueError, match="block size is not settled yet"):
         plan.blocks
-    assert resolve_block_samples(plan, workers=2, remembered=None).block_samples == 8
-    assert resolve_block_samples(plan, workers=2, remembered=3).block_samples == 3  # the interrupted run's
+    assert resolve_block_samples(plan, remembered=None).block_samples == 8
+    assert resolve_block_samples(plan, remembered=3).block_samples == 3  # the interrupted run's
     fixed = _plan(release, block_samples=2)
-    assert resolve_block_samples(fixed, workers=8, remembered=3).block_samples == 2
+    assert resolve_block_samples(fixed, remembered=3).block_samples == 2
     assert [(b.start, b.stop) for b in fixed.blocks] == [(0, 2), (2, 4), (4, 6), (6, 7)]
 
 
