@@ -11,7 +11,10 @@ it measures, in one run:
 (d) Ray build on that instance (start-up excluded), the same data and configs;
 (f) the codec floor of bench_build.py, for the <= 1.2x target;
 (e) per-sample costs, one process: decode (image + mask), scenarios, encode (JPEG/PNG), and
-    parquet write, each summed over the samples and divided by N (these feed docs/scale.md).
+    parquet write, each summed over the samples and divided by N (these feed docs/scale.md);
+(g) where the wall time of (b) goes: plan, pool start-up (until each worker starts its
+    first block), the blocks per worker (busy time, and the idle tail after each worker's
+    last block), and finalize (merges on the pool, then card and publish in the driver).
 
 Targets: (a) <= 1.2x (f); (b) >= 1.85x faster than (a) on idle cores; (d) <= 1.3x (b),
 plus (c) once. Wall times are printed with CPU times (``getrusage``, this process and its
@@ -52,6 +55,67 @@ def local(source: Path, out: Path, scenarios: str, num_proc: int) -> tuple[float
     wall = time.perf_counter() - start
     me1, kids1 = _cpu()
     return wall, me1 - me0, kids1 - kids0
+
+
+def timeline(source: Path, out: Path, scenarios: str, num_proc: int) -> dict[str, float]:
+    """(g): a local build with timestamps per stage, taken in the driver (the stages are
+    wrapped here; each block result carries its worker's process id and start/end times)."""
+    import ximagenet12.builder.build as build
+    import ximagenet12.builder.finalize as finalize
+    from ximagenet12.builder.executors import LocalExecutor
+
+    marks: dict[str, float] = {}
+    blocks: list[tuple[int, float, float]] = []
+
+    def wrap(owner, name, label):
+        original = getattr(owner, name)
+
+        def timed(*args, **kwargs):
+            marks.setdefault(f"{label} start", time.time())
+            try:
+                return original(*args, **kwargs)
+            finally:
+                marks[f"{label} end"] = time.time()
+        setattr(owner, name, timed)
+        return original
+
+    def run(self, tasks, setup):
+        for result in run_original(self, tasks, setup):
+            blocks.append(result.timing)
+            yield result
+
+    saved = [(build, "plan_build", wrap(build, "plan_build", "plan")),
+             (LocalExecutor, "_start", wrap(LocalExecutor, "_start", "pool")),
+             (build, "finalize_build", wrap(build, "finalize_build", "finalize")),
+             (finalize, "merge_configs", wrap(finalize, "merge_configs", "merge")),
+             (LocalExecutor, "run", LocalExecutor.run)]
+    run_original = LocalExecutor.run
+    LocalExecutor.run = run
+    try:
+        t0 = time.time()
+        build.build_dataset(str(source), out, scenarios=scenarios, num_proc=num_proc, progress=False, overwrite=True)
+        end = time.time()
+    finally:
+        for owner, name, original in saved:
+            setattr(owner, name, original)
+    workers: dict[int, list[tuple[float, float]]] = {}
+    for pid, start, stop in blocks:
+        workers.setdefault(pid, []).append((start, stop))
+    last = max(stop for _, _, stop in blocks)
+    out_marks = {k: v - t0 for k, v in marks.items()}
+    out_marks["total"] = end - t0
+    out_marks["blocks"] = len(blocks)
+    for k, (pid, spans) in enumerate(sorted(workers.items())):
+        out_marks[f"worker {k} first block start"] = min(s for s, _ in spans) - t0
+        out_marks[f"worker {k} busy"] = sum(e - s for s, e in spans)
+        out_marks[f"worker {k} idle tail"] = last - max(e for _, e in spans)
+    return out_marks
+
+
+def _print_timeline(marks: dict[str, float], num_proc: int) -> None:
+    print(f"(g) timeline of a local num_proc={num_proc} build (seconds from the call; {marks.pop('blocks'):.0f} blocks):")
+    for key, value in sorted(marks.items(), key=lambda kv: (kv[0] != "total", kv[1])):
+        print(f"    {key:<32} {value:7.2f} s")
 
 
 def floor_cpu(source: Path, scenarios: str) -> tuple[float, float]:
@@ -141,6 +205,7 @@ def main() -> None:
     parser.add_argument("--cpus", type=int, default=2, help="workers for (b), CPUs of the Ray instance for (c, d)")
     parser.add_argument("--skip-ray", action="store_true")
     parser.add_argument("--only-breakdown", action="store_true", help="only (e), the per-sample CPU costs")
+    parser.add_argument("--only-timeline", action="store_true", help="only (g), where the wall time of (b) goes")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     tmp = Path(tempfile.mkdtemp(prefix="bench_ray_"))
@@ -151,6 +216,11 @@ def main() -> None:
               f"load average before: {'/'.join(f'{x:.1f}' for x in os.getloadavg()[:2])}")
         if args.only_breakdown:
             _print_breakdown(breakdown(source, args.scenarios))
+            return
+        if args.only_timeline:
+            local(source, tmp / "warm", args.scenarios, 1)
+            _print_timeline(timeline(source, tmp / "tl", args.scenarios, args.cpus), args.cpus)
+            print(f"load average after: {'/'.join(f'{x:.1f}' for x in os.getloadavg()[:2])}")
             return
         local(source, tmp / "warm", args.scenarios, 1)  # imports, background photos, file cache
         f_wall, f_cpu = floor_cpu(source, args.scenarios)
@@ -172,6 +242,7 @@ def main() -> None:
             print(f"| (d) Ray build, {args.cpus} CPUs | {tr:.2f} s | | {tr / n * 1000:.1f} ms | "
                   f"{tr / tn:.2f}x (b) (target <= 1.3x) |")
         _print_breakdown(breakdown(source, args.scenarios))
+        _print_timeline(timeline(source, tmp / "tl", args.scenarios, args.cpus), args.cpus)
         print(f"load average after: {'/'.join(f'{x:.1f}' for x in os.getloadavg()[:2])}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +78,8 @@ class BlockResult:
     skipped: list[Skipped] = field(default_factory=list)
     loaded: list[int] = field(default_factory=list)  # indices in the block of samples that decoded
     error: tuple[str, str] | None = None  # strict: (source id, reason) of the first bad sample; no part written
+    #: where and when the worker ran it (process id, wall-clock start and end): benchmarks/bench_ray.py's timeline
+    timing: tuple[int, float, float] = (0, 0.0, 0.0)
 
 
 class Executor(Protocol):
@@ -86,6 +90,7 @@ class Executor(Protocol):
 
 def process_block(task: BlockTask, setup: WorkerSetup) -> BlockResult:
     """Build the block's non-generative rows and write its parts (one per config, empty ones too)."""
+    started = time.time()
     out = BlockResult(task.block)
     writers = {v.config_name: PartWriter(part_path(task.work, v.config_name, task.block), setup.schema)
                for v in setup.variants}
@@ -119,6 +124,7 @@ def process_block(task: BlockTask, setup: WorkerSetup) -> BlockResult:
         for writer in writers.values():
             writer.abort()
         raise
+    out.timing = (os.getpid(), started, time.time())
     return out
 
 
