@@ -153,7 +153,7 @@ def breakdown(source: Path, scenarios: str) -> dict[str, float]:
     from ximagenet12.builder.schema import arrow_schema, build_features
     from ximagenet12.builder.worker import DonorSampler
     from ximagenet12.builder.writer import rows_to_table
-    from ximagenet12.engine import RunContext, apply_variant
+    from ximagenet12.engine import RunContext, SampleMemo, apply_variant
     from ximagenet12.registry import resolve
     from ximagenet12.sources import open_source
 
@@ -169,7 +169,8 @@ def breakdown(source: Path, scenarios: str) -> dict[str, float]:
         t0 = clock()
         sample = item.load()
         t1 = clock()
-        results = [(v, apply_variant(v, sample, context)) for v in variants]
+        memo = SampleMemo(sample.image)  # as process_sample does: intermediates shared by the variants
+        results = [(v, apply_variant(v, sample, context, memo=memo)) for v in variants]
         t2 = clock()
         mask_png = encode_mask(sample.mask)
         for v, r in results:
