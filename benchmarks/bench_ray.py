@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -143,7 +144,7 @@ def ray_build(source: Path, out: Path, scenarios: str, cpus: int) -> tuple[float
         executor.close()
 
 
-def breakdown(source: Path, scenarios: str) -> dict[str, float]:
+def breakdown(source: Path, scenarios: str) -> dict[str, Any]:
     """CPU seconds per sample of each step, run in this process the way a build worker runs
     them (``time.process_time``: what a core spends, whatever else the machine runs)."""
     import pyarrow.parquet as pq
@@ -163,6 +164,7 @@ def breakdown(source: Path, scenarios: str) -> dict[str, float]:
     context = RunContext(seed=0, backgrounds=BackgroundLibrary.default(), donors=DonorSampler(items))
     schema = arrow_schema(build_features(src.class_names))
     cost = {"decode": 0.0, "scenarios": 0.0, "encode": 0.0, "write": 0.0}
+    per_config = {v.config_name: [0.0, 0.0] for v in variants}  # scenario, encode
     rows: dict[str, list] = {v.config_name: [] for v in variants}
     clock = time.process_time
     for item in items:
@@ -170,12 +172,18 @@ def breakdown(source: Path, scenarios: str) -> dict[str, float]:
         sample = item.load()
         t1 = clock()
         memo = SampleMemo(sample.image)  # as process_sample does: intermediates shared by the variants
-        results = [(v, apply_variant(v, sample, context, memo=memo)) for v in variants]
+        results = []
+        for v in variants:
+            start = clock()
+            results.append((v, apply_variant(v, sample, context, memo=memo)))
+            per_config[v.config_name][0] += clock() - start
         t2 = clock()
         mask_png = encode_mask(sample.mask)
         for v, r in results:
+            start = clock()
             rows[v.config_name].append((encode_image(r.output.image, v.scenario.mode), mask_png, 0, sample.class_key,
                                         sample.source_id, v.name, v.effective_level, int(r.seed), "{}"))
+            per_config[v.config_name][1] += clock() - start
         t3 = clock()
         cost["decode"] += t1 - t0
         cost["scenarios"] += t2 - t1
@@ -187,16 +195,19 @@ def breakdown(source: Path, scenarios: str) -> dict[str, float]:
         cost["write"] = clock() - t0
         cost["output_bytes"] = sum(p.stat().st_size for p in Path(tmp).iterdir())
     n = len(items)
-    out = {k: v / n for k, v in cost.items()}
+    out: dict[str, Any] = {k: v / n for k, v in cost.items()}
     out["configs"] = len(variants)
+    out["per_config"] = {name: (s / n, e / n) for name, (s, e) in per_config.items()}
     return out
 
 
-def _print_breakdown(costs: dict[str, float]) -> None:
+def _print_breakdown(costs: dict[str, Any]) -> None:
     total = sum(costs[k] for k in ("decode", "scenarios", "encode", "write"))
     print(f"(e) CPU per sample, one process, {costs['configs']:.0f} configs: "
           + ", ".join(f"{k} {costs[k] * 1000:.1f} ms" for k in ("decode", "scenarios", "encode", "write"))
           + f" = {total * 1000:.1f} ms; output {costs['output_bytes'] / 1024:.0f} KiB per sample")
+    print("    per config, CPU per sample (scenario / encode): " + ", ".join(
+        f"{name} {s * 1000:.1f}/{e * 1000:.1f}" for name, (s, e) in costs["per_config"].items()))
 
 
 def main() -> None:
