@@ -66,7 +66,7 @@ def timeline(source: Path, out: Path, scenarios: str, num_proc: int) -> dict[str
     from ximagenet12.builder.executors import LocalExecutor
 
     marks: dict[str, float] = {}
-    blocks: list[tuple[int, float, float]] = []
+    blocks: list[tuple[int, float, float, float]] = []
 
     def wrap(owner, name, label):
         original = getattr(owner, name)
@@ -99,17 +99,18 @@ def timeline(source: Path, out: Path, scenarios: str, num_proc: int) -> dict[str
     finally:
         for owner, name, original in saved:
             setattr(owner, name, original)
-    workers: dict[int, list[tuple[float, float]]] = {}
-    for pid, start, stop in blocks:
-        workers.setdefault(pid, []).append((start, stop))
-    last = max(stop for _, _, stop in blocks)
+    workers: dict[int, list[tuple[float, float, float]]] = {}
+    for pid, start, stop, cpu in blocks:
+        workers.setdefault(pid, []).append((start, stop, cpu))
+    last = max(stop for _, _, stop, _ in blocks)
     out_marks = {k: v - t0 for k, v in marks.items()}
     out_marks["total"] = end - t0
     out_marks["blocks"] = len(blocks)
     for k, (pid, spans) in enumerate(sorted(workers.items())):
-        out_marks[f"worker {k} first block start"] = min(s for s, _ in spans) - t0
-        out_marks[f"worker {k} busy"] = sum(e - s for s, e in spans)
-        out_marks[f"worker {k} idle tail"] = last - max(e for _, e in spans)
+        out_marks[f"worker {k} first block start"] = min(s for s, _, _ in spans) - t0
+        out_marks[f"worker {k} busy"] = sum(e - s for s, e, _ in spans)
+        out_marks[f"worker {k} CPU in blocks"] = sum(c for _, _, c in spans)
+        out_marks[f"worker {k} idle tail"] = last - max(e for _, e, _ in spans)
     return out_marks
 
 

@@ -78,8 +78,8 @@ class BlockResult:
     skipped: list[Skipped] = field(default_factory=list)
     loaded: list[int] = field(default_factory=list)  # indices in the block of samples that decoded
     error: tuple[str, str] | None = None  # strict: (source id, reason) of the first bad sample; no part written
-    #: where and when the worker ran it (process id, wall-clock start and end): benchmarks/bench_ray.py's timeline
-    timing: tuple[int, float, float] = (0, 0.0, 0.0)
+    #: where and when the worker ran it (process id, wall-clock start and end, CPU seconds): bench_ray.py's timeline
+    timing: tuple[int, float, float, float] = (0, 0.0, 0.0, 0.0)
 
 
 class Executor(Protocol):
@@ -90,7 +90,7 @@ class Executor(Protocol):
 
 def process_block(task: BlockTask, setup: WorkerSetup) -> BlockResult:
     """Build the block's non-generative rows and write its parts (one per config, empty ones too)."""
-    started = time.time()
+    started, cpu = time.time(), time.process_time()
     out = BlockResult(task.block)
     writers = {v.config_name: PartWriter(part_path(task.work, v.config_name, task.block), setup.schema)
                for v in setup.variants}
@@ -124,7 +124,7 @@ def process_block(task: BlockTask, setup: WorkerSetup) -> BlockResult:
         for writer in writers.values():
             writer.abort()
         raise
-    out.timing = (os.getpid(), started, time.time())
+    out.timing = (os.getpid(), started, time.time(), time.process_time() - cpu)
     return out
 
 
