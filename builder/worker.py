@@ -32,8 +32,10 @@ __all__ = [
 ]
 
 _POLICY_NAMES = {"same": "same", "random": "rand", "next": "next"}
-#: Decoded donor samples kept per worker for the ``mixed_*`` scenarios.
-DONOR_CACHE_SIZE = 64
+#: Decoded donor samples kept per worker for the ``mixed_*`` scenarios. Few: the engine
+#: keeps what is reused, each donor's hole-filled background per frame size, in the run
+#: context's cache; a decoded donor is needed only between its draw and that background.
+DONOR_CACHE_SIZE = 8
 #: One output row, in :data:`ximagenet12.builder.schema.COLUMNS` order:
 #: (image bytes, mask bytes, label, class_key, source_id, scenario, level, seed, provenance).
 Row = tuple[bytes, bytes, int, str, str, str, "int | None", int, str]
