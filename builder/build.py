@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any, Sequence
 
 from ximagenet12.backgrounds import BackgroundLibrary
@@ -79,6 +80,7 @@ def build_dataset(
     engine: str = "local",
     ray_address: str | None = None,
     executor: Any = None,
+    storage_options: dict[str, Any] | None = None,
 ) -> BuildSummary:
     """Build ``out_dir`` (a Hub-ready folder: ``data/<config>/*.parquet`` + card) from ``source``.
 
@@ -97,7 +99,10 @@ def build_dataset(
     resumable block (default: ``BLOCK_SAMPLES`` with one worker, about 4 blocks per worker
     otherwise). ``generation``: a :class:`ximagenet12.generation.GenerationOptions` for
     generative scenarios (``ai_background``). ``repo_id``: the Hub repo named in the card's
-    examples. ``out_dir`` may be a ``file://`` URL. ``engine``: ``local`` (``num_proc``
+    examples. ``out_dir`` may be a ``file://`` URL, or the URL of a folder in an object store
+    (``s3://bucket/prefix``, ``gs://...``: see :mod:`ximagenet12.storage`), opened with
+    ``storage_options`` (credentials, ``endpoint_url``, ...) besides what the protocol's
+    library reads from the environment. ``engine``: ``local`` (``num_proc``
     processes) or ``ray`` (block tasks on the Ray cluster at ``ray_address``, default
     ``$RAY_ADDRESS``, else a local Ray instance; see :mod:`ximagenet12.ray_engine`).
     ``executor``: an executor object instead (e.g. a configured
@@ -119,11 +124,14 @@ def build_dataset(
     if owned:
         executor = make_executor(engine, num_proc=num_proc, **({"address": ray_address} if engine == "ray" else {}))
     try:
-        out = destination_path(out_dir)
-        check_out_vs_source(out, source_roots(source, None))  # before the source is even listed
+        out = destination_path(out_dir, storage_options=storage_options)
+        local = isinstance(out, Path)  # an object store cannot hold the (local) source
+        if local:
+            check_out_vs_source(out, source_roots(source, None))  # before the source is even listed
         plan = plan_build(source, scenarios=scenarios, seed=seed, split=split, block_samples=block_samples,
                           max_samples=max_samples, backgrounds=backgrounds, generation=generation, strict=strict)
-        check_out_vs_source(out, source_roots(source, plan.source))
+        if local:
+            check_out_vs_source(out, source_roots(source, plan.source))
         with folder_lock(out, purpose="build"):
             if hasattr(executor, "preflight"):  # connect to a cluster before the folder is changed
                 executor.preflight()
