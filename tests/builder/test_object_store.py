@@ -189,6 +189,7 @@ def test_a_bucket_that_does_not_exist_fails_in_one_line_before_any_work(s3, monk
         build_dataset(None, url, scenarios=["original"], max_samples=2, progress=False, storage_options=s3.options)
 
 
+@pytest.mark.slow
 def test_credentials_never_reach_an_object_the_output_or_an_error(s3, capsys):
     options = json.dumps(s3.options)
     assert main(["build", "--out", s3.url(), "--scenarios", "original,image_grey", "--max-samples", "4",
