@@ -235,6 +235,8 @@ def _store_lock(folder: Any, *, purpose: str, refresh_s: float = LOCK_REFRESH_S,
     def refresh() -> None:
         while not stop.wait(refresh_s):
             try:
+                if _store_holder(lock).get("token") != token:
+                    return  # taken over as stale (we stalled for LOCK_STALE_S): never overwrite the new holder's
                 lock.write_bytes(body())
             except OSError:  # a transient store error: the next refresh tries again
                 pass

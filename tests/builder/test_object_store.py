@@ -190,6 +190,48 @@ def test_a_bucket_that_does_not_exist_fails_in_one_line_before_any_work(s3, monk
 
 
 @pytest.mark.slow
+@pytest.fixture
+def s3_with_auth():
+    """A moto S3 server (its own process) that checks credentials after its first request,
+    which creates the bucket; it knows no access key, so every later request is refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "1"}
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "the moto server did not start"
+                time.sleep(0.1)
+        import boto3
+
+        endpoint = f"http://127.0.0.1:{port}"
+        boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET,
+                     region_name="us-east-1").create_bucket(Bucket="guarded")
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_refused_credentials_fail_in_one_line_before_any_work(s3_with_auth, monkeypatch):
+    import ximagenet12.builder.worker as worker
+
+    monkeypatch.setattr(worker, "process_sample", lambda *a, **k: pytest.fail("a sample was processed"))
+    options = {"key": KEY_ID, "secret": SECRET, "endpoint_url": s3_with_auth}
+    with pytest.raises(PermissionError, match=r"^cannot write to s3://guarded/out: The AWS Access Key Id you provided "
+                       r"does not exist in our records\.$") as caught:
+        build_dataset(None, "s3://guarded/out", scenarios=["original"], max_samples=2, progress=False,
+                      storage_options=options)
+    assert SECRET not in str(caught.value) and KEY_ID not in str(caught.value)
+
+
 def test_credentials_never_reach_an_object_the_output_or_an_error(s3, capsys):
     options = json.dumps(s3.options)
     assert main(["build", "--out", s3.url(), "--scenarios", "original,image_grey", "--max-samples", "4",
