@@ -146,6 +146,24 @@ def test_the_lock_object_is_created_with_a_conditional_put(s3_env):
     assert lock.read_bytes() == b"first"
 
 
+def test_the_lock_is_refreshed_while_held_and_never_after_another_run_took_it_over():
+    from ximagenet12.locking import _store_lock
+
+    out = destination("memory://locks/refresh")
+    lock = out / LOCK
+    with _store_lock(out, purpose="build", refresh_s=0.05):
+        first = json.loads(lock.read_text())
+        deadline = time.monotonic() + 10
+        while json.loads(lock.read_text())["time"] == first["time"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert json.loads(lock.read_text())["time"] > first["time"]
+        lock.write_bytes(json.dumps({**first, "token": "another run", "time": time.time()}).encode())
+        time.sleep(0.3)  # several refresh periods
+        assert json.loads(lock.read_text())["token"] == "another run"
+    assert json.loads(lock.read_text())["token"] == "another run"  # nor removed on release
+    lock.unlink()
+
+
 def _plant_lock(s3, **holder) -> None:
     body = {"host": socket.gethostname(), "pid": os.getpid(), "purpose": "build", "token": "x", "time": time.time()}
     s3.fs().pipe_file(f"{s3.bucket}/out/{LOCK}", json.dumps({**body, **holder}).encode())
