@@ -21,12 +21,13 @@ from typing import Any, Iterable, Iterator, Protocol, Sequence
 
 import pyarrow as pa
 
-from ximagenet12.builder.layout import block_record, generation_cache_dir, open_part, part_path, write_file
+from ximagenet12.builder.layout import block_record, generation_cache_dir, open_part, part_path
 from ximagenet12.builder.plan import Block, BuildPlan
 from ximagenet12.builder import worker
-from ximagenet12.builder.writer import Row
+from ximagenet12.builder.writer import Row, atomic_write_bytes
 from ximagenet12.engine import RunContext
 from ximagenet12.registry import Variant
+from ximagenet12.storage import StorePath
 from ximagenet12.types import SampleError, Skipped, SourceItem
 
 __all__ = [
@@ -167,7 +168,7 @@ def run_process_stage(plan: BuildPlan, work: Path, executor: Executor, schema: p
                 if job is not None:
                     _generate_block(job, block, result, work, schema, strict=strict,
                                     generated=next(generated) if generated is not None else None)
-                write_file(block_record(work, block.index), json.dumps(
+                _write_record(block_record(work, block.index), json.dumps(
                     {"rows": result.rows, "skipped": [s.to_dict() for s in result.skipped]}).encode())
                 outcome.skipped += result.skipped
                 outcome.rows += result.rows
@@ -178,6 +179,14 @@ def run_process_stage(plan: BuildPlan, work: Path, executor: Executor, schema: p
         if bar is not None:
             bar.close()
     return outcome
+
+
+def _write_record(path: Path | StorePath, data: bytes) -> None:
+    """A block's record: through a temporary name and a rename locally, in one PUT in an object store."""
+    if isinstance(path, StorePath):
+        path.write_bytes(data)
+    else:
+        atomic_write_bytes(path, data)
 
 
 def _generated_stream(executor: Executor, job: "GenerationJob | None", blocks: list[Block]) -> Any:
