@@ -83,6 +83,29 @@ def test_a_prefix_holding_other_objects_is_refused_and_overwrite_never_deletes_t
 
 # --------------------------------------------------------------------------- killed, resumed
 
+
+def test_a_build_that_fails_while_uploading_its_files_is_unfinished_and_resume_completes_it(tmp_path, s3_env,
+                                                                                          monkeypatch):
+    kwargs = dict(scenarios=["original", "image_grey"], max_samples=4, progress=False)
+    real = StorePath.upload
+
+    def upload(self, local):
+        if self.name == "README.md":
+            raise OSError(f"cannot write to {self}: connection reset")
+        real(self, local)
+
+    monkeypatch.setattr(StorePath, "upload", upload)
+    with pytest.raises(OSError, match=r"^could not write the build in s3://.*connection reset.*rerun with --resume"):
+        build_dataset(None, s3_env.url(), **kwargs)
+    left = s3_env.objects()
+    assert "data/original/train-00000-of-00001.parquet" in left  # uploaded whole, but not committed:
+    assert "build_info.json" not in left and "README.md" not in left
+    assert json.loads(left[f"{WORK}/state.json"])["files"][-1] == "build_info.json"  # the upload list, first
+    monkeypatch.setattr(StorePath, "upload", real)
+    build_dataset(None, s3_env.url(), resume=True, **kwargs)
+    build_dataset(None, tmp_path / "local", **kwargs)
+    assert _without_elapsed(s3_env.objects()) == _without_elapsed(_local_files(tmp_path / "local"))
+
 _SLOW_BUILD = """
 import sys, time
 import ximagenet12.builder.worker as worker
