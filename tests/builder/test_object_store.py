@@ -47,24 +47,24 @@ def _without_elapsed(files: dict[str, bytes]) -> dict[str, bytes]:
 
 
 def test_a_build_to_s3_writes_the_files_of_a_local_build_byte_for_byte(tmp_path, s3_env):
-    kwargs = dict(scenarios=SCENARIOS, max_samples=6, block_samples=2, progress=False)
+    kwargs = dict(scenarios=SCENARIOS, max_samples=4, block_samples=2, progress=False)
     summary = build_dataset(None, s3_env.url(), **kwargs)  # credentials and endpoint from AWS_* only
     build_dataset(None, tmp_path / "local", **kwargs)
     stored = s3_env.objects()
     assert _without_elapsed(stored) == _without_elapsed(_local_files(tmp_path / "local"))
     assert not any(k.startswith(".cache/") for k in stored)  # work prefix and lock object removed
-    assert summary.rows == 18 and str(summary.out_dir) == s3_env.url()
+    assert summary.rows == 12 and str(summary.out_dir) == s3_env.url()
     assert f'data_files="{s3_env.url()}/data/original/train-*.parquet"' in str(summary)
 
 
 def test_resume_on_a_finished_store_build_does_nothing_and_other_settings_need_overwrite(s3_env):
     url = s3_env.url()
-    build_dataset(None, url, scenarios=["original", "image_grey"], max_samples=4, progress=False)
-    again = build_dataset(None, url, scenarios=["original", "image_grey"], max_samples=4, progress=False, resume=True)
-    assert again.nothing_to_do and again.rows == 8
+    build_dataset(None, url, scenarios=["original", "image_grey"], max_samples=2, progress=False)
+    again = build_dataset(None, url, scenarios=["original", "image_grey"], max_samples=2, progress=False, resume=True)
+    assert again.nothing_to_do and again.rows == 4
     with pytest.raises(ValueError, match=rf"^refusing to rebuild {url}: it holds a finished build with other settings"):
-        build_dataset(None, url, scenarios=["original"], max_samples=4, progress=False)
-    build_dataset(None, url, scenarios=["original"], max_samples=4, progress=False, overwrite=True)
+        build_dataset(None, url, scenarios=["original"], max_samples=2, progress=False)
+    build_dataset(None, url, scenarios=["original"], max_samples=2, progress=False, overwrite=True)
     assert sorted(k for k in s3_env.objects() if k.startswith("data/")) == ["data/original/train-00000-of-00001.parquet"]
 
 
@@ -230,7 +230,6 @@ def test_a_bucket_that_does_not_exist_fails_in_one_line_before_any_work(s3, monk
         build_dataset(None, url, scenarios=["original"], max_samples=2, progress=False, storage_options=s3.options)
 
 
-@pytest.mark.slow
 @pytest.fixture
 def s3_with_auth():
     """A moto S3 server (its own process) that checks credentials after its first request,
@@ -273,6 +272,7 @@ def test_refused_credentials_fail_in_one_line_before_any_work(s3_with_auth, monk
     assert SECRET not in str(caught.value) and KEY_ID not in str(caught.value)
 
 
+@pytest.mark.slow
 def test_credentials_never_reach_an_object_the_output_or_an_error(s3, capsys):
     options = json.dumps(s3.options)
     assert main(["build", "--out", s3.url(), "--scenarios", "original,image_grey", "--max-samples", "4",
