@@ -187,6 +187,26 @@ def test_the_lock_is_refreshed_while_held_and_never_after_another_run_took_it_ov
     lock.unlink()
 
 
+def test_of_builds_racing_for_the_lock_exactly_one_gets_it(s3_env):
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    lock = destination(s3_env.url()) / LOCK
+    start = Barrier(6)
+
+    def take(i: int) -> bool:
+        start.wait()
+        try:
+            lock.create(str(i).encode())
+            return True
+        except FileExistsError:
+            return False
+
+    with ThreadPoolExecutor(6) as pool:
+        won = list(pool.map(take, range(6)))
+    assert won.count(True) == 1 and lock.read_bytes() == str(won.index(True)).encode()
+
+
 def _plant_lock(s3, **holder) -> None:
     body = {"host": socket.gethostname(), "pid": os.getpid(), "purpose": "build", "token": "x", "time": time.time()}
     s3.fs().pipe_file(f"{s3.bucket}/out/{LOCK}", json.dumps({**body, **holder}).encode())
