@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -360,3 +361,26 @@ def test_any_fsspec_protocol_takes_the_same_path():
     assert names == ["README.md", "build_info.json", "data/original/train-00000-of-00001.parquet", "skipped.jsonl"]
     assert summary.rows == 2
     fs.rm("/bucket/any", recursive=True)
+
+
+# --------------------------------------------------------------------------- generative configs
+
+
+@pytest.mark.slow
+def test_ai_background_into_a_store_writes_the_rows_of_a_local_build(tmp_path, s3_env, release):
+    pytest.importorskip("diffusers")
+    from ximagenet12.builder.layout import generation_cache_dir
+    from ximagenet12.generation import GenerationOptions
+    from ximagenet12.generation.testing import save_tiny_sdxl_inpainting
+
+    model = str(save_tiny_sdxl_inpainting(tmp_path / "tiny-sdxl-inpaint"))
+    kwargs = dict(scenarios=["original", "ai_background"], progress=False, max_samples=2,
+                  generation=GenerationOptions(model=model, device="cpu", steps=2, batch_size=2))
+    stored = build_dataset(str(release), s3_env.url(), **kwargs)
+    cache = generation_cache_dir(destination(s3_env.url()) / WORK)
+    assert any(cache.rglob("*.png"))  # the generation cache of a store build stays on this machine
+    shutil.rmtree(cache)
+    build_dataset(str(release), tmp_path / "local", **kwargs)
+    local = {k: v for k, v in _local_files(tmp_path / "local").items() if not k.startswith(".cache/")}
+    assert stored.configs["ai_background"].rows > 0
+    assert _without_elapsed(s3_env.objects()) == _without_elapsed(local)
