@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -106,6 +107,33 @@ def test_a_build_that_fails_while_uploading_its_files_is_unfinished_and_resume_c
     build_dataset(None, s3_env.url(), resume=True, **kwargs)
     build_dataset(None, tmp_path / "local", **kwargs)
     assert _without_elapsed(s3_env.objects()) == _without_elapsed(_local_files(tmp_path / "local"))
+
+def test_an_interrupted_build_releases_its_lock_and_leaves_only_finished_blocks(tmp_path, s3_env, monkeypatch):
+    import ximagenet12.builder.worker as worker
+
+    real, calls = worker.process_sample, []
+
+    def interrupt_at_the_third(*args, **kwargs):  # Ctrl-C (or SIGTERM, which the CLI turns into it)
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(worker, "process_sample", interrupt_at_the_third)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    kwargs = dict(scenarios=["original"], max_samples=4, block_samples=2, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        build_dataset(None, s3_env.url(), **kwargs)
+    assert not list(scratch.iterdir())  # the unfinished part's local file is gone
+    left = s3_env.objects()
+    assert LOCK not in left and not any(not k.startswith(f"{WORK}/") for k in left)
+    assert sorted(k for k in left if "/blocks/" in k) == [f"{WORK}/blocks/block-000000.json"]
+    assert sorted(k for k in left if "/parts/" in k) == [f"{WORK}/parts/original/block-000000.parquet"]
+    monkeypatch.setattr(worker, "process_sample", real)
+    assert build_dataset(None, s3_env.url(), resume=True, **kwargs).resumed_blocks == 1
+
 
 _SLOW_BUILD = """
 import sys, time
