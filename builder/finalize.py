@@ -24,7 +24,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -233,16 +233,26 @@ def publish(out: Path, stage: Path, files: list[str]) -> None:
         os.replace(stage / name, out / name)
 
 
+def _merge_and_free(fn: Callable[[Any], Any], jobs: Iterable[Any]) -> Iterator[Any]:
+    """Merge configs one by one in this process, deleting each config's local parts once its
+    shards exist: local scratch peaks near the output's size plus one config, not twice it."""
+    for job in jobs:
+        result = fn(job)
+        for part in job[0]:
+            part.unlink(missing_ok=True)
+        yield result
+
+
 def finalize_to_store(plan: BuildPlan, work: StorePath, out: StorePath, **options: Any) -> BuildSummary:
     """:func:`finalize_build` for an object store: parts -> local scratch (``$TMPDIR``, about
-    twice the output's size) -> finalized there -> uploaded by :func:`publish_to_store`; then
-    the work prefix is removed. Configs merge in this process: Ray workers on other nodes
-    cannot see this machine's scratch."""
+    the output's size plus one config) -> finalized there -> uploaded by
+    :func:`publish_to_store`; then the work prefix is removed. Configs merge in this process:
+    Ray workers on other nodes cannot see this machine's scratch."""
     with tempfile.TemporaryDirectory(prefix="ximagenet12-finalize-") as tmp:
         local = Path(tmp) / "out"
         work.download(local / WORK_DIR)
         try:
-            summary = finalize_build(plan, local / WORK_DIR, local, mapper=map, **options)
+            summary = finalize_build(plan, local / WORK_DIR, local, mapper=_merge_and_free, **options)
         except ValueError:
             if not (local / WORK_DIR).exists():  # no config has a row: nothing to resume, as locally
                 work.remove_tree()

@@ -412,3 +412,21 @@ def test_ai_background_into_a_store_writes_the_rows_of_a_local_build(tmp_path, s
     local = {k: v for k, v in _local_files(tmp_path / "local").items() if not k.startswith(".cache/")}
     assert stored.configs["ai_background"].rows > 0
     assert _without_elapsed(s3_env.objects()) == _without_elapsed(local)
+
+
+def test_finalize_frees_each_configs_local_parts_once_merged(monkeypatch):
+    from ximagenet12.builder import finalize
+
+    real, seen = finalize.finalize_parts, []
+
+    def recording(parts, folder, *args, **kwargs):
+        parts = list(parts)
+        seen.append(sorted(p.parent.name for p in parts[0].parent.parent.rglob("*.parquet")))
+        return real(parts, folder, *args, **kwargs)
+
+    monkeypatch.setattr(finalize, "finalize_parts", recording)
+    build_dataset(None, "memory://bucket/free", scenarios=["original", "image_grey", "image_rainbow"], max_samples=2,
+                  block_samples=1, progress=False)
+    assert seen == [["image_grey"] * 2 + ["image_rainbow"] * 2 + ["original"] * 2,
+                    ["image_grey"] * 2 + ["image_rainbow"] * 2, ["image_rainbow"] * 2]
+    fsspec.filesystem("memory").rm("/bucket/free", recursive=True)
