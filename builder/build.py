@@ -99,11 +99,9 @@ def build_dataset(
     resumable block (default: ``BLOCK_SAMPLES`` with one worker, about 4 blocks per worker
     otherwise). ``generation``: a :class:`ximagenet12.generation.GenerationOptions` for
     generative scenarios (``ai_background``). ``repo_id``: the Hub repo named in the card's
-    examples. ``out_dir`` may be a ``file://`` URL, or the URL of a folder in an object store
-    (``s3://bucket/prefix``, ``gs://...``: see :mod:`ximagenet12.storage`), opened with
-    ``storage_options`` (credentials, ``endpoint_url``, ...) besides what the protocol's
-    library reads from the environment. ``engine``: ``local`` (``num_proc``
-    processes) or ``ray`` (block tasks on the Ray cluster at ``ray_address``, default
+    examples. ``out_dir`` may be a ``file://`` or object-store URL (``s3://bucket/prefix``,
+    ``gs://...``: :mod:`ximagenet12.storage`; with ``storage_options``). ``engine``: ``local``
+    (``num_proc`` processes) or ``ray`` (block tasks on the Ray cluster at ``ray_address``, default
     ``$RAY_ADDRESS``, else a local Ray instance; see :mod:`ximagenet12.ray_engine`).
     ``executor``: an executor object instead (e.g. a configured
     :class:`ximagenet12.ray_engine.RayExecutor`); the caller closes it.
@@ -125,13 +123,10 @@ def build_dataset(
         executor = make_executor(engine, num_proc=num_proc, **({"address": ray_address} if engine == "ray" else {}))
     try:
         out = destination_path(out_dir, storage_options=storage_options)
-        local = isinstance(out, Path)  # an object store cannot hold the (local) source
-        if local:
-            check_out_vs_source(out, source_roots(source, None))  # before the source is even listed
+        _check_out(out, source, None)  # before the source is even listed
         plan = plan_build(source, scenarios=scenarios, seed=seed, split=split, block_samples=block_samples,
                           max_samples=max_samples, backgrounds=backgrounds, generation=generation, strict=strict)
-        if local:
-            check_out_vs_source(out, source_roots(source, plan.source))
+        _check_out(out, source, plan.source)
         with folder_lock(out, purpose="build"):
             if hasattr(executor, "preflight"):  # connect to a cluster before the folder is changed
                 executor.preflight()
@@ -144,6 +139,12 @@ def build_dataset(
     finally:
         if owned and hasattr(executor, "close"):
             executor.close()
+
+
+def _check_out(out: Any, spec: Any, source: Any) -> None:
+    """Refuse a local output folder that is, holds or lies inside the source (a store cannot)."""
+    if isinstance(out, Path):
+        check_out_vs_source(out, source_roots(spec, source))
 
 
 def _build(plan: Any, out: Any, executor: Any, *, resume: bool, overwrite: bool, strict: bool, progress: bool,
