@@ -279,6 +279,13 @@ def test_a_bucket_that_does_not_exist_fails_in_one_line_before_any_work(s3, monk
         build_dataset(None, url, scenarios=["original"], max_samples=2, progress=False, storage_options=s3.options)
 
 
+def test_no_credentials_at_all_fail_in_one_line(s3, monkeypatch):
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance role to ask for, quickly
+    with pytest.raises(OSError, match=rf"^cannot write to {s3.url()}: Unable to locate credentials$"):
+        build_dataset(None, s3.url(), scenarios=["original"], max_samples=2, progress=False,
+                      storage_options={"endpoint_url": s3.endpoint})
+
+
 @pytest.fixture
 def s3_with_auth():
     """A moto S3 server (its own process) that checks credentials after its first request,
