@@ -3,7 +3,8 @@
 ``ximagenet12 build --out`` takes a local path, a ``file://`` URL (both: a local
 :class:`pathlib.Path`) or any URL whose fsspec protocol package is installed — ``s3://``
 (``s3fs``: ``pip install 'ximagenet12[s3]'``), ``gs://`` (``gcsfs``:
-``pip install 'ximagenet12[gcs]'``), ``memory://`` (tests) — which becomes a
+``pip install 'ximagenet12[gcs]'``), ``memory://`` (tests; it lives in one process, so
+only with ``num_proc=1``) — which becomes a
 :class:`StorePath`: the protocol, the ``bucket/prefix`` path and the storage options.
 
 Credentials are read the way each library reads them (s3fs/botocore: ``AWS_ACCESS_KEY_ID``,
