@@ -22,7 +22,8 @@ from ximagenet12.engine import RunContext
 from ximagenet12.registry import Variant, resolve
 from ximagenet12.types import SampleError, Skipped, SourceItem
 
-__all__ = ["AUTO_BLOCKS", "BLOCK_SAMPLES", "Block", "BuildPlan", "auto_block_samples", "plan_build", "resolve_block_samples"]
+__all__ = ["AUTO_BLOCKS", "BLOCK_SAMPLES", "Block", "BuildPlan", "auto_block_samples", "plan_build",
+           "resolve_block_samples"]
 
 #: Most samples per automatic block (one part file per config per block; at ~60 KB per
 #: output row a config's part of a full block is ~60 MB).
