@@ -98,8 +98,8 @@ def build_dataset(
     only that many samples, taken round-robin over classes. ``block_samples``: samples per
     resumable block (default: about 32 blocks of 8 to ``BLOCK_SAMPLES`` samples, the
     same for any ``num_proc`` or engine, so the output files are the same bytes).
-    ``generation``: a :class:`ximagenet12.generation.GenerationOptions` for generative scenarios (``ai_background``). ``repo_id``: the Hub repo named in the card's
-    examples. ``out_dir`` may be a ``file://`` or object-store URL (``s3://bucket/prefix``,
+    ``generation``: a :class:`ximagenet12.generation.GenerationOptions` for generative
+    scenarios (``ai_background``). ``repo_id``: the Hub repo named in the card's examples. ``out_dir`` may be a ``file://`` or object-store URL (``s3://bucket/prefix``,
     ``gs://...``: :mod:`ximagenet12.storage`; with ``storage_options``). ``engine``: ``local``
     (``num_proc`` processes) or ``ray`` (block tasks on the Ray cluster at ``ray_address``, default
     ``$RAY_ADDRESS``, else a local Ray instance; see :mod:`ximagenet12.ray_engine`).
