@@ -104,8 +104,9 @@ def cover_resize(
 
     ``offset`` is the (y, x) of the crop in the resized photo; ``None`` centres it.
     Returns the crop (a read-only view when ``cache`` is given), the offset used and the
-    scale factor. ``cache`` keeps the resized photo per (photo, size): a build resizes
-    each background photo once per frame size instead of once per sample.
+    scale factor. ``cache`` keeps the resized photo per (photo object, size): a build
+    resizes each background photo once per frame size instead of once per sample (the
+    photo must not be modified in place while it is cached; the library's are read-only).
     """
     ph, pw = photo.shape[:2]
     scale = max(height / ph, width / pw)
