@@ -42,6 +42,7 @@ __all__ = [
     "PartWriter",
     "arrow_num_bytes",
     "atomic_write_bytes",
+    "cdc_options",
     "finalize_parts",
     "merge_parts",
     "rows_to_table",
@@ -73,17 +74,20 @@ def _column_options(schema: pa.Schema) -> dict[str, Any]:
     return {"compression": compression, "use_dictionary": dictionary, "column_encoding": encoding}
 
 
-def _cdc_options() -> dict[str, int]:
+def cdc_options() -> dict[str, int]:
+    """``datasets``' default content-defined chunking options (importing ``datasets`` costs
+    ~0.6 s: a build reads them once in the driver and hands them to the merging workers)."""
     from datasets import config
 
     return dict(config.DEFAULT_CDC_OPTIONS)
 
 
-def _writer(path: Path, schema: pa.Schema, *, final: bool = True) -> pq.ParquetWriter:
+def _writer(path: Path, schema: pa.Schema, *, final: bool = True,
+            cdc: dict[str, int] | None = None) -> pq.ParquetWriter:
     """A parquet writer for a shard (``final``: page index and content-defined chunking) or a part."""
     if not final:
         return pq.ParquetWriter(str(path), schema, **_column_options(schema))
-    cdc = _cdc_options()
+    cdc = cdc_options() if cdc is None else cdc
     writer = pq.ParquetWriter(
         str(path), schema, write_page_index=True, use_content_defined_chunking=cdc, **_column_options(schema)
     )
@@ -193,11 +197,12 @@ def merge_parts(
     rows_per_group: int = ROWS_PER_ROW_GROUP,
     max_group_bytes: int = ROW_GROUP_IMAGE_BYTES,
     max_shard_bytes: int = MAX_SHARD_BYTES,
+    cdc: dict[str, int] | None = None,
 ) -> tuple[list[Path], int, int]:
     """Stream ``parts`` (in order) into shards in ``folder``.
 
     Row groups hold ``rows_per_group`` rows, or fewer where those rows' images would
-    exceed ``max_group_bytes``.
+    exceed ``max_group_bytes``. ``cdc``: :func:`cdc_options`, when the caller has them.
 
     Returns (shard paths, rows, bytes of Arrow data written). Any earlier shard of
     ``split`` in ``folder`` is removed first, so a merge can be re-run after a crash.
@@ -226,7 +231,7 @@ def merge_parts(
             writer = None
         if writer is None:
             tmps.append(folder / f".{split}-{len(tmps):05d}.{os.getpid()}.tmp")
-            writer = _writer(tmps[-1], schema)
+            writer = _writer(tmps[-1], schema, cdc=cdc)
             shard_bytes = 0
         writer.write_table(group, row_group_size=n)
         shard_bytes += size
@@ -252,7 +257,7 @@ def merge_parts(
             flush(pending_rows)
         if writer is None and not tmps:  # no rows at all: one empty shard keeps the config loadable
             tmps.append(folder / f".{split}-00000.{os.getpid()}.tmp")
-            writer = _writer(tmps[-1], schema)
+            writer = _writer(tmps[-1], schema, cdc=cdc)
         if writer is not None:
             writer.close()
             writer = None
@@ -278,6 +283,7 @@ def finalize_parts(
     *,
     split: str = "train",
     max_shard_bytes: int = MAX_SHARD_BYTES,
+    cdc: dict[str, int] | None = None,
 ) -> tuple[list[Path], int, int]:
     """A config's parts (in block order) as its shards in ``folder``, always regrouped.
 
@@ -285,7 +291,7 @@ def finalize_parts(
     computes for the split). Re-running it after a crash gives the same shards; the
     parts are left in place.
     """
-    files, rows, _ = merge_parts(list(parts), folder, schema, split=split, max_shard_bytes=max_shard_bytes)
+    files, rows, _ = merge_parts(list(parts), folder, schema, split=split, max_shard_bytes=max_shard_bytes, cdc=cdc)
     return files, rows, sum(arrow_num_bytes(f) for f in files)
 
 
