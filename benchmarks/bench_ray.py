@@ -159,9 +159,13 @@ def breakdown(source: Path, scenarios: str) -> dict[str, Any]:
     from ximagenet12.registry import resolve
     from ximagenet12.sources import open_source
 
+    import cv2
+
     src = open_source(source)
     items = list(src.items())
     variants = resolve(scenarios)
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)  # as in a pool worker; OpenCV's idle threads would add CPU time that does no work
     context = RunContext(seed=0, backgrounds=BackgroundLibrary.default(), donors=DonorSampler(items))
     schema = arrow_schema(build_features(src.class_names))
     cost = {"decode": 0.0, "scenarios": 0.0, "encode": 0.0, "write": 0.0}
@@ -195,6 +199,7 @@ def breakdown(source: Path, scenarios: str) -> dict[str, Any]:
             pq.write_table(rows_to_table(config_rows, schema), Path(tmp) / f"{name}.parquet", row_group_size=100)
         cost["write"] = clock() - t0
         cost["output_bytes"] = sum(p.stat().st_size for p in Path(tmp).iterdir())
+    cv2.setNumThreads(threads)
     n = len(items)
     out: dict[str, Any] = {k: v / n for k, v in cost.items()}
     out["configs"] = len(variants)
