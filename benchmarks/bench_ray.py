@@ -224,8 +224,14 @@ def main() -> None:
     parser.add_argument("--skip-ray", action="store_true")
     parser.add_argument("--only-breakdown", action="store_true", help="only (e), the per-sample CPU costs")
     parser.add_argument("--only-timeline", action="store_true", help="only (g), where the wall time of (b) goes")
+    parser.add_argument("--opencv-threads", type=int, default=None,
+                        help="OpenCV threads in this process, for (f) and (a) (default: OpenCV's own, one per core)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.opencv_threads is not None:
+        import cv2
+
+        cv2.setNumThreads(args.opencv_threads)
     tmp = Path(tempfile.mkdtemp(prefix="bench_ray_"))
     try:
         n = args.images
