@@ -1,6 +1,7 @@
 """Benchmark the build engines side by side, and the per-sample cost of each build step (issue 13).
 
-    python benchmarks/bench_ray.py [--images 200] [--scenarios all] [--cpus 2]
+    python benchmarks/bench_ray.py [--images 200] [--scenarios all] [--cpus 2] [--skip-ray]
+                                   [--only-breakdown | --only-timeline] [--opencv-threads N]
 
 On a generated release folder of N 500x375 photos with masks (``bench_build.make_release``)
 it measures, in one run:
@@ -10,8 +11,9 @@ it measures, in one run:
 (c) Ray start-up: ``RayExecutor(num_cpus=--cpus).preflight()`` (a new local Ray instance);
 (d) Ray build on that instance (start-up excluded), the same data and configs;
 (f) the codec floor of bench_build.py, for the <= 1.2x target;
-(e) per-sample costs, one process: decode (image + mask), scenarios, encode (JPEG/PNG), and
-    parquet write, each summed over the samples and divided by N (these feed docs/scale.md);
+(e) per-sample costs, one process with one OpenCV thread (as a pool worker): decode (image
+    + mask), scenarios, encode (JPEG/PNG), and parquet write, each summed over the samples
+    and divided by N, and each config's scenario / encode cost (these feed docs/scale.md);
 (g) where the wall time of (b) goes: plan, pool start-up (until each worker starts its
     first block), the blocks per worker (busy time, and the idle tail after each worker's
     last block), and finalize (merges on the pool, then card and publish in the driver).
@@ -20,7 +22,9 @@ Targets: (a) <= 1.2x (f); (b) >= 1.85x faster than (a) on idle cores; (d) <= 1.3
 plus (c) once. Wall times are printed with CPU times (``getrusage``, this process and its
 joined workers) and the 1- and 5-minute load averages before and after: on a shared
 machine wall-time ratios only mean something next to them, and the CPU times give what
-idle cores would (driver CPU + worker CPU / workers).
+idle cores would (driver CPU + worker CPU / workers) -- unless OpenCV runs several
+threads in this process for (f) and (a), which adds CPU time but little speed
+(``--opencv-threads 1`` runs them as a worker does).
 """
 
 from __future__ import annotations
