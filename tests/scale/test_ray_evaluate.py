@@ -1,25 +1,76 @@
-"""``evaluate --engine ray``: configs sharded over model replicas merge into the local report."""
+"""``evaluate --engine ray``: every config cut into row shares over model replicas, merged into the local report."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import sys
+from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from ximagenet12.builder import build_dataset
 from ximagenet12.builder.sample import sample_source
-
-ray = pytest.importorskip("ray")
-pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.slow]
+from ximagenet12.ray_engine import EvalShard, plan_shards
 
 CONFIGS = ["original", "blur_background", "image_grey", "segmented_image", "mixed_same"]
+#: What differs between any two runs (wall times) or names the engine itself.
+RUN_FIELDS = ("seconds", "engine", "replicas", "device")
 
 
+# --------------------------------------------------------------------------- planning (no Ray)
+def test_shares_are_contiguous_equal_and_cut_on_batch_boundaries():
+    shards = plan_shards({"original": 100, "blur_background": 60}, replicas=4, batch_size=8)
+    assert shards == [
+        EvalShard(("original",), {"original": (0, 40)}),
+        EvalShard(("original",), {"original": (40, 80)}),
+        EvalShard(("original", "blur_background"), {"original": (80, 100), "blur_background": (0, 24)}),
+        EvalShard(("blur_background",), {"blur_background": (24, 60)}),
+    ]
+
+
+def test_one_config_is_split_over_every_replica():
+    shards = plan_shards({"original": 20}, replicas=2, batch_size=2)
+    assert [s.spans for s in shards] == [{"original": (0, 10)}, {"original": (10, 20)}]
+
+
+def test_configs_of_unknown_length_go_whole_round_robin_and_small_configs_stay_whole():
+    shards = plan_shards({"original": 8, "hub_a": None, "empty": 0, "small": 8}, replicas=2, batch_size=4)
+    assert shards == [EvalShard(("original", "hub_a"), {}), EvalShard(("empty", "small"), {})]
+
+
+def test_more_replicas_than_rows_leaves_no_empty_share():
+    assert len(plan_shards({"original": 3}, replicas=8, batch_size=1)) == 3
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"replicas": 0, "batch_size": 4}, r"^replicas must be a positive integer, got 0$"),
+    ({"replicas": 2, "batch_size": 0}, r"^batch_size must be a positive integer, got 0$"),
+])
+def test_bad_plan_options_are_value_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        plan_shards({"original": 4}, **kwargs)
+
+
+# --------------------------------------------------------------------------- on a Ray cluster
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("eval") / "sample"
     build_dataset(None, out, scenarios=CONFIGS, progress=False)
     return out
+
+
+def test_span_rows_of_a_config_concatenate_to_its_rows(built):
+    from ximagenet12.evaluation import data as D
+
+    whole = [r["source_id"] for r in D._local_rows(built, "original", D.config_files(built, "original"),
+                                                   columns=["source_id"], log=None)]
+    parts = [r["source_id"] for a, b in [(0, 7), (7, 8), (8, 20)]
+             for r in D.span_rows(built, "original", (a, b), columns=["source_id"], log=None)]
+    assert parts == whole and len(whole) == 20
 
 
 @pytest.fixture(scope="module")
@@ -40,28 +91,92 @@ def tiny_vit(tmp_path_factory, built):
     return str(out)
 
 
-def test_evaluate_on_two_replicas_gives_the_local_report(built, tiny_vit, ray_cluster, tmp_path, capsys):
+def _comparable(report: dict) -> dict:
+    """A report as report.json stores it, without wall times and the engine's own record."""
+    report = json.loads(json.dumps(report, default=str))
+    for key in RUN_FIELDS:
+        report.pop(key, None)
+    for entry in report["scenarios"].values():
+        entry.pop("seconds")
+    return report
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("ray")
+def test_evaluate_on_two_replicas_writes_the_local_report_and_predictions(built, tiny_vit, ray_cluster, tmp_path, capsys):
     from ximagenet12.cli import main
     from ximagenet12.evaluation.classification import evaluate_classification
     from ximagenet12.evaluation.report import read_report
 
-    local = evaluate_classification(tiny_vit, built, device="cpu", num_workers=0, progress=False)
+    local = evaluate_classification(tiny_vit, built, device="cpu", num_workers=0, batch_size=4, progress=False)
     assert main(["evaluate", "--model", tiny_vit, "--data", str(built), "--out", str(tmp_path / "ray"),
-                 "--device", "cpu", "--num-workers", "0", "--engine", "ray", "--replicas", "2", "--no-progress"]) == 0
+                 "--device", "cpu", "--num-workers", "0", "--batch-size", "4", "--engine", "ray", "--replicas", "2",
+                 "--no-progress"]) == 0
     assert "report written to" in capsys.readouterr().out
     merged = read_report(tmp_path / "ray")
-    assert merged["replicas"] == 2
-    assert list(merged["scenarios"]) == list(local.report["scenarios"]) == CONFIGS
-    expected = json.loads(json.dumps(local.report, default=str))  # as report.json stores it
-    for config in CONFIGS:  # every per-config figure but its wall time
-        merged["scenarios"][config].pop("seconds"), expected["scenarios"][config].pop("seconds")
-        assert merged["scenarios"][config] == expected["scenarios"][config]
-        assert merged["scenarios"][config]["n"] == len(sample_source())
-    assert merged["robustness"] == expected["robustness"]
-    assert merged["robustness_by_mode"] == expected["robustness_by_mode"]
-    import pandas as pd
-
+    # 5 configs x 20 rows cut in two halves of 50 rows: the middle config is split between the replicas
+    assert [s["spans"] for s in merged["engine"]["shards"]] == [{"image_grey": [0, 12]}, {"image_grey": [12, 20]}]
+    assert list(merged["scenarios"]) == CONFIGS
+    assert all(e["n"] == len(sample_source()) for e in merged["scenarios"].values())
+    assert _comparable(merged) == _comparable(local.report)  # numbers, per class, both modes, provenance, warnings
     predictions = pd.read_parquet(tmp_path / "ray" / "predictions.parquet")
-    assert predictions.drop(columns=["score", "strict_score", "restricted_score"]).equals(
-        local.predictions.drop(columns=["score", "strict_score", "restricted_score"]))
-    assert predictions["score"].to_numpy() == pytest.approx(local.predictions["score"].to_numpy(), abs=1e-5)
+    pd.testing.assert_frame_equal(predictions, local.predictions)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("ray")
+def test_one_config_split_over_two_replicas_gives_the_local_numbers(built, tiny_vit, ray_cluster):
+    from ximagenet12.evaluation.classification import evaluate_classification
+    from ximagenet12.ray_engine import evaluate_on_ray
+
+    kwargs = dict(scenarios="image_grey", device="cpu", num_workers=0, batch_size=2, progress=False)
+    local = evaluate_classification(tiny_vit, built, **kwargs)
+    merged = evaluate_on_ray(evaluate_classification, tiny_vit, built, replicas=2, **kwargs)
+    assert [s["spans"] for s in merged.report["engine"]["shards"]] == [{"image_grey": (0, 10)}, {"image_grey": (10, 20)}]
+    assert _comparable(merged.report) == _comparable(local.report)
+    pd.testing.assert_frame_equal(merged.predictions, local.predictions)
+
+
+class _MeanColourModel:
+    """A deterministic classifier callable (the pipeline output format) that kills the Ray
+    worker running it the first time it sees ``victim`` (the marker file says it happened)."""
+
+    def __init__(self, names: list[str], marker: str, victim: str):
+        self.names, self.marker, self.victim = names, marker, victim
+
+    def __call__(self, images):
+        out = []
+        for image in images:
+            mean = float(np.asarray(image, dtype=np.float32).mean())
+            if abs(mean - float(self.victim)) < 1e-3 and not os.path.exists(self.marker):
+                Path(self.marker).write_text("killed once")
+                os.kill(os.getpid(), signal.SIGKILL)
+            scores = np.abs(np.sin(mean * (1 + np.arange(len(self.names)))))
+            out.append([{"label": n, "score": float(s)} for n, s in zip(self.names, scores)])
+        return out
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("ray")
+def test_a_replica_killed_mid_share_is_retried_without_duplicate_or_missing_rows(built, ray_cluster, tmp_path):
+    import datasets
+
+    from ximagenet12.evaluation import data as D
+    from ximagenet12.evaluation.classification import evaluate_classification
+    from ximagenet12.ray_engine import evaluate_on_ray
+
+    ray = pytest.importorskip("ray")
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # tests are not importable by Ray workers
+    names = datasets.load_dataset(str(built), "original", split="train").features["label"].names
+    rows = list(D.span_rows(built, "original", (15, 16), columns=["image"], log=None))  # in the second share
+    victim = float(np.asarray(D.decode_rgb(rows[0]["image"]), dtype=np.float32).mean())
+    marker = tmp_path / "killed"
+    kwargs = dict(scenarios="original", device="cpu", num_workers=0, batch_size=4, progress=False)
+    merged = evaluate_on_ray(evaluate_classification, _MeanColourModel(names, str(marker), str(victim)), built,
+                             replicas=2, **kwargs)
+    assert marker.read_text() == "killed once"  # the second replica did die mid-share
+    local = evaluate_classification(_MeanColourModel(names, str(marker), str(victim)), built, **kwargs)
+    ids = merged.predictions["source_id"].tolist()
+    assert len(ids) == len(set(ids)) == 20
+    pd.testing.assert_frame_equal(merged.predictions, local.predictions)
+    assert _comparable(merged.report) == _comparable(local.report)
