@@ -18,6 +18,10 @@ TRAIN_EXAMPLES = """example:
   ximagenet12 train --protocol ex2 --method finetune --model google/vit-base-patch16-224 \\
       --data owner/ximagenet12 --device cuda --mixed-precision bf16 --out runs/vit-ex2
 
+  # on a Ray cluster: every (scenario, fold) fine-tuning job a task with one GPU
+  ximagenet12 train --protocol ex2 --method finetune --model google/vit-base-patch16-224 \\
+      --data /shared/ximagenet12-out --engine ray --ray-address HEAD:6379 --out /shared/runs/vit-ex2
+
 A run folder that exists with the same settings is resumed (finished folds are kept)."""
 
 SCORE_EXAMPLES = """example:
@@ -35,7 +39,8 @@ def _run_train(args: argparse.Namespace) -> int:
         patience=args.patience, val_fraction=args.val_fraction, mixed_precision=args.mixed_precision,
         device=args.device, dtype=args.dtype, revision=args.revision, num_workers=args.num_workers,
         limit=args.limit, probe_c=args.probe_c, save_models=args.save_models, progress=not args.no_progress,
-        robustness_config=args.robustness_config,
+        robustness_config=args.robustness_config, engine=args.engine, replicas=args.replicas,
+        gpus_per_replica=args.gpus_per_replica, ray_address=args.ray_address, ray_num_cpus=args.ray_num_cpus,
     )
     report = result.report
     print(summarise(report))
@@ -105,6 +110,9 @@ def register(subparsers) -> None:
     tr.add_argument("--robustness-config", default="table3", choices=("table3", "formula"),
                     help="configuration of the ex1 report's external-only score (default table3)")
     tr.add_argument("--no-progress", action="store_true", help="no progress bars")
+    from ximagenet12.ray_engine import add_engine_arguments
+
+    add_engine_arguments(tr, generation=False, replicas=True)
     tr.set_defaults(func=_run_train)
 
     sc = subparsers.add_parser(

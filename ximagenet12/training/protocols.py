@@ -34,7 +34,7 @@ from ximagenet12.training.probe import DEFAULT_C, fit_probe
 from ximagenet12.training.runs import RunFolder, atomic_write_text
 
 __all__ = ["PROTOCOLS", "METHODS", "DEFAULT_FOLDS", "TrainSettings", "RunContext", "check_settings", "prepare_run",
-           "run_folds", "prediction_frame"]
+           "run_folds", "prediction_frame", "finetune_job"]
 
 Protocol = Literal["ex1", "ex2"]
 Method = Literal["linear-probe", "finetune"]
@@ -83,6 +83,7 @@ class RunContext:
     progress: bool
     failures: list[dict] = field(default_factory=list)
     resumed: bool = False
+    engine: Any = None  # None: this process; else training.on_ray.RayTraining (features, fine-tuning jobs)
 
 
 def check_settings(s: TrainSettings, *, device: str) -> None:
@@ -123,7 +124,7 @@ def plan_configs(data: str, protocol: str, scenarios: str | Sequence[str]) -> li
 
 
 def prepare_run(settings: TrainSettings, *, out: str | os.PathLike, device: str, num_workers: int,
-                progress: bool) -> RunContext:
+                progress: bool, engine: Any = None) -> RunContext:
     """Every check of the issue, then the run folder: nothing trains before this returns."""
     import torch
 
@@ -137,7 +138,8 @@ def prepare_run(settings: TrainSettings, *, out: str | os.PathLike, device: str,
     folder = RunFolder(out)
     settings = TrainSettings(**{**asdict(settings), "scenarios": tuple(configs)})
     resumed = folder.start(asdict(settings), folds)
-    return RunContext(settings, folder, configs, table, folds, loaded, num_workers, progress, resumed=resumed)
+    return RunContext(settings, folder, configs, table, folds, loaded, num_workers, progress, resumed=resumed,
+                      engine=engine)
 
 
 def prediction_frame(config: str, source_ids: Sequence[str], labels: np.ndarray, logits: np.ndarray,
@@ -163,23 +165,29 @@ def prediction_frame(config: str, source_ids: Sequence[str], labels: np.ndarray,
 
 # --------------------------------------------------------------------------- linear probe
 def _features(ctx: RunContext, config: str) -> dict[str, np.ndarray]:
-    """Pooled features of every row of ``config``: from the cache, or computed once and cached."""
+    """Pooled features of every row of ``config``: from the cache, or computed once (here, or
+    shared over the engine's replicas) and cached."""
     cached = ctx.folder.load_features(config)
     if cached is None:
-        rows = load_images(ctx.settings.data, config, limit=ctx.settings.limit)
-        started = time.perf_counter()
-        feats, ok, failures, forward_s = extract_features(
-            ctx.loaded, rows.images, source_ids=rows.source_ids, batch_size=ctx.settings.batch_size,
-            num_workers=ctx.num_workers, progress=ctx.progress, desc=f"features {config}")
-        ctx.folder.save_features(
-            config, features=feats, ok=ok, labels=rows.labels, source_ids=np.array(rows.source_ids),
-            failed_ids=np.array([f["source_id"] for f in failures], dtype=str),
-            failed_errors=np.array([f["error"] for f in failures], dtype=str),
-            seconds=np.array([time.perf_counter() - started, forward_s]))
+        compute = ctx.engine.features if ctx.engine is not None else _extract_here
+        ctx.folder.save_features(config, **compute(ctx, config))
         cached = ctx.folder.load_features(config)
     ctx.failures += [{"config": config, "source_id": str(s), "error": str(e)}
                      for s, e in zip(cached["failed_ids"], cached["failed_errors"])]
     return cached
+
+
+def _extract_here(ctx: RunContext, config: str) -> dict[str, np.ndarray]:
+    """The arrays of a config's feature cache, computed in this process."""
+    rows = load_images(ctx.settings.data, config, limit=ctx.settings.limit)
+    started = time.perf_counter()
+    feats, ok, failures, forward_s = extract_features(
+        ctx.loaded, rows.images, source_ids=rows.source_ids, batch_size=ctx.settings.batch_size,
+        num_workers=ctx.num_workers, progress=ctx.progress, desc=f"features {config}")
+    return dict(features=feats, ok=ok, labels=rows.labels, source_ids=np.array(rows.source_ids),
+                failed_ids=np.array([f["source_id"] for f in failures], dtype=str),
+                failed_errors=np.array([f["error"] for f in failures], dtype=str),
+                seconds=np.array([time.perf_counter() - started, forward_s]))
 
 
 def _probe_fold(ctx: RunContext, config: str, cache: dict, fold: int, train: np.ndarray, test: np.ndarray) -> None:
@@ -290,39 +298,64 @@ def _initial_state(ctx: RunContext) -> dict:
 
 
 def _finetune_ex2(ctx: RunContext) -> None:
+    todo = {c: [k for k in range(ctx.settings.folds) if not ctx.folder.fold_done(c, k)] for c in ctx.configs}
+    if ctx.engine is not None:  # one Ray task per (config, fold); each writes its fold as below
+        ctx.engine.run_jobs(ctx, [(c, k) for c, folds in todo.items() for k in folds])
+        for config in ctx.configs:
+            _known_failures(ctx, config)
+        return
     initial = _initial_state(ctx)
     for config in ctx.configs:
-        todo = [k for k in range(ctx.settings.folds) if not ctx.folder.fold_done(config, k)]
-        if not todo:
+        if todo[config]:
+            _finetune_folds(ctx, config, todo[config], initial)
+        else:
             _known_failures(ctx, config)
-            continue
-        rows, ok = _decoded_rows(ctx, config)
-        fold_rows = F.fold_of_rows(rows.source_ids, ctx.folds, config=config)
-        for k in todo:
-            test = (fold_rows == k) & ok
-            info, logits = _train_fold(ctx, rows, (fold_rows != k) & ok, test, k, initial)
-            frame = prediction_frame(config, np.array(rows.source_ids)[test].tolist(), rows.labels[test], logits,
-                                     ctx.table.class_keys, fold=k)
-            if ctx.settings.save_models:
-                ctx.folder.save_model(ctx.folder.model_dir(config, k), ctx.loaded.model, ctx.loaded.processor)
-            ctx.folder.write_fold(config, k, {"config": config, **info, "accuracy": float(frame["correct"].mean()),
-                                              "n": int(test.sum())}, frame)
+
+
+def _finetune_folds(ctx: RunContext, config: str, folds: Sequence[int], initial: dict) -> None:
+    """Train, test and write ``folds`` of ``config``, each from the ``initial`` weights."""
+    rows, ok = _decoded_rows(ctx, config)
+    fold_rows = F.fold_of_rows(rows.source_ids, ctx.folds, config=config)
+    for k in folds:
+        test = (fold_rows == k) & ok
+        info, logits = _train_fold(ctx, rows, (fold_rows != k) & ok, test, k, initial)
+        frame = prediction_frame(config, np.array(rows.source_ids)[test].tolist(), rows.labels[test], logits,
+                                 ctx.table.class_keys, fold=k)
+        if ctx.settings.save_models:
+            ctx.folder.save_model(ctx.folder.model_dir(config, k), ctx.loaded.model, ctx.loaded.processor)
+        ctx.folder.write_fold(config, k, {"config": config, **info, "accuracy": float(frame["correct"].mean()),
+                                          "n": int(test.sum())}, frame)
+
+
+def _train_ex1(ctx: RunContext) -> None:
+    """EX1's one training job: fit on original but the test fold; the model and its training record saved."""
+    rows, ok = _decoded_rows(ctx, D.ORIGINAL, record=False)  # recorded when its test part is scored
+    fold_rows = F.fold_of_rows(rows.source_ids, ctx.folds, config=D.ORIGINAL)
+    info, _ = _train_fold(ctx, rows, (fold_rows != EX1_TEST_FOLD) & ok, None, EX1_TEST_FOLD, _initial_state(ctx))
+    atomic_write_text(ctx.folder.path / "ex1_training.json", json.dumps(info, indent=2))
+    ctx.folder.save_model(ctx.folder.model_dir(), ctx.loaded.model, ctx.loaded.processor)
+
+
+def finetune_job(ctx: RunContext, config: str, fold: int | None) -> None:
+    """One fine-tuning job as a worker runs it: fold ``fold`` of ``config`` (ex2), or with
+    ``fold`` ``None`` ex1's training job; written into the run folder as a local run writes it."""
+    if fold is None:
+        _train_ex1(ctx)
+    else:
+        _finetune_folds(ctx, config, [fold], _initial_state(ctx))
 
 
 def _finetune_ex1(ctx: RunContext) -> None:
     from transformers import AutoModelForImageClassification
 
     target = ctx.folder.model_dir()
-    info_path = ctx.folder.path / "ex1_training.json"
-    if not (target / "config.json").is_file():
-        rows, ok = _decoded_rows(ctx, D.ORIGINAL, record=False)  # recorded when its test part is scored
-        fold_rows = F.fold_of_rows(rows.source_ids, ctx.folds, config=D.ORIGINAL)
-        info, _ = _train_fold(ctx, rows, (fold_rows != EX1_TEST_FOLD) & ok, None, EX1_TEST_FOLD, _initial_state(ctx))
-        atomic_write_text(info_path, json.dumps(info, indent=2))
-        ctx.folder.save_model(target, ctx.loaded.model, ctx.loaded.processor)
-    else:
+    if not (target / "config.json").is_file() and ctx.engine is None:
+        _train_ex1(ctx)
+    else:  # trained by an earlier run, or just now by a Ray task: load what it saved
+        if not (target / "config.json").is_file():
+            ctx.engine.run_jobs(ctx, [(D.ORIGINAL, None)])
         ctx.loaded.model = AutoModelForImageClassification.from_pretrained(target).to(ctx.loaded.device).eval()
-    info = json.loads(info_path.read_text(encoding="utf-8"))
+    info = json.loads((ctx.folder.path / "ex1_training.json").read_text(encoding="utf-8"))
     for config in ctx.configs:
         if ctx.folder.fold_done(config, EX1_TEST_FOLD):
             _known_failures(ctx, config)
