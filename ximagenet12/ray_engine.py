@@ -52,6 +52,7 @@ __all__ = [
     "executor_from_args",
     "merge_evaluations",
     "plan_shards",
+    "replica_device",
     "require_ray",
 ]
 
@@ -386,6 +387,7 @@ def evaluate_on_ray(evaluate: Callable[..., Any], model: Any, data: str | os.Pat
 
         gpus = gpus_per_replica if gpus_per_replica is not None else (1.0 if executor.cluster_gpus() else 0.0)
         count = replicas or (max(1, int(executor.cluster_gpus() // gpus)) if gpus else 2)
+        options["device"] = replica_device(options.get("device", "auto"), gpus)
         limit = options.get("limit")
         counts = {c: _planned_rows(D, data, c, limit) for c in configs}
         shards = plan_shards(counts, replicas=count, batch_size=int(options.get("batch_size") or 32))
@@ -399,6 +401,17 @@ def evaluate_on_ray(evaluate: Callable[..., Any], model: Any, data: str | os.Pat
         return merged
     finally:
         executor.close()
+
+
+def replica_device(device: str, gpus: float) -> str:
+    """The ``--device`` of a replica with ``gpus`` GPUs: ``auto`` without GPUs is the CPU
+    (whatever the node has); ``cuda`` without GPUs is a ``ValueError``, before any work."""
+    if gpus:
+        return device
+    if str(device).startswith("cuda"):
+        raise ValueError(f"--device {device} needs GPUs on the replicas, but --gpus-per-replica is 0 "
+                         "(the default when the cluster has no GPUs)")
+    return "cpu" if device == "auto" else device
 
 
 def _planned_rows(D: Any, data: Any, config: str, limit: int | None) -> int | None:

@@ -14,7 +14,7 @@ import pytest
 
 from ximagenet12.builder import build_dataset
 from ximagenet12.builder.sample import sample_source
-from ximagenet12.ray_engine import EvalShard, plan_shards
+from ximagenet12.ray_engine import EvalShard, plan_shards, replica_device
 
 CONFIGS = ["original", "blur_background", "image_grey", "segmented_image", "mixed_same"]
 #: What differs between any two runs (wall times) or names the engine itself.
@@ -53,6 +53,21 @@ def test_more_replicas_than_rows_leaves_no_empty_share():
 def test_bad_plan_options_are_value_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         plan_shards({"original": 4}, **kwargs)
+
+
+@pytest.mark.parametrize(("device", "gpus", "expected"), [
+    ("auto", 0.0, "cpu"),  # a replica without GPUs stays on the CPU even on a GPU node
+    ("cpu", 0.0, "cpu"),
+    ("auto", 1.0, "auto"),
+    ("cuda:0", 0.5, "cuda:0"),
+])
+def test_a_replica_runs_on_the_device_its_gpus_allow(device, gpus, expected):
+    assert replica_device(device, gpus) == expected
+
+
+def test_cuda_without_gpus_per_replica_is_one_line():
+    with pytest.raises(ValueError, match=r"^--device cuda needs GPUs on the replicas, but --gpus-per-replica is 0 "):
+        replica_device("cuda", 0.0)
 
 
 # --------------------------------------------------------------------------- on a Ray cluster

@@ -30,7 +30,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ximagenet12.ray_engine import MAX_RETRIES, RayExecutor, plan_shards
+from ximagenet12.ray_engine import MAX_RETRIES, RayExecutor, plan_shards, replica_device
 
 __all__ = ["RayTraining", "FEATURE_ARRAYS"]
 
@@ -72,6 +72,7 @@ class RayTraining:
             self.gpus_per_replica = 1.0 if gpus else 0.0
         if self.replicas is None:
             self.replicas = max(1, int(gpus // self.gpus_per_replica)) if self.gpus_per_replica else 2
+        replica_device(self.device, self.gpus_per_replica)  # --device cuda without GPUs: one line, now
 
     def close(self) -> None:
         import ray
@@ -85,13 +86,10 @@ class RayTraining:
         """The engine's record for ``run.json``."""
         return {"name": "ray", "replicas": self.replicas, "gpus_per_replica": self.gpus_per_replica}
 
-    def _worker_device(self) -> str:
-        """A replica without GPUs runs on CPU whatever the node has; with GPUs, ``--device`` as given."""
-        return "cpu" if not self.gpus_per_replica and self.device == "auto" else self.device
-
     def _spec(self, ctx: Any) -> _ModelSpec:
         s = ctx.settings
-        return _ModelSpec(s.model, tuple(ctx.table.class_names), self._worker_device(), s.dtype, s.revision, s.seed)
+        device = replica_device(self.device, self.gpus_per_replica or 0.0)
+        return _ModelSpec(s.model, tuple(ctx.table.class_names), device, s.dtype, s.revision, s.seed)
 
     # ------------------------------------------------------------------ linear probe
     def features(self, ctx: Any, config: str) -> dict[str, np.ndarray]:

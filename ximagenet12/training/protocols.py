@@ -133,7 +133,8 @@ def prepare_run(settings: TrainSettings, *, out: str | os.PathLike, device: str,
     table = read_sources(settings.data, configs, limit=settings.limit)
     folds = F.assign_folds(table, n_folds=settings.folds, seed=settings.seed)
     torch.manual_seed(settings.seed)  # the new head's initial weights
-    loaded = load_for_training(settings.model, class_names=table.class_names, device=device,
+    here = device if engine is None else "auto"  # on Ray the replicas take --device; this process what it has
+    loaded = load_for_training(settings.model, class_names=table.class_names, device=here,
                                dtype=settings.dtype, revision=settings.revision)
     folder = RunFolder(out)
     settings = TrainSettings(**{**asdict(settings), "scenarios": tuple(configs)})

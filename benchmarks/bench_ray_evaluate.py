@@ -1,0 +1,90 @@
+"""Benchmark ``evaluate --engine ray --replicas N`` against the local evaluator on ONE config.
+
+    python benchmarks/bench_ray_evaluate.py [--n 300] [--replicas 2] [--cpus 2] [--batch-size 32]
+
+On a built folder with one config (``original``) of N real photos (seeded crops of
+scikit-image's bundled images, 500x375 JPEG), with the real EfficientNet-Lite0, it
+measures side by side in one run:
+
+(a) the local evaluator (``evaluate_classification``, one process, torch's own threads);
+(b) Ray start-up: a new local Ray instance of ``--cpus`` CPUs (``RayExecutor.preflight``);
+(c) ``evaluate_on_ray`` with ``--replicas`` replicas on that instance (start-up excluded):
+    the config is cut into row shares, each replica loads the model and evaluates its share;
+(d) (c) again, to show what is spent once per run (worker processes importing torch and
+    transformers) against what is spent per evaluation.
+
+It checks that (c) gives the predictions of (a), and prints wall times with the 1-minute
+load average before and after: on a shared machine the ratios only mean something next to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from bench_evaluate import photos, write_folder  # noqa: E402
+
+
+def main() -> None:
+    from ximagenet12.evaluation.classification import evaluate_classification
+    from ximagenet12.ray_engine import RayExecutor, evaluate_on_ray
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=300, help="rows of the one config (default 300)")
+    ap.add_argument("--replicas", type=int, default=2)
+    ap.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray instance (default 2)")
+    ap.add_argument("--batch-size", type=int, default=32)
+    args = ap.parse_args()
+    load_before = os.getloadavg()[0]
+    options = dict(scenarios="original", batch_size=args.batch_size, device="cpu", progress=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "built"
+        write_folder(root, photos(args.n, (500, 375)))
+        evaluate_classification("efficientnet-lite0", root, limit=args.batch_size, **options)  # warm caches
+
+        t = time.perf_counter()
+        local = evaluate_classification("efficientnet-lite0", root, **options)
+        local_s = time.perf_counter() - t
+
+        executor = RayExecutor(num_cpus=args.cpus)
+        t = time.perf_counter()
+        executor.preflight()
+        startup_s = time.perf_counter() - t
+        try:
+            times = []
+            for _ in range(2):
+                t = time.perf_counter()
+                merged = evaluate_on_ray(evaluate_classification, "efficientnet-lite0", root, replicas=args.replicas,
+                                         **options)
+                times.append(time.perf_counter() - t)
+        finally:
+            executor.close()
+    same = merged.predictions.drop(columns=["score", "strict_score", "restricted_score"]).equals(
+        local.predictions.drop(columns=["score", "strict_score", "restricted_score"]))
+    print(json.dumps({
+        "rows": args.n, "replicas": args.replicas, "ray_cpus": args.cpus, "batch_size": args.batch_size,
+        "shares": [s["spans"] for s in merged.report["engine"]["shards"]],
+        "a_local_s": round(local_s, 2),
+        "b_ray_startup_s": round(startup_s, 2),
+        "c_ray_first_s": round(times[0], 2),
+        "d_ray_second_s": round(times[1], 2),
+        "ratio_c_over_a": round(times[0] / local_s, 3),
+        "ratio_d_over_a": round(times[1] / local_s, 3),
+        "same_predictions": bool(same),
+        "accuracy_local_ray": [local.report["scenarios"]["original"]["accuracy"],
+                               merged.report["scenarios"]["original"]["accuracy"]],
+        "load_average_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "cpu_count": os.cpu_count(),
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
