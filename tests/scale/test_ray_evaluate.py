@@ -195,3 +195,25 @@ def test_a_replica_killed_mid_share_is_retried_without_duplicate_or_missing_rows
     assert len(ids) == len(set(ids)) == 20
     pd.testing.assert_frame_equal(merged.predictions, local.predictions)
     assert _comparable(merged.report) == _comparable(local.report)
+
+
+def test_evaluate_without_ray_names_the_extra_to_install(built, tmp_path, monkeypatch, capsys):
+    from ximagenet12.cli import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    assert main(["evaluate", "--model", "efficientnet-lite0", "--data", str(built), "--out", str(tmp_path / "r"),
+                 "--engine", "ray", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == ("ximagenet12 evaluate: error: --engine ray needs Ray, which is not installed: "
+                           "pip install 'ximagenet12[ray]'")
+    assert not (tmp_path / "r").exists()
+
+
+def test_evaluate_on_an_unreachable_cluster_fails_in_one_line_before_any_work(built, tmp_path, monkeypatch):
+    from ximagenet12.evaluation.classification import evaluate_classification
+    from ximagenet12.ray_engine import evaluate_on_ray
+
+    ray = pytest.importorskip("ray")
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)  # as in a fresh process
+    with pytest.raises(ValueError, match=r"^cannot reach a Ray cluster at 127.0.0.1:1: Connection refused$"):
+        evaluate_on_ray(evaluate_classification, "no-such-model", built, address="127.0.0.1:1")
