@@ -9,12 +9,12 @@ measures side by side in one run:
 (a) the local evaluator (``evaluate_classification``, one process, torch's own threads);
 (b) Ray start-up: a new local Ray instance of ``--cpus`` CPUs (``RayExecutor.preflight``);
 (c) ``evaluate_on_ray`` with ``--replicas`` replicas on that instance (start-up excluded):
-    the config is cut into row shares, each replica loads the model and evaluates its share;
-(d) (c) again, to show what is spent once per run (worker processes importing torch and
-    transformers) against what is spent per evaluation.
+    the config is cut into row shares, each replica (a Ray task: one torch thread) loads
+    the model and evaluates its share. The first pair also pays the Ray workers' imports.
 
-It checks that (c) gives the predictions of (a), and prints wall times with the 1-minute
-load average before and after: on a shared machine the ratios only mean something next to it.
+(a) and (c) alternate ``--repeats`` times. It checks that (c) gives the predictions of (a),
+and prints wall times with the 1-minute load average before and after: on a shared machine
+the ratios only mean something next to it.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ from bench_evaluate import photos, write_folder  # noqa: E402
 
 
 def main() -> None:
+    import torch
+
     from ximagenet12.evaluation.classification import evaluate_classification
     from ximagenet12.ray_engine import RayExecutor, evaluate_on_ray
 
@@ -42,6 +44,7 @@ def main() -> None:
     ap.add_argument("--replicas", type=int, default=2)
     ap.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray instance (default 2)")
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--repeats", type=int, default=2, help="local/Ray pairs, interleaved (default 2)")
     args = ap.parse_args()
     load_before = os.getloadavg()[0]
     options = dict(scenarios="original", batch_size=args.batch_size, device="cpu", progress=False)
@@ -49,38 +52,34 @@ def main() -> None:
         root = Path(tmp) / "built"
         write_folder(root, photos(args.n, (500, 375)))
         evaluate_classification("efficientnet-lite0", root, limit=args.batch_size, **options)  # warm caches
-
-        t = time.perf_counter()
-        local = evaluate_classification("efficientnet-lite0", root, **options)
-        local_s = time.perf_counter() - t
-
         executor = RayExecutor(num_cpus=args.cpus)
         t = time.perf_counter()
         executor.preflight()
         startup_s = time.perf_counter() - t
+        local_s, ray_s = [], []
         try:
-            times = []
-            for _ in range(2):
+            for _ in range(args.repeats):  # interleaved, so a change in the machine's load hits both
+                t = time.perf_counter()
+                local = evaluate_classification("efficientnet-lite0", root, **options)
+                local_s.append(time.perf_counter() - t)
                 t = time.perf_counter()
                 merged = evaluate_on_ray(evaluate_classification, "efficientnet-lite0", root, replicas=args.replicas,
                                          **options)
-                times.append(time.perf_counter() - t)
+                ray_s.append(time.perf_counter() - t)
         finally:
             executor.close()
-    same = merged.predictions.drop(columns=["score", "strict_score", "restricted_score"]).equals(
-        local.predictions.drop(columns=["score", "strict_score", "restricted_score"]))
+    drop = ["score", "strict_score", "restricted_score"]
+    same = merged.predictions.drop(columns=drop).equals(local.predictions.drop(columns=drop))
     print(json.dumps({
         "rows": args.n, "replicas": args.replicas, "ray_cpus": args.cpus, "batch_size": args.batch_size,
+        "local_torch_threads": torch.get_num_threads(),
         "shares": [s["spans"] for s in merged.report["engine"]["shards"]],
-        "a_local_s": round(local_s, 2),
         "b_ray_startup_s": round(startup_s, 2),
-        "c_ray_first_s": round(times[0], 2),
-        "d_ray_second_s": round(times[1], 2),
-        "ratio_c_over_a": round(times[0] / local_s, 3),
-        "ratio_d_over_a": round(times[1] / local_s, 3),
+        "a_local_s": [round(x, 2) for x in local_s],
+        "c_ray_s": [round(x, 2) for x in ray_s],
+        "ratio_c_over_a_per_pair": [round(r / loc, 3) for r, loc in zip(ray_s, local_s)],
+        "ratio_best_c_over_best_a": round(min(ray_s) / min(local_s), 3),
         "same_predictions": bool(same),
-        "accuracy_local_ray": [local.report["scenarios"]["original"]["accuracy"],
-                               merged.report["scenarios"]["original"]["accuracy"]],
         "load_average_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "cpu_count": os.cpu_count(),
     }, indent=2))

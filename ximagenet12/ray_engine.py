@@ -14,12 +14,18 @@ pipeline is loaded per actor, with ``gpus_per_actor`` GPUs each (default 1 when 
 has GPUs, else 0) and batches of ``GenerationOptions.batch_size`` samples; generated images
 go through the same on-disk cache as local builds, so an interrupted build resumes.
 
+Evaluation (``evaluate --engine ray``, :func:`evaluate_on_ray`): the rows of the configs are
+cut into contiguous shares over model replicas (:func:`plan_shards`), each a Ray task, and
+merged into the report a local run writes (:func:`merge_evaluations`). Training on Ray
+(``train --engine ray``) is :mod:`ximagenet12.training.on_ray`.
+
 Ray is an optional dependency: ``pip install 'ximagenet12[ray]'``.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import pickle
 import socket
@@ -331,6 +337,11 @@ def plan_shards(counts: Mapping[str, int | None], *, replicas: int, batch_size: 
     damaged footer) or with no rows cannot be cut by position: it goes whole to one replica,
     dealt round-robin, and is read (and reported) exactly as a local run reads it. Shares
     left empty are dropped.
+
+    Hand-written rather than ``datasets.Dataset.shard(contiguous=True)`` or Ray Data's
+    ``split``: those cut a loaded (Arrow-cached, resp. Ray-read) dataset, while every replica
+    here reads its rows straight from the parquet shards through the evaluator's own reader,
+    which names and reports damaged shards; cutting one sequence of row counts is all that is left.
     """
     if not isinstance(replicas, int) or replicas < 1:
         raise ValueError(f"replicas must be a positive integer, got {replicas!r}")
@@ -390,7 +401,8 @@ def evaluate_on_ray(evaluate: Callable[..., Any], model: Any, data: str | os.Pat
         options["device"] = replica_device(options.get("device", "auto"), gpus)
         limit = options.get("limit")
         counts = {c: _planned_rows(D, data, c, limit) for c in configs}
-        shards = plan_shards(counts, replicas=count, batch_size=int(options.get("batch_size") or 32))
+        batch_size = options.get("batch_size") or inspect.signature(evaluate).parameters["batch_size"].default
+        shards = plan_shards(counts, replicas=count, batch_size=int(batch_size))
         remote = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=MAX_RETRIES)(_evaluate_shard)
         started = time.perf_counter()
         results = ray.get([remote.remote(evaluate, model, data, shard, options) for shard in shards])

@@ -78,13 +78,21 @@ def built(tmp_path_factory):
     return out
 
 
-def test_span_rows_of_a_config_concatenate_to_its_rows(built):
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """The embedded sample's original and blur_background only (quick to build)."""
+    out = tmp_path_factory.mktemp("eval") / "small"
+    build_dataset(None, out, scenarios=CONFIGS[:2], progress=False)
+    return out
+
+
+def test_span_rows_of_a_config_concatenate_to_its_rows(small):
     from ximagenet12.evaluation import data as D
 
-    whole = [r["source_id"] for r in D._local_rows(built, "original", D.config_files(built, "original"),
+    whole = [r["source_id"] for r in D._local_rows(small, "original", D.config_files(small, "original"),
                                                    columns=["source_id"], log=None)]
     parts = [r["source_id"] for a, b in [(0, 7), (7, 8), (8, 20)]
-             for r in D.span_rows(built, "original", (a, b), columns=["source_id"], log=None)]
+             for r in D.span_rows(small, "original", (a, b), columns=["source_id"], log=None)]
     assert parts == whole and len(whole) == 20
 
 
@@ -197,11 +205,11 @@ def test_a_replica_killed_mid_share_is_retried_without_duplicate_or_missing_rows
     assert _comparable(merged.report) == _comparable(local.report)
 
 
-def test_evaluate_without_ray_names_the_extra_to_install(built, tmp_path, monkeypatch, capsys):
+def test_evaluate_without_ray_names_the_extra_to_install(small, tmp_path, monkeypatch, capsys):
     from ximagenet12.cli import main
 
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
-    assert main(["evaluate", "--model", "efficientnet-lite0", "--data", str(built), "--out", str(tmp_path / "r"),
+    assert main(["evaluate", "--model", "efficientnet-lite0", "--data", str(small), "--out", str(tmp_path / "r"),
                  "--engine", "ray", "--no-progress"]) == 1
     err = capsys.readouterr().err
     assert err.strip() == ("ximagenet12 evaluate: error: --engine ray needs Ray, which is not installed: "
@@ -209,11 +217,70 @@ def test_evaluate_without_ray_names_the_extra_to_install(built, tmp_path, monkey
     assert not (tmp_path / "r").exists()
 
 
-def test_evaluate_on_an_unreachable_cluster_fails_in_one_line_before_any_work(built, tmp_path, monkeypatch):
+def test_evaluate_on_an_unreachable_cluster_fails_in_one_line_before_any_work(small, tmp_path, monkeypatch):
     from ximagenet12.evaluation.classification import evaluate_classification
     from ximagenet12.ray_engine import evaluate_on_ray
 
     ray = pytest.importorskip("ray")
     monkeypatch.setattr(ray, "is_initialized", lambda: False)  # as in a fresh process
     with pytest.raises(ValueError, match=r"^cannot reach a Ray cluster at 127.0.0.1:1: Connection refused$"):
-        evaluate_on_ray(evaluate_classification, "no-such-model", built, address="127.0.0.1:1")
+        evaluate_on_ray(evaluate_classification, "no-such-model", small, address="127.0.0.1:1")
+
+
+def _split_and_damage(built, out):
+    """A copy of ``built`` whose ``original`` is two shards of 10 rows (row groups of 2): row 3
+    is not an image, and the second shard's third row group is damaged (its footer still reads)."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    shutil.copytree(built, out)
+    folder = out / "data" / "original"
+    (path,) = folder.glob("*.parquet")
+    table = pq.read_table(path)
+    path.unlink()
+    images = table.column("image").to_pylist()
+    images[3] = {"bytes": b"not an image", "path": None}
+    table = table.set_column(0, table.schema.field(0), pa.array(images, type=table.schema.field(0).type))
+    for k in range(2):
+        pq.write_table(table.slice(10 * k, 10), folder / f"train-0000{k}-of-00002.parquet", row_group_size=2)
+    damaged = folder / "train-00001-of-00002.parquet"
+    offset = pq.ParquetFile(damaged).metadata.row_group(2).column(0).data_page_offset
+    with open(damaged, "r+b") as fh:
+        fh.seek(offset)
+        fh.write(b"\xff" * 64)
+    return out
+
+
+def test_shares_merge_into_the_local_report_with_decode_failures_and_a_damaged_shard(small, tmp_path):
+    """The planning, the shares' row reading and the merge, run in this process (no Ray): one
+    damaged shard read by two shares is reported once, and every number is the local one."""
+    import datasets
+
+    from ximagenet12.evaluation import data as D
+    from ximagenet12.evaluation.classification import evaluate_classification
+    from ximagenet12.ray_engine import _evaluate_shard, _planned_rows, merge_evaluations
+
+    data = _split_and_damage(small, tmp_path / "damaged")
+    names = datasets.load_dataset(str(small), "original", split="train").features["label"].names
+    marker = tmp_path / "never-kill"
+    marker.write_text("")
+    model = _MeanColourModel(names, str(marker), "-1")
+    options = dict(batch_size=2, device="cpu", num_workers=0, progress=False)
+    configs = ["original", "blur_background"]
+    with pytest.warns(UserWarning, match="could not be read"):
+        local = evaluate_classification(model, data, scenarios=configs, **options)
+    shards = plan_shards({c: _planned_rows(D, data, c, None) for c in configs}, replicas=3, batch_size=2)
+    assert [s.spans for s in shards] == [{"original": (0, 14)}, {"original": (14, 20), "blur_background": (0, 6)},
+                                         {"blur_background": (6, 20)}]
+    with pytest.warns(UserWarning, match="could not be read"):  # and: original skipped by the second share
+        results = [_evaluate_shard(evaluate_classification, model, data, s, options) for s in shards]
+    assert [len(r.report["bad_shards"]) for r in results] == [1, 1, 0]  # both shares that read it saw it
+    # the damage makes the whole second shard unreadable: the second share scored no row of original
+    assert [s["config"] for s in results[1].report["skipped_configs"]] == ["original"]
+    merged = merge_evaluations(results, configs, seconds=0.0)
+    assert local.report["scenarios"]["original"]["n"] == 9  # 10 rows of the first shard, one not an image
+    assert local.report["n_bad_shards"] == 1 and local.report["n_failed"] == 1 and local.report["skipped_configs"] == []
+    assert _comparable(merged.report) == _comparable(local.report)
+    pd.testing.assert_frame_equal(merged.predictions, local.predictions)
