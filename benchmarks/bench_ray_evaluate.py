@@ -33,6 +33,24 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from bench_evaluate import photos, write_folder  # noqa: E402
 
 
+def train_pair(root: Path, args: argparse.Namespace) -> dict:
+    """(e) ex2 linear probe, local then on Ray (feature extraction shared over the replicas)."""
+    from ximagenet12.training.api import train
+
+    kwargs = dict(protocol="ex2", method="linear-probe", scenarios="original", folds=2, batch_size=args.batch_size,
+                  device="cpu", progress=False)
+    times, reports = [], []
+    for engine in ("local", "ray"):
+        t = time.perf_counter()
+        extra = {"engine": "ray", "replicas": args.replicas} if engine == "ray" else {}
+        reports.append(train("efficientnet-lite0", root, out=root.parent / f"run-{engine}", **kwargs, **extra).report)
+        times.append(time.perf_counter() - t)
+    same = [f["accuracy"] for f in reports[0]["scenarios"]["original"]["folds"]] == \
+        [f["accuracy"] for f in reports[1]["scenarios"]["original"]["folds"]]
+    return {"local_s": round(times[0], 2), "ray_s": round(times[1], 2), "ratio": round(times[1] / times[0], 3),
+            "same_fold_accuracies": same}
+
+
 def main() -> None:
     import torch
 
@@ -45,6 +63,8 @@ def main() -> None:
     ap.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray instance (default 2)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=2, help="local/Ray pairs, interleaved (default 2)")
+    ap.add_argument("--train", action="store_true",
+                    help="also (e) `train --method linear-probe` (ex2, 2 folds) locally and with --engine ray")
     args = ap.parse_args()
     load_before = os.getloadavg()[0]
     options = dict(scenarios="original", batch_size=args.batch_size, device="cpu", progress=False)
@@ -66,6 +86,7 @@ def main() -> None:
                 merged = evaluate_on_ray(evaluate_classification, "efficientnet-lite0", root, replicas=args.replicas,
                                          **options)
                 ray_s.append(time.perf_counter() - t)
+            probe = train_pair(root, args) if args.train else None
         finally:
             executor.close()
     drop = ["score", "strict_score", "restricted_score"]
@@ -80,6 +101,7 @@ def main() -> None:
         "ratio_c_over_a_per_pair": [round(r / loc, 3) for r, loc in zip(ray_s, local_s)],
         "ratio_best_c_over_best_a": round(min(ray_s) / min(local_s), 3),
         "same_predictions": bool(same),
+        **({"e_train_linear_probe": probe} if probe else {}),
         "load_average_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "cpu_count": os.cpu_count(),
     }, indent=2))
