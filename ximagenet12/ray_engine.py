@@ -449,6 +449,8 @@ def merge_evaluations(results: Sequence[Any], configs: Sequence[str], *, seconds
     failures) and the robustness scores are recomputed from them with the evaluator's own
     functions; damaged shards, skipped configs and warnings that several shares recorded are
     kept once. A config's ``seconds`` is the longest of its shares (they run side by side).
+    Whole-run summaries (robustness scores, the masked-corruption summary, segmentation's
+    full-cover warning) are recomputed over all configs, never taken from one share.
     """
     import pandas as pd
 
@@ -476,6 +478,11 @@ def merge_evaluations(results: Sequence[Any], configs: Sequence[str], *, seconds
             m: robustness_of({c: e["modes"][m] for c, e in scen.items()}, metric=metric, config=robustness_config)
             for m in report["robustness_by_mode"]
         }
+    report.pop("corruptions", None)  # one share's summary covers its configs only: recomputed as the evaluator does
+    if task == "classification" and any(c.startswith("corrupt_") for c in scen):
+        from ximagenet12.corruptions import corruption_summary
+
+        report["corruptions"] = corruption_summary({c: e["accuracy"] for c, e in scen.items()})
     return EvaluationResult(report=report, predictions=predictions, failures=failures)
 
 

@@ -227,15 +227,23 @@ def test_evaluate_on_an_unreachable_cluster_fails_in_one_line_before_any_work(sm
         evaluate_on_ray(evaluate_classification, "no-such-model", small, address="127.0.0.1:1")
 
 
+#: blur_background's rows renamed to a masked-corruption config: the report then has a whole-run corruption summary.
+CORRUPT = "corrupt_gaussian_noise_background_level2"
+
+
 def _split_and_damage(built, out):
     """A copy of ``built`` whose ``original`` is two shards of 10 rows (row groups of 2): row 3
-    is not an image, and the second shard's third row group is damaged (its footer still reads)."""
+    is not an image, and the second shard's third row group is damaged (its footer still reads);
+    its ``blur_background`` is renamed :data:`CORRUPT`."""
     import shutil
 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     shutil.copytree(built, out)
+    (out / "data" / "blur_background").rename(out / "data" / CORRUPT)
+    card = out / "README.md"
+    card.write_text(card.read_text(encoding="utf-8").replace("blur_background", CORRUPT), encoding="utf-8")
     folder = out / "data" / "original"
     (path,) = folder.glob("*.parquet")
     table = pq.read_table(path)
@@ -268,12 +276,13 @@ def test_shares_merge_into_the_local_report_with_decode_failures_and_a_damaged_s
     marker.write_text("")
     model = _MeanColourModel(names, str(marker), "-1")
     options = dict(batch_size=2, device="cpu", num_workers=0, progress=False)
-    configs = ["original", "blur_background"]
+    configs = ["original", CORRUPT]
     with pytest.warns(UserWarning, match="could not be read"):
         local = evaluate_classification(model, data, scenarios=configs, **options)
+    assert local.report["corruptions"]["per_corruption"]["gaussian_noise"]["levels"]["background"]
     shards = plan_shards({c: _planned_rows(D, data, c, None) for c in configs}, replicas=3, batch_size=2)
-    assert [s.spans for s in shards] == [{"original": (0, 14)}, {"original": (14, 20), "blur_background": (0, 6)},
-                                         {"blur_background": (6, 20)}]
+    assert [s.spans for s in shards] == [{"original": (0, 14)}, {"original": (14, 20), CORRUPT: (0, 6)},
+                                         {CORRUPT: (6, 20)}]
     with pytest.warns(UserWarning, match="could not be read"):  # and: original skipped by the second share
         results = [_evaluate_shard(evaluate_classification, model, data, s, options) for s in shards]
     assert [len(r.report["bad_shards"]) for r in results] == [1, 1, 0]  # both shares that read it saw it
