@@ -293,3 +293,29 @@ def test_shares_merge_into_the_local_report_with_decode_failures_and_a_damaged_s
     assert local.report["n_bad_shards"] == 1 and local.report["n_failed"] == 1 and local.report["skipped_configs"] == []
     assert _comparable(merged.report) == _comparable(local.report)
     pd.testing.assert_frame_equal(merged.predictions, local.predictions)
+
+
+class _WholeImageSegmenter:
+    """A segmentation callable that calls every image an object: the whole-run full-cover warning fires."""
+
+    def __call__(self, images):
+        return [[{"label": "thing", "mask": np.full((im.height, im.width), 255, np.uint8)}] for im in images]
+
+
+def test_segmentation_shares_merge_into_the_local_report_with_its_whole_run_warning(small):
+    from ximagenet12.evaluation import data as D
+    from ximagenet12.evaluation.segmentation import evaluate_segmentation
+    from ximagenet12.ray_engine import _evaluate_shard, _planned_rows, merge_evaluations
+
+    options = dict(object_labels=["thing"], batch_size=4, device="cpu", num_workers=0, progress=False)
+    configs = ["original", "blur_background"]
+    with pytest.warns(UserWarning, match="covers >= "):
+        local = evaluate_segmentation(_WholeImageSegmenter(), small, scenarios=configs, **options)
+    shards = plan_shards({c: _planned_rows(D, small, c, None) for c in configs}, replicas=3, batch_size=4)
+    with pytest.warns(UserWarning, match="covers >= "):
+        results = [_evaluate_shard(evaluate_segmentation, _WholeImageSegmenter(), small, s, options) for s in shards]
+    merged = merge_evaluations(results, configs, seconds=0.0)
+    assert [w for w in merged.report["warnings"] if "covers" in w] == [w for w in local.report["warnings"] if "covers" in w]
+    assert "in 40 of 40 images" in merged.report["warnings"][0]  # over every row, not one share's
+    assert _comparable(merged.report) == _comparable(local.report)
+    pd.testing.assert_frame_equal(merged.predictions, local.predictions)
