@@ -283,8 +283,11 @@ def test_shares_merge_into_the_local_report_with_decode_failures_and_a_damaged_s
     shards = plan_shards({c: _planned_rows(D, data, c, None) for c in configs}, replicas=3, batch_size=2)
     assert [s.spans for s in shards] == [{"original": (0, 14)}, {"original": (14, 20), CORRUPT: (0, 6)},
                                          {CORRUPT: (6, 20)}]
-    with pytest.warns(UserWarning, match="could not be read"):  # and: original skipped by the second share
+    with pytest.warns(UserWarning) as caught:
         results = [_evaluate_shard(evaluate_classification, model, data, s, options) for s in shards]
+    messages = [str(w.message) for w in caught]
+    assert sum("could not be read" in m for m in messages) == 2  # by both shares that read the damaged shard
+    assert sum(m.startswith("config 'original' skipped: no readable rows") for m in messages) == 1
     assert [len(r.report["bad_shards"]) for r in results] == [1, 1, 0]  # both shares that read it saw it
     # the damage makes the whole second shard unreadable: the second share scored no row of original
     assert [s["config"] for s in results[1].report["skipped_configs"]] == ["original"]
