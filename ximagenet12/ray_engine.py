@@ -59,6 +59,7 @@ __all__ = [
     "merge_evaluations",
     "plan_shards",
     "replica_device",
+    "get_or_raise_cause",
     "require_ray",
 ]
 
@@ -405,7 +406,7 @@ def evaluate_on_ray(evaluate: Callable[..., Any], model: Any, data: str | os.Pat
         shards = plan_shards(counts, replicas=count, batch_size=int(batch_size))
         remote = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=MAX_RETRIES)(_evaluate_shard)
         started = time.perf_counter()
-        results = ray.get([remote.remote(evaluate, model, data, shard, options) for shard in shards])
+        results = get_or_raise_cause([remote.remote(evaluate, model, data, shard, options) for shard in shards])
         merged = merge_evaluations(results, configs, seconds=time.perf_counter() - started,
                                    robustness_config=options.get("robustness_config", "table3"))
         merged.report["engine"] = {"name": "ray", "replicas": len(shards), "gpus_per_replica": gpus,
@@ -413,6 +414,20 @@ def evaluate_on_ray(evaluate: Callable[..., Any], model: Any, data: str | os.Pat
         return merged
     finally:
         executor.close()
+
+
+def get_or_raise_cause(refs: Sequence[Any]) -> list[Any]:
+    """``ray.get(refs)``; a task that raised re-raises its own exception (one line for the
+    CLI, as in a local run) instead of Ray's wrapper with the remote traceback."""
+    import ray
+
+    try:
+        return ray.get(list(refs))
+    except ray.exceptions.RayTaskError as exc:
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, Exception):
+            raise cause from None
+        raise
 
 
 def replica_device(device: str, gpus: float) -> str:
@@ -464,12 +479,15 @@ def merge_evaluations(results: Sequence[Any], configs: Sequence[str], *, seconds
     spent = {c: max(r.report["scenarios"][c]["seconds"] or 0.0 for r in results if c in r.report["scenarios"])
              for c in configs if any(c in r.report["scenarios"] for r in results)}
     done = list(spent)
+    _merge_records(report, results, configs, done)
+    if not done:  # every share came back empty: the error a local run raises
+        raise D.nothing_to_evaluate(report["data"], report["skipped_configs"])
     frames = [r.predictions[r.predictions["config"] == c] for c in done for r in results]
     predictions = pd.concat(frames, ignore_index=True)
     failures = [f for c in done for r in results for f in r.failures if f["config"] == c]
     log = D.RunLog(failures=failures, seconds=spent)
     scen = {c: _entry_function(task)(predictions, c, keys, log) for c in done}
-    _merge_records(report, results, configs, done, predictions)
+    _whole_run_warnings(report, predictions)
     report.update(scenarios=scen, failures=failures, n_failed=len(failures), seconds=round(seconds, 3),
                   robustness=robustness_of(scen, metric=metric, config=robustness_config),
                   device=", ".join(sorted({str(r.report.get("device")) for r in results})), replicas=len(results))
@@ -495,15 +513,12 @@ def _entry_function(task: str) -> Callable[..., dict]:
     return _scenario_entry
 
 
-def _merge_records(report: dict, results: Sequence[Any], configs: Sequence[str], done: Sequence[str],
-                   predictions: Any) -> None:
+def _merge_records(report: dict, results: Sequence[Any], configs: Sequence[str], done: Sequence[str]) -> None:
     """Damaged shards, skipped configs, warnings and the interrupt flag of every share, each once.
 
-    A config split over shares is skipped only when no share scored it; a segmentation run's
-    whole-run warning (the predicted object covering the image) is recomputed over all rows.
+    A config split over shares is skipped only when no share scored it; whole-run warnings
+    are left to :func:`_whole_run_warnings`.
     """
-    from ximagenet12.evaluation.segmentation import full_cover_warning
-
     order = {c: i for i, c in enumerate(configs)}
     skipped: dict[str, dict] = {}
     for s in sorted((s for r in results for s in r.report.get("skipped_configs") or []),
@@ -518,15 +533,21 @@ def _merge_records(report: dict, results: Sequence[Any], configs: Sequence[str],
         stale = any(w.startswith(f"config {c!r} skipped: ") for c in done)
         if w not in warnings and not stale and not w.startswith(_FULL_COVER_PREFIX):
             warnings.append(w)
-    if report["task"] == "segmentation" and "predicted_fraction" in predictions:
-        policy = _Described(report.get("object_labels") or {})
-        cover = full_cover_warning(predictions["predicted_fraction"], policy)  # type: ignore[arg-type]
-        if cover:
-            warnings.append(cover)
     report.update(skipped_configs=list(skipped.values()), warnings=warnings,
                   bad_shards=sorted(shards.values(), key=lambda b: order.get(b["config"], len(order))),
                   interrupted=any(r.report.get("interrupted") for r in results))
     report["n_bad_shards"] = len(report["bad_shards"])
+
+
+def _whole_run_warnings(report: dict, predictions: Any) -> None:
+    """A segmentation run's warning about the predicted object covering the image, over all rows."""
+    from ximagenet12.evaluation.segmentation import full_cover_warning
+
+    if report["task"] == "segmentation" and "predicted_fraction" in predictions:
+        policy = _Described(report.get("object_labels") or {})
+        cover = full_cover_warning(predictions["predicted_fraction"], policy)  # type: ignore[arg-type]
+        if cover:
+            report["warnings"].append(cover)
 
 
 #: How the segmentation evaluator's whole-run warning begins (see ``full_cover_warning``).

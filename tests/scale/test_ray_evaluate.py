@@ -158,6 +158,12 @@ def test_one_config_split_over_two_replicas_gives_the_local_numbers(built, tiny_
     assert [s["spans"] for s in merged.report["engine"]["shards"]] == [{"image_grey": (0, 10)}, {"image_grey": (10, 20)}]
     assert _comparable(merged.report) == _comparable(local.report)
     pd.testing.assert_frame_equal(merged.predictions, local.predictions)
+    # a share that raises re-raises its own one-line error, as a local run does
+    with pytest.raises(ValueError) as here:
+        evaluate_classification(str(built / "no-such-model"), built, **kwargs)
+    with pytest.raises(ValueError) as there:
+        evaluate_on_ray(evaluate_classification, str(built / "no-such-model"), built, replicas=2, **kwargs)
+    assert type(there.value) is type(here.value) and str(there.value) == str(here.value)
 
 
 class _MeanColourModel:
@@ -296,6 +302,14 @@ def test_shares_merge_into_the_local_report_with_decode_failures_and_a_damaged_s
     assert local.report["n_bad_shards"] == 1 and local.report["n_failed"] == 1 and local.report["skipped_configs"] == []
     assert _comparable(merged.report) == _comparable(local.report)
     pd.testing.assert_frame_equal(merged.predictions, local.predictions)
+    # a share of nothing but damaged rows returns its records instead of raising; alone, it is the local error
+    with pytest.warns(UserWarning, match="could not be read|skipped: no readable rows") as caught:
+        empty = _evaluate_shard(evaluate_classification, model, data, EvalShard(("original",), {"original": (10, 20)}),
+                                options)
+    assert empty.report["scenarios"] == {} and empty.report["n_bad_shards"] == 1 and len(caught) == 2
+    with pytest.raises(ValueError, match=r"^nothing to evaluate in .*: every config was skipped \(original: no readable "
+                       r"rows \(1 damaged shard\(s\)\)\)$"):
+        merge_evaluations([empty], ["original"], seconds=0.0)
 
 
 class _WholeImageSegmenter:

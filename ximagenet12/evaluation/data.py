@@ -69,6 +69,7 @@ __all__ = [
     "config_batches",
     "file_row_counts",
     "span_rows",
+    "nothing_to_evaluate",
 ]
 
 ORIGINAL = "original"
@@ -709,9 +710,12 @@ def run_configs(
     but returns what the finished configs gave (``log.interrupted``), so it can be reported.
 
     ``spans``: for the configs it names, only rows ``[start, stop)`` by position
-    (:func:`span_rows`; ``limit`` does not apply to them): one share of a config split over
-    model replicas.
+    (:func:`span_rows`; ``limit`` does not apply to them). Any ``spans`` (even ``{}``) marks
+    the run as one share of a larger one (``evaluate --engine ray``): a share in which no
+    config could be scored returns nothing, its skips and damaged shards recorded in ``log``,
+    instead of raising, since other shares may have scored the same configs.
     """
+    share = spans is not None
     spans = spans or {}
     planned: dict[str, int | None] = {}
     for config in configs:
@@ -745,14 +749,19 @@ def run_configs(
     finally:
         if overall is not None:
             overall.close()
-    if errors and len(errors) == len(todo):
+    if errors and len(errors) == len(todo) and not share:
         raise errors[0]
     if log.interrupted and not log.seconds:
         raise KeyboardInterrupt
-    if not log.seconds:
-        reasons = "; ".join(f"{s['config']}: {s['reason']}" for s in log.skipped_configs)
-        raise ValueError(f"nothing to evaluate in {os.fspath(data)!r}: every config was skipped ({reasons})")
+    if not log.seconds and not share:
+        raise nothing_to_evaluate(data, log.skipped_configs)
     return out
+
+
+def nothing_to_evaluate(data: str | os.PathLike, skipped: Sequence[dict]) -> ValueError:
+    """The error of a run in which every config was skipped, with the reasons."""
+    reasons = "; ".join(f"{s['config']}: {s['reason']}" for s in skipped)
+    return ValueError(f"nothing to evaluate in {os.fspath(data)!r}: every config was skipped ({reasons})")
 
 
 def _skip(log: RunLog, config: str, reason: str) -> None:

@@ -30,7 +30,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ximagenet12.ray_engine import MAX_RETRIES, RayExecutor, plan_shards, replica_device
+from ximagenet12.ray_engine import MAX_RETRIES, RayExecutor, get_or_raise_cause, plan_shards, replica_device
 
 __all__ = ["RayTraining", "FEATURE_ARRAYS"]
 
@@ -94,8 +94,6 @@ class RayTraining:
     # ------------------------------------------------------------------ linear probe
     def features(self, ctx: Any, config: str) -> dict[str, np.ndarray]:
         """The feature cache of ``config`` (:data:`FEATURE_ARRAYS`), its rows shared over the replicas."""
-        import ray
-
         from ximagenet12.evaluation import data as D
 
         s = ctx.settings
@@ -108,7 +106,7 @@ class RayTraining:
         started = time.perf_counter()
         refs = [a.extract.remote(s.data, config, shard.spans.get(config), s.limit, s.batch_size, ctx.num_workers)
                 for a, shard in zip(actors, shards)]
-        parts = ray.get(refs)
+        parts = get_or_raise_cause(refs)
         failures = [f for p in parts for f in p["failures"]]
         return {
             "features": np.concatenate([p["features"] for p in parts]),
@@ -143,7 +141,7 @@ class RayTraining:
         parts = {"settings": ctx.settings, "folder": str(ctx.folder.path), "configs": list(ctx.configs),
                  "table": ctx.table, "folds": dict(ctx.folds), "num_workers": ctx.num_workers}
         shared = ray.put(parts)  # sent to the object store once, not with every job
-        ray.get([task.remote(self._spec(ctx), shared, config, fold) for config, fold in jobs])
+        get_or_raise_cause([task.remote(self._spec(ctx), shared, config, fold) for config, fold in jobs])
 
 
 def _load(spec: _ModelSpec) -> Any:
