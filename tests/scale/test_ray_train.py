@@ -74,6 +74,39 @@ def test_linear_probe_on_two_replicas_caches_the_local_features_and_gives_the_lo
     assert run_json["engine"] == {"name": "ray", "replicas": 2, "gpus_per_replica": 0.0}
 
 
+def _undecodable(built, out, config: str, rows: range):
+    """A copy of ``built`` whose ``config`` has ``rows`` that are not images."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    shutil.copytree(built, out)
+    (path,) = (out / "data" / config).glob("*.parquet")
+    table = pq.read_table(path)
+    images = table.column("image").to_pylist()
+    for i in rows:
+        images[i] = {"bytes": b"not an image", "path": None}
+    pq.write_table(table.set_column(0, table.schema.field(0), pa.array(images, type=table.schema.field(0).type)), path)
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("ray")
+def test_a_share_of_undecodable_images_only_is_recorded_as_locally(built, tiny_vit, ray_cluster, tmp_path):
+    # rows 8-11 of blur_background are the whole second share: its replica decodes nothing
+    data = _undecodable(built, tmp_path / "data", "blur_background", range(8, 12))
+    kwargs = dict(protocol="ex1", method="linear-probe", **{**RUN, "folds": 3})
+    local = train(tiny_vit, data, out=tmp_path / "local", **kwargs)
+    on_ray = train(tiny_vit, data, out=tmp_path / "ray", engine="ray", replicas=2, **kwargs)
+    here, there = (np.load(tmp_path / run / "features" / "blur_background.npz") for run in ("local", "ray"))
+    assert here["ok"].tolist() == [True] * 8 + [False] * 4
+    for name in ("features", "ok", "failed_ids", "failed_errors"):
+        np.testing.assert_array_equal(there[name], here[name], err_msg=name)
+    assert on_ray.failures == local.failures and len(local.failures) == 4
+    assert _numbers(on_ray.report) == _numbers(local.report)
+
+
 @pytest.mark.slow
 @pytest.mark.xdist_group("ray")
 def test_finetune_folds_run_as_ray_tasks_write_the_local_run_and_resume(built, tiny_vit, ray_cluster, tmp_path):

@@ -32,10 +32,7 @@ import numpy as np
 
 from ximagenet12.ray_engine import MAX_RETRIES, RayExecutor, get_or_raise_cause, plan_shards, replica_device
 
-__all__ = ["RayTraining", "FEATURE_ARRAYS"]
-
-#: The arrays of a feature cache (``RunFolder.save_features``), in the order written.
-FEATURE_ARRAYS = ("features", "ok", "labels", "source_ids", "failed_ids", "failed_errors", "seconds")
+__all__ = ["RayTraining"]
 
 
 @dataclass(frozen=True)
@@ -93,7 +90,8 @@ class RayTraining:
 
     # ------------------------------------------------------------------ linear probe
     def features(self, ctx: Any, config: str) -> dict[str, np.ndarray]:
-        """The feature cache of ``config`` (:data:`FEATURE_ARRAYS`), its rows shared over the replicas."""
+        """The arrays of ``config``'s feature cache (as ``protocols._extract_here`` makes them), its
+        rows shared over the replicas and concatenated in row order."""
         from ximagenet12.evaluation import data as D
 
         s = ctx.settings
@@ -108,8 +106,12 @@ class RayTraining:
                 for a, shard in zip(actors, shards)]
         parts = get_or_raise_cause(refs)
         failures = [f for p in parts for f in p["failures"]]
+        dims = [p["features"].shape[1] for p in parts if p["features"] is not None]
+        if not dims:  # as extract_features says it for the whole config
+            raise ValueError(f"features {config}: none of the {sum(len(p['ok']) for p in parts)} images could be decoded")
         return {
-            "features": np.concatenate([p["features"] for p in parts]),
+            "features": np.concatenate([p["features"] if p["features"] is not None
+                                        else np.zeros((len(p["ok"]), dims[0]), np.float32) for p in parts]),
             "ok": np.concatenate([p["ok"] for p in parts]),
             "labels": np.concatenate([p["labels"] for p in parts]),
             "source_ids": np.array([sid for p in parts for sid in p["source_ids"]]),
@@ -163,12 +165,21 @@ class _FeatureReplica:
 
     def extract(self, data: str, config: str, span: tuple[int, int] | None, limit: int | None, batch_size: int,
                 num_workers: int) -> dict[str, Any]:
-        from ximagenet12.training.backbone import extract_features
+        from ximagenet12.evaluation import data as D
+        from ximagenet12.training.backbone import decode_all, extract_features
 
         images, labels, sids = _share_rows(data, config, span, limit)
-        feats, ok, failures, forward_s = extract_features(
-            self.loaded, images, source_ids=sids, batch_size=batch_size, num_workers=num_workers,
-            desc=f"features {config} rows {span or 'all'}")
+        try:
+            feats, ok, failures, forward_s = extract_features(
+                self.loaded, images, source_ids=sids, batch_size=batch_size, num_workers=num_workers,
+                desc=f"features {config} rows {span or 'all'}")
+        except ValueError:  # none of the share's images decodes: fatal only if none of the config's does
+            decoded = decode_all(images, sids)
+            failures = [{"source_id": i, "error": str(x)} for i, x in zip(sids, decoded) if isinstance(x, D.DecodeError)]
+            if not images or len(failures) != len(images):
+                raise
+            return {"features": None, "ok": np.zeros(len(images), bool), "labels": labels, "source_ids": sids,
+                    "failures": failures, "forward_s": 0.0}
         return {"features": feats, "ok": ok, "labels": labels, "source_ids": sids, "failures": failures,
                 "forward_s": forward_s}
 
