@@ -302,10 +302,12 @@ def add_engine_arguments(parser: argparse.ArgumentParser, *, generation: bool = 
                            help="ai_background actors on Ray (default: cluster GPUs / --gpus-per-actor, or 1)")
     if replicas:
         group.add_argument("--replicas", type=int, default=None, metavar="N",
-                           help="model replicas on Ray, each taking an equal contiguous share of the rows (one large "
-                           "config is split over them) (default: cluster GPUs / --gpus-per-replica, or 2)")
+                           help="model replicas on Ray, each taking an equal contiguous share of the rows to evaluate "
+                           "or (train --method linear-probe) to extract features from; one large config is split "
+                           "over them (default: cluster GPUs / --gpus-per-replica, or 2)")
         group.add_argument("--gpus-per-replica", type=float, default=None, metavar="G",
-                           help="GPUs per model replica on Ray (default: 1 when the cluster has GPUs, else 0)")
+                           help="GPUs per model replica, and per fine-tuning job of train, on Ray (default: 1 when "
+                           "the cluster has GPUs, else 0)")
 
 
 def executor_from_args(args: argparse.Namespace) -> RayExecutor | None:

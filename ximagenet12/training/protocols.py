@@ -20,7 +20,6 @@ import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Literal, Sequence
 
 import numpy as np
