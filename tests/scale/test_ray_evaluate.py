@@ -166,6 +166,21 @@ def test_one_config_split_over_two_replicas_gives_the_local_numbers(built, tiny_
     assert type(there.value) is type(here.value) and str(there.value) == str(here.value)
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("ray")
+def test_real_lite0_on_one_config_split_over_two_replicas_gives_the_local_report(small, ray_cluster):
+    from ximagenet12.evaluation.classification import evaluate_classification
+    from ximagenet12.ray_engine import evaluate_on_ray
+
+    kwargs = dict(scenarios="original", device="cpu", num_workers=0, batch_size=4, progress=False)
+    local = evaluate_classification("efficientnet-lite0", small, **kwargs)
+    merged = evaluate_on_ray(evaluate_classification, "efficientnet-lite0", small, replicas=2, **kwargs)
+    assert [s["spans"] for s in merged.report["engine"]["shards"]] == [{"original": (0, 12)}, {"original": (12, 20)}]
+    assert local.report["provenance"]["model"] == merged.report["provenance"]["model"]  # the same weights
+    assert _comparable(merged.report) == _comparable(local.report)
+    pd.testing.assert_frame_equal(merged.predictions, local.predictions)
+
+
 class _MeanColourModel:
     """A deterministic classifier callable (the pipeline output format) that kills the Ray
     worker running it the first time it sees ``victim`` (the marker file says it happened)."""
