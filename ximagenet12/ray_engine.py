@@ -408,7 +408,11 @@ def evaluate_on_ray(evaluate: Callable[..., Any], model: Any, data: str | os.Pat
         shards = plan_shards(counts, replicas=count, batch_size=int(batch_size))
         remote = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=MAX_RETRIES)(_evaluate_shard)
         started = time.perf_counter()
-        results = get_or_raise_cause([remote.remote(evaluate, model, data, shard, options) for shard in shards])
+        refs = [remote.remote(evaluate, model, data, shard, options) for shard in shards]
+        sizes = [sum((s.spans[c][1] - s.spans[c][0]) if c in s.spans else (counts[c] or 0) for c in s.configs)
+                 for s in shards]
+        _wait_with_progress(refs, sizes, progress=bool(options.get("progress", True)))
+        results = get_or_raise_cause(refs)
         merged = merge_evaluations(results, configs, seconds=time.perf_counter() - started,
                                    robustness_config=options.get("robustness_config", "table3"))
         merged.report["engine"] = {"name": "ray", "replicas": len(shards), "gpus_per_replica": gpus,
@@ -416,6 +420,27 @@ def evaluate_on_ray(evaluate: Callable[..., Any], model: Any, data: str | os.Pat
         return merged
     finally:
         executor.close()
+
+
+def _wait_with_progress(refs: Sequence[Any], sizes: Sequence[int], *, progress: bool) -> None:
+    """Wait for every share, advancing one bar by a share's rows when it finishes (a failed
+    share counts as finished; :func:`get_or_raise_cause` then raises its error)."""
+    import ray
+
+    from ximagenet12.evaluation.data import progress_bar
+
+    bar = progress_bar(progress, total=sum(sizes), desc=f"{len(refs)} replica(s)")
+    pending = dict(zip(refs, sizes))
+    try:
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                rows = pending.pop(ref)
+                if bar is not None:
+                    bar.update(rows)
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def get_or_raise_cause(refs: Sequence[Any]) -> list[Any]:
