@@ -167,3 +167,28 @@ def test_bad_engine_options_fail_before_any_work(built, tmp_path, kwargs, match)
     with pytest.raises(ValueError, match=match):
         train("no-such-model", built, out=tmp_path / "run", protocol="ex2", **kwargs)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("ray")
+def test_a_killed_feature_replica_is_restarted_and_its_share_extracted(built, tiny_vit, ray_cluster, tmp_path):
+    import ray
+
+    from ximagenet12.training.on_ray import RayTraining
+    from ximagenet12.training.protocols import TrainSettings, _extract_here, prepare_run
+
+    settings = TrainSettings(protocol="ex2", method="linear-probe", model=tiny_vit, data=str(built),
+                             scenarios=tuple(CONFIGS), folds=2, batch_size=4)
+    engine = RayTraining(replicas=2, device="cpu")
+    engine.preflight()
+    try:
+        ctx = prepare_run(settings, out=tmp_path / "run", device="cpu", num_workers=0, progress=False, engine=engine)
+        first, second = engine._replicas(ctx, 2)
+        ray.get(second.extract.remote(str(built), "original", (0, 4), None, 4, 0))  # up and serving
+        ray.kill(second, no_restart=False)  # its process dies; Ray restarts it (max_restarts)
+        shared = engine.features(ctx, "original")
+    finally:
+        engine.close()
+    here = _extract_here(ctx, "original")
+    for name in ("features", "ok", "labels", "source_ids"):
+        np.testing.assert_array_equal(shared[name], here[name], err_msg=name)
