@@ -351,3 +351,26 @@ def test_segmentation_shares_merge_into_the_local_report_with_its_whole_run_warn
     assert "in 40 of 40 images" in merged.report["warnings"][0]  # over every row, not one share's
     assert _comparable(merged.report) == _comparable(local.report)
     pd.testing.assert_frame_equal(merged.predictions, local.predictions)
+
+
+def test_limit_applies_before_the_rows_are_cut_into_shares(small, tmp_path):
+    import datasets
+
+    from ximagenet12.evaluation import data as D
+    from ximagenet12.evaluation.classification import evaluate_classification
+    from ximagenet12.ray_engine import _evaluate_shard, _planned_rows, merge_evaluations
+
+    names = datasets.load_dataset(str(small), "original", split="train").features["label"].names
+    (tmp_path / "never-kill").write_text("")
+    model = _MeanColourModel(names, str(tmp_path / "never-kill"), "-1")
+    options = dict(batch_size=2, device="cpu", num_workers=0, progress=False, limit=7)
+    configs = ["original", "blur_background"]
+    local = evaluate_classification(model, small, scenarios=configs, **options)
+    shards = plan_shards({c: _planned_rows(D, small, c, 7) for c in configs}, replicas=3, batch_size=2)
+    assert [s.spans for s in shards] == [{"original": (0, 4)}, {"original": (4, 7), "blur_background": (0, 2)},
+                                         {"blur_background": (2, 7)}]
+    merged = merge_evaluations([_evaluate_shard(evaluate_classification, model, small, s, options) for s in shards],
+                               configs, seconds=0.0)
+    assert [e["n"] for e in merged.report["scenarios"].values()] == [7, 7] and merged.report["limit"] == 7
+    assert _comparable(merged.report) == _comparable(local.report)
+    pd.testing.assert_frame_equal(merged.predictions, local.predictions)
