@@ -70,9 +70,10 @@ def register(subparsers) -> None:
 PUSH_MODEL_EXAMPLES = """example:
   # the EX1 model of a run over a dataset published with `ximagenet12 push`
   ximagenet12 push-model runs/lite0-ex1 --repo owner/lite0-ximagenet12 --dataset owner/ximagenet12
-  # an EX2 fold model (--save-models), with both terms of S_robust from `ximagenet12 score --out`
+  # an EX2 fold model (--save-models): check the folder and print the card, send nothing
   ximagenet12 push-model runs/vit-ex2/models/original/fold-00 --repo owner/vit-fold0 \\
       --dataset owner/ximagenet12 --license apache-2.0 --check-only
+  # both terms of S_robust from `ximagenet12 score --out`, a private repo, a branch
   ximagenet12 push-model runs/lite0-ex1 --repo owner/lite0-ximagenet12 --dataset owner/ximagenet12 \\
       --score runs/lite0-score.json --private --revision v1"""
 
