@@ -185,7 +185,8 @@ def test_the_ex1_model_predicts_like_the_probe_in_plain_transformers(planted, ti
         ({"scenarios": "blur_object"}, ValueError, "scenario 'blur_object' is not in the data"),
         ({"folds": 13}, ValueError, "4 class\\(es\\) have fewer source images than --folds 13: .*use --folds 12 or fewer"),
         ({"epochs": 0}, ValueError, "--epochs must be at least 1"),
-        ({"mixed_precision": "fp16", "device": "cpu"}, ValueError, "fp16 needs --device cuda"),
+        ({"mixed_precision": "fp16", "device": "cpu"}, ValueError, "--mixed-precision fp16 needs a CUDA device"),
+        ({"mixed_precision": "bf16"}, ValueError, "--mixed-precision bf16 applies to --method finetune only"),
     ],
 )
 def test_bad_options_fail_in_one_line_before_any_training(planted, tiny_vit_dir, tmp_path, options, error, match):
