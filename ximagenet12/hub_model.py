@@ -170,14 +170,14 @@ def _refusal(name: str) -> str:
 
 def _file_problems(root: Path, rel: str, secrets: list[str]) -> list[str]:
     """Size, token and (weights) integrity of one file that would be published."""
-    from safetensors import SafetensorError, safe_open
+    from safetensors import safe_open
 
     path = root / rel
     if rel.endswith(".safetensors"):
         try:
             with safe_open(str(path), framework="numpy") as fh:
                 meta = json.dumps(fh.metadata() or {})
-        except (SafetensorError, OSError) as exc:
+        except Exception as exc:  # SafetensorError (its import path varies by release) or OSError: refused either way
             return [f"{rel}: not a whole safetensors file ({' '.join(str(exc).split())})"]
         return [f"{rel}: its metadata carries a token"] if _TOKEN.search(meta) or any(s in meta for s in secrets) else []
     size = path.stat().st_size

@@ -79,8 +79,12 @@ _CONTROLLER: list = []
 def _one_blas_thread():
     """``threadpoolctl``'s limit through one cached controller: finding the BLAS libraries
     (what ``threadpool_limits()`` does on every call) cost ~20 ms per fit, a tenth of it."""
-    from threadpoolctl import ThreadpoolController
+    try:
+        from threadpoolctl import ThreadpoolController  # threadpoolctl >= 3.0
+    except ImportError:  # scikit-learn 1.3 accepts threadpoolctl 2.x
+        from threadpoolctl import threadpool_limits
 
+        return threadpool_limits(limits=1, user_api="blas")
     if not _CONTROLLER:
         _CONTROLLER.append(ThreadpoolController())
     return _CONTROLLER[0].limit(limits=1, user_api="blas")
