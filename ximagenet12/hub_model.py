@@ -32,7 +32,6 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from ximagenet12.hub import (
     PushError,

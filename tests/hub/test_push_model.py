@@ -136,6 +136,7 @@ print("RESULT " + json.dumps(got))
     assert got == {s: names[p] for s, p in zip(original["source_id"], original["prediction"])}
 
 
+@pytest.mark.slow
 def test_an_ex2_fold_model_card_holds_that_fold_only(data, tiny_vit, tmp_path, hub, run_client):
     from ximagenet12.training.api import train
 
@@ -169,6 +170,7 @@ def test_a_score_file_puts_both_terms_of_s_robust_in_the_card(vit_ex1, tmp_path)
                            secrets=[])
 
 
+@pytest.mark.slow
 def test_a_failed_commit_publishes_nothing_and_a_rerun_completes(vit_ex1, hub, run_client):
     hub.fail_commits = {1}
     proc = run_client(_push_code(vit_ex1, "owner/vit-x", dataset="owner/d", license="mit"), check=False)
