@@ -106,8 +106,9 @@ def locate_model(folder: str | os.PathLike) -> ModelRun:
                              "name one, e.g. <run>/models/original/fold-00)")
     elif (path.parent / "run.json").is_file() and path.name == "model":
         run = path.parent
-    elif (path.parents[2] / "run.json").is_file() and path.parent.parent.name == "models" and _FOLD_DIR.fullmatch(path.name):
-        run, config, fold = path.parents[2], path.parent.name, int(_FOLD_DIR.fullmatch(path.name).group(1))
+    elif _FOLD_DIR.fullmatch(path.name) and path.resolve().parent.parent.name == "models" and (
+            path.resolve().parents[2] / "run.json").is_file():
+        run, config, fold = path.resolve().parents[2], path.parent.name, int(_FOLD_DIR.fullmatch(path.name).group(1))
     else:
         raise ValueError(f"{path} is not a model saved by `ximagenet12 train` (<run>/model or "
                          "<run>/models/<config>/fold-KK): the card's results come from the run's report.json")

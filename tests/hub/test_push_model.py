@@ -252,6 +252,9 @@ def test_local_data_needs_a_dataset_id_and_a_local_base_model_a_licence(vit_ex1)
 def test_only_saved_models_of_finished_runs_are_accepted(run_copy, tmp_path):
     with pytest.raises(ValueError, match="is not a model saved by `ximagenet12 train`"):
         locate_model(tmp_path)
+    (tmp_path / "fold-00").mkdir()
+    with pytest.raises(ValueError, match="is not a model saved by `ximagenet12 train`"):
+        locate_model(Path(os.path.relpath(tmp_path / "fold-00")))
     with pytest.raises(FileNotFoundError, match="does not exist or is not a directory"):
         locate_model(tmp_path / "missing")
     (run_copy / "report.json").unlink()
