@@ -49,6 +49,7 @@ __all__ = [
     "pipelined_upload_available",
     "PushSummary",
     "PushError",
+    "ConcurrentCommitError",
     "FolderInUseError",
     "COMMIT_BATCH_SIZE",
     "METRIC_NAME",
@@ -82,6 +83,11 @@ class PushError(RuntimeError):
     """The Hub refused or dropped a request; rerunning the same push resumes it."""
 
 
+class ConcurrentCommitError(PushError):
+    """The branch moved past the ``parent_commit`` a push was based on (HTTP 412): someone
+    else committed in between. Nothing of this push was committed; re-read and retry."""
+
+
 @dataclass
 class PushSummary:
     """What a push did: files uploaded and skipped, commits made, the upload path taken."""
@@ -104,12 +110,18 @@ def push(
     revision: str = "main",
     token: str | None = None,
     commit_batch_size: int = COMMIT_BATCH_SIZE,
+    parent_commit: str | None = None,
 ) -> PushSummary:
     """Upload a built dataset folder to the dataset repo ``repo_id``.
 
     Raises ValueError listing every problem :func:`validate_folder` finds (nothing is
     sent then), :class:`FolderInUseError` while a build or another push holds the
     folder, and :class:`PushError` when the Hub fails part-way (rerun to resume).
+
+    ``parent_commit`` (the commit the folder's content was derived from) makes the push
+    one all-or-nothing commit that the Hub refuses, with :class:`ConcurrentCommitError`,
+    when the branch has moved since: the read-modify-write guard of a repo that several
+    writers append to (the results repo of ``evaluate --push-results``).
     """
     root = Path(folder)
     _check_repo_id(repo_id)
@@ -129,7 +141,8 @@ def push(
             logger.warning("%s", problem)
         paths = upload_paths(root)
         return _upload(root, paths, repo_id, "dataset", private=private, revision=revision, token=token,
-                       commit_batch_size=commit_batch_size, space_sdk=None, secrets=secrets)
+                       commit_batch_size=commit_batch_size, space_sdk=None, secrets=secrets,
+                       parent_commit=parent_commit)
 
 
 def push_metric(
@@ -349,6 +362,7 @@ def _upload(
     space_sdk: str | None,
     secrets: list[str],
     api=None,
+    parent_commit: str | None = None,
 ) -> PushSummary:
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
@@ -362,13 +376,25 @@ def _upload(
         summary.url = str(url)
         if revision != "main":
             api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
-        if pipelined_upload_available():
+        if parent_commit is not None:
+            _upload_on_parent(api, root, paths, summary, parent_commit)
+        elif pipelined_upload_available():
             _upload_pipelined(api, root, paths, summary)
         else:
             _upload_batches(api, root, paths, summary, commit_batch_size=commit_batch_size)
     except ValueError as exc:  # a file swapped for a link since the validation, a card the Hub refuses
         raise ValueError(mask_tokens(str(exc), secrets)) from None
-    except (HfHubHTTPError, OSError, *_transport_errors()) as exc:
+    except HfHubHTTPError as exc:
+        if parent_commit is not None and getattr(exc.response, "status_code", None) == 412:
+            raise ConcurrentCommitError(
+                f"{repo_type} repo {repo_id} moved past commit {parent_commit[:12]} during the push; nothing was committed"
+            ) from None
+        raise PushError(
+            f"push of {root} to {repo_type} repo {repo_id} failed after {len(summary.commits)} commit(s) "
+            f"({len(summary.uploaded)} file(s) committed, {len(summary.skipped)} already there): "
+            f"{_describe(exc, secrets)}; run the same push again to resume"
+        ) from None
+    except (OSError, *_transport_errors()) as exc:
         raise PushError(
             f"push of {root} to {repo_type} repo {repo_id} failed after {len(summary.commits)} commit(s) "
             f"({len(summary.uploaded)} file(s) committed, {len(summary.skipped)} already there): "
@@ -404,6 +430,29 @@ def _upload_pipelined(api, root: Path, paths: list[str], summary: PushSummary) -
         )
         summary.commits.append(info.oid)
         summary.uploaded.append(_CARD)
+
+
+def _upload_on_parent(api, root: Path, paths: list[str], summary: PushSummary, parent_commit: str) -> None:
+    """Everything that differs from ``parent_commit``'s tree in ONE commit based on it.
+
+    The Hub answers 412 when the branch head is no longer ``parent_commit``, so a writer
+    that read the repo, changed it and pushes cannot overwrite a commit it never saw.
+    """
+    from huggingface_hub import CommitOperationAdd
+
+    remote = _remote_files(api, summary.repo_id, summary.repo_type, parent_commit)
+    todo = []
+    for rel in paths:
+        (summary.skipped if rel in remote and _same_content(root / rel, remote[rel]) else todo).append(rel)
+    if not todo:
+        return
+    operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(check_regular_file(root, rel))) for rel in todo]
+    info = api.create_commit(
+        summary.repo_id, operations, commit_message=f"Upload {len(todo)} file(s)", repo_type=summary.repo_type,
+        revision=summary.revision, parent_commit=parent_commit,
+    )
+    summary.commits.append(info.oid)
+    summary.uploaded.extend(todo)
 
 
 def _upload_batches(api, root: Path, paths: list[str], summary: PushSummary, *, commit_batch_size: int) -> None:

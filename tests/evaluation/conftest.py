@@ -118,21 +118,9 @@ def folder(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def tiny_vit_dir(tmp_path_factory):
+def tiny_vit_dir(tmp_path_factory, save_tiny_vit):
     """A tiny random ViT fine-tuned (in name) on the test classes, saved like a Hub model."""
-    import torch
-    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
-
-    torch.manual_seed(0)
-    config = ViTConfig(
-        image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=37, num_labels=len(CLASS_NAMES),
-        id2label=dict(enumerate(CLASS_NAMES)), label2id={n: i for i, n in enumerate(CLASS_NAMES)},
-    )
-    out = tmp_path_factory.mktemp("tiny-vit")
-    ViTForImageClassification(config).save_pretrained(out)
-    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(out)
-    return out
+    return save_tiny_vit(tmp_path_factory.mktemp("tiny-vit"), CLASS_NAMES)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from PIL import Image
 
 from ximagenet12.cli import main
 from ximagenet12.evaluation.classification import evaluate_classification, primary_mode
-from ximagenet12.evaluation.report import REPORT_FILES
+from ximagenet12.evaluation.report import REPORT_FILES, _markdown
 
 
 def test_cli_evaluate_tiny_vit_end_to_end(tiny_vit_dir, tmp_path, capsys, ev):
@@ -240,3 +240,21 @@ def test_an_interrupt_before_anything_finished_propagates(folder):
 
     with pytest.raises(KeyboardInterrupt), pytest.warns(UserWarning):
         evaluate_classification(interrupted, folder, progress=False)
+
+
+def test_a_run_with_masked_corruptions_reports_where_they_hurt_and_what_is_missing(tiny_vit_dir, tmp_path, ev):
+    root = ev.make_folder(tmp_path / "f", {"original": 4, "corrupt_fog_background": 4,
+                                           "corrupt_fog_object": 4})
+    result = evaluate_classification(str(tiny_vit_dir), str(root), batch_size=4, num_workers=0, device="cpu", progress=False)
+    acc = {c: e["accuracy"] for c, e in result.report["scenarios"].items()}
+    summary = result.report["corruptions"]
+    fog = summary["per_corruption"]["fog"]
+    assert fog["background"] == pytest.approx(acc["corrupt_fog_background"])
+    assert fog["object"] == pytest.approx(acc["corrupt_fog_object"])
+    assert fog["gap"] == pytest.approx(fog["background"] - fog["object"])
+    assert summary["reference"] == pytest.approx(acc["original"])
+    assert not summary["complete"] and "fog/background@1" in summary["missing"]
+    text = _markdown(result.report)
+    assert "## Masked corruptions" in text and "| fog |" in text and "**Partial:**" in text
+    assert "corruptions" not in evaluate_classification(str(tiny_vit_dir), str(ev.make_folder(tmp_path / "g")), batch_size=4,
+                                         num_workers=0, device="cpu", progress=False).report

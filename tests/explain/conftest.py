@@ -25,22 +25,9 @@ def sample_folder(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_vit_dir(tmp_path_factory) -> Path:
+def tiny_vit_dir(tmp_path_factory, save_tiny_vit) -> Path:
     """A tiny random ViT whose labels are the sample's ImageNet classes, saved like a Hub model."""
-    import torch
-    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
-
-    names = _sample_names()
-    torch.manual_seed(0)
-    config = ViTConfig(
-        image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=37, num_labels=len(names), id2label=dict(enumerate(names)),
-        label2id={n: i for i, n in enumerate(names)},
-    )
-    out = tmp_path_factory.mktemp("tiny-vit")
-    ViTForImageClassification(config).save_pretrained(out)
-    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(out)
-    return out
+    return save_tiny_vit(tmp_path_factory.mktemp("tiny-vit"), _sample_names())
 
 
 @pytest.fixture(scope="session")

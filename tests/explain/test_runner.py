@@ -138,8 +138,11 @@ def test_cli_rollout_report_and_analyze_it(sample_folder, tiny_vit_dir, tmp_path
     assert "switched from 'sdpa' to 'eager'" in report["notes"][0]
     provenance = report["provenance"]  # what ran, as every evaluator report records it
     assert provenance["model"]["dtype"] == "float32" and set(provenance["versions"]) >= {"torch", "transformers", "datasets"}
+    assert report["dataset"]["fingerprint"]["value"]  # so analyze can tell reports over other data apart
+    capsys.readouterr()
     rc = main(["analyze", str(out), "--out", str(tmp_path / "analysis")])
     assert rc == 0
+    assert "records no dataset fingerprint" not in capsys.readouterr().err + (tmp_path / "analysis" / "analysis.md").read_text()
     observations = pd.read_csv(tmp_path / "analysis" / "observations.csv")
     assert len(observations) == 2 * len(sample_names) and observations["value"].between(0, 1).all()
     assert set(observations["model"]) == {f"{tiny_vit_dir} (rollout)"}

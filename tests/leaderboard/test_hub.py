@@ -82,3 +82,32 @@ def test_a_pushed_dataset_has_the_fingerprint_of_its_folder_and_a_hub_model_its_
     assert result["hub"][1] == hub.repo_info(hub.repos[("dataset", "owner/sample")], "main")["sha"]
     assert result["model"]["model_revision"] == result["commit"]
     assert result["model"]["model_url"].endswith("/owner/tiny-vit")
+
+
+def test_a_push_overtaken_by_another_writer_rereads_and_keeps_both_rows(reports, run_client, hub):
+    # Writer A reads the (empty) repo; before A commits, writer B appends its row. A's commit,
+    # based on the head it read, is refused (412) and A appends again on top of B's.
+    code = f"""
+        import json
+        import ximagenet12.leaderboard.results as results
+        reads = []
+        real = results._existing_results
+        def racing(repo_id, **kw):
+            out = real(repo_id, **kw)
+            reads.append(out[0])
+            if len(reads) == 1:
+                results.push_results({str(reports["lite0"])!r}, repo_id)  # writer B lands first
+            return out
+        results._existing_results = racing
+        results.push_results({str(reports["vit_a"])!r}, "owner/race")
+        back = results.read_results("owner/race")
+        print("RESULT " + json.dumps({{"models": sorted(r["model"] for r in back.rows), "reads": len(reads),
+                                      "predictions": len(back.predictions)}}))
+    """
+    proc = run_client(code, timeout=300)
+    result = _result(proc)
+    assert result["models"] == sorted([json.loads((reports["vit_a"] / "report.json").read_text())["model"],
+                                       "efficientnet-lite0"])
+    assert result["predictions"] == 2
+    assert result["reads"] == 3  # A, B (inside A's first read), A again after the refusal
+    assert "during the push; nothing was committed" in proc.stdout + proc.stderr

@@ -100,18 +100,9 @@ def write_folder(
 
 
 @pytest.fixture(scope="session")
-def tiny_vit_dir(tmp_path_factory) -> Path:
+def tiny_vit_dir(tmp_path_factory, save_tiny_vit) -> Path:
     """A tiny random ImageNet-style ViT (10 labels), saved like a Hub model."""
-    import torch
-    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
-
-    torch.manual_seed(0)
-    config = ViTConfig(image_size=SIZE, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                       intermediate_size=37, num_labels=10)
-    out = tmp_path_factory.mktemp("tiny-vit")
-    ViTForImageClassification(config).save_pretrained(out)
-    ViTImageProcessor(size={"height": SIZE, "width": SIZE}).save_pretrained(out)
-    return out
+    return save_tiny_vit(tmp_path_factory.mktemp("tiny-vit"), num_labels=10, size=SIZE)
 
 
 @pytest.fixture(scope="session")

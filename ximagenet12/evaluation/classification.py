@@ -255,6 +255,10 @@ def _evaluate(model, data, *, scenarios, mode, batch_size, device, workers, limi
         **run_record(log, data=data, pipe=pipe, batch_size=batch_size, workers=workers, limit=limit, started=started,
                      model=model, dtype=dtype, revision=revision),
     }
+    if any(c.startswith("corrupt_") for c in scen):
+        from ximagenet12.corruptions import corruption_summary
+
+        report["corruptions"] = corruption_summary({c: e["accuracy"] for c, e in scen.items()})
     return EvaluationResult(report=report, predictions=predictions, failures=log.failures)
 
 

@@ -322,6 +322,25 @@ def _markdown_header(report: dict) -> list[str]:
     return lines
 
 
+def _corruption_markdown(summary: dict | None) -> list[str]:
+    """The masked-corruption section: accuracy per corruption with the corruption on the
+    background vs on the object (``corruption_summary``), and what the run did not cover."""
+    if not summary:
+        return []
+    lines = ["", "## Masked corruptions", "",
+             f"Accuracy on `original` = {_fmt(summary.get('reference'))}; mean over severities present "
+             "(gap = background − object: negative means the corrupted background hurts more).", "",
+             "| corruption | background | object | gap |", "|---|---:|---:|---:|"]
+    for name, e in summary["per_corruption"].items():
+        lines.append(f"| {name} | {_fmt(e['background'])} | {_fmt(e['object'])} | {_fmt(e['gap'])} |")
+    lines.append(f"| **mean** | {_fmt(summary.get('background'))} | {_fmt(summary.get('object'))} | |")
+    missing = summary.get("missing") or []
+    if missing:
+        shown = ", ".join(missing[:8]) + (f", … ({len(missing)} in all)" if len(missing) > 8 else "")
+        lines += ["", f"> **Partial:** not every corruption × region × severity was evaluated; missing: {shown}."]
+    return lines
+
+
 def _markdown(report: dict) -> str:
     configs = list(report["scenarios"])
     lines = _markdown_header(report)
@@ -374,6 +393,7 @@ def _markdown(report: dict) -> str:
         lines.append("")
         for m, b in by_mode.items():
             lines.append(f"- `{m}`: S_robust = {_fmt(b.get('s_robust'))}")
+    lines += _corruption_markdown(report.get("corruptions"))
     failures = report.get("failures") or []
     if failures:
         lines += ["", "## Samples that failed to decode", ""]

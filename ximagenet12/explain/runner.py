@@ -166,6 +166,8 @@ def explain_classification(
                           n_bootstrap=n_bootstrap, extra={"batch_size": batch_size, "num_workers": workers,
                                                           "device": str(pipe.device),
                                                           "resumed_configs": store.resumed,
+                                                          "dataset": {"source": os.fspath(data),
+                                                                      "fingerprint": D.dataset_fingerprint(data)},
                                                           "provenance": run_provenance(model, data, loaded=pipe,
                                                                                        revision=revision, dtype=dtype),
                                                           "seconds": round(time.perf_counter() - started, 3)})

@@ -20,8 +20,10 @@ import json
 import logging
 import math
 import os
+import random
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +53,7 @@ __all__ = [
     "write_results",
     "merge_results",
     "push_results",
+    "PUSH_ATTEMPTS",
     "N_BOOTSTRAP",
     "COMPANION_TASKS",
     "report_task",
@@ -340,8 +343,9 @@ def _check_card(root: Path, where: str) -> None:
         raise ValueError(f"{where} holds results schema v{version}; this version of ximagenet12 reads v{SCHEMA_VERSION}")
 
 
-def read_results(source: str | os.PathLike, *, token: str | None = None) -> Results:
-    """A results repo: a local folder, or a Hub dataset id (downloaded to the Hub cache)."""
+def read_results(source: str | os.PathLike, *, token: str | None = None, revision: str | None = None) -> Results:
+    """A results repo: a local folder, or a Hub dataset id (downloaded to the Hub cache) at
+    ``revision`` (default: the main branch)."""
     text = os.fspath(source)
     if os.path.isdir(text):
         root = Path(text)
@@ -351,7 +355,7 @@ def read_results(source: str | os.PathLike, *, token: str | None = None) -> Resu
         from huggingface_hub import snapshot_download
 
         try:
-            root = Path(snapshot_download(text, repo_type="dataset", token=token))
+            root = Path(snapshot_download(text, repo_type="dataset", token=token, revision=revision))
         except Exception as exc:  # the Hub client raises many types; make it one clear line
             raise ValueError(f"cannot read results repo {text!r}: {type(exc).__name__}: {exc}") from None
     _check_card(root, repr(text))
@@ -401,6 +405,10 @@ def merge_results(results: Results, more: list[ReportEntry] | Results) -> Result
     )
 
 
+#: Times :func:`push_results` re-reads and retries when another writer committed in between.
+PUSH_ATTEMPTS = 5
+
+
 def push_results(
     report: str | os.PathLike,
     repo_id: str,
@@ -408,37 +416,53 @@ def push_results(
     data: str | os.PathLike | None = None,
     token: str | None = None,
     private: bool = False,
+    attempts: int = PUSH_ATTEMPTS,
 ):
     """Append the report folder ``report`` to the Hub results repo ``repo_id`` (created if missing).
 
-    The repo's current content is read first (a foreign repo is refused before anything is
-    sent), the row is added, and the folder is published with :func:`ximagenet12.hub.push`,
-    which uploads only the files that changed. Returns its ``PushSummary``.
+    The repo's current content is read at its head commit (a foreign repo is refused before
+    anything is sent), the row is added, and the changed files go up in one commit based on
+    that head (:func:`ximagenet12.hub.push` with ``parent_commit``). When another writer
+    committed in between, the Hub refuses the commit and the append starts again from the new
+    head, up to ``attempts`` times, so two concurrent ``evaluate --push-results`` keep both
+    rows. Returns the ``PushSummary``.
     """
-    from ximagenet12.hub import _check_repo_id, push
+    from ximagenet12.hub import ConcurrentCommitError, PushError, _check_repo_id, push
 
     _check_repo_id(repo_id)
     entry = report_entry(report, data=data)
-    existing = _existing_results(repo_id, token=token)
-    merged = merge_results(existing, [entry])
-    with tempfile.TemporaryDirectory(prefix="ximagenet12-results-") as tmp:
-        write_results(merged, tmp)
-        return push(tmp, repo_id, private=private, token=token)
+    for attempt in range(1, attempts + 1):
+        head, existing = _existing_results(repo_id, token=token, private=private)
+        merged = merge_results(existing, [entry])
+        with tempfile.TemporaryDirectory(prefix="ximagenet12-results-") as tmp:
+            write_results(merged, tmp)
+            try:
+                return push(tmp, repo_id, private=private, token=token, parent_commit=head)
+            except ConcurrentCommitError as exc:
+                logger.warning("%s (attempt %d of %d); reading it again", exc, attempt, attempts)
+                time.sleep(random.SystemRandom().uniform(0.05, 0.5) * attempt)  # jitter, so racing writers part
+    raise PushError(f"results repo {repo_id} kept moving: {attempts} attempts to append {entry.row['report_id']} "
+                    "were each overtaken by another commit; run the push again")
 
 
-def _existing_results(repo_id: str, *, token: str | None) -> Results:
+def _existing_results(repo_id: str, *, token: str | None, private: bool = False) -> tuple[str, Results]:
+    """The head commit of ``repo_id`` (created, empty, if missing) and the results it holds."""
     from huggingface_hub import HfApi
     from huggingface_hub.errors import RepositoryNotFoundError
 
+    api = HfApi(token=token)
     try:
-        files = HfApi(token=token).list_repo_files(repo_id, repo_type="dataset")
-    except RepositoryNotFoundError:
-        return Results()
+        try:
+            info = api.repo_info(repo_id, repo_type="dataset", files_metadata=False)
+        except RepositoryNotFoundError:
+            api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+            info = api.repo_info(repo_id, repo_type="dataset", files_metadata=False)
     except Exception as exc:  # offline, refused: one line, nothing sent
         raise ValueError(f"cannot read results repo {repo_id!r}: {type(exc).__name__}: {exc}") from None
-    if not [f for f in files if f != ".gitattributes"]:
-        return Results()
-    return read_results(repo_id, token=token)
+    files = [s.rfilename for s in (info.siblings or []) if s.rfilename != ".gitattributes"]
+    if not files:
+        return info.sha, Results()
+    return info.sha, read_results(repo_id, token=token, revision=info.sha)
 
 
 # --------------------------------------------------------------------------- companion reports
