@@ -31,16 +31,8 @@ def data(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def tiny_vit(tmp_path_factory) -> Path:
-    import torch
-    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
-
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("vit")
-    ViTForImageClassification(ViTConfig(image_size=SIZE, patch_size=4, hidden_size=16, num_hidden_layers=1,
-                                        num_attention_heads=2, intermediate_size=16, num_labels=5)).save_pretrained(out)
-    ViTImageProcessor(size={"height": SIZE, "width": SIZE}).save_pretrained(out)
-    return out
+def tiny_vit(tmp_path_factory, save_tiny_vit) -> Path:
+    return save_tiny_vit(tmp_path_factory.mktemp("vit"), num_labels=5, size=SIZE)
 
 
 @pytest.fixture(scope="module")
