@@ -21,7 +21,9 @@ optimizer states, hidden files, links), text files over :data:`MAX_TEXT_FILE_BYT
 weights that safetensors does not read back whole, custom code that imports this
 package, and any file or card text carrying a token. Everything, card included, goes up
 in **one commit**: the Hub applies a commit whole or not at all, so a failed push leaves
-no half-published model; rerunning it resends only what LFS does not already hold.
+no half-published model; rerunning it resends only what LFS does not already hold. The
+same commit removes another model's files that the repo held and this one does not
+overwrite (old weight shards, pickled weights, code files), so two models never mix.
 """
 
 from __future__ import annotations
@@ -439,9 +441,30 @@ def push_model(
                              secrets=secrets)
 
 
+def _is_model_file(path: str) -> bool:
+    name = PurePosixPath(path).name
+    return "/" not in path and (name in _REQUIRED or name.endswith((".safetensors", ".py", *_PICKLED))
+                                or name == _WEIGHTS_INDEX)
+
+
+def _stale_model_files(api, repo_id: str, revision: str, *, keep: set[str]) -> list[str]:
+    """Files of another model already in the repo (weights, configs, code) that this push does not
+    overwrite: removed in the same commit, so the repo never mixes two models (e.g. old shards
+    beside new single-file weights). Other files (notes, images) are left alone."""
+    from huggingface_hub.errors import RevisionNotFoundError
+    from huggingface_hub.hf_api import RepoFile
+
+    try:
+        entries = api.list_repo_tree(repo_id, repo_type="model", revision=revision, recursive=True)
+        remote = [e.path for e in entries if isinstance(e, RepoFile)]
+    except RevisionNotFoundError:
+        return []
+    return sorted(p for p in remote if p not in keep and _is_model_file(p))
+
+
 def _upload_model(root: Path, paths: list[str], card: str, repo_id: str, *, private: bool, revision: str,
                   token: str | None, secrets: list[str]) -> PushSummary:
-    from huggingface_hub import CommitOperationAdd, HfApi, ModelCard
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, ModelCard
     from huggingface_hub.errors import HfHubHTTPError
 
     api = HfApi(token=token)
@@ -454,14 +477,17 @@ def _upload_model(root: Path, paths: list[str], card: str, repo_id: str, *, priv
         summary.url = str(api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True))
         if revision != "main":
             api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
+        summary.deleted = _stale_model_files(api, repo_id, revision, keep={*paths, _CARD})
         operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(check_regular_file(root, rel)))
                       for rel in paths]
         operations.append(CommitOperationAdd(path_in_repo=_CARD, path_or_fileobj=card.encode("utf-8")))
-        info = api.create_commit(repo_id, operations, commit_message=f"Upload model and card ({len(operations)} files)",
+        operations += [CommitOperationDelete(path_in_repo=rel) for rel in summary.deleted]
+        info = api.create_commit(repo_id, operations, commit_message=f"Upload model and card ({len(paths) + 1} files)",
                                  repo_type="model", revision=revision)
         summary.commits.append(info.oid)
         summary.uploaded = [*paths, _CARD]
-        logger.info("%s: %d file(s) in one commit", repo_id, len(operations))
+        logger.info("%s: %d file(s) in one commit, %d stale model file(s) removed", repo_id, len(paths) + 1,
+                    len(summary.deleted))
     except ValueError as exc:
         raise ValueError(mask_tokens(str(exc), secrets)) from None
     except (HfHubHTTPError, OSError, *_transport_errors()) as exc:

@@ -173,6 +173,23 @@ def test_a_failed_commit_publishes_nothing_and_a_rerun_completes(vit_ex1, hub, r
     assert len(set(hub.lfs_uploads)) == len(hub.lfs_uploads)  # the weights reached LFS once
 
 
+def test_another_models_files_are_removed_in_the_same_commit(vit_ex1, hub, run_client):
+    seed = """
+from huggingface_hub import HfApi
+api = HfApi()
+api.create_repo("owner/vit-x")
+for name, data in (("pytorch_model.bin", b"old weights"), ("modeling_old.py", b"x = 1"), ("notes.txt", b"keep me")):
+    api.upload_file(path_or_fileobj=data, path_in_repo=name, repo_id="owner/vit-x")
+"""
+    run_client(seed)
+    proc = run_client(_push_code(vit_ex1, "owner/vit-x", dataset="owner/d", license="mit") +
+                      "print('DELETED ' + json.dumps(s.deleted))")
+    assert json.loads(next(x for x in proc.stdout.splitlines() if x.startswith("DELETED "))[8:]) == [
+        "modeling_old.py", "pytorch_model.bin"]
+    assert set(hub.files("model", "owner/vit-x")) == {".gitattributes", "README.md", "config.json", "model.safetensors",
+                                                      "preprocessor_config.json", "notes.txt"}
+
+
 def test_the_token_is_used_but_never_printed(vit_ex1, hub, run_client):
     secret = "hf_modelTOKEN0123456789secretXYZ"
     hub.fail_commits = {1}
