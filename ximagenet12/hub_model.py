@@ -441,6 +441,15 @@ def push_model(
                              secrets=secrets)
 
 
+def _server_text(text: str) -> str:
+    """The Hub's message on one line (its validator answers ``{"error": ...}`` or plain text)."""
+    try:
+        text = str(json.loads(text).get("error", text))
+    except (ValueError, AttributeError):
+        pass
+    return " ".join(text.split())
+
+
 def _is_model_file(path: str) -> bool:
     name = PurePosixPath(path).name
     return "/" not in path and (name in _REQUIRED or name.endswith((".safetensors", ".py", *_PICKLED))
@@ -473,7 +482,7 @@ def _upload_model(root: Path, paths: list[str], card: str, repo_id: str, *, priv
         try:
             ModelCard(card).validate(repo_type="model")  # the Hub's own card check, before any write
         except ValueError as exc:
-            raise ValueError(f"the Hub refuses the generated model card: {' '.join(str(exc).split())}") from None
+            raise ValueError(f"the Hub refuses the generated model card: {_server_text(str(exc))}") from None
         summary.url = str(api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True))
         if revision != "main":
             api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)

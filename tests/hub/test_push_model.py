@@ -190,6 +190,16 @@ for name, data in (("pytorch_model.bin", b"old weights"), ("modeling_old.py", b"
                                                       "preprocessor_config.json", "notes.txt"}
 
 
+def test_a_card_the_hub_refuses_creates_nothing(vit_ex1, hub, run_client):
+    hub.card_errors = ["model-index: results[0].dataset.type is not a valid dataset id"]
+    code = _push_code(vit_ex1, "owner/vit-x", dataset="owner/d", license="mit").replace(
+        "except PushError as exc:", "except (PushError, ValueError) as exc:")
+    proc = run_client(code, check=False)
+    assert proc.returncode == 3
+    assert "the Hub refuses the generated model card: model-index: results[0].dataset.type" in proc.stdout
+    assert hub.repos == {}
+
+
 def test_the_token_is_used_but_never_printed(vit_ex1, hub, run_client):
     secret = "hf_modelTOKEN0123456789secretXYZ"
     hub.fail_commits = {1}
