@@ -261,8 +261,9 @@ def _score_results(run: ModelRun, score: str | os.PathLike | None) -> list[tuple
         if not external.is_dir() or external.resolve() != run.run_dir.resolve():
             raise ValueError(f"score file {os.fspath(score)} scores the external run {os.fspath(external)!r}, "
                              f"not this model's run {run.run_dir}")
-        return [(c, float(r["s_robust"]), f"S_robust ({c}; internal term from {doc['runs']['internal']['model']}, "
-                 f"{doc['runs']['internal']['n_folds']}-fold ex2)") for c, r in doc["scores"].items()]
+        ex2 = f"internal term from a {doc['runs']['internal'].get('n_folds')}-fold ex2 run"
+        return [(c, float(r["s_robust"]), f"S_robust ({c}; " + ("internal term over classes on original"
+                 if r.get("internal_term") == "classes" else ex2) + ")") for c, r in doc["scores"].items()]
     rob = run.report.get("robustness") or {}
     if run.config is None and rob.get("s_robust") is not None:
         return [(rob["config"], float(rob["s_robust"]), f"S_robust ({rob['config']}, external term only)")]

@@ -104,7 +104,7 @@ def _internal_terms(configs, formula_internal: str, ext: dict, external, mu_e: f
         if name == "formula" and formula_internal == "classes":
             terms[name] = {"internal_term": "classes", "reference": mu_e, "values": _class_accuracies(ext, external),
                            "internal_source": "external run: per-class accuracy on original around its μ "
-                                              "(C'(k) over object classes, SPEC §6)"}
+                                              "(the printed formula's C'(k) over object classes)"}
         else:
             terms[name] = ex2
     return terms
