@@ -240,6 +240,30 @@ def test_every_problem_of_a_folder_is_listed_and_nothing_is_sent(run_copy, hub, 
     assert hub.requests == []
 
 
+def test_an_incomplete_model_folder_lists_what_is_missing(run_copy):
+    model = run_copy / "model"
+    (model / "preprocessor_config.json").unlink()
+    (model / "model.safetensors").unlink()
+    (model / "checkpoint-1").mkdir()
+    message = _problems(run_copy)
+    assert "preprocessor_config.json: missing (save_pretrained of the model and its image processor writes it)" in message
+    assert "no model.safetensors (nor model.safetensors.index.json): the model has no safetensors weights" in message
+    assert "checkpoint-1/: folder: a saved model is flat" in message
+    (model / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"a": "model-00001-of-00002.safetensors"}}))
+    assert "model-00001-of-00002.safetensors: named by model.safetensors.index.json but missing" in _problems(run_copy)
+    (model / "model.safetensors.index.json").write_text("[]")
+    assert "model.safetensors.index.json: not a safetensors index (TypeError" in _problems(run_copy)
+
+
+def test_the_card_never_carries_a_token_or_a_local_path(run_copy):
+    report = json.loads((run_copy / "report.json").read_text())
+    report["provenance"]["versions"] = {"ximagenet12": "hf_" + "b" * 30, "build": str(run_copy.parent / "src")}
+    (run_copy / "report.json").write_text(json.dumps(report))
+    message = _problems(run_copy)
+    assert "card: carries a Hub token" in message and "hf_bbbb" not in message
+    assert f"the card would publish the local path {str(run_copy.parent.resolve())!r}" in message
+
+
 def test_custom_code_must_be_there_and_must_not_import_this_package(run_copy):
     model = run_copy / "model"
     config = json.loads((model / "config.json").read_text())
