@@ -121,3 +121,21 @@ def test_fp16_without_cuda_is_refused_in_one_line_before_training(planted, tiny_
     assert err == ["ximagenet12 train: error: --mixed-precision fp16 needs a CUDA device (this machine has no CUDA "
                    "device): use --mixed-precision bf16 (CPU autocast) or no"]
     assert not (tmp_path / "run").exists() and not (tmp_path / "cli-run").exists()
+
+
+def test_train_passes_bf16_to_the_trainer_of_every_fold(planted, tiny_vit_dir, tmp_path, monkeypatch):
+    from ximagenet12.training import finetune as ft
+
+    real, seen = ft.build_trainer, []
+
+    def recording(*args, **kwargs):
+        trainer = real(*args, **kwargs)
+        seen.append((trainer.args.bf16, trainer.accelerator.mixed_precision, str(trainer.args.device)))
+        return trainer
+
+    monkeypatch.setattr(ft, "build_trainer", recording)
+    opts = {**FT, "epochs": 1}
+    result = train(tiny_vit_dir, planted, out=tmp_path / "run", protocol="ex2", scenarios="original", folds=2,
+                   mixed_precision="bf16", device="cpu", **opts)
+    assert seen == [(True, "bf16", "cpu")] * 2
+    assert result.report["training"]["mixed_precision"] == "bf16" and result.report["scenarios"]["original"]["n"] == 48
