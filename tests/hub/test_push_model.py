@@ -320,3 +320,10 @@ def test_cli_check_only_prints_the_card_and_push_points_model_folders_to_push_mo
     assert "0 problems; would publish config.json, model.safetensors, preprocessor_config.json and README.md" in out
     assert main(["push", str(vit_ex1 / "model"), "--repo", "owner/x"]) == 1
     assert "is a model or training run folder, not a dataset: use `ximagenet12 push-model" in capsys.readouterr().err
+
+
+def test_cli_push_model_publishes_the_readme_command(vit_ex1, hub, run_client):
+    argv = ["push-model", str(vit_ex1), "--repo", "owner/vit-x12", "--dataset", "owner/ximagenet12", "--license", "mit"]
+    proc = run_client(f"import sys\nfrom ximagenet12.cli import main\nraise SystemExit(main({argv!r}))")
+    assert proc.stdout.strip().endswith("/owner/vit-x12: 4 file(s) in one commit (revision main)")
+    assert "README.md" in hub.files("model", "owner/vit-x12")
