@@ -322,6 +322,7 @@ def test_cli_check_only_prints_the_card_and_push_points_model_folders_to_push_mo
     assert "is a model or training run folder, not a dataset: use `ximagenet12 push-model" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_push_model_publishes_the_readme_command(vit_ex1, hub, run_client):
     argv = ["push-model", str(vit_ex1), "--repo", "owner/vit-x12", "--dataset", "owner/ximagenet12", "--license", "mit"]
     proc = run_client(f"import sys\nfrom ximagenet12.cli import main\nraise SystemExit(main({argv!r}))")
