@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any, Sequence
 
 from ximagenet12.backgrounds import BackgroundLibrary
@@ -79,6 +80,7 @@ def build_dataset(
     engine: str = "local",
     ray_address: str | None = None,
     executor: Any = None,
+    storage_options: dict[str, Any] | None = None,
 ) -> BuildSummary:
     """Build ``out_dir`` (a Hub-ready folder: ``data/<config>/*.parquet`` + card) from ``source``.
 
@@ -97,8 +99,9 @@ def build_dataset(
     resumable block (default: ``BLOCK_SAMPLES`` with one worker, about 4 blocks per worker
     otherwise). ``generation``: a :class:`ximagenet12.generation.GenerationOptions` for
     generative scenarios (``ai_background``). ``repo_id``: the Hub repo named in the card's
-    examples. ``out_dir`` may be a ``file://`` URL. ``engine``: ``local`` (``num_proc``
-    processes) or ``ray`` (block tasks on the Ray cluster at ``ray_address``, default
+    examples. ``out_dir`` may be a ``file://`` or object-store URL (``s3://bucket/prefix``,
+    ``gs://...``: :mod:`ximagenet12.storage`; with ``storage_options``). ``engine``: ``local``
+    (``num_proc`` processes) or ``ray`` (block tasks on the Ray cluster at ``ray_address``, default
     ``$RAY_ADDRESS``, else a local Ray instance; see :mod:`ximagenet12.ray_engine`).
     ``executor``: an executor object instead (e.g. a configured
     :class:`ximagenet12.ray_engine.RayExecutor`); the caller closes it.
@@ -119,11 +122,11 @@ def build_dataset(
     if owned:
         executor = make_executor(engine, num_proc=num_proc, **({"address": ray_address} if engine == "ray" else {}))
     try:
-        out = destination_path(out_dir)
-        check_out_vs_source(out, source_roots(source, None))  # before the source is even listed
+        out = destination_path(out_dir, storage_options=storage_options)
+        _check_out(out, source, None)  # before the source is even listed
         plan = plan_build(source, scenarios=scenarios, seed=seed, split=split, block_samples=block_samples,
                           max_samples=max_samples, backgrounds=backgrounds, generation=generation, strict=strict)
-        check_out_vs_source(out, source_roots(source, plan.source))
+        _check_out(out, source, plan.source)
         with folder_lock(out, purpose="build"):
             if hasattr(executor, "preflight"):  # connect to a cluster before the folder is changed
                 executor.preflight()
@@ -136,6 +139,12 @@ def build_dataset(
     finally:
         if owned and hasattr(executor, "close"):
             executor.close()
+
+
+def _check_out(out: Any, spec: Any, source: Any) -> None:
+    """Refuse a local output folder that is, holds or lies inside the source (a store cannot)."""
+    if isinstance(out, Path):
+        check_out_vs_source(out, source_roots(spec, source))
 
 
 def _build(plan: Any, out: Any, executor: Any, *, resume: bool, overwrite: bool, strict: bool, progress: bool,

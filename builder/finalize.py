@@ -6,6 +6,13 @@ a staging folder, with the skip list, the dataset card and ``build_info.json`` (
 manifest of every file written); :func:`publish` then gives them their final names by
 renames only, ``build_info.json`` last, and the work folder is removed. A config no sample
 could fill is left out and named.
+
+For a folder in an object store (:func:`finalize_to_store`), which has no rename, the parts
+are downloaded to local scratch, finalized there exactly as above, and the result uploaded
+file by file, each in one request (an object appears only complete), ``build_info.json``
+last: it is the commit marker. Until it is there, the prefix is an interrupted build
+(its ``.cache/ximagenet12-build/state.json`` lists the files already uploaded, so
+``--resume`` finishes them and ``--overwrite`` may replace them), never a finished one.
 """
 
 from __future__ import annotations
@@ -14,9 +21,10 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -26,10 +34,11 @@ from ximagenet12.builder.layout import BUILD_INFO, CARD_FILE, DATA_DIR, SKIPPED_
 from ximagenet12.builder.plan import BuildPlan
 from ximagenet12.builder.writer import atomic_write_bytes, finalize_parts
 from ximagenet12.registry import Variant
+from ximagenet12.storage import StorePath
 from ximagenet12.types import Skipped
 
-__all__ = ["BuildSummary", "CardOptions", "ConfigSummary", "empty_configs", "finalize_build", "finished_summary",
-           "publish"]
+__all__ = ["BuildSummary", "CardOptions", "ConfigSummary", "empty_configs", "finalize_build", "finalize_to_store",
+           "finished_summary", "publish", "publish_to_store"]
 
 
 @dataclass
@@ -77,6 +86,9 @@ class BuildSummary:
 
     def load_line(self, config: str | None = None) -> str:
         config = config or ("original" if "original" in self.configs else next(iter(self.configs)))
+        if isinstance(self.out_dir, StorePath):  # datasets takes a store's files, not its folder, as a path
+            return (f'datasets.load_dataset("parquet", data_files="{self.out_dir}/{DATA_DIR}/{config}/{self.split}-*.parquet", '
+                    f'split="{self.split}")  # + storage_options=... as for the build')
         return f'datasets.load_dataset("{self.out_dir}", "{config}", split="{self.split}")'
 
     def __str__(self) -> str:
@@ -162,8 +174,13 @@ def finalize_build(plan: BuildPlan, work: Path, out: Path, *, skipped: list[Skip
     and, last, ``build_info.json`` (whose presence marks a finished build); the work folder goes.
 
     A config no sample gave a row is left out and named (with ``strict``: an error).
+    An object-store ``out`` goes through :func:`finalize_to_store`.
     """
     import time
+
+    if isinstance(out, StorePath):
+        return finalize_to_store(plan, work, out, skipped=skipped, resumed_blocks=resumed_blocks, features=features,
+                                 card=card, started=started, strict=strict)
 
     from ximagenet12.builder.schema import arrow_schema
     from ximagenet12.dataset_card.render import render_card
@@ -216,6 +233,56 @@ def publish(out: Path, stage: Path, files: list[str]) -> None:
         os.replace(stage / name, out / name)
 
 
+def _merge_and_free(fn: Callable[[Any], Any], jobs: Iterable[Any]) -> Iterator[Any]:
+    """Merge configs one by one in this process, deleting each config's local parts once its
+    shards exist: local scratch peaks near the output's size plus one config, not twice it."""
+    for job in jobs:
+        result = fn(job)
+        for part in job[0]:
+            part.unlink(missing_ok=True)
+        yield result
+
+
+def finalize_to_store(plan: BuildPlan, work: StorePath, out: StorePath, **options: Any) -> BuildSummary:
+    """:func:`finalize_build` for an object store: parts -> local scratch (``$TMPDIR``, about
+    the output's size plus one config) -> finalized there -> uploaded by
+    :func:`publish_to_store`; then the work prefix is removed. Configs merge in this process:
+    Ray workers on other nodes cannot see this machine's scratch."""
+    with tempfile.TemporaryDirectory(prefix="ximagenet12-finalize-") as tmp:
+        local = Path(tmp) / "out"
+        work.download(local / WORK_DIR)
+        try:
+            summary = finalize_build(plan, local / WORK_DIR, local, mapper=_merge_and_free, **options)
+        except ValueError:
+            if not (local / WORK_DIR).exists():  # no config has a row: nothing to resume, as locally
+                work.remove_tree()
+            raise
+        info = json.loads((local / BUILD_INFO).read_text(encoding="utf-8"))
+        publish_to_store(local, out, [f for f in info["files"] if isinstance(f, str)])
+    work.remove_tree()
+    summary.out_dir = out  # type: ignore[assignment]
+    return summary
+
+
+def publish_to_store(local: Path, out: StorePath, files: list[str]) -> None:
+    """Upload the finished folder ``local`` to ``out``: first the file list into the work
+    prefix's ``state.json`` (so a crash leaves them owned by this build), then every file
+    whole, one request each, ``build_info.json`` last; shards an earlier try of this very
+    build left under ``data/`` and no longer listed are deleted."""
+    state_path = out / WORK_DIR / "state.json"
+    state = json.loads(state_path.read_text())
+    state_path.write_bytes(json.dumps({**state, "files": files}).encode())
+    for rel in (out / DATA_DIR).files():
+        if f"{DATA_DIR}/{rel}" not in files:
+            (out / DATA_DIR / rel).unlink()
+    for rel in [f for f in files if f != BUILD_INFO] + [BUILD_INFO]:
+        (out / rel).upload(local / rel)
+
+
+def _size(path: Path | StorePath) -> int:
+    return path.size() if isinstance(path, StorePath) else path.stat().st_size
+
+
 def finished_summary(out: Path, info: dict[str, Any]) -> BuildSummary:
     """The summary of the finished build already in ``out`` (for a ``--resume`` that has nothing to do)."""
     files = [f for f in info.get("files") or [] if isinstance(f, str)]
@@ -223,7 +290,7 @@ def finished_summary(out: Path, info: dict[str, Any]) -> BuildSummary:
     for name, rows in (info.get("rows") or {}).items():
         mine = [f for f in files if f.startswith(f"{DATA_DIR}/{name}/")]
         configs[name] = ConfigSummary(name=name, scenario=name, level=None, mode="", rows=int(rows), files=mine,
-                                      download_size=sum((out / f).stat().st_size for f in mine if (out / f).is_file()))
+                                      download_size=sum(_size(out / f) for f in mine if (out / f).is_file()))
     return BuildSummary(
         out_dir=out, source=str(info.get("source")), seed=int(info.get("seed", 0)), split=str(info.get("split")),
         samples=int(info.get("samples", 0)), classes=list(info.get("classes") or []),

@@ -21,12 +21,13 @@ from typing import Any, Iterable, Iterator, Protocol, Sequence
 
 import pyarrow as pa
 
-from ximagenet12.builder.layout import block_record, part_path
+from ximagenet12.builder.layout import block_record, generation_cache_dir, open_part, part_path
 from ximagenet12.builder.plan import Block, BuildPlan
 from ximagenet12.builder import worker
-from ximagenet12.builder.writer import PartWriter, Row, atomic_write_bytes
+from ximagenet12.builder.writer import Row, atomic_write_bytes
 from ximagenet12.engine import RunContext
 from ximagenet12.registry import Variant
+from ximagenet12.storage import StorePath
 from ximagenet12.types import SampleError, Skipped, SourceItem
 
 __all__ = [
@@ -59,7 +60,8 @@ class WorkerSetup:
 
 @dataclass(frozen=True)
 class BlockTask:
-    """One block for a worker: its samples (``start`` is the first one's index) and its work folder."""
+    """One block for a worker: its samples (``start`` is the first one's index) and its work folder
+    (local, or a :class:`ximagenet12.storage.StorePath`: the worker uploads its parts itself)."""
 
     block: int
     start: int
@@ -87,7 +89,7 @@ class Executor(Protocol):
 def process_block(task: BlockTask, setup: WorkerSetup) -> BlockResult:
     """Build the block's non-generative rows and write its parts (one per config, empty ones too)."""
     out = BlockResult(task.block)
-    writers = {v.config_name: PartWriter(part_path(task.work, v.config_name, task.block), setup.schema)
+    writers = {v.config_name: open_part(part_path(task.work, v.config_name, task.block), setup.schema)
                for v in setup.variants}
     try:
         pending: dict[str, list[Row]] = defaultdict(list)
@@ -155,7 +157,7 @@ def run_process_stage(plan: BuildPlan, work: Path, executor: Executor, schema: p
     bar = _progress_bar(len(plan.items), len(plan.items) - sum(b.stop - b.start for b in todo), outcome.rows,
                         progress)
     tasks = (BlockTask(b.index, b.start, plan.items[b.start : b.stop], work) for b in todo)
-    job = GenerationJob.of(plan, work.parent) if plan.generative else None
+    job = GenerationJob.of(plan, generation_cache_dir(work)) if plan.generative else None
     generated = _generated_stream(executor, job, todo)
     try:
         with contextlib.closing(executor.run(tasks, worker_setup(plan, schema, strict=strict))) as results, \
@@ -166,7 +168,7 @@ def run_process_stage(plan: BuildPlan, work: Path, executor: Executor, schema: p
                 if job is not None:
                     _generate_block(job, block, result, work, schema, strict=strict,
                                     generated=next(generated) if generated is not None else None)
-                atomic_write_bytes(block_record(work, block.index), json.dumps(
+                _write_record(block_record(work, block.index), json.dumps(
                     {"rows": result.rows, "skipped": [s.to_dict() for s in result.skipped]}).encode())
                 outcome.skipped += result.skipped
                 outcome.rows += result.rows
@@ -177,6 +179,14 @@ def run_process_stage(plan: BuildPlan, work: Path, executor: Executor, schema: p
         if bar is not None:
             bar.close()
     return outcome
+
+
+def _write_record(path: Path | StorePath, data: bytes) -> None:
+    """A block's record: through a temporary name and a rename locally, in one PUT in an object store."""
+    if isinstance(path, StorePath):
+        path.write_bytes(data)
+    else:
+        atomic_write_bytes(path, data)
 
 
 def _generated_stream(executor: Executor, job: "GenerationJob | None", blocks: list[Block]) -> Any:
@@ -230,7 +240,7 @@ def _generate_block(job: GenerationJob, block: Block, result: BlockResult, work:
     """
     loaded = [job.items[block.start + j] for j in result.loaded]
     for variant in job.variants:
-        writer = PartWriter(part_path(work, variant.config_name, block.index), schema)
+        writer = open_part(part_path(work, variant.config_name, block.index), schema)
         try:
             if generated is not None:
                 rows, skipped, errors = generated[variant.config_name]

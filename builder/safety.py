@@ -6,7 +6,8 @@
   resume an interrupted build, or nothing (the same build is already finished) — and
   which files it may delete first: only those a ximagenet12 build wrote, as listed in the
   folder's own manifest (``build_info.json`` ``files``), never a user's ``README.md`` or
-  ``data/``.
+  ``data/``. :func:`plan_store` makes the same decision for a folder (prefix) in an
+  object store, from a listing of its keys.
 - :func:`remove_temporary_files`: after a failure, no ``*.tmp`` file is left behind.
 
 The lock that keeps two runs out of one folder is :mod:`ximagenet12.locking`.
@@ -18,6 +19,7 @@ import json
 import os
 import shutil
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
@@ -29,9 +31,11 @@ __all__ = [
     "WORK_DIR",
     "OutPlan",
     "apply_fresh",
+    "apply_fresh_store",
     "check_out_vs_source",
     "manifest_files",
     "plan_out_dir",
+    "plan_store",
     "read_build_info",
     "remove_temporary_files",
     "source_roots",
@@ -145,16 +149,10 @@ def _foreign(out: Path, owned: set[Path]) -> list[str]:
     return sorted(p.relative_to(out).as_posix() for p in places if p not in owned)
 
 
-def plan_out_dir(out: Path, *, resume: bool, overwrite: bool, fingerprint: dict[str, Any]) -> OutPlan:
-    """Decide what to do with ``out`` (see :class:`OutPlan`); raise ``ValueError`` to refuse.
-
-    Nothing is changed here: the caller applies the plan with :func:`apply_plan`.
-    """
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"output path {out} exists and is not a folder")
-    work = out / WORK_DIR
-    state = _read_json(work / "state.json")
-    info = read_build_info(out)
+def _decide(out: Any, *, state: dict[str, Any] | None, info: dict[str, Any] | None, other_files: bool,
+            resume: bool, overwrite: bool, fingerprint: dict[str, Any]) -> OutPlan | None:
+    """The choice every destination shares: resume, nothing to do, refuse (``ValueError``),
+    or ``None``: start fresh (after the caller's check of what would be replaced)."""
     if state is not None:  # an interrupted build
         if resume:
             if state.get("fingerprint") != fingerprint:
@@ -180,25 +178,102 @@ def plan_out_dir(out: Path, *, resume: bool, overwrite: bool, fingerprint: dict[
                 f"({_changed(fingerprint, info.get('settings') or {})}); pass overwrite=True (--overwrite) "
                 "to replace it, or choose another folder"
             )
-    elif out.is_dir() and any(p.name != ".cache" for p in out.iterdir()) and not overwrite:
+    elif other_files and not overwrite:
         raise ValueError(
             f"refusing to write into {out}: it is not empty and holds no ximagenet12 build "
             f"({BUILD_INFO}); choose an empty or new folder, or pass overwrite=True (--overwrite), "
             "which never deletes files a build did not write"
         )
+    return None
+
+
+def _refuse_foreign(out: Any, foreign: list[str]) -> None:
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        them = "it" if len(foreign) == 1 else "them"
+        raise ValueError(
+            f"refusing to build into {out}: {shown} would be replaced but no ximagenet12 build wrote "
+            f"{them}; move {them} away or choose another folder"
+        )
+
+
+def plan_out_dir(out: Path, *, resume: bool, overwrite: bool, fingerprint: dict[str, Any]) -> OutPlan:
+    """Decide what to do with ``out`` (see :class:`OutPlan`); raise ``ValueError`` to refuse.
+
+    Nothing is changed here: the caller applies the plan with :func:`apply_fresh`.
+    """
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output path {out} exists and is not a folder")
+    work = out / WORK_DIR
+    state = _read_json(work / "state.json")
+    info = read_build_info(out)
+    other = out.is_dir() and any(p.name != ".cache" for p in out.iterdir())
+    decided = _decide(out, state=state, info=info, other_files=other, resume=resume, overwrite=overwrite,
+                      fingerprint=fingerprint)
+    if decided is not None:
+        return decided
     owned = _expand(out, manifest_files(info)) if info is not None else set()
     if state is not None:  # files an interrupted build had started to put in place
         owned |= _expand(out, [f for f in state.get("files") or [] if isinstance(f, str)])
-    foreign = _foreign(out, owned)
-    if foreign:
-        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
-        raise ValueError(
-            f"refusing to build into {out}: {shown} would be replaced but no ximagenet12 build wrote "
-            f"{'it' if len(foreign) == 1 else 'them'}; move {'it' if len(foreign) == 1 else 'them'} away "
-            "or choose another folder"
-        )
+    _refuse_foreign(out, _foreign(out, owned))
     # build_info.json first: a half-emptied folder must never look like a finished build
     return OutPlan("fresh", delete=sorted(owned, key=lambda p: (p != out / BUILD_INFO, p.as_posix())))
+
+
+# --------------------------------------------------------------------------- object stores
+
+
+def _store_json(path: Any) -> dict[str, Any] | None:
+    """An object's JSON (``None``: no such object; ``{}``: unreadable), like :func:`_read_json`."""
+    if not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text())
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _matches(rel: str, patterns: Iterable[str]) -> bool:
+    """Whether ``rel`` is one of the manifest's paths or globs (a glob's ``*`` stays within one level)."""
+    for pattern in patterns:
+        if ".." in pattern.split("/") or pattern.startswith("/"):
+            continue  # a tampered manifest never reaches outside the folder
+        if rel.count("/") == pattern.count("/") and fnmatchcase(rel, pattern):
+            return True
+    return False
+
+
+def plan_store(out: Any, *, resume: bool, overwrite: bool, fingerprint: dict[str, Any]) -> OutPlan:
+    """:func:`plan_out_dir` for a folder (prefix) in an object store (a
+    :class:`ximagenet12.storage.StorePath`); ``delete`` holds keys relative to ``out``."""
+    if out.is_file():
+        raise ValueError(f"output {out} is an object, not a folder (prefix)")
+    files = out.files()
+    state = _store_json(out / WORK_DIR / "state.json")
+    info = _store_json(out / BUILD_INFO)
+    if info is not None and info.get("builder") != "ximagenet12":
+        info = None
+    mine = [f for f in files if not f.startswith(".cache/")]
+    decided = _decide(out, state=state, info=info, other_files=bool(mine), resume=resume, overwrite=overwrite,
+                      fingerprint=fingerprint)
+    if decided is not None:
+        return decided
+    patterns = manifest_files(info) if info is not None else []
+    if state is not None:
+        patterns += [f for f in state.get("files") or [] if isinstance(f, str)]
+    owned = {f for f in mine if _matches(f, patterns)}
+    places = [f for f in mine if f in _TOP_FILES or f.startswith(f"{DATA_DIR}/") or f == DATA_DIR]
+    _refuse_foreign(out, sorted(f for f in places if f not in owned))
+    return OutPlan("fresh", delete=sorted(owned, key=lambda f: (f != BUILD_INFO, f)))
+
+
+def apply_fresh_store(out: Any, plan: OutPlan) -> None:
+    """:func:`apply_fresh` for an object store: the listed keys (``build_info.json`` first),
+    then the old work folder."""
+    for rel in plan.delete:
+        (out / rel).unlink()
+    (out / WORK_DIR).remove_tree()
 
 
 def apply_fresh(out: Path, plan: OutPlan) -> None:
@@ -236,7 +311,11 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def remove_temporary_files(out: Path) -> None:
-    """Remove the build's temporary files (``.<name>.<pid>.tmp``) anywhere in ``out``."""
+    """Remove the build's temporary files (``.<name>.<pid>.tmp``) anywhere in ``out``.
+
+    (An object store holds none: its objects are uploaded whole from local scratch.)"""
+    if not isinstance(out, Path):
+        return
     found = [*out.glob(".*.tmp"), *(out / DATA_DIR).rglob(".*.tmp"), *(out / WORK_DIR).rglob(".*.tmp")]
     for path in found:
         try:

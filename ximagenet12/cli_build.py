@@ -25,14 +25,21 @@ def register(subparsers) -> None:
             "(one config per scenario variant), OUT/README.md (the dataset card), "
             "OUT/skipped.jsonl and OUT/build_info.json. Without --source the embedded sample "
             "(20 photos of 10 ImageNet classes, with masks) is built. Load the result with "
-            "datasets.load_dataset(OUT, CONFIG)."
+            "datasets.load_dataset(OUT, CONFIG). OUT may also be a folder in an object store "
+            "(s3://BUCKET/PREFIX with the [s3] extra, gs://BUCKET/PREFIX with [gcs]): credentials come from "
+            "the environment (AWS_*, AWS_ENDPOINT_URL for S3-compatible stores, GOOGLE_APPLICATION_CREDENTIALS) "
+            "or --storage-options, and are never written or printed."
         ),
         formatter_class=HelpFormatter,
     )
     p.add_argument("--source", default=None, metavar="PATH",
                    help="release folder (image/<wnid>/, masks/<wnid>/), images/ + masks/ folders, COCO JSON, "
                    "LabelMe folder or a saved datasets folder; default: the embedded sample")
-    p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help="output folder")
+    p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR|URL",
+                   help="output folder, file:///path, or an object-store folder: s3://BUCKET/PREFIX, gs://BUCKET/PREFIX")
+    p.add_argument("--storage-options", default=None, metavar="JSON",
+                   help='fsspec storage options for an object-store --out, as a JSON object, e.g. '
+                   '\'{"endpoint_url": "http://127.0.0.1:9000"}\' (besides what s3fs/gcsfs read from the environment)')
     p.add_argument("--scenarios", default="all", metavar="NAMES",
                    help="comma-separated scenario names, NAME@LEVEL or NAME_levelK for a severity level, "
                    "'all' (every non-generative scenario at the paper's level) or 'all-levels'; "
@@ -104,6 +111,7 @@ def _run_build(args: argparse.Namespace) -> int:
 
 def _build(args: argparse.Namespace, variants: list, generation: object, executor: object) -> object:
     from ximagenet12.builder import build_dataset
+    from ximagenet12.storage import parse_storage_options
 
     return build_dataset(
         args.source,
@@ -122,6 +130,7 @@ def _build(args: argparse.Namespace, variants: list, generation: object, executo
         generation=generation,
         repo_id=args.repo_id,
         executor=executor,
+        storage_options=parse_storage_options(args.storage_options),
     )
 
 

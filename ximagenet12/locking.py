@@ -17,20 +17,38 @@ on release. ``.cache`` is the folder's work area, which is never published.
 Hand-written on ``fcntl`` rather than with the ``filelock`` package: ``filelock`` opens
 the lock file with ``O_TRUNC``, which would erase the holder's pid that the second
 process needs for its message.
+
+A folder in an object store (a :class:`ximagenet12.storage.StorePath`) has no kernel
+lock: its lock is the object ``<prefix>/.cache/ximagenet12.lock``, created with a
+conditional write (S3 ``If-None-Match: *``, GCS ``ifGenerationMatch=0``: of two builds
+that start together exactly one succeeds; on stores without conditional writes it is a
+check-then-write, so advisory). It names the holder's host, pid and purpose; the holder
+rewrites it every :data:`LOCK_REFRESH_S` seconds. A killed holder cannot remove it, so a
+lock whose holder is a dead process on this host, or which was last refreshed more than
+:data:`LOCK_STALE_S` seconds ago (by the holder's clock), is taken over.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import os
+import socket
+import threading
+import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
-__all__ = ["LOCK_FILE", "FolderInUseError", "folder_lock", "lock_path"]
+__all__ = ["LOCK_FILE", "LOCK_REFRESH_S", "LOCK_STALE_S", "FolderInUseError", "folder_lock", "lock_path"]
 
 #: Where the lock file lies, relative to the locked folder.
 LOCK_FILE = Path(".cache") / "ximagenet12.lock"
+#: An object-store lock is rewritten this often while held ...
+LOCK_REFRESH_S = 60.0
+#: ... and taken over when not rewritten for this long (its holder is gone).
+LOCK_STALE_S = 600.0
 
 
 class FolderInUseError(RuntimeError):
@@ -101,6 +119,12 @@ def folder_lock(folder: str | os.PathLike[str], *, purpose: str = "build") -> It
     ``PermissionError`` with a one-line message when the folder cannot be written.
     Yields the folder.
     """
+    from ximagenet12.storage import StorePath
+
+    if isinstance(folder, StorePath):
+        with _store_lock(folder, purpose=purpose):
+            yield folder
+        return
     folder = Path(folder)
     path = lock_path(folder)
     created = [p for p in (folder, path.parent) if not p.exists()]
@@ -133,4 +157,99 @@ def _remove_empty(folders: list[Path]) -> None:
         try:
             folder.rmdir()
         except OSError:  # not empty (or already gone): leave it
+            pass
+
+
+# --------------------------------------------------------------------------- object stores
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _store_holder(lock: Any) -> dict[str, Any]:
+    try:
+        value = json.loads(lock.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _stale(holder: dict[str, Any], *, stale_s: float) -> bool:
+    """Whether the lock's holder is gone: a dead process on this host, or no refresh for ``stale_s``."""
+    if not holder:
+        return True  # unreadable: locks are written whole, so this one is damaged
+    pid = holder.get("pid")
+    if holder.get("host") == socket.gethostname() and isinstance(pid, int) and not _alive(pid):
+        return True
+    return time.time() - float(holder.get("time") or 0) > stale_s
+
+
+def _in_use(folder: Any, holder: dict[str, Any]) -> FolderInUseError:
+    pid = holder.get("pid") if isinstance(holder.get("pid"), int) else None
+    purpose = holder.get("purpose") or None
+    if holder.get("host"):
+        purpose = f"{purpose or 'busy'} on host {holder['host']}"
+    return FolderInUseError(folder, pid, purpose)
+
+
+def _take(lock: Any, folder: Any, body: Any, *, stale_s: float) -> None:
+    """Create the lock object, or take over a stale one; ``FolderInUseError`` when it is held."""
+    try:
+        try:
+            lock.create(body())
+        except FileExistsError:
+            holder = _store_holder(lock)
+            if not _stale(holder, stale_s=stale_s):
+                raise _in_use(folder, holder) from None
+            lock.unlink()
+            try:
+                lock.create(body())
+            except FileExistsError:  # another run took it over first
+                raise _in_use(folder, _store_holder(lock)) from None
+    except OSError as exc:  # no bucket, no credentials, no permission: one line, before any work
+        reason = str(exc).split(f"{lock}: ", 1)[-1]
+        raise type(exc)(f"cannot write to {folder}: {reason}") from None
+
+
+@contextmanager
+def _store_lock(folder: Any, *, purpose: str, refresh_s: float = LOCK_REFRESH_S,
+                stale_s: float = LOCK_STALE_S) -> Iterator[None]:
+    """The lock object of an object-store folder (see the module's docstring)."""
+    lock = folder / LOCK_FILE
+    token = uuid.uuid4().hex
+
+    def body() -> bytes:
+        return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "purpose": purpose, "token": token,
+                           "time": time.time()}).encode()
+
+    _take(lock, folder, body, stale_s=stale_s)
+    stop = threading.Event()
+
+    def refresh() -> None:
+        while not stop.wait(refresh_s):
+            try:
+                if _store_holder(lock).get("token") != token:
+                    return  # taken over as stale (we stalled for LOCK_STALE_S): never overwrite the new holder's
+                lock.write_bytes(body())
+            except OSError:  # a transient store error: the next refresh tries again
+                pass
+
+    thread = threading.Thread(target=refresh, name="ximagenet12-store-lock", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        try:
+            if _store_holder(lock).get("token") == token:  # never remove a lock another run took over
+                lock.unlink()
+        except OSError:
             pass

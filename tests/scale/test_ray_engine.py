@@ -121,7 +121,7 @@ def test_a_ray_too_old_fails_in_one_line(tmp_path, monkeypatch):
     ("out", "error", "match"),
     [
         ("/proc/ximagenet12-out", OSError, r"^cannot write to /proc/ximagenet12-out: "),
-        ("s3://bucket/out", ValueError, r"only local paths and file:// URLs .* mount the bucket"),
+        ("nosuch://bucket/out", ValueError, r"unknown protocol nosuch://"),
         ("file://host/out", ValueError, r"a file:// URL names a local path \(file:///abs/path\), not host 'host'"),
     ],
 )
