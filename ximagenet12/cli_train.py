@@ -58,7 +58,7 @@ def _run_score(args: argparse.Namespace) -> int:
     from ximagenet12.training.score import SCORE_CONFIGS, format_score, score_runs
 
     configs = SCORE_CONFIGS if args.config == "both" else (args.config,)
-    doc = score_runs(args.external, args.internal, configs=configs, out=args.out)
+    doc = score_runs(args.external, args.internal, configs=configs, formula_internal=args.formula_internal, out=args.out)
     print(format_score(doc))
     if args.out:
         print(f"score written to {args.out}")
@@ -119,8 +119,9 @@ def register(subparsers) -> None:
         "score",
         help="S_robust with both terms, from an ex1 run (or evaluate report) and an ex2 run",
         description="Combine an external run (ex1 training run or any evaluate report) and an internal run (ex2) "
-        "through the robustness_score metric, over the scenarios both have. Refuses runs over different "
-        "datasets or class lists.",
+        "through the robustness_score metric, over the scenarios both have. table3 takes its internal term from "
+        "the ex2 scenarios; formula from the object classes (the external run's per-class accuracy on original), "
+        "unless --formula-internal ex2. Refuses runs over different datasets or class lists.",
         epilog=SCORE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -128,5 +129,9 @@ def register(subparsers) -> None:
     sc.add_argument("internal", help="ex2 run folder")
     sc.add_argument("--config", default="both", choices=("table3", "formula", "both"),
                     help="robustness_score configuration(s) (default both)")
+    sc.add_argument("--formula-internal", default="classes", choices=("classes", "ex2"),
+                    help="internal term of the formula configuration: classes (the external run's per-class accuracy "
+                    "on original around its μ, as the formula defines it) or ex2 (the ex2 scenarios, as table3); "
+                    "default classes")
     sc.add_argument("--out", default=None, help="write the score as JSON to this file")
     sc.set_defaults(func=_run_score)

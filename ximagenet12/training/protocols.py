@@ -93,8 +93,7 @@ def check_settings(s: TrainSettings, *, device: str) -> None:
         raise ValueError(f"unknown method {s.method!r}; expected one of {', '.join(METHODS)}")
     if s.mixed_precision not in MIXED_PRECISION:
         raise ValueError(f"unknown mixed precision {s.mixed_precision!r}; expected one of {', '.join(MIXED_PRECISION)}")
-    if s.mixed_precision == "fp16" and not str(device).startswith("cuda"):
-        raise ValueError("--mixed-precision fp16 needs --device cuda (use bf16 or no on CPU)")
+    _check_mixed_precision(s, device=device)
     for name in ("epochs", "batch_size", "patience"):
         value = getattr(s, name)
         if isinstance(value, bool) or not isinstance(value, int):
@@ -107,6 +106,22 @@ def check_settings(s: TrainSettings, *, device: str) -> None:
         raise ValueError(f"--val-fraction must be in (0, 1), got {s.val_fraction}")
     if s.limit is not None and s.limit < 1:
         raise ValueError(f"--limit must be at least 1, got {s.limit}")
+
+
+def _check_mixed_precision(s: TrainSettings, *, device: str) -> None:
+    """fp16 needs CUDA (the device ``auto`` resolves to counts); bf16 runs on CPU as torch's CPU
+    autocast through the Trainer; the linear probe runs no mixed precision at all."""
+    import torch
+
+    from ximagenet12.evaluation.models import resolve_device
+
+    if s.mixed_precision == "fp16" and resolve_device(device).type != "cuda":
+        why = "this machine has no CUDA device" if not torch.cuda.is_available() else f"--device {device}"
+        raise ValueError(f"--mixed-precision fp16 needs a CUDA device ({why}): use --mixed-precision bf16 "
+                         "(CPU autocast) or no")
+    if s.mixed_precision != "no" and s.method != "finetune":
+        raise ValueError(f"--mixed-precision {s.mixed_precision} applies to --method finetune only: the linear "
+                         "probe extracts float32 features and fits them in float64")
 
 
 def plan_configs(data: str, protocol: str, scenarios: str | Sequence[str]) -> list[str]:
