@@ -66,9 +66,9 @@ def _run_score(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    from ximagenet12.evaluation.models import BUILTIN_MODELS, DTYPES
-    from ximagenet12.training.finetune import MIXED_PRECISION
-    from ximagenet12.training.protocols import METHODS, PROTOCOLS
+    from ximagenet12.constants import BUILTIN_MODELS, DTYPES, MIXED_PRECISION
+    from ximagenet12.constants import TRAIN_METHODS as METHODS
+    from ximagenet12.constants import TRAIN_PROTOCOLS as PROTOCOLS
 
     tr = subparsers.add_parser(
         "train",

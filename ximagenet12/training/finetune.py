@@ -33,13 +33,13 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import torch
 
+from ximagenet12.constants import MIXED_PRECISION
 from ximagenet12.evaluation import data as D
 
 __all__ = ["MIXED_PRECISION", "FinetuneOptions", "FinetuneResult", "ImageDataset", "build_trainer", "finetune",
            "training_arguments"]
 
 MixedPrecision = Literal["no", "fp16", "bf16"]
-MIXED_PRECISION: tuple[str, ...] = ("no", "fp16", "bf16")
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
+from ximagenet12.constants import TRAIN_METHODS, TRAIN_PROTOCOLS
 from ximagenet12.evaluation import data as D
 from ximagenet12.training import folds as F
 from ximagenet12.training.backbone import LoadedModel, decode_all, extract_features, install_head, load_for_training
@@ -37,8 +38,8 @@ __all__ = ["PROTOCOLS", "METHODS", "DEFAULT_FOLDS", "TrainSettings", "RunContext
 
 Protocol = Literal["ex1", "ex2"]
 Method = Literal["linear-probe", "finetune"]
-PROTOCOLS: tuple[str, ...] = ("ex1", "ex2")
-METHODS: tuple[str, ...] = ("linear-probe", "finetune")
+PROTOCOLS: tuple[str, ...] = TRAIN_PROTOCOLS
+METHODS: tuple[str, ...] = TRAIN_METHODS
 #: ex2: the paper's 12 folds; ex1: one fold of 5 (20 %) is the held-out test part.
 DEFAULT_FOLDS = {"ex1": 5, "ex2": 12}
 EX1_TEST_FOLD = 0
