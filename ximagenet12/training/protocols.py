@@ -147,6 +147,9 @@ def prepare_run(settings: TrainSettings, *, out: str | os.PathLike, device: str,
     configs = plan_configs(settings.data, settings.protocol, list(settings.scenarios))
     table = read_sources(settings.data, configs, limit=settings.limit)
     folds = F.assign_folds(table, n_folds=settings.folds, seed=settings.seed)
+    if settings.method == "finetune":
+        F.check_validation_parts(table, folds, test_folds=[EX1_TEST_FOLD] if settings.protocol == "ex1"
+                                 else range(settings.folds))
     torch.manual_seed(settings.seed)  # the new head's initial weights
     here = device if engine is None else "auto"  # on Ray the replicas take --device; this process what it has
     loaded = load_for_training(settings.model, class_names=table.class_names, device=here,
