@@ -9,6 +9,8 @@ import importlib.util
 import sys
 from typing import Callable
 
+from ximagenet12.constants import DTYPES
+
 __all__ = ["register", "EVAL_EXTRA_MODULES"]
 
 #: What each command imports from the ``[eval]`` extra (checked before any work).
@@ -62,7 +64,7 @@ def _common(p: argparse.ArgumentParser, *, batch_default: int, model_help: str) 
                    help="configuration of the robustness_score metric (default table3)")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bars (also silences those of transformers, datasets and the Hub client)")
-    p.add_argument("--dtype", default="auto", choices=("auto", "float32", "float16", "bfloat16"),
+    p.add_argument("--dtype", default="auto", choices=DTYPES,
                    help="dtype the model is loaded in (default auto: the checkpoint's)")
     p.add_argument("--revision", default=None, help="Hub model revision: branch, tag or commit (recorded resolved)")
     p.add_argument("--push-results", default=None, metavar="OWNER/NAME",

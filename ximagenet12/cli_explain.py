@@ -6,6 +6,8 @@ import argparse
 import shutil
 from pathlib import Path
 
+from ximagenet12.constants import DTYPES
+
 __all__ = ["register", "CHECKPOINT_DIR"]
 
 #: Sub-folder of --out holding finished configs of an unfinished run (removed at the end).
@@ -82,7 +84,7 @@ def register(subparsers) -> None:
     p.add_argument("--resume", action="store_true",
                    help=f"reuse the configs an interrupted run with the same options finished (OUT/{CHECKPOINT_DIR})")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--dtype", default="auto", choices=("auto", "float32", "float16", "bfloat16"),
+    p.add_argument("--dtype", default="auto", choices=DTYPES,
                    help="dtype the model is loaded in (default auto: the checkpoint's)")
     p.add_argument("--revision", default=None, help="Hub model revision: branch, tag or commit (recorded resolved)")
     p.set_defaults(func=_run_explain)

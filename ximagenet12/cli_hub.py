@@ -1,10 +1,17 @@
-"""``ximagenet12 push`` and ``ximagenet12 push-metric``: publish to the Hugging Face Hub."""
+"""``ximagenet12 push``, ``push-model`` and ``push-metric``: publish to the Hugging Face Hub.
+
+Trained models get a subcommand of their own, ``push-model``, beside ``push`` (datasets)
+and ``push-metric`` (the metric Space), rather than a ``push`` that guesses the folder's
+kind: a model repo needs options a dataset has no use for (the Hub dataset the results
+point at, a licence, the base model, a two-term score file), and ``push`` keeps its
+dataset checks and messages unchanged. ``push`` on a model folder says to use it."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 __all__ = ["register"]
 
@@ -43,6 +50,8 @@ def register(subparsers) -> None:
                       help="only validate the folder and list its problems; send nothing")
     push.set_defaults(func=_run_push)
 
+    _register_push_model(subparsers)
+
     metric = subparsers.add_parser(
         "push-metric",
         help="publish the robustness_score evaluate module as a Gradio Space",
@@ -56,6 +65,73 @@ def register(subparsers) -> None:
     metric.add_argument("--private", action="store_true", help="create the Space private")
     metric.add_argument("--token", default=None, help=_TOKEN_HELP)
     metric.set_defaults(func=_run_push_metric)
+
+
+PUSH_MODEL_EXAMPLES = """example:
+  # the EX1 model of a run over a dataset published with `ximagenet12 push`
+  ximagenet12 push-model runs/lite0-ex1 --repo owner/lite0-ximagenet12 --dataset owner/ximagenet12
+  # an EX2 fold model (--save-models): check the folder and print the card, send nothing
+  ximagenet12 push-model runs/vit-ex2/models/original/fold-00 --repo owner/vit-fold0 \\
+      --dataset owner/ximagenet12 --license apache-2.0 --check-only
+  # both terms of S_robust from `ximagenet12 score --out`, a private repo, a branch
+  ximagenet12 push-model runs/lite0-ex1 --repo owner/lite0-ximagenet12 --dataset owner/ximagenet12 \\
+      --score runs/lite0-score.json --private --revision v1"""
+
+
+def _register_push_model(subparsers) -> None:
+    import argparse
+
+    pm = subparsers.add_parser(
+        "push-model",
+        help="publish a model trained by `ximagenet12 train` to a Hub model repo, with a generated model card",
+        description=(
+            "Publish a trained model folder (a run folder, <run>/model, or <run>/models/<config>/fold-KK): "
+            "config.json, preprocessor_config.json, safetensors weights and the code files auto_map names "
+            "(so trust_remote_code=True works from the Hub), plus a model card made with huggingface_hub's "
+            "ModelCard/ModelCardData whose model-index holds the run's accuracy per scenario (dataset id + "
+            "config) and S_robust. Refused before any request, with every problem listed: other files (pickled "
+            "weights, optimizer states, links, hidden files), text files over 1 MiB, weights safetensors cannot "
+            "read whole, code that imports ximagenet12, tokens anywhere. Everything goes up in one commit, so a "
+            "failed push publishes nothing; rerun it to retry."
+        ),
+        epilog=PUSH_MODEL_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    pm.add_argument("folder", help="a training run folder, <run>/model, or <run>/models/<config>/fold-KK")
+    pm.add_argument("--repo", required=True, metavar="OWNER/NAME", help="model repo id")
+    pm.add_argument("--dataset", default=None, metavar="OWNER/NAME",
+                    help="Hub dataset the run's data was published to (default: the run's data, if it was a Hub id)")
+    pm.add_argument("--license", default=None,
+                    help="licence id of the weights (default: apache-2.0 for the built-in EfficientNet-Lite models)")
+    pm.add_argument("--base-model", default=None, metavar="OWNER/NAME",
+                    help="Hub id of the base model (default: the run's model when it was a Hub id)")
+    pm.add_argument("--score", default=None, metavar="SCORE.json",
+                    help="`ximagenet12 score --out` file of this run: S_robust with both terms in the card")
+    pm.add_argument("--private", action="store_true", help="create the repo private")
+    pm.add_argument("--revision", default="main", help="branch to push to (created if missing)")
+    pm.add_argument("--token", default=None, help=_TOKEN_HELP)
+    pm.add_argument("--check-only", action="store_true", help="check the folder and print the card; send nothing")
+    pm.set_defaults(func=_run_push_model)
+
+
+def _run_push_model(args: argparse.Namespace) -> int:
+    from ximagenet12.hub import PushError
+    from ximagenet12.hub_model import prepare_model_push, push_model
+
+    options = dict(dataset=args.dataset, license=args.license, base_model=args.base_model, score=args.score)
+    try:
+        if args.check_only:
+            run, paths, card = prepare_model_push(args.folder, args.repo, **options)
+            print(card)
+            print(f"{run.model_dir}: 0 problems; would publish {', '.join(paths)} and README.md to {args.repo}")
+            return 0
+        _progress_logging()
+        summary = push_model(args.folder, args.repo, private=args.private, revision=args.revision, token=args.token,
+                             **options)
+    except (PushError, ValueError, TypeError, FileNotFoundError) as exc:
+        return _fail("push-model", exc, args.token)
+    print(f"{summary.url}: {len(summary.uploaded)} file(s) in one commit (revision {summary.revision})")
+    return 0
 
 
 def _progress_logging() -> None:
@@ -79,6 +155,10 @@ def _run_push(args: argparse.Namespace) -> int:
     from ximagenet12.hub import FolderInUseError, PushError, push
     from ximagenet12.hub_validate import format_problems, validate_folder
 
+    if (Path(args.folder) / "config.json").is_file() or (Path(args.folder) / "run.json").is_file():
+        print(f"ximagenet12 push: error: {args.folder} is a model or training run folder, not a dataset: "
+              f"use `ximagenet12 push-model {args.folder} --repo OWNER/NAME`", file=sys.stderr)
+        return 1
     if args.check_only:
         problems = validate_folder(args.folder)
         errors = [p for p in problems if p.severity == "error"]

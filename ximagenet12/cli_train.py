@@ -18,6 +18,10 @@ TRAIN_EXAMPLES = """example:
   ximagenet12 train --protocol ex2 --method finetune --model google/vit-base-patch16-224 \\
       --data owner/ximagenet12 --device cuda --mixed-precision bf16 --out runs/vit-ex2
 
+  # on a Ray cluster: every (scenario, fold) fine-tuning job a task with one GPU
+  ximagenet12 train --protocol ex2 --method finetune --model google/vit-base-patch16-224 \\
+      --data /shared/ximagenet12-out --engine ray --ray-address HEAD:6379 --out /shared/runs/vit-ex2
+
 A run folder that exists with the same settings is resumed (finished folds are kept)."""
 
 SCORE_EXAMPLES = """example:
@@ -35,7 +39,8 @@ def _run_train(args: argparse.Namespace) -> int:
         patience=args.patience, val_fraction=args.val_fraction, mixed_precision=args.mixed_precision,
         device=args.device, dtype=args.dtype, revision=args.revision, num_workers=args.num_workers,
         limit=args.limit, probe_c=args.probe_c, save_models=args.save_models, progress=not args.no_progress,
-        robustness_config=args.robustness_config,
+        robustness_config=args.robustness_config, engine=args.engine, replicas=args.replicas,
+        gpus_per_replica=args.gpus_per_replica, ray_address=args.ray_address, ray_num_cpus=args.ray_num_cpus,
     )
     report = result.report
     print(summarise(report))
@@ -53,7 +58,7 @@ def _run_score(args: argparse.Namespace) -> int:
     from ximagenet12.training.score import SCORE_CONFIGS, format_score, score_runs
 
     configs = SCORE_CONFIGS if args.config == "both" else (args.config,)
-    doc = score_runs(args.external, args.internal, configs=configs, out=args.out)
+    doc = score_runs(args.external, args.internal, configs=configs, formula_internal=args.formula_internal, out=args.out)
     print(format_score(doc))
     if args.out:
         print(f"score written to {args.out}")
@@ -61,9 +66,9 @@ def _run_score(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    from ximagenet12.evaluation.models import BUILTIN_MODELS, DTYPES
-    from ximagenet12.training.finetune import MIXED_PRECISION
-    from ximagenet12.training.protocols import METHODS, PROTOCOLS
+    from ximagenet12.constants import BUILTIN_MODELS, DTYPES, MIXED_PRECISION
+    from ximagenet12.constants import TRAIN_METHODS as METHODS
+    from ximagenet12.constants import TRAIN_PROTOCOLS as PROTOCOLS
 
     tr = subparsers.add_parser(
         "train",
@@ -105,14 +110,18 @@ def register(subparsers) -> None:
     tr.add_argument("--robustness-config", default="table3", choices=("table3", "formula"),
                     help="configuration of the ex1 report's external-only score (default table3)")
     tr.add_argument("--no-progress", action="store_true", help="no progress bars")
+    from ximagenet12.ray_engine import add_engine_arguments
+
+    add_engine_arguments(tr, generation=False, replicas=True)
     tr.set_defaults(func=_run_train)
 
     sc = subparsers.add_parser(
         "score",
         help="S_robust with both terms, from an ex1 run (or evaluate report) and an ex2 run",
         description="Combine an external run (ex1 training run or any evaluate report) and an internal run (ex2) "
-        "through the robustness_score metric, over the scenarios both have. Refuses runs over different "
-        "datasets or class lists.",
+        "through the robustness_score metric, over the scenarios both have. table3 takes its internal term from "
+        "the ex2 scenarios; formula from the object classes (the external run's per-class accuracy on original), "
+        "unless --formula-internal ex2. Refuses runs over different datasets or class lists.",
         epilog=SCORE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -120,5 +129,9 @@ def register(subparsers) -> None:
     sc.add_argument("internal", help="ex2 run folder")
     sc.add_argument("--config", default="both", choices=("table3", "formula", "both"),
                     help="robustness_score configuration(s) (default both)")
+    sc.add_argument("--formula-internal", default="classes", choices=("classes", "ex2"),
+                    help="internal term of the formula configuration: classes (the external run's per-class accuracy "
+                    "on original around its μ, as the formula defines it) or ex2 (the ex2 scenarios, as table3); "
+                    "default classes")
     sc.add_argument("--out", default=None, help="write the score as JSON to this file")
     sc.set_defaults(func=_run_score)

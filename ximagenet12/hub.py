@@ -100,6 +100,7 @@ class PushSummary:
     skipped: list[str] = field(default_factory=list)
     commits: list[str] = field(default_factory=list)
     path: Literal["batched", "pipelined"] = "batched"  # which upload path ran (see the module docstring)
+    deleted: list[str] = field(default_factory=list)  # push-model: another model's files the commit removed
 
 
 def push(

@@ -14,18 +14,25 @@ pipeline is loaded per actor, with ``gpus_per_actor`` GPUs each (default 1 when 
 has GPUs, else 0) and batches of ``GenerationOptions.batch_size`` samples; generated images
 go through the same on-disk cache as local builds, so an interrupted build resumes.
 
+Evaluation (``evaluate --engine ray``, :func:`evaluate_on_ray`): the rows of the configs are
+cut into contiguous shares over model replicas (:func:`plan_shards`), each a Ray task, and
+merged into the report a local run writes (:func:`merge_evaluations`). Training on Ray
+(``train --engine ray``) is :mod:`ximagenet12.training.on_ray`.
+
 Ray is an optional dependency: ``pip install 'ximagenet12[ray]'``.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import pickle
 import socket
 import time
 from collections import deque
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from ximagenet12.builder.plan import Block
@@ -45,9 +52,14 @@ __all__ = [
     "RAY_EXTRA",
     "RayEngineError",
     "RayExecutor",
+    "EvalShard",
     "add_engine_arguments",
     "evaluate_on_ray",
     "executor_from_args",
+    "merge_evaluations",
+    "plan_shards",
+    "replica_device",
+    "get_or_raise_cause",
     "require_ray",
 ]
 
@@ -290,10 +302,12 @@ def add_engine_arguments(parser: argparse.ArgumentParser, *, generation: bool = 
                            help="ai_background actors on Ray (default: cluster GPUs / --gpus-per-actor, or 1)")
     if replicas:
         group.add_argument("--replicas", type=int, default=None, metavar="N",
-                           help="model replicas on Ray, each evaluating a share of the configs "
-                           "(default: cluster GPUs / --gpus-per-replica, or 2)")
+                           help="model replicas on Ray, each taking an equal contiguous share of the rows to evaluate "
+                           "or (train --method linear-probe) to extract features from; one large config is split "
+                           "over them (default: cluster GPUs / --gpus-per-replica, or 2)")
         group.add_argument("--gpus-per-replica", type=float, default=None, metavar="G",
-                           help="GPUs per model replica on Ray (default: 1 when the cluster has GPUs, else 0)")
+                           help="GPUs per model replica, and per fine-tuning job of train, on Ray (default: 1 when "
+                           "the cluster has GPUs, else 0)")
 
 
 def executor_from_args(args: argparse.Namespace) -> RayExecutor | None:
@@ -307,22 +321,79 @@ def executor_from_args(args: argparse.Namespace) -> RayExecutor | None:
 # --------------------------------------------------------------------------- evaluation
 
 
+@dataclass(frozen=True)
+class EvalShard:
+    """One model replica's share of an evaluation: configs in run order; those in ``spans``
+    only rows ``[start, stop)`` by position, the others whole (``limit`` applying)."""
+
+    configs: tuple[str, ...]
+    spans: dict[str, tuple[int, int]]
+
+
+def plan_shards(counts: Mapping[str, int | None], *, replicas: int, batch_size: int) -> list[EvalShard]:
+    """Cut the rows of every config (``counts``, in run order) into ``replicas`` contiguous shares.
+
+    The configs' rows, concatenated in run order, are cut into ``replicas`` runs of about
+    equal length, so one large config is split over several replicas and small ones are
+    grouped; a cut inside a config falls on a multiple of ``batch_size`` (so each replica
+    forms the batches a local run forms). A config of unknown length (a Hub config, a
+    damaged footer) or with no rows cannot be cut by position: it goes whole to one replica,
+    dealt round-robin, and is read (and reported) exactly as a local run reads it. Shares
+    left empty are dropped.
+
+    Hand-written rather than ``datasets.Dataset.shard(contiguous=True)`` or Ray Data's
+    ``split``: those cut a loaded (Arrow-cached, resp. Ray-read) dataset, while every replica
+    here reads its rows straight from the parquet shards through the evaluator's own reader,
+    which names and reports damaged shards; cutting one sequence of row counts is all that is left.
+    """
+    if not isinstance(replicas, int) or replicas < 1:
+        raise ValueError(f"replicas must be a positive integer, got {replicas!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    total = sum(n for n in counts.values() if n)
+    bounds = [k * total // replicas for k in range(replicas + 1)]
+    shares: list[dict[str, tuple[int, int] | None]] = [{} for _ in range(replicas)]
+    offset, whole = 0, 0
+    for config, n in counts.items():
+        if not n:  # unknown or empty: whole, round-robin
+            shares[whole % replicas][config] = None
+            whole += 1
+            continue
+        cut = [_snap(min(max(b - offset, 0), n), n, batch_size) for b in bounds]
+        for k in range(replicas):
+            if cut[k] < cut[k + 1]:
+                shares[k][config] = None if (cut[k], cut[k + 1]) == (0, n) else (cut[k], cut[k + 1])
+        offset += n
+    order = {c: i for i, c in enumerate(counts)}
+    return [EvalShard(tuple(sorted(share, key=order.__getitem__)),
+                      {c: span for c, span in share.items() if span is not None})
+            for share in shares if share]
+
+
+def _snap(x: int, n: int, step: int) -> int:
+    """A cut inside ``[0, n]`` moved to the nearest multiple of ``step`` (the ends stay)."""
+    return x if x in (0, n) else min(n, step * ((x + step // 2) // step))  # halves round up
+
+
 def evaluate_on_ray(evaluate: Callable[..., Any], model: Any, data: str | os.PathLike[str], *,
                     scenarios: str | Sequence[str] = "all", replicas: int | None = None,
                     gpus_per_replica: float | None = None, address: str | None = None,
                     num_cpus: int | None = None, **options: Any) -> Any:
     """Run ``evaluate`` (``evaluate_classification`` or ``evaluate_segmentation``) on Ray.
 
-    The configs are dealt round-robin over ``replicas`` Ray tasks (default: one per GPU when
-    the cluster has GPUs, else 2), each loading the model once with ``gpus_per_replica``
-    GPUs (default 1 with GPUs, else 0) and evaluating its configs in full; the results merge
-    into one report, as if one process had run them: the per-config entries in the order of
-    ``scenarios``, the robustness score recomputed over all of them, failures and
-    predictions concatenated. ``model`` and ``data`` must be readable on every node.
+    The rows of the configs are cut into ``replicas`` contiguous shares (:func:`plan_shards`;
+    default: one replica per GPU when the cluster has GPUs, else 2), each a Ray task that
+    loads the model once with ``gpus_per_replica`` GPUs (default 1 with GPUs, else 0) and
+    evaluates its share; a task whose worker dies is retried whole (its result counts only
+    when it returns, so no row is lost or doubled). The shares merge into the report a
+    local run writes (:func:`merge_evaluations`). ``model`` and ``data`` must be readable
+    on every node.
     """
-    from ximagenet12.evaluation.data import resolve_scenarios
+    from ximagenet12.evaluation import data as D
 
-    configs = resolve_scenarios(data, scenarios)  # a bad --scenarios fails before Ray starts
+    configs = D.resolve_scenarios(data, scenarios)  # a bad --scenarios fails before Ray starts
+    if replicas is not None and (not isinstance(replicas, int) or replicas < 1):
+        raise ValueError(f"--replicas must be a positive integer, got {replicas!r}")
     executor = RayExecutor(address, num_cpus=num_cpus)
     executor.preflight()
     try:
@@ -330,39 +401,120 @@ def evaluate_on_ray(evaluate: Callable[..., Any], model: Any, data: str | os.Pat
 
         gpus = gpus_per_replica if gpus_per_replica is not None else (1.0 if executor.cluster_gpus() else 0.0)
         count = replicas or (max(1, int(executor.cluster_gpus() // gpus)) if gpus else 2)
-        shards = [configs[k::count] for k in range(min(count, len(configs)))]
+        options["device"] = replica_device(options.get("device", "auto"), gpus)
+        limit = options.get("limit")
+        counts = {c: _planned_rows(D, data, c, limit) for c in configs}
+        batch_size = options.get("batch_size") or inspect.signature(evaluate).parameters["batch_size"].default
+        shards = plan_shards(counts, replicas=count, batch_size=int(batch_size))
         remote = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=MAX_RETRIES)(_evaluate_shard)
         started = time.perf_counter()
-        results = ray.get([remote.remote(evaluate, model, data, shard, options) for shard in shards])
-        return merge_evaluations(results, configs, seconds=time.perf_counter() - started,
-                                 robustness_config=options.get("robustness_config", "table3"))
+        refs = [remote.remote(evaluate, model, data, shard, options) for shard in shards]
+        sizes = [sum((s.spans[c][1] - s.spans[c][0]) if c in s.spans else (counts[c] or 0) for c in s.configs)
+                 for s in shards]
+        _wait_with_progress(refs, sizes, progress=bool(options.get("progress", True)))
+        results = get_or_raise_cause(refs)
+        merged = merge_evaluations(results, configs, seconds=time.perf_counter() - started,
+                                   robustness_config=options.get("robustness_config", "table3"))
+        merged.report["engine"] = {"name": "ray", "replicas": len(shards), "gpus_per_replica": gpus,
+                                   "shards": [{"configs": list(s.configs), "spans": s.spans} for s in shards]}
+        return merged
     finally:
         executor.close()
 
 
-def _evaluate_shard(evaluate: Callable[..., Any], model: Any, data: Any, configs: list[str],
+def _wait_with_progress(refs: Sequence[Any], sizes: Sequence[int], *, progress: bool) -> None:
+    """Wait for every share, advancing one bar by a share's rows when it finishes (a failed
+    share counts as finished; :func:`get_or_raise_cause` then raises its error)."""
+    import ray
+
+    from ximagenet12.evaluation.data import progress_bar
+
+    bar = progress_bar(progress, total=sum(sizes), desc=f"{len(refs)} replica(s)")
+    pending = dict(zip(refs, sizes))
+    try:
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                rows = pending.pop(ref)
+                if bar is not None:
+                    bar.update(rows)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def get_or_raise_cause(refs: Sequence[Any]) -> list[Any]:
+    """``ray.get(refs)``; a task that raised re-raises its own exception (one line for the
+    CLI, as in a local run) instead of Ray's wrapper with the remote traceback."""
+    import ray
+
+    try:
+        return ray.get(list(refs))
+    except ray.exceptions.RayTaskError as exc:
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, Exception):
+            raise cause from None
+        raise
+
+
+def replica_device(device: str, gpus: float) -> str:
+    """The ``--device`` of a replica with ``gpus`` GPUs: ``auto`` without GPUs is the CPU
+    (whatever the node has); ``cuda`` without GPUs is a ``ValueError``, before any work."""
+    if gpus:
+        return device
+    if str(device).startswith("cuda"):
+        raise ValueError(f"--device {device} needs GPUs on the replicas, but --gpus-per-replica is 0 "
+                         "(the default when the cluster has no GPUs)")
+    return "cpu" if device == "auto" else device
+
+
+def _planned_rows(D: Any, data: Any, config: str, limit: int | None) -> int | None:
+    """Rows a local run would read of ``config`` (footers; ``limit`` applied), ``None`` if unknown."""
+    try:
+        n = D.count_rows(data, config)
+    except (ValueError, OSError):  # the evaluator skips and reports such a config
+        return None
+    return n if n is None or limit is None else min(n, limit)
+
+
+def _evaluate_shard(evaluate: Callable[..., Any], model: Any, data: Any, shard: EvalShard,
                     options: dict[str, Any]) -> Any:
-    return evaluate(model, data, scenarios=configs, **{**options, "progress": False})
+    return evaluate(model, data, scenarios=list(shard.configs), spans=shard.spans, **{**options, "progress": False})
 
 
 def merge_evaluations(results: Sequence[Any], configs: Sequence[str], *, seconds: float,
                       robustness_config: str = "table3") -> Any:
-    """One ``EvaluationResult`` from results over disjoint configs (see :func:`evaluate_on_ray`)."""
+    """One ``EvaluationResult`` from the shares of :func:`plan_shards`, as one local run gives it.
+
+    Predictions and decode failures are concatenated config by config, share by share (the
+    local row order); every per-config entry (accuracy or IoU, per class, both scoring modes,
+    failures) and the robustness scores are recomputed from them with the evaluator's own
+    functions; damaged shards, skipped configs and warnings that several shares recorded are
+    kept once. A config's ``seconds`` is the longest of its shares (they run side by side).
+    Whole-run summaries (robustness scores, the masked-corruption summary, segmentation's
+    full-cover warning) are recomputed over all configs, never taken from one share.
+    """
     import pandas as pd
 
+    from ximagenet12.evaluation import data as D
     from ximagenet12.evaluation.classification import EvaluationResult
     from ximagenet12.evaluation.report import robustness_of
 
-    by_config = {c: r for r in results for c in r.report["scenarios"]}
     report = dict(results[0].report)
-    metric = report["metric"]
-    done = [c for c in configs if c in by_config]  # a replica skips (and records) empty or damaged configs
-    scen = {c: by_config[c].report["scenarios"][c] for c in done}
-    failures = [f for c in done for f in by_config[c].failures if f["config"] == c]
-    for key in ("skipped_configs", "bad_shards", "warnings"):  # what each replica recorded, kept
-        report[key] = [x for r in results for x in r.report.get(key) or []]
-    report["n_bad_shards"] = len(report["bad_shards"])
-    report["interrupted"] = any(r.report.get("interrupted") for r in results)
+    metric, task = report["metric"], report["task"]
+    keys = [c["key"] for c in report["classes"]]
+    spent = {c: max(r.report["scenarios"][c]["seconds"] or 0.0 for r in results if c in r.report["scenarios"])
+             for c in configs if any(c in r.report["scenarios"] for r in results)}
+    done = list(spent)
+    _merge_records(report, results, configs, done)
+    if not done:  # every share came back empty: the error a local run raises
+        raise D.nothing_to_evaluate(report["data"], report["skipped_configs"])
+    frames = [r.predictions[r.predictions["config"] == c] for c in done for r in results]
+    predictions = pd.concat(frames, ignore_index=True)
+    failures = [f for c in done for r in results for f in r.failures if f["config"] == c]
+    log = D.RunLog(failures=failures, seconds=spent)
+    scen = {c: _entry_function(task)(predictions, c, keys, log) for c in done}
+    _whole_run_warnings(report, predictions)
     report.update(scenarios=scen, failures=failures, n_failed=len(failures), seconds=round(seconds, 3),
                   robustness=robustness_of(scen, metric=metric, config=robustness_config),
                   device=", ".join(sorted({str(r.report.get("device")) for r in results})), replicas=len(results))
@@ -371,9 +523,72 @@ def merge_evaluations(results: Sequence[Any], configs: Sequence[str], *, seconds
             m: robustness_of({c: e["modes"][m] for c, e in scen.items()}, metric=metric, config=robustness_config)
             for m in report["robustness_by_mode"]
         }
-    frames = [by_config[c].predictions[by_config[c].predictions["config"] == c] for c in done]
-    predictions = pd.concat(frames, ignore_index=True)
+    report.pop("corruptions", None)  # one share's summary covers its configs only: recomputed as the evaluator does
+    if task == "classification" and any(c.startswith("corrupt_") for c in scen):
+        from ximagenet12.corruptions import corruption_summary
+
+        report["corruptions"] = corruption_summary({c: e["accuracy"] for c, e in scen.items()})
     return EvaluationResult(report=report, predictions=predictions, failures=failures)
+
+
+def _entry_function(task: str) -> Callable[..., dict]:
+    """The evaluator's own per-config entry, so the merged numbers are computed as locally."""
+    if task == "classification":
+        from ximagenet12.evaluation.classification import _scenario_entry
+    else:
+        from ximagenet12.evaluation.segmentation import _scenario_entry
+    return _scenario_entry
+
+
+def _merge_records(report: dict, results: Sequence[Any], configs: Sequence[str], done: Sequence[str]) -> None:
+    """Damaged shards, skipped configs, warnings and the interrupt flag of every share, each once.
+
+    A config split over shares is skipped only when no share scored it; whole-run warnings
+    are left to :func:`_whole_run_warnings`.
+    """
+    order = {c: i for i, c in enumerate(configs)}
+    skipped: dict[str, dict] = {}
+    for s in sorted((s for r in results for s in r.report.get("skipped_configs") or []),
+                    key=lambda s: order.get(s["config"], len(order))):
+        if s["config"] not in done:
+            skipped.setdefault(s["config"], s)
+    shards: dict[tuple[str, str], dict] = {}
+    for b in (b for r in results for b in r.report.get("bad_shards") or []):
+        shards.setdefault((b["config"], b["file"]), b)
+    warnings: list[str] = []
+    for w in (w for r in results for w in r.report.get("warnings") or []):
+        stale = any(w.startswith(f"config {c!r} skipped: ") for c in done)
+        if w not in warnings and not stale and not w.startswith(_FULL_COVER_PREFIX):
+            warnings.append(w)
+    report.update(skipped_configs=list(skipped.values()), warnings=warnings,
+                  bad_shards=sorted(shards.values(), key=lambda b: order.get(b["config"], len(order))),
+                  interrupted=any(r.report.get("interrupted") for r in results))
+    report["n_bad_shards"] = len(report["bad_shards"])
+
+
+def _whole_run_warnings(report: dict, predictions: Any) -> None:
+    """A segmentation run's warning about the predicted object covering the image, over all rows."""
+    from ximagenet12.evaluation.segmentation import full_cover_warning
+
+    if report["task"] == "segmentation" and "predicted_fraction" in predictions:
+        policy = _Described(report.get("object_labels") or {})
+        cover = full_cover_warning(predictions["predicted_fraction"], policy)  # type: ignore[arg-type]
+        if cover:
+            report["warnings"].append(cover)
+
+
+#: How the segmentation evaluator's whole-run warning begins (see ``full_cover_warning``).
+_FULL_COVER_PREFIX = "the predicted object covers >= "
+
+
+class _Described:
+    """The one thing ``full_cover_warning`` asks of an object-label policy: its description."""
+
+    def __init__(self, described: dict):
+        self.described = described
+
+    def describe(self) -> dict:
+        return self.described
 
 
 def _call(fn: Callable[[Any], Any], x: Any) -> Any:

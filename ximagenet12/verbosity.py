@@ -46,17 +46,17 @@ def configure(verbosity: Verbosity) -> None:
 
 def _apply_to_imported(level: int, quiet: bool) -> None:
     # Libraries imported before this call ignore the environment: use their setters.
-    if "transformers" in sys.modules:
+    if sys.modules.get("transformers") is not None:
         from transformers.utils import logging as tlog
 
         tlog.set_verbosity(level)
         (tlog.disable_progress_bar if quiet else tlog.enable_progress_bar)()
-    if "datasets" in sys.modules:
+    if sys.modules.get("datasets") is not None:
         import datasets
 
         datasets.logging.set_verbosity(level)
         (datasets.disable_progress_bars if quiet else datasets.enable_progress_bars)()
-    if "huggingface_hub" in sys.modules:
+    if sys.modules.get("huggingface_hub") is not None:
         from huggingface_hub.utils import disable_progress_bars, enable_progress_bars, logging as hlog
 
         hlog.set_verbosity(level)

@@ -71,3 +71,24 @@ def test_the_command_line_applies_the_switch(restored, capsys):
 def test_an_unknown_verbosity_is_refused():
     with pytest.raises(ValueError, match="verbosity must be one of quiet, normal, verbose, got 'loud'"):
         verbosity.configure("loud")
+
+
+def test_the_parser_builds_in_a_process_where_torch_and_transformers_cannot_be_imported():
+    # Whatever this test process has already imported, a fresh one proves that listing and
+    # parsing the commands loads no heavy library: a user without the [eval] extra gets the
+    # one-line hint from the command itself, not an ImportError from the parser.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "for name in ('torch', 'transformers', 'datasets', 'ray', 'gradio'):\n"
+        "    sys.modules[name] = None\n"
+        "from ximagenet12.cli import build_parser, main\n"
+        "build_parser()\n"
+        "raise SystemExit(main(['evaluate-segmentation', '--model', 'm', '--data', 'd', '--out', 'o']))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr == ('ximagenet12 evaluate-segmentation: error: needs the [eval] extra (torch, transformers not installed): '
+                           'pip install "ximagenet12[eval]"\n')

@@ -44,3 +44,16 @@ def test_help_has_examples(capsys):
             main([command, "--help"])
         text = capsys.readouterr().out
         assert "example:" in text and f"ximagenet12 {command} " in text.split("example:", 1)[1]
+
+
+def test_finetune_without_room_for_a_validation_part_is_one_line_before_training(tiny_vit_dir, tmp_path, capsys):
+    from ximagenet12.builder.build import build_dataset
+
+    data = tmp_path / "sample"
+    build_dataset(None, data, scenarios="original", progress=False)  # the embedded sample: 2 photos per class
+    code = main(["train", "--protocol", "ex2", "--method", "finetune", "--folds", "2", "--scenarios", "original",
+                 "--model", str(tiny_vit_dir), "--data", str(data), "--out", str(tmp_path / "run"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert err.startswith("ximagenet12 train: error: fine-tuning needs a validation part for early stopping")
+    assert not (tmp_path / "run").exists()  # refused before the run folder is made

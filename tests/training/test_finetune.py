@@ -77,3 +77,65 @@ def test_ex1_finetune_saves_the_model_that_made_its_predictions(planted, tiny_vi
     assert got == {s: names[p] for s, p in zip(original["source_id"], original["prediction"])}
     training = json.loads((out / "ex1_training.json").read_text())
     assert training["train_n"] + training["val_n"] == 36
+
+
+# --------------------------------------------------------------------------- mixed precision without a GPU
+def _head_dtypes(tiny_vit_dir, tmp_path, mixed_precision: str) -> set:
+    """(output dtype, CPU autocast on, training) of every call of the new head during one fold."""
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+    torch.manual_seed(0)
+    model = AutoModelForImageClassification.from_pretrained(
+        tiny_vit_dir, id2label=dict(enumerate(CLASS_NAMES)), label2id={n: i for i, n in enumerate(CLASS_NAMES)},
+        ignore_mismatched_sizes=True)
+    proc = AutoImageProcessor.from_pretrained(tiny_vit_dir)
+    seen = set()
+    model.classifier.register_forward_hook(
+        lambda m, args, out: seen.add((out.dtype, torch.is_autocast_enabled("cpu"), m.training)))
+    options = FinetuneOptions(epochs=1, lr=1e-3, batch_size=8, patience=1, seed=0, mixed_precision=mixed_precision)
+    result = finetune(model, proc, train=dataset(range(16), proc), val=dataset(range(16, 24), proc),
+                      test=dataset(range(16, 24), proc), options=options, workdir=tmp_path)
+    assert result.logits.shape == (8, 4) and np.isfinite(result.logits).all()
+    assert next(model.parameters()).dtype == torch.float32  # autocast: the weights stay float32
+    return seen
+
+
+def test_bf16_runs_on_cpu_under_torch_autocast_through_the_trainer(tiny_vit_dir, tmp_path):
+    assert _head_dtypes(tiny_vit_dir, tmp_path, "bf16") == {(torch.bfloat16, True, True), (torch.bfloat16, True, False)}
+    # the control: without mixed precision the same head computes in float32, autocast off
+    assert _head_dtypes(tiny_vit_dir, tmp_path, "no") == {(torch.float32, False, True), (torch.float32, False, False)}
+
+
+def test_fp16_without_cuda_is_refused_in_one_line_before_training(planted, tiny_vit_dir, tmp_path, monkeypatch, capsys):
+    from ximagenet12.cli import main
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"^--mixed-precision fp16 needs a CUDA device \(this machine has no CUDA "
+                                         r"device\): use --mixed-precision bf16 \(CPU autocast\) or no$"):
+        train(tiny_vit_dir, planted, out=tmp_path / "run", protocol="ex2", mixed_precision="fp16", device="auto",
+              folds=2, **FT)
+    argv = ["train", "--protocol", "ex2", "--method", "finetune", "--model", str(tiny_vit_dir), "--data", str(planted),
+            "--out", str(tmp_path / "cli-run"), "--mixed-precision", "fp16", "--folds", "2", "--no-progress"]
+    assert main(argv) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["ximagenet12 train: error: --mixed-precision fp16 needs a CUDA device (this machine has no CUDA "
+                   "device): use --mixed-precision bf16 (CPU autocast) or no"]
+    assert not (tmp_path / "run").exists() and not (tmp_path / "cli-run").exists()
+
+
+def test_train_passes_bf16_to_the_trainer_of_every_fold(planted, tiny_vit_dir, tmp_path, monkeypatch):
+    from ximagenet12.training import finetune as ft
+
+    real, seen = ft.build_trainer, []
+
+    def recording(*args, **kwargs):
+        trainer = real(*args, **kwargs)
+        seen.append((trainer.args.bf16, trainer.accelerator.mixed_precision, str(trainer.args.device)))
+        return trainer
+
+    monkeypatch.setattr(ft, "build_trainer", recording)
+    opts = {**FT, "epochs": 1}
+    result = train(tiny_vit_dir, planted, out=tmp_path / "run", protocol="ex2", scenarios="original", folds=2,
+                   mixed_precision="bf16", device="cpu", **opts)
+    assert seen == [(True, "bf16", "cpu")] * 2
+    assert result.report["training"]["mixed_precision"] == "bf16" and result.report["scenarios"]["original"]["n"] == 48

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ximagenet12.training.data import SourceTable
-from ximagenet12.training.folds import assign_folds, check_folds, fold_of_rows, validation_split
+from ximagenet12.training.folds import assign_folds, check_folds, check_validation_parts, fold_of_rows, validation_split
 
 
 def table(counts: list[int]) -> SourceTable:
@@ -80,3 +80,15 @@ def test_validation_split_takes_whole_sources_of_every_class():
     assert held == validation_split(ids, labels, fraction=0.2, seed=0)
     with pytest.raises(ValueError, match="validation fraction must be in"):
         validation_split(ids, labels, fraction=1.0, seed=0)
+
+
+def test_fine_tuning_refuses_folds_that_leave_no_validation_part():
+    # Two sources per class, two folds: each training part holds one source per class, and a
+    # class's last training source is never held out, so early stopping would have nothing.
+    t = table([2, 2, 2])
+    folds = assign_folds(t, n_folds=2, seed=0)
+    with pytest.raises(ValueError, match=r"^fine-tuning needs a validation part for early stopping, but with fold 0 "
+                       r"held out no class has two or more training source images \(at most 1\); use fewer --folds"):
+        check_validation_parts(t, folds, test_folds=range(2))
+    roomy = table([4, 2])  # class 0 keeps two training sources whichever fold is held out
+    check_validation_parts(roomy, assign_folds(roomy, n_folds=2, seed=0), test_folds=range(2))

@@ -32,6 +32,33 @@ def test_folded_head_gives_the_pipeline_probabilities(classes):
     assert head.converged and head.n_iter > 0
 
 
+def _softmax(logits):
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    return p / p.sum(1, keepdims=True)
+
+
+def test_fewer_samples_than_dimensions_reach_the_full_fits_optimum():
+    # fitted in the span of the samples (n x r instead of n x d): by the representer theorem the
+    # same optimum, checked at a tolerance tight enough to reach it from both sides
+    x, y = blobs(4, n=8, d=60, seed=1)  # 32 samples, 60 dimensions
+    held_out, _ = blobs(4, n=5, d=60, seed=2)
+    head = fit_probe(x, y, num_classes=4, tol=1e-10, max_iter=20000)
+    # (the oracle in float64: in float32 its own optimum is only good to ~1e-4)
+    oracle = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, tol=1e-10, max_iter=20000)).fit(x.astype(float), y)
+    np.testing.assert_allclose(_softmax(head.logits(held_out)), oracle.predict_proba(held_out), atol=1e-5)
+    # at the default tolerance both stop near that optimum and predict the same classes
+    default = fit_probe(x, y, num_classes=4)
+    quick = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000)).fit(x, y)
+    assert np.array_equal(default.logits(held_out).argmax(1), quick.predict(held_out))
+    np.testing.assert_allclose(_softmax(default.logits(held_out)), oracle.predict_proba(held_out), atol=2e-2)
+
+
+def test_the_same_features_give_the_same_head_in_the_span_of_the_samples():
+    x, y = blobs(3, n=10, d=80)
+    a, b = fit_probe(x, y, num_classes=3), fit_probe(x, y, num_classes=3)
+    assert np.array_equal(a.weight, b.weight) and np.array_equal(a.bias, b.bias)
+
+
 def test_a_class_absent_from_training_is_never_predicted():
     x, y = blobs(3)
     keep = y != 1

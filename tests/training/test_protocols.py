@@ -87,6 +87,25 @@ def test_the_same_seed_gives_the_same_numbers(ex2_run, planted, tiny_vit_dir, tm
     assert numbers(again.report) == numbers(first.report)
 
 
+def test_the_same_seed_gives_the_same_numbers_with_more_dimensions_than_samples(planted, tmp_path):
+    # 96-d features against 36 training rows per fold: the probe is fitted in the span of the samples
+    import torch
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    torch.manual_seed(0)
+    wide = tmp_path / "wide-vit"
+    ViTForImageClassification(ViTConfig(image_size=32, patch_size=8, hidden_size=96, num_hidden_layers=1,
+                                        num_attention_heads=2, intermediate_size=37, num_labels=10)).save_pretrained(wide)
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(wide)
+    runs = [train(wide, planted, out=tmp_path / f"run{i}", protocol="ex2", scenarios="no_fg", folds=4, **RUN).report
+            for i in range(2)]
+    assert numbers(runs[0]) == numbers(runs[1])
+    assert runs[0]["scenarios"]["no_fg"]["accuracy"] >= 0.9  # the planted background colour, learnt
+    other = train(wide, planted, out=tmp_path / "seed1", protocol="ex2", scenarios="no_fg", folds=4, seed=1, **RUN)
+    assert [f["n"] for f in other.report["scenarios"]["no_fg"]["folds"]] == [12] * 4
+    assert numbers(other.report) != numbers(runs[0])  # another seed, other folds
+
+
 class Killed(Exception):
     """Stands for SIGKILL (a real KeyboardInterrupt would stop the pytest worker)."""
 
@@ -185,7 +204,8 @@ def test_the_ex1_model_predicts_like_the_probe_in_plain_transformers(planted, ti
         ({"scenarios": "blur_object"}, ValueError, "scenario 'blur_object' is not in the data"),
         ({"folds": 13}, ValueError, "4 class\\(es\\) have fewer source images than --folds 13: .*use --folds 12 or fewer"),
         ({"epochs": 0}, ValueError, "--epochs must be at least 1"),
-        ({"mixed_precision": "fp16", "device": "cpu"}, ValueError, "fp16 needs --device cuda"),
+        ({"mixed_precision": "fp16", "device": "cpu"}, ValueError, "--mixed-precision fp16 needs a CUDA device"),
+        ({"mixed_precision": "bf16"}, ValueError, "--mixed-precision bf16 applies to --method finetune only"),
     ],
 )
 def test_bad_options_fail_in_one_line_before_any_training(planted, tiny_vit_dir, tmp_path, options, error, match):

@@ -13,11 +13,16 @@ from ximagenet12.training.score import score_runs
 CLASSES = [{"index": 0, "name": "red", "key": "n00000001"}, {"index": 1, "name": "blue", "key": "n00000003"}]
 
 
+#: The external run's per-class accuracy on original (μ = 0.95 is their mean over 10 + 10 images).
+PER_CLASS = {"n00000001": {"accuracy": 1.0, "n": 10}, "n00000003": {"accuracy": 0.9, "n": 10}}
+
+
 def report_folder(root: Path, accuracies: dict[str, float], *, protocol: str | None, fingerprint: str = "sha256:aa",
-                  classes=CLASSES) -> Path:
+                  classes=CLASSES, per_class=PER_CLASS) -> Path:
     root.mkdir(parents=True)
     report = {"task": "classification", "model": "m", "data": "/data", "mode": "restricted", "classes": classes,
-              "scenarios": {c: {"accuracy": a, "n": 10} for c, a in accuracies.items()},
+              "scenarios": {c: {"accuracy": a, "n": 10, **({"per_class": per_class} if c == "original" else {})}
+                            for c, a in accuracies.items()},
               "provenance": {"data": {"kind": "local", "fingerprint": fingerprint}, "model": {"resolved_commit": "x"}}}
     if protocol:
         report.update(protocol=protocol, method="linear-probe", n_folds=12)
@@ -46,10 +51,47 @@ def test_both_configurations_match_a_hand_computation(runs, tmp_path):
     assert table3["sigma2_e"] == pytest.approx(sum(de) / 2)
     assert table3["sigma2_i"] == pytest.approx(sum(di) / 2)
     assert table3["s_robust"] == pytest.approx(1 - (sum(de) + sum(di)) / 2)
+    assert table3["internal_term"] == "ex2 scenarios" and table3["internal_values"] == {
+        "blur_background": 0.8, "image_grey": 0.84, "only_fg": 0.7}
+    # formula: standard deviations over n; its internal term is over object classes, the external
+    # run's per-class accuracy on original around its μ = 0.95 (SPEC §6), not the ex2 scenarios
     formula = doc["scores"]["formula"]
-    assert formula["s_robust"] == pytest.approx(1 - (math.sqrt(sum(de) / 3) + math.sqrt(sum(di) / 3)))
+    dc = [(1.0 - 0.95) ** 2, (0.9 - 0.95) ** 2]
+    assert formula["sigma_i"] == pytest.approx(math.sqrt(sum(dc) / 2)) == pytest.approx(0.05)
+    assert formula["s_robust"] == pytest.approx(1 - (math.sqrt(sum(de) / 3) + 0.05))
+    assert formula["internal_term"] == "classes" and formula["internal_reference"] == 0.95 and formula["n_i"] == 2
+    assert "per-class accuracy on original" in formula["internal_source"]
     assert doc["internal"]["reference"] == 0.85 and doc["external"]["reference"] == 0.95
     assert json.loads((tmp_path / "score.json").read_text()) == doc
+
+
+def test_formula_over_the_ex2_scenarios_when_asked(runs):
+    doc = score_runs(*runs, configs=["formula"], formula_internal="ex2")
+    di = [(0.8 - 0.85) ** 2, (0.84 - 0.85) ** 2, (0.7 - 0.85) ** 2]
+    assert doc["scores"]["formula"]["sigma_i"] == pytest.approx(math.sqrt(sum(di) / 3))
+    assert doc["scores"]["formula"]["internal_term"] == "ex2 scenarios"
+    with pytest.raises(ValueError, match="unknown formula internal term 'both'; expected classes, ex2"):
+        score_runs(*runs, formula_internal="both")
+
+
+def test_formula_over_classes_needs_two_classes_with_images(tmp_path):
+    ex1 = report_folder(tmp_path / "ex1", EXTERNAL, protocol=None,
+                        per_class={"n00000001": {"accuracy": 1.0, "n": 10}, "n00000003": {"accuracy": None, "n": 0}})
+    ex2 = report_folder(tmp_path / "ex2", INTERNAL, protocol="ex2")
+    with pytest.raises(ValueError, match="per-class accuracy on 'original' for 1 class\\(es\\): formula's internal"):
+        score_runs(ex1, ex2, configs=["formula"])
+    assert score_runs(ex1, ex2, configs=["table3"])["scores"]["table3"]["n_i"] == 3  # table3 does not need them
+
+
+def test_the_printed_summary_names_each_internal_term(runs, tmp_path, capsys):
+    from ximagenet12.cli import main
+
+    assert main(["score", str(runs[0]), str(runs[1])]) == 0
+    out = capsys.readouterr().out
+    table3, formula = (next(x for x in out.splitlines() if x.startswith(n)) for n in ("table3", "formula"))
+    assert table3.endswith("ex2 scenarios (n=3, around 0.8500)")
+    assert formula.endswith("classes (n=2, around 0.9500)")
+    assert "formula: external run: per-class accuracy on original around its μ" in out
 
 
 def test_one_configuration_only(runs):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -164,6 +164,7 @@ def evaluate_classification(
     robustness_config: str = "table3",
     dtype: str | None = None,
     revision: str | None = None,
+    spans: Mapping[str, tuple[int, int]] | None = None,
 ) -> EvaluationResult:
     """Evaluate ``model`` on each scenario config of ``data``.
 
@@ -177,7 +178,7 @@ def evaluate_classification(
         return _evaluate(model, data, scenarios=scenarios, mode=mode, batch_size=batch_size, device=device,
                          workers=default_num_workers() if num_workers is None else num_workers,
                          limit=limit, progress=progress, robustness_config=robustness_config,
-                         dtype=dtype, revision=revision)
+                         dtype=dtype, revision=revision, spans=spans)
 
 
 def check_options(*, batch_size: int, limit: int | None, robustness_config: str, mode: str | None = None) -> None:
@@ -194,7 +195,7 @@ def check_options(*, batch_size: int, limit: int | None, robustness_config: str,
 
 
 def _evaluate(model, data, *, scenarios, mode, batch_size, device, workers, limit, progress,
-              robustness_config, dtype=None, revision=None) -> EvaluationResult:
+              robustness_config, dtype=None, revision=None, spans=None) -> EvaluationResult:
     import pandas as pd
 
     configs = D.resolve_scenarios(data, scenarios)
@@ -223,7 +224,7 @@ def _evaluate(model, data, *, scenarios, mode, batch_size, device, workers, limi
     log = D.RunLog()
     started = time.perf_counter()
     rows_out = D.run_configs(data, configs, prepare, process, columns=["image", "label", "class_key", "source_id", "scenario"],
-                             batch_size=batch_size, num_workers=workers, limit=limit, progress=progress, log=log)
+                             batch_size=batch_size, num_workers=workers, limit=limit, progress=progress, log=log, spans=spans)
     predictions = pd.DataFrame(rows_out, columns=list(PREDICTION_COLUMNS))
     for m in SCORING_MODES:
         predictions[f"{m}_correct"] = predictions[f"{m}_correct"].astype(bool)

@@ -27,6 +27,7 @@ RGBA scenarios (``segmented_image``, ``transparent_image``)
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import re
 import time
@@ -36,7 +37,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -66,6 +67,9 @@ __all__ = [
     "RunLog",
     "run_configs",
     "config_batches",
+    "file_row_counts",
+    "span_rows",
+    "nothing_to_evaluate",
 ]
 
 ORIGINAL = "original"
@@ -629,9 +633,55 @@ def data_root(data: str | os.PathLike) -> Path | None:
     return Path(data) if is_local(data) else None
 
 
-def _planned(data: str | os.PathLike, config: str, limit: int | None) -> int | None:
+def _planned(data: str | os.PathLike, config: str, limit: int | None,
+             span: tuple[int, int] | None = None) -> int | None:
+    if span is not None:
+        return span[1] - span[0]
     total = count_rows(data, config)
     return total if total is None or limit is None else min(total, limit)
+
+
+def file_row_counts(data: str | os.PathLike, config: str) -> list[tuple[Path, int]] | None:
+    """``(shard, rows)`` of a local config from its parquet footers; ``None`` when a footer
+    does not read or the data is not a local folder (its rows cannot then be addressed by position)."""
+    if not is_local(data):
+        return None
+    import pyarrow.parquet as pq
+
+    out = []
+    for f in config_files(data, config):
+        try:
+            out.append((f, pq.ParquetFile(f).metadata.num_rows))
+        except Exception:  # a damaged footer: see count_rows
+            return None
+    return out
+
+
+def span_rows(data: str | os.PathLike, config: str, span: tuple[int, int], *, columns: Sequence[str],
+              log: RunLog | None) -> Iterator[dict]:
+    """Rows ``[start, stop)`` of a local config, by position in its shards (footer counts).
+
+    Each shard that overlaps the span is read from its start, so a damaged shard stops at
+    the same row, and is reported the same way, as in a whole-config read; shards wholly
+    outside the span are not opened. Used to split one config over several model replicas
+    (``evaluate --engine ray``): the spans of a config, concatenated, give its rows in order.
+    """
+    start, stop = span
+    counts = file_row_counts(data, config)
+    if counts is None:
+        raise ValueError(f"config {config!r} of {os.fspath(data)!r}: rows can be addressed by position only in a "
+                         "local folder whose parquet footers read")
+    root, offset = Path(data), 0
+    for path, n in counts:
+        lo, hi = max(start - offset, 0), min(stop - offset, n)
+        offset += n
+        if lo >= hi:
+            continue
+        rows = _shard_rows([(_rel(path, root), path)], config=config, columns=columns, log=log)
+        try:
+            yield from itertools.islice(rows, lo, hi)
+        finally:
+            rows.close()
 
 
 def run_configs(
@@ -646,6 +696,7 @@ def run_configs(
     limit: int | None,
     progress: bool,
     log: RunLog,
+    spans: Mapping[str, tuple[int, int]] | None = None,
 ) -> list[dict]:
     """Score every config: ``process(config, [(row, prepare(row)), ...])`` returns result rows.
 
@@ -657,11 +708,19 @@ def run_configs(
     config, or one that fails as a whole, to ``log.skipped_configs`` with a warning. Only
     when every config fails is the first error raised. An interrupt (Ctrl-C) stops the run
     but returns what the finished configs gave (``log.interrupted``), so it can be reported.
+
+    ``spans``: for the configs it names, only rows ``[start, stop)`` by position
+    (:func:`span_rows`; ``limit`` does not apply to them). Any ``spans`` (even ``{}``) marks
+    the run as one share of a larger one (``evaluate --engine ray``): a share in which no
+    config could be scored returns nothing, its skips and damaged shards recorded in ``log``,
+    instead of raising, since other shares may have scored the same configs.
     """
+    share = spans is not None
+    spans = spans or {}
     planned: dict[str, int | None] = {}
     for config in configs:
         try:
-            planned[config] = _planned(data, config, limit)
+            planned[config] = _planned(data, config, limit, spans.get(config))
         except (ValueError, OSError) as exc:
             _skip(log, config, f"{type(exc).__name__}: {_first_line(exc)}")
             continue
@@ -677,7 +736,7 @@ def run_configs(
             try:
                 out += _run_config(data, config, prepare, process, columns=columns, batch_size=batch_size,
                                    num_workers=num_workers, limit=limit, total=planned[config],
-                                   progress=progress, log=log, overall=overall)
+                                   progress=progress, log=log, overall=overall, span=spans.get(config))
             except KeyboardInterrupt:
                 log.interrupted = True
                 for rest in todo[todo.index(config):]:
@@ -690,14 +749,19 @@ def run_configs(
     finally:
         if overall is not None:
             overall.close()
-    if errors and len(errors) == len(todo):
+    if errors and len(errors) == len(todo) and not share:
         raise errors[0]
     if log.interrupted and not log.seconds:
         raise KeyboardInterrupt
-    if not log.seconds:
-        reasons = "; ".join(f"{s['config']}: {s['reason']}" for s in log.skipped_configs)
-        raise ValueError(f"nothing to evaluate in {os.fspath(data)!r}: every config was skipped ({reasons})")
+    if not log.seconds and not share:
+        raise nothing_to_evaluate(data, log.skipped_configs)
     return out
+
+
+def nothing_to_evaluate(data: str | os.PathLike, skipped: Sequence[dict]) -> ValueError:
+    """The error of a run in which every config was skipped, with the reasons."""
+    reasons = "; ".join(f"{s['config']}: {s['reason']}" for s in skipped)
+    return ValueError(f"nothing to evaluate in {os.fspath(data)!r}: every config was skipped ({reasons})")
 
 
 def _skip(log: RunLog, config: str, reason: str) -> None:
@@ -706,12 +770,13 @@ def _skip(log: RunLog, config: str, reason: str) -> None:
 
 
 def _run_config(data, config, prepare, process, *, columns, batch_size, num_workers, limit, total,
-                progress, log: RunLog, overall) -> list[dict]:
-    import itertools
-
-    rows = _config_rows(data, config, columns=columns, log=log)
-    if limit is not None:
-        rows = itertools.islice(rows, limit)
+                progress, log: RunLog, overall, span: tuple[int, int] | None = None) -> list[dict]:
+    if span is not None:
+        rows: Iterable[dict] = span_rows(data, config, span, columns=columns, log=log)
+    else:
+        rows = _config_rows(data, config, columns=columns, log=log)
+        if limit is not None:
+            rows = itertools.islice(rows, limit)
     bar = progress_bar(progress, total=total, desc=config, position=1, leave=False)
     shards_before = len(log.bad_shards)
     seen = 0
@@ -774,8 +839,6 @@ def config_batches(
     skipped and warned about), samples that fail to decode go to ``failures``, each
     config's wall time to ``seconds``; an empty config is a ``ValueError``.
     """
-    import itertools
-
     log = RunLog(failures=failures, seconds=seconds)
     for config in configs:
         total = _planned(data, config, limit)

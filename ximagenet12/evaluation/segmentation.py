@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from PIL import Image
@@ -137,6 +137,7 @@ def evaluate_segmentation(
     robustness_config: str = "table3",
     dtype: str | None = None,
     revision: str | None = None,
+    spans: Mapping[str, tuple[int, int]] | None = None,
 ) -> EvaluationResult:
     """Evaluate a segmentation model's object masks on each scenario config of ``data``.
 
@@ -155,7 +156,7 @@ def evaluate_segmentation(
                          background_labels=background_labels, batch_size=batch_size, device=device,
                          workers=default_num_workers() if num_workers is None else num_workers,
                          limit=limit, progress=progress, robustness_config=robustness_config,
-                         dtype=dtype, revision=revision)
+                         dtype=dtype, revision=revision, spans=spans)
 
 
 def _model_labels(pipe: Any) -> list[str] | None:
@@ -166,7 +167,7 @@ def _model_labels(pipe: Any) -> list[str] | None:
 
 
 def _evaluate(model, data, *, scenarios, object_labels, background_labels, batch_size, device, workers, limit,
-              progress, robustness_config, dtype=None, revision=None) -> EvaluationResult:
+              progress, robustness_config, dtype=None, revision=None, spans=None) -> EvaluationResult:
     import pandas as pd
 
     configs = D.resolve_scenarios(data, scenarios)
@@ -205,7 +206,7 @@ def _evaluate(model, data, *, scenarios, object_labels, background_labels, batch
     started = time.perf_counter()
     rows_out = D.run_configs(data, configs, prepare, process,
                              columns=["image", "mask", "label", "class_key", "source_id", "scenario"],
-                             batch_size=batch_size, num_workers=workers, limit=limit, progress=progress, log=log)
+                             batch_size=batch_size, num_workers=workers, limit=limit, progress=progress, log=log, spans=spans)
     predictions = pd.DataFrame(rows_out, columns=list(PREDICTION_COLUMNS))
     warning = full_cover_warning(predictions["predicted_fraction"], policy)
     if warning:

@@ -39,12 +39,26 @@ def train(
     save_models: bool = False,
     progress: bool = True,
     robustness_config: str = "table3",
+    engine: str = "local",
+    replicas: int | None = None,
+    gpus_per_replica: float | None = None,
+    ray_address: str | None = None,
+    ray_num_cpus: int | None = None,
 ) -> EvaluationResult:
     """Train and test ``model`` on ``data`` under ``protocol`` (ex1 or ex2) by ``method``
     (linear-probe or finetune), into the run folder ``out``; an existing run folder with
     the same settings is resumed. ``folds`` defaults to 5 for ex1 (fold 0 is the held-out
     test part) and 12 for ex2 (the paper's). Returns the report and predictions, also
-    written to ``out``."""
+    written to ``out``.
+
+    ``engine="ray"`` runs the expensive part on a Ray cluster (``ray_address``, default
+    ``$RAY_ADDRESS``, else a new local instance of ``ray_num_cpus`` CPUs): linear-probe
+    feature extraction shared over ``replicas`` model replicas, each fine-tuning job a task
+    with ``gpus_per_replica`` GPUs (:mod:`ximagenet12.training.on_ray`); the run folder and
+    its numbers are those of a local run. Ray is connected to first, so a missing extra or
+    an unreachable cluster fails before any work."""
+    if engine not in ("local", "ray"):
+        raise ValueError(f"unknown engine {engine!r}; expected local or ray")
     if folds is None:
         folds = DEFAULT_FOLDS.get(protocol, 12)
     if isinstance(scenarios, str):
@@ -56,10 +70,21 @@ def train(
         probe_c=probe_c, save_models=save_models,
     )
     workers = default_num_workers() if num_workers is None else num_workers
-    ctx = prepare_run(settings, out=out, device=device, num_workers=workers, progress=progress)
-    provenance = run_provenance(model, data, loaded=ctx.loaded.model, revision=revision, dtype=dtype)
-    ctx.folder.update_run_json(provenance=provenance)
-    run_folds(ctx)
+    on_ray = None
+    if engine == "ray":
+        from ximagenet12.training.on_ray import RayTraining
+
+        on_ray = RayTraining(ray_address, num_cpus=ray_num_cpus, replicas=replicas, gpus_per_replica=gpus_per_replica,
+                             device=device)
+        on_ray.preflight()
+    try:
+        ctx = prepare_run(settings, out=out, device=device, num_workers=workers, progress=progress, engine=on_ray)
+        provenance = run_provenance(model, data, loaded=ctx.loaded.model, revision=revision, dtype=dtype)
+        ctx.folder.update_run_json(provenance=provenance, **({"engine": on_ray.describe()} if on_ray else {}))
+        run_folds(ctx)
+    finally:
+        if on_ray is not None:
+            on_ray.close()
     result = assemble(ctx, provenance=provenance, robustness_config=robustness_config)
     write_training_report(result, out)
     return result

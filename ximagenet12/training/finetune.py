@@ -14,6 +14,11 @@ weights are kept *in memory* by a small callback and restored at the end, instea
 with the pre-5.0 parameter names of ViT (``vit.encoder.layer.*`` vs ``vit.layers.*``),
 so most weights silently stay those of the last epoch (seen in this project's tests).
 It also spares writing a checkpoint per epoch.
+
+Mixed precision: ``bf16`` is the Trainer's ``bf16=True``, which on CPU runs the forward
+passes under ``torch.autocast("cpu", dtype=torch.bfloat16)`` (``test_finetune`` checks the
+head's outputs are bfloat16 during training and prediction); ``fp16`` needs CUDA and is
+refused before training on a machine without it (:mod:`ximagenet12.training.protocols`).
 """
 
 from __future__ import annotations
@@ -28,13 +33,13 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import torch
 
+from ximagenet12.constants import MIXED_PRECISION
 from ximagenet12.evaluation import data as D
 
 __all__ = ["MIXED_PRECISION", "FinetuneOptions", "FinetuneResult", "ImageDataset", "build_trainer", "finetune",
            "training_arguments"]
 
 MixedPrecision = Literal["no", "fp16", "bf16"]
-MIXED_PRECISION: tuple[str, ...] = ("no", "fp16", "bf16")
 
 
 @dataclass(frozen=True)

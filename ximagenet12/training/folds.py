@@ -10,13 +10,14 @@ k-fold), shuffled by ``seed``: the same seed gives the same folds.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Mapping, Sequence
 
 import numpy as np
 
 from ximagenet12.training.data import SourceTable
 
-__all__ = ["MIN_FOLDS", "check_folds", "assign_folds", "validation_split", "fold_of_rows"]
+__all__ = ["MIN_FOLDS", "check_folds", "assign_folds", "check_validation_parts", "validation_split", "fold_of_rows"]
 
 #: Fewer folds than this is not a cross-validation.
 MIN_FOLDS = 2
@@ -62,6 +63,21 @@ def fold_of_rows(source_ids: Sequence[str], folds: Mapping[str, int], *, config:
         return np.array([folds[s] for s in source_ids], dtype=np.int64)
     except KeyError as exc:
         raise ValueError(f"config {config!r} has source {exc.args[0]!r} that the fold assignment lacks") from exc
+
+
+def check_validation_parts(table: SourceTable, folds: dict[str, int], *, test_folds: Sequence[int]) -> None:
+    """Fine-tuning's one-line error before any training: each training part (every fold but
+    the test fold ``k``) must leave a validation part for early stopping, i.e. some class with
+    two or more training sources (:func:`validation_split` never takes a class's last one)."""
+    for k in test_folds:
+        counts = Counter(int(y) for sid, y in zip(table.source_ids, table.labels) if folds[sid] != k)
+        if not any(n >= 2 for n in counts.values()):
+            most = max(counts.values(), default=0)
+            raise ValueError(
+                f"fine-tuning needs a validation part for early stopping, but with fold {k} held out no class has "
+                f"two or more training source images (at most {most}); use fewer --folds, more images per class, "
+                "or --method linear-probe"
+            )
 
 
 def validation_split(

@@ -20,11 +20,11 @@ import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Literal, Sequence
 
 import numpy as np
 
+from ximagenet12.constants import TRAIN_METHODS, TRAIN_PROTOCOLS
 from ximagenet12.evaluation import data as D
 from ximagenet12.training import folds as F
 from ximagenet12.training.backbone import LoadedModel, decode_all, extract_features, install_head, load_for_training
@@ -34,12 +34,12 @@ from ximagenet12.training.probe import DEFAULT_C, fit_probe
 from ximagenet12.training.runs import RunFolder, atomic_write_text
 
 __all__ = ["PROTOCOLS", "METHODS", "DEFAULT_FOLDS", "TrainSettings", "RunContext", "check_settings", "prepare_run",
-           "run_folds", "prediction_frame"]
+           "run_folds", "prediction_frame", "finetune_job"]
 
 Protocol = Literal["ex1", "ex2"]
 Method = Literal["linear-probe", "finetune"]
-PROTOCOLS: tuple[str, ...] = ("ex1", "ex2")
-METHODS: tuple[str, ...] = ("linear-probe", "finetune")
+PROTOCOLS: tuple[str, ...] = TRAIN_PROTOCOLS
+METHODS: tuple[str, ...] = TRAIN_METHODS
 #: ex2: the paper's 12 folds; ex1: one fold of 5 (20 %) is the held-out test part.
 DEFAULT_FOLDS = {"ex1": 5, "ex2": 12}
 EX1_TEST_FOLD = 0
@@ -83,6 +83,7 @@ class RunContext:
     progress: bool
     failures: list[dict] = field(default_factory=list)
     resumed: bool = False
+    engine: Any = None  # None: this process; else training.on_ray.RayTraining (features, fine-tuning jobs)
 
 
 def check_settings(s: TrainSettings, *, device: str) -> None:
@@ -93,8 +94,7 @@ def check_settings(s: TrainSettings, *, device: str) -> None:
         raise ValueError(f"unknown method {s.method!r}; expected one of {', '.join(METHODS)}")
     if s.mixed_precision not in MIXED_PRECISION:
         raise ValueError(f"unknown mixed precision {s.mixed_precision!r}; expected one of {', '.join(MIXED_PRECISION)}")
-    if s.mixed_precision == "fp16" and not str(device).startswith("cuda"):
-        raise ValueError("--mixed-precision fp16 needs --device cuda (use bf16 or no on CPU)")
+    _check_mixed_precision(s, device=device)
     for name in ("epochs", "batch_size", "patience"):
         value = getattr(s, name)
         if isinstance(value, bool) or not isinstance(value, int):
@@ -107,6 +107,22 @@ def check_settings(s: TrainSettings, *, device: str) -> None:
         raise ValueError(f"--val-fraction must be in (0, 1), got {s.val_fraction}")
     if s.limit is not None and s.limit < 1:
         raise ValueError(f"--limit must be at least 1, got {s.limit}")
+
+
+def _check_mixed_precision(s: TrainSettings, *, device: str) -> None:
+    """fp16 needs CUDA (the device ``auto`` resolves to counts); bf16 runs on CPU as torch's CPU
+    autocast through the Trainer; the linear probe runs no mixed precision at all."""
+    import torch
+
+    from ximagenet12.evaluation.models import resolve_device
+
+    if s.mixed_precision == "fp16" and resolve_device(device).type != "cuda":
+        why = "this machine has no CUDA device" if not torch.cuda.is_available() else f"--device {device}"
+        raise ValueError(f"--mixed-precision fp16 needs a CUDA device ({why}): use --mixed-precision bf16 "
+                         "(CPU autocast) or no")
+    if s.mixed_precision != "no" and s.method != "finetune":
+        raise ValueError(f"--mixed-precision {s.mixed_precision} applies to --method finetune only: the linear "
+                         "probe extracts float32 features and fits them in float64")
 
 
 def plan_configs(data: str, protocol: str, scenarios: str | Sequence[str]) -> list[str]:
@@ -123,7 +139,7 @@ def plan_configs(data: str, protocol: str, scenarios: str | Sequence[str]) -> li
 
 
 def prepare_run(settings: TrainSettings, *, out: str | os.PathLike, device: str, num_workers: int,
-                progress: bool) -> RunContext:
+                progress: bool, engine: Any = None) -> RunContext:
     """Every check of the issue, then the run folder: nothing trains before this returns."""
     import torch
 
@@ -131,13 +147,18 @@ def prepare_run(settings: TrainSettings, *, out: str | os.PathLike, device: str,
     configs = plan_configs(settings.data, settings.protocol, list(settings.scenarios))
     table = read_sources(settings.data, configs, limit=settings.limit)
     folds = F.assign_folds(table, n_folds=settings.folds, seed=settings.seed)
+    if settings.method == "finetune":
+        F.check_validation_parts(table, folds, test_folds=[EX1_TEST_FOLD] if settings.protocol == "ex1"
+                                 else range(settings.folds))
     torch.manual_seed(settings.seed)  # the new head's initial weights
-    loaded = load_for_training(settings.model, class_names=table.class_names, device=device,
+    here = device if engine is None else "auto"  # on Ray the replicas take --device; this process what it has
+    loaded = load_for_training(settings.model, class_names=table.class_names, device=here,
                                dtype=settings.dtype, revision=settings.revision)
     folder = RunFolder(out)
     settings = TrainSettings(**{**asdict(settings), "scenarios": tuple(configs)})
     resumed = folder.start(asdict(settings), folds)
-    return RunContext(settings, folder, configs, table, folds, loaded, num_workers, progress, resumed=resumed)
+    return RunContext(settings, folder, configs, table, folds, loaded, num_workers, progress, resumed=resumed,
+                      engine=engine)
 
 
 def prediction_frame(config: str, source_ids: Sequence[str], labels: np.ndarray, logits: np.ndarray,
@@ -163,23 +184,29 @@ def prediction_frame(config: str, source_ids: Sequence[str], labels: np.ndarray,
 
 # --------------------------------------------------------------------------- linear probe
 def _features(ctx: RunContext, config: str) -> dict[str, np.ndarray]:
-    """Pooled features of every row of ``config``: from the cache, or computed once and cached."""
+    """Pooled features of every row of ``config``: from the cache, or computed once (here, or
+    shared over the engine's replicas) and cached."""
     cached = ctx.folder.load_features(config)
     if cached is None:
-        rows = load_images(ctx.settings.data, config, limit=ctx.settings.limit)
-        started = time.perf_counter()
-        feats, ok, failures, forward_s = extract_features(
-            ctx.loaded, rows.images, source_ids=rows.source_ids, batch_size=ctx.settings.batch_size,
-            num_workers=ctx.num_workers, progress=ctx.progress, desc=f"features {config}")
-        ctx.folder.save_features(
-            config, features=feats, ok=ok, labels=rows.labels, source_ids=np.array(rows.source_ids),
-            failed_ids=np.array([f["source_id"] for f in failures], dtype=str),
-            failed_errors=np.array([f["error"] for f in failures], dtype=str),
-            seconds=np.array([time.perf_counter() - started, forward_s]))
+        compute = ctx.engine.features if ctx.engine is not None else _extract_here
+        ctx.folder.save_features(config, **compute(ctx, config))
         cached = ctx.folder.load_features(config)
     ctx.failures += [{"config": config, "source_id": str(s), "error": str(e)}
                      for s, e in zip(cached["failed_ids"], cached["failed_errors"])]
     return cached
+
+
+def _extract_here(ctx: RunContext, config: str) -> dict[str, np.ndarray]:
+    """The arrays of a config's feature cache, computed in this process."""
+    rows = load_images(ctx.settings.data, config, limit=ctx.settings.limit)
+    started = time.perf_counter()
+    feats, ok, failures, forward_s = extract_features(
+        ctx.loaded, rows.images, source_ids=rows.source_ids, batch_size=ctx.settings.batch_size,
+        num_workers=ctx.num_workers, progress=ctx.progress, desc=f"features {config}")
+    return dict(features=feats, ok=ok, labels=rows.labels, source_ids=np.array(rows.source_ids),
+                failed_ids=np.array([f["source_id"] for f in failures], dtype=str),
+                failed_errors=np.array([f["error"] for f in failures], dtype=str),
+                seconds=np.array([time.perf_counter() - started, forward_s]))
 
 
 def _probe_fold(ctx: RunContext, config: str, cache: dict, fold: int, train: np.ndarray, test: np.ndarray) -> None:
@@ -290,39 +317,64 @@ def _initial_state(ctx: RunContext) -> dict:
 
 
 def _finetune_ex2(ctx: RunContext) -> None:
+    todo = {c: [k for k in range(ctx.settings.folds) if not ctx.folder.fold_done(c, k)] for c in ctx.configs}
+    if ctx.engine is not None:  # one Ray task per (config, fold); each writes its fold as below
+        ctx.engine.run_jobs(ctx, [(c, k) for c, folds in todo.items() for k in folds])
+        for config in ctx.configs:
+            _known_failures(ctx, config)
+        return
     initial = _initial_state(ctx)
     for config in ctx.configs:
-        todo = [k for k in range(ctx.settings.folds) if not ctx.folder.fold_done(config, k)]
-        if not todo:
+        if todo[config]:
+            _finetune_folds(ctx, config, todo[config], initial)
+        else:
             _known_failures(ctx, config)
-            continue
-        rows, ok = _decoded_rows(ctx, config)
-        fold_rows = F.fold_of_rows(rows.source_ids, ctx.folds, config=config)
-        for k in todo:
-            test = (fold_rows == k) & ok
-            info, logits = _train_fold(ctx, rows, (fold_rows != k) & ok, test, k, initial)
-            frame = prediction_frame(config, np.array(rows.source_ids)[test].tolist(), rows.labels[test], logits,
-                                     ctx.table.class_keys, fold=k)
-            if ctx.settings.save_models:
-                ctx.folder.save_model(ctx.folder.model_dir(config, k), ctx.loaded.model, ctx.loaded.processor)
-            ctx.folder.write_fold(config, k, {"config": config, **info, "accuracy": float(frame["correct"].mean()),
-                                              "n": int(test.sum())}, frame)
+
+
+def _finetune_folds(ctx: RunContext, config: str, folds: Sequence[int], initial: dict) -> None:
+    """Train, test and write ``folds`` of ``config``, each from the ``initial`` weights."""
+    rows, ok = _decoded_rows(ctx, config)
+    fold_rows = F.fold_of_rows(rows.source_ids, ctx.folds, config=config)
+    for k in folds:
+        test = (fold_rows == k) & ok
+        info, logits = _train_fold(ctx, rows, (fold_rows != k) & ok, test, k, initial)
+        frame = prediction_frame(config, np.array(rows.source_ids)[test].tolist(), rows.labels[test], logits,
+                                 ctx.table.class_keys, fold=k)
+        if ctx.settings.save_models:
+            ctx.folder.save_model(ctx.folder.model_dir(config, k), ctx.loaded.model, ctx.loaded.processor)
+        ctx.folder.write_fold(config, k, {"config": config, **info, "accuracy": float(frame["correct"].mean()),
+                                          "n": int(test.sum())}, frame)
+
+
+def _train_ex1(ctx: RunContext) -> None:
+    """EX1's one training job: fit on original but the test fold; the model and its training record saved."""
+    rows, ok = _decoded_rows(ctx, D.ORIGINAL, record=False)  # recorded when its test part is scored
+    fold_rows = F.fold_of_rows(rows.source_ids, ctx.folds, config=D.ORIGINAL)
+    info, _ = _train_fold(ctx, rows, (fold_rows != EX1_TEST_FOLD) & ok, None, EX1_TEST_FOLD, _initial_state(ctx))
+    atomic_write_text(ctx.folder.path / "ex1_training.json", json.dumps(info, indent=2))
+    ctx.folder.save_model(ctx.folder.model_dir(), ctx.loaded.model, ctx.loaded.processor)
+
+
+def finetune_job(ctx: RunContext, config: str, fold: int | None) -> None:
+    """One fine-tuning job as a worker runs it: fold ``fold`` of ``config`` (ex2), or with
+    ``fold`` ``None`` ex1's training job; written into the run folder as a local run writes it."""
+    if fold is None:
+        _train_ex1(ctx)
+    else:
+        _finetune_folds(ctx, config, [fold], _initial_state(ctx))
 
 
 def _finetune_ex1(ctx: RunContext) -> None:
     from transformers import AutoModelForImageClassification
 
     target = ctx.folder.model_dir()
-    info_path = ctx.folder.path / "ex1_training.json"
-    if not (target / "config.json").is_file():
-        rows, ok = _decoded_rows(ctx, D.ORIGINAL, record=False)  # recorded when its test part is scored
-        fold_rows = F.fold_of_rows(rows.source_ids, ctx.folds, config=D.ORIGINAL)
-        info, _ = _train_fold(ctx, rows, (fold_rows != EX1_TEST_FOLD) & ok, None, EX1_TEST_FOLD, _initial_state(ctx))
-        atomic_write_text(info_path, json.dumps(info, indent=2))
-        ctx.folder.save_model(target, ctx.loaded.model, ctx.loaded.processor)
-    else:
+    if not (target / "config.json").is_file() and ctx.engine is None:
+        _train_ex1(ctx)
+    else:  # trained by an earlier run, or just now by a Ray task: load what it saved
+        if not (target / "config.json").is_file():
+            ctx.engine.run_jobs(ctx, [(D.ORIGINAL, None)])
         ctx.loaded.model = AutoModelForImageClassification.from_pretrained(target).to(ctx.loaded.device).eval()
-    info = json.loads(info_path.read_text(encoding="utf-8"))
+    info = json.loads((ctx.folder.path / "ex1_training.json").read_text(encoding="utf-8"))
     for config in ctx.configs:
         if ctx.folder.fold_done(config, EX1_TEST_FOLD):
             _known_failures(ctx, config)

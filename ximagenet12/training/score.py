@@ -4,11 +4,21 @@ The external part is an ex1 training run or any ``ximagenet12 evaluate`` report 
 trained on originals, tested on every scenario): its per-scenario accuracy around its μ on
 ``original``. The internal part is an ex2 run (trained and tested within each scenario):
 its per-scenario accuracy around *its own* μ on ``original``, as the paper's Table 3 has it.
-Both terms are taken over the scenarios the two runs share (``original`` and non-paper
-severity levels excluded, as in the evaluator), and the ``robustness_score`` ``evaluate``
-metric (:func:`ximagenet12.metrics.load_metric`) computes S_robust under each requested
-configuration (``table3``: variances, n − 1; ``formula``: standard deviations, n). Runs
-over different datasets or class lists are refused.
+The external term is taken over the scenarios the two runs share (``original`` and
+non-paper severity levels excluded, as in the evaluator), and the ``robustness_score``
+``evaluate`` metric (:func:`ximagenet12.metrics.load_metric`) computes S_robust under
+each requested configuration, each with the internal term of its reading (SPEC §6):
+
+- ``table3`` (variances, n − 1): the ex2 run's per-scenario accuracies around its own μ',
+  over the shared scenarios, as the published Table 3 was computed;
+- ``formula`` (standard deviations, n): by default C'(k) over *object classes*, the
+  external run's per-class accuracy on ``original`` around its μ (the metric's
+  ``internal_term = "classes"``); ``formula_internal="ex2"`` takes the ex2 scenarios
+  instead, for a user who wants the printed formula's dispersion on Table 3's term.
+
+Each score in ``score.json`` says which internal term it used (``internal_term``,
+``internal_source``, its values and reference). Runs over different datasets or class
+lists are refused.
 """
 
 from __future__ import annotations
@@ -20,9 +30,11 @@ from typing import Any, Sequence
 
 from ximagenet12.evaluation.report import read_report, robustness_scenarios
 
-__all__ = ["SCORE_CONFIGS", "score_runs", "format_score"]
+__all__ = ["SCORE_CONFIGS", "FORMULA_INTERNAL", "score_runs", "format_score"]
 
 SCORE_CONFIGS: tuple[str, ...] = ("table3", "formula")
+#: Internal terms the ``formula`` configuration can take: object classes (SPEC §6, default) or the ex2 scenarios.
+FORMULA_INTERNAL: tuple[str, ...] = ("classes", "ex2")
 
 
 def _dataset_id(report: dict) -> str:
@@ -71,19 +83,51 @@ def _accuracies(report: dict, folder) -> tuple[float, dict[str, float]]:
     return float(scen["original"]["accuracy"]), values
 
 
+def _class_accuracies(report: dict, folder) -> dict[str, float]:
+    """The external run's per-class accuracy on ``original`` (classes with images only)."""
+    per_class = report["scenarios"]["original"].get("per_class") or {}
+    values = {k: float(v["accuracy"]) for k, v in per_class.items() if v.get("n") and v.get("accuracy") is not None}
+    if len(values) < 2:
+        raise ValueError(f"{os.fspath(folder)!r} has per-class accuracy on 'original' for {len(values)} class(es): "
+                         "formula's internal term over classes needs at least two (or use formula_internal='ex2')")
+    return values
+
+
+def _internal_terms(configs, formula_internal: str, ext: dict, external, mu_e: float, mu_i: float,
+                    scenario_values: dict[str, float]) -> dict[str, dict]:
+    """Per configuration: which internal values, around which reference, from where."""
+    ex2 = {"internal_term": "ex2 scenarios", "reference": mu_i, "values": scenario_values,
+           "internal_source": "ex2 run: per-scenario accuracy (trained and tested within each scenario) around its "
+                              "own μ' on original"}
+    terms = {}
+    for name in configs:
+        if name == "formula" and formula_internal == "classes":
+            terms[name] = {"internal_term": "classes", "reference": mu_e, "values": _class_accuracies(ext, external),
+                           "internal_source": "external run: per-class accuracy on original around its μ "
+                                              "(the printed formula's C'(k) over object classes)"}
+        else:
+            terms[name] = ex2
+    return terms
+
+
 def score_runs(
     external: str | os.PathLike,
     internal: str | os.PathLike,
     *,
     configs: Sequence[str] = SCORE_CONFIGS,
+    formula_internal: str = "classes",
     out: str | os.PathLike | None = None,
 ) -> dict:
-    """S_robust of the two runs under each of ``configs``; written to ``out`` (JSON) if given."""
+    """S_robust of the two runs under each of ``configs``; written to ``out`` (JSON) if given.
+
+    ``formula_internal`` is the internal term of ``formula``: ``classes`` (default) or ``ex2``."""
     from ximagenet12.metrics import load_metric
 
     unknown = [c for c in configs if c not in SCORE_CONFIGS]
     if unknown or not configs:
         raise ValueError(f"unknown score configuration(s) {unknown or configs}; expected {', '.join(SCORE_CONFIGS)}")
+    if formula_internal not in FORMULA_INTERNAL:
+        raise ValueError(f"unknown formula internal term {formula_internal!r}; expected {', '.join(FORMULA_INTERNAL)}")
     ext, intl = read_report(external), read_report(internal)
     _check_pair(external, ext, internal, intl)
     mu_e, values_e = _accuracies(ext, external)
@@ -94,12 +138,15 @@ def score_runs(
             f"the runs share no scenario besides 'original': {os.fspath(external)!r} has {', '.join(values_e) or 'none'}, "
             f"{os.fspath(internal)!r} has {', '.join(values_i) or 'none'}"
         )
+    terms = _internal_terms(configs, formula_internal, ext, external, mu_e, mu_i, {c: values_i[c] for c in common})
     results: dict[str, Any] = {}
     for name in configs:
-        metric = load_metric(name)
-        r = metric.compute(external={c: values_e[c] for c in common}, external_reference=mu_e,
-                           internal={c: values_i[c] for c in common}, internal_reference=mu_i)
-        results[name] = {k: (v.item() if hasattr(v, "item") else v) for k, v in dict(r).items()}
+        term = terms[name]
+        r = load_metric(name).compute(external={c: values_e[c] for c in common}, external_reference=mu_e,
+                                      internal=term["values"], internal_reference=term["reference"])
+        results[name] = {**{k: (v.item() if hasattr(v, "item") else v) for k, v in dict(r).items()},
+                         "internal_term": term["internal_term"], "internal_source": term["internal_source"],
+                         "internal_values": term["values"]}
     doc = {
         "runs": {"external": _describe(external, ext, "external"), "internal": _describe(internal, intl, "internal")},
         "scenarios": common,
@@ -128,8 +175,12 @@ def format_score(doc: dict) -> str:
     for side, names in doc["left_out"].items():
         if names:
             lines.append(f"left out ({side.replace('_', ' ')}): {', '.join(names)}")
-    lines.append(f"{'config':<8} {'sigma2_e':>9} {'sigma2_i':>9} {'sigma_e':>8} {'sigma_i':>8} {'S_robust':>9}")
+    lines.append(f"{'config':<8} {'sigma2_e':>9} {'sigma2_i':>9} {'sigma_e':>8} {'sigma_i':>8} {'S_robust':>9}  internal term")
     for name, r in doc["scores"].items():
+        term = f"{r.get('internal_term', 'ex2 scenarios')} (n={r.get('n_i')}, around {r.get('internal_reference'):.4f})"
         lines.append(f"{name:<8} {r['sigma2_e']:>9.4f} {r['sigma2_i']:>9.4f} {r['sigma_e']:>8.4f} "
-                     f"{r['sigma_i']:>8.4f} {r['s_robust']:>9.4f}")
+                     f"{r['sigma_i']:>8.4f} {r['s_robust']:>9.4f}  {term}")
+    for name, r in doc["scores"].items():
+        if r.get("internal_source"):
+            lines.append(f"  {name}: {r['internal_source']}")
     return "\n".join(lines)
