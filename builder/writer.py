@@ -18,7 +18,7 @@ and ``Dataset.to_parquet``): a page index, content-defined chunking with
 ``datasets`` does; it lets the Hub's Xet storage deduplicate a re-published shard), image
 bytes stored uncompressed with PLAIN encoding (JPEG and PNG do not shrink further), the
 other columns snappy-compressed with dictionaries. Parts are temporary and skip the
-page index, chunking and column statistics.
+page index and chunking.
 """
 
 from __future__ import annotations
@@ -85,8 +85,8 @@ def cdc_options() -> dict[str, int]:
 def _writer(path: Path, schema: pa.Schema, *, final: bool = True,
             cdc: dict[str, int] | None = None) -> pq.ParquetWriter:
     """A parquet writer for a shard (``final``: page index and content-defined chunking) or a part."""
-    if not final:  # a part is read back only by the merge: no statistics (on image bytes: ~1.7 ms per MB)
-        return pq.ParquetWriter(str(path), schema, write_statistics=False, **_column_options(schema))
+    if not final:
+        return pq.ParquetWriter(str(path), schema, **_column_options(schema))
     cdc = cdc_options() if cdc is None else cdc
     writer = pq.ParquetWriter(
         str(path), schema, write_page_index=True, use_content_defined_chunking=cdc, **_column_options(schema)
