@@ -152,13 +152,11 @@ def ray_build(source: Path, out: Path, scenarios: str, cpus: int) -> tuple[float
 def breakdown(source: Path, scenarios: str) -> dict[str, Any]:
     """CPU seconds per sample of each step, run in this process the way a build worker runs
     them (``time.process_time``: what a core spends, whatever else the machine runs)."""
-    import pyarrow.parquet as pq
-
     from ximagenet12.backgrounds import BackgroundLibrary
     from ximagenet12.builder.encode import encode_image, encode_mask
     from ximagenet12.builder.schema import arrow_schema, build_features
     from ximagenet12.builder.worker import DonorSampler
-    from ximagenet12.builder.writer import rows_to_table
+    from ximagenet12.builder.writer import PartWriter
     from ximagenet12.engine import RunContext, SampleMemo, apply_variant
     from ximagenet12.registry import resolve
     from ximagenet12.sources import open_source
@@ -200,7 +198,9 @@ def breakdown(source: Path, scenarios: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = clock()
         for name, config_rows in rows.items():
-            pq.write_table(rows_to_table(config_rows, schema), Path(tmp) / f"{name}.parquet", row_group_size=100)
+            part = PartWriter(Path(tmp) / f"{name}.parquet", schema)  # as a worker writes a config's part
+            part.write(config_rows)
+            part.commit()
         cost["write"] = clock() - t0
         cost["output_bytes"] = sum(p.stat().st_size for p in Path(tmp).iterdir())
     cv2.setNumThreads(threads)
