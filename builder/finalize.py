@@ -33,6 +33,7 @@ from ximagenet12 import __version__
 from ximagenet12.builder.layout import BUILD_INFO, CARD_FILE, DATA_DIR, SKIPPED_FILE, WORK_DIR, part_path
 from ximagenet12.builder.plan import BuildPlan
 from ximagenet12.builder.writer import atomic_write_bytes, cdc_options, finalize_parts
+from ximagenet12.locking import check_lock_held
 from ximagenet12.registry import Variant
 from ximagenet12.storage import StorePath
 from ximagenet12.types import Skipped
@@ -270,14 +271,17 @@ def publish_to_store(local: Path, out: StorePath, files: list[str]) -> None:
     prefix's ``state.json`` (so a crash leaves them owned by this build), then every file
     whole, one request each, ``build_info.json`` last; shards an earlier try of this very
     build left under ``data/`` and no longer listed are deleted."""
+    check_lock_held(out)  # a run that lost its lock while stalled publishes nothing
     state_path = out / WORK_DIR / "state.json"
     state = json.loads(state_path.read_text())
     state_path.write_bytes(json.dumps({**state, "files": files}).encode())
     for rel in (out / DATA_DIR).files():
         if f"{DATA_DIR}/{rel}" not in files:
             (out / DATA_DIR / rel).unlink()
-    for rel in [f for f in files if f != BUILD_INFO] + [BUILD_INFO]:
+    for rel in [f for f in files if f != BUILD_INFO]:
         (out / rel).upload(local / rel)
+    check_lock_held(out)  # the commit marker only while the lock is still this run's
+    (out / BUILD_INFO).upload(local / BUILD_INFO)
 
 
 def _size(path: Path | StorePath) -> int:

@@ -25,7 +25,10 @@ that start together exactly one succeeds; on stores without conditional writes i
 check-then-write, so advisory). It names the holder's host, pid and purpose; the holder
 rewrites it every :data:`LOCK_REFRESH_S` seconds. A killed holder cannot remove it, so a
 lock whose holder is a dead process on this host, or which was last refreshed more than
-:data:`LOCK_STALE_S` seconds ago (by the holder's clock), is taken over.
+:data:`LOCK_STALE_S` seconds ago (by the holder's clock), is taken over. A run that
+stalled that long (a suspended machine) has lost its lock: the refresh notices and stops,
+and :func:`check_lock_held`, which the build calls before it publishes and again before
+its commit marker, stops it with :class:`LockLostError`, so two runs never both publish.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["LOCK_FILE", "LOCK_REFRESH_S", "LOCK_STALE_S", "FolderInUseError", "folder_lock", "lock_path"]
+__all__ = ["LOCK_FILE", "LOCK_REFRESH_S", "LOCK_STALE_S", "FolderInUseError", "LockLostError", "check_lock_held",
+           "folder_lock", "lock_path"]
 
 #: Where the lock file lies, relative to the locked folder.
 LOCK_FILE = Path(".cache") / "ximagenet12.lock"
@@ -61,6 +65,24 @@ class FolderInUseError(RuntimeError):
         super().__init__(
             f"{folder} is in use by {holder}{doing}; wait for it to finish, or use another folder"
         )
+
+
+class LockLostError(RuntimeError):
+    """An object-store lock this run held was taken over by another run (this one stalled
+    for longer than the stale limit); the run must not publish anything more."""
+
+
+#: Store folders locked by this process -> the check that their lock is still ours.
+_HELD_STORE_LOCKS: dict[str, Any] = {}
+
+
+def check_lock_held(folder: Any) -> None:
+    """Raise :class:`LockLostError` when the object-store lock on ``folder`` is no longer this
+    run's. Builds call it before they publish; a local folder's ``flock`` cannot be taken over,
+    so for it (and for a folder this process does not lock) this does nothing."""
+    check = _HELD_STORE_LOCKS.get(str(folder))
+    if check is not None:
+        check()
 
 
 def lock_path(folder: str | os.PathLike[str]) -> Path:
@@ -230,22 +252,36 @@ def _store_lock(folder: Any, *, purpose: str, refresh_s: float = LOCK_REFRESH_S,
                            "time": time.time()}).encode()
 
     _take(lock, folder, body, stale_s=stale_s)
-    stop = threading.Event()
+    stop, lost = threading.Event(), threading.Event()
 
     def refresh() -> None:
         while not stop.wait(refresh_s):
             try:
                 if _store_holder(lock).get("token") != token:
-                    return  # taken over as stale (we stalled for LOCK_STALE_S): never overwrite the new holder's
+                    lost.set()  # taken over as stale (we stalled for stale_s): never overwrite the new holder's
+                    return
                 lock.write_bytes(body())
             except OSError:  # a transient store error: the next refresh tries again
                 pass
 
+    def check() -> None:
+        if not lost.is_set() and _store_holder(lock).get("token") != token:
+            lost.set()
+        if lost.is_set():
+            holder = _store_holder(lock)
+            who = f"process {holder.get('pid')} on host {holder.get('host')}" if holder else "another run"
+            raise LockLostError(
+                f"{folder}: this run stalled for over {stale_s:.0f} s and {who} took its lock over; stopped before "
+                "publishing anything more: rerun with --resume once that run has finished"
+            )
+
     thread = threading.Thread(target=refresh, name="ximagenet12-store-lock", daemon=True)
     thread.start()
+    _HELD_STORE_LOCKS[str(folder)] = check
     try:
         yield
     finally:
+        _HELD_STORE_LOCKS.pop(str(folder), None)
         stop.set()
         thread.join()
         try:

@@ -437,3 +437,25 @@ def test_finalize_frees_each_configs_local_parts_once_merged(monkeypatch):
     assert seen == [["image_grey"] * 2 + ["image_rainbow"] * 2 + ["original"] * 2,
                     ["image_grey"] * 2 + ["image_rainbow"] * 2, ["image_rainbow"] * 2]
     fsspec.filesystem("memory").rm("/bucket/free", recursive=True)
+
+
+def test_a_build_whose_lock_was_taken_over_while_it_stalled_publishes_nothing(s3_env, monkeypatch):
+    import ximagenet12.builder.build as build
+    from ximagenet12.locking import LockLostError
+
+    real = build.run_process_stage
+
+    def stalled_then_overtaken(*args, **kwargs):
+        outcome = real(*args, **kwargs)
+        # as if this run had been suspended past LOCK_STALE_S and another build took the lock over
+        taken = {"host": "other-host", "pid": 4242, "purpose": "build", "token": "the other run", "time": time.time()}
+        (destination(s3_env.url()) / LOCK).write_bytes(json.dumps(taken).encode())
+        return outcome
+
+    monkeypatch.setattr(build, "run_process_stage", stalled_then_overtaken)
+    with pytest.raises(LockLostError, match=rf"^{s3_env.url()}: this run stalled for over 600 s and process 4242 on "
+                       r"host other-host took its lock over; stopped before publishing anything more"):
+        build_dataset(None, s3_env.url(), scenarios=["original"], max_samples=2, progress=False)
+    objects = s3_env.objects()
+    assert "build_info.json" not in objects and not any(k.startswith("data/") for k in objects)
+    assert json.loads(objects[LOCK])["token"] == "the other run"  # the new holder's lock is left alone
