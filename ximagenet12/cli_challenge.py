@@ -34,7 +34,11 @@ def register(subparsers) -> None:
         formatter_class=HelpFormatter,
     )
     p.add_argument("--model", required=True, help="Hub model id, local model directory, or 'efficientnet-lite0' (built in, offline)")
-    p.add_argument("--data", required=True, help="built dataset folder or Hub dataset repo id (needs an `original` config)")
+    from ximagenet12.storage import DATA_STORAGE_OPTIONS_HELP
+
+    p.add_argument("--data", required=True, help="built dataset folder, Hub dataset repo id, or a finished build in an "
+                   "object store (s3://BUCKET/PREFIX); needs an `original` config")
+    p.add_argument("--storage-options", default=None, metavar="JSON", help=DATA_STORAGE_OPTIONS_HELP)
     p.add_argument("--candidates", type=_positive, required=True, metavar="N", help="candidate backgrounds per sample, at most")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (new, empty, or an earlier challenge output)")
     p.add_argument("--seed", type=int, default=0, help="seed of every sample's candidate order")
@@ -52,9 +56,10 @@ def register(subparsers) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from ximagenet12.challenge import run_challenge
+    from ximagenet12.storage import cli_data
 
     result = run_challenge(
-        args.model, args.data, args.out, candidates=args.candidates, seed=args.seed, batch_size=args.batch_size,
+        args.model, cli_data(args.data, args.storage_options), args.out, candidates=args.candidates, seed=args.seed, batch_size=args.batch_size,
         mode=args.mode, device=args.device, limit=args.limit, backgrounds=args.backgrounds,
         use_library=not args.no_library, license=args.license, progress=not args.no_progress,
     )

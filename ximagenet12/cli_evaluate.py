@@ -53,7 +53,11 @@ def _common(p: argparse.ArgumentParser, *, batch_default: int, model_help: str) 
     from ximagenet12.metrics.robustness_score.functional import CONFIGS
 
     p.add_argument("--model", required=True, help=model_help)
-    p.add_argument("--data", required=True, help="built dataset folder or Hub dataset repo id")
+    from ximagenet12.storage import DATA_STORAGE_OPTIONS_HELP
+
+    p.add_argument("--data", required=True,
+                   help="built dataset folder, Hub dataset repo id, or a finished build in an object store (s3://BUCKET/PREFIX)")
+    p.add_argument("--storage-options", default=None, metavar="JSON", help=DATA_STORAGE_OPTIONS_HELP)
     p.add_argument("--scenarios", default="all", help="'all' (every config of the data) or comma-separated config names")
     p.add_argument("--out", required=True, help="report folder to write")
     p.add_argument("--batch-size", type=int, default=batch_default, help=f"images per forward pass (default {batch_default})")
@@ -91,13 +95,16 @@ def _common_kwargs(args: argparse.Namespace) -> dict:
 
 def _run(evaluate, args: argparse.Namespace, **kwargs):
     """``evaluate(args.model, args.data, ...)`` here, or sharded over model replicas with ``--engine ray``."""
+    from ximagenet12.storage import cli_data
+
+    data = cli_data(args.data, args.storage_options)
     if args.engine == "ray":
         from ximagenet12.ray_engine import evaluate_on_ray
 
-        return evaluate_on_ray(evaluate, args.model, args.data, replicas=args.replicas,
+        return evaluate_on_ray(evaluate, args.model, data, replicas=args.replicas,
                                gpus_per_replica=args.gpus_per_replica, address=args.ray_address,
                                num_cpus=args.ray_num_cpus, **kwargs)
-    return evaluate(args.model, args.data, **kwargs)
+    return evaluate(args.model, data, **kwargs)
 
 
 def _finish(result, out: str, *, push_results: str | None = None) -> int:

@@ -18,9 +18,11 @@ def _run_explain(args: argparse.Namespace) -> int:
     from ximagenet12.explain.report import write_explain_report
     from ximagenet12.explain.runner import explain_classification
 
+    from ximagenet12.storage import cli_data
+
     checkpoints = Path(args.out) / CHECKPOINT_DIR
     result = explain_classification(
-        args.model, args.data, scenarios=args.scenarios, method=args.method, target=args.target,
+        args.model, cli_data(args.data, args.storage_options), scenarios=args.scenarios, method=args.method, target=args.target,
         target_layer=args.target_layer, mode=args.mode, ig_steps=args.ig_steps, batch_size=args.batch_size,
         device=args.device, num_workers=args.num_workers, limit=args.limit, progress=not args.no_progress,
         overlay_samples=args.overlay_samples, seed=args.seed, n_bootstrap=args.n_bootstrap,
@@ -62,7 +64,11 @@ def register(subparsers) -> None:
         formatter_class=HelpFormatter,
     )
     p.add_argument("--model", required=True, help="Hub model id, local model directory, or 'efficientnet-lite0'")
-    p.add_argument("--data", required=True, help="built dataset folder or Hub dataset repo id")
+    from ximagenet12.storage import DATA_STORAGE_OPTIONS_HELP
+
+    p.add_argument("--data", required=True,
+                   help="built dataset folder, Hub dataset repo id, or a finished build in an object store (s3://BUCKET/PREFIX)")
+    p.add_argument("--storage-options", default=None, metavar="JSON", help=DATA_STORAGE_OPTIONS_HELP)
     p.add_argument("--scenarios", default="all", help="'all' or comma-separated config names")
     p.add_argument("--out", required=True, help="report folder to write")
     p.add_argument("--method", default="gradcam", help=f"one of {', '.join(METHODS)} (ig for short)")

@@ -85,7 +85,8 @@ def register(subparsers) -> None:
                     "default linear-probe")
     tr.add_argument("--model", required=True,
                     help=f"Hub model id, local model folder, or one of {', '.join(BUILTIN_MODELS)} (built in, offline)")
-    tr.add_argument("--data", required=True, help="built dataset folder or Hub dataset repo id")
+    tr.add_argument("--data", required=True, help="built dataset folder, Hub dataset repo id, or a finished build in an "
+                    "object store (s3://BUCKET/PREFIX; credentials and endpoint from the environment: AWS_*)")
     tr.add_argument("--out", required=True, help="run folder (resumed when it holds a run with the same settings)")
     tr.add_argument("--scenarios", default="all", help="'all' or comma-separated config names (default all)")
     tr.add_argument("--folds", type=int, default=None, help="folds (default: 12 for ex2 as in the paper; 5 for ex1, "

@@ -285,7 +285,8 @@ def read_card_metadata(readme: str | Path) -> dict[str, Any]:
     import yaml
     from huggingface_hub import RepoCard
 
-    text = Path(readme).read_text(encoding="utf-8")
+    # a StorePath (an object-store build, read by the evaluator) reads its own text
+    text = (readme if hasattr(readme, "read_text") else Path(readme)).read_text(encoding="utf-8")
     if not text.lstrip().startswith("---"):
         raise ValueError(f"{readme}: the card must start with a '---' line opening its YAML metadata")
     try:

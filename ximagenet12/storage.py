@@ -40,6 +40,9 @@ __all__ = [
     "StoreError",
     "StorePath",
     "destination",
+    "data_source",
+    "cli_data",
+    "DATA_STORAGE_OPTIONS_HELP",
     "parse_storage_options",
     "scrub",
 ]
@@ -128,10 +131,12 @@ class StorePath:
     # ------------------------------------------------------------------ reading
     def exists(self) -> bool:
         with self._io("read"):
+            self.fs.invalidate_cache(self.path)  # fresh: another client (datasets, a build) may have listed or written
             return bool(self.fs.exists(self.path))
 
     def is_file(self) -> bool:
         with self._io("read"):
+            self.fs.invalidate_cache(self.path)
             return bool(self.fs.isfile(self.path))
 
     def read_bytes(self) -> bytes:
@@ -152,6 +157,38 @@ class StorePath:
             if not self.fs.exists(self.path):
                 return []
             return sorted(self.relative(k) for k in self.fs.find(self.path) if k.startswith(self.path + "/"))
+
+    @contextmanager
+    def open(self) -> Iterator[Any]:
+        """This object as a seekable binary file read by ranged requests (parquet footers and
+        row groups are fetched as pyarrow asks for them; the object is never downloaded whole)."""
+        with self._io("read"):
+            self.fs.invalidate_cache(self.path)  # the size comes from a fresh HEAD, not an old listing
+            handle = self.fs.open(self.path, "rb")
+        with handle:
+            yield handle
+
+    def glob(self, pattern: str) -> list[StorePath]:
+        """The files under this folder that ``pattern`` (relative, ``*``/``**``) matches, sorted."""
+        with self._io("list"):
+            self.fs.invalidate_cache(self.path)
+            keys = self.fs.glob(f"{self.path}/{pattern}")
+        return [StorePath(self.protocol, k, self.options) for k in sorted(keys) if k.startswith(self.path + "/")]
+
+    def listing(self, under: str = "") -> dict[str, dict[str, Any]]:
+        """``{relative key: {"size", "etag"}}`` of every file under this folder (or its sub-folder
+        ``under``), from one listing: no object is read. ``etag``: the store's ETag (S3), MD5 or
+        generation (GCS), or ``None`` where the store keeps none."""
+        root = f"{self.path}/{under}".rstrip("/")
+        with self._io("list"):
+            self.fs.invalidate_cache(root)
+            found = self.fs.find(root, detail=True) if self.fs.exists(root) else {}
+        out: dict[str, dict[str, Any]] = {}
+        for key, info in found.items():
+            if key.startswith(self.path + "/") and info.get("type", "file") == "file":
+                tag = next((info[k] for k in ("ETag", "etag", "md5Hash", "generation") if info.get(k)), None)
+                out[self.relative(key)] = {"size": int(info.get("size") or 0), "etag": None if tag is None else str(tag).strip('"')}
+        return dict(sorted(out.items()))
 
     def download(self, local: Path) -> None:
         """Copy every file under this folder to the local folder ``local``."""
@@ -213,13 +250,15 @@ def parse_storage_options(text: str | None) -> dict[str, Any]:
     return value
 
 
-def destination(out: str | os.PathLike[str], *, storage_options: Mapping[str, Any] | None = None) -> Path | StorePath:
+def destination(out: str | os.PathLike[str], *, storage_options: Mapping[str, Any] | None = None,
+                _role: tuple[str, str] = ("output", "writing to")) -> Path | StorePath:
     """The output as a local :class:`Path` (a path or ``file://`` URL) or a :class:`StorePath` (any other URL).
 
     Raises :class:`StoreError` (a ``ValueError``) for an unknown protocol, a missing protocol
     package (naming the extra to install), credentials inside the URL, or storage options
     given for a local folder.
     """
+    noun, verb = _role
     text = os.fspath(out)
     if not isinstance(text, str) or "://" not in text:
         if storage_options:
@@ -229,23 +268,56 @@ def destination(out: str | os.PathLike[str], *, storage_options: Mapping[str, An
     scheme = parts.scheme.lower()
     if scheme == "file":
         if parts.netloc not in ("", "localhost"):
-            raise StoreError(f"output {text!r}: a file:// URL names a local path (file:///abs/path), not host {parts.netloc!r}")
-        return destination(unquote(parts.path), storage_options=storage_options)
+            raise StoreError(f"{noun} {text!r}: a file:// URL names a local path (file:///abs/path), not host {parts.netloc!r}")
+        return destination(unquote(parts.path), storage_options=storage_options, _role=_role)
     if "@" in parts.netloc:
-        raise StoreError(f"output {scheme}://{parts.netloc.rsplit('@', 1)[-1]}{parts.path}: put credentials in the "
+        raise StoreError(f"{noun} {scheme}://{parts.netloc.rsplit('@', 1)[-1]}{parts.path}: put credentials in the "
                          "environment or --storage-options, never in the URL (it is printed and recorded)")
     import fsspec
 
     try:
         cls = fsspec.get_filesystem_class(scheme)
     except ValueError:
-        raise StoreError(f"output {text!r}: unknown protocol {scheme}://; use a local folder, file://, s3://, gs:// "
+        raise StoreError(f"{noun} {text!r}: unknown protocol {scheme}://; use a local folder, file://, s3://, gs:// "
                          "or another fsspec protocol") from None
     except ImportError:
         extra = PROTOCOL_EXTRAS.get(scheme)
         how = f"pip install 'ximagenet12[{extra}]'" if extra else f"install the fsspec package for {scheme}://"
-        raise StoreError(f"writing to {scheme}:// needs a package that is not installed: {how}") from None
+        raise StoreError(f"{verb} {scheme}:// needs a package that is not installed: {how}") from None
     path = str(cls._strip_protocol(text)).rstrip("/")
     if not path.strip("/"):
-        raise StoreError(f"output {text!r} names no bucket: expected {scheme}://BUCKET/PREFIX")
+        raise StoreError(f"{noun} {text!r} names no bucket: expected {scheme}://BUCKET/PREFIX")
     return StorePath(scheme, path, dict(storage_options or {}))
+
+
+def data_source(data: str | os.PathLike[str] | StorePath, *,
+                storage_options: Mapping[str, Any] | None = None) -> str | os.PathLike[str] | StorePath:
+    """``--data`` as the evaluator's data layer takes it: a :class:`StorePath` for an object-store
+    URL (``s3://bucket/prefix``, with ``storage_options``), a local path for a ``file://`` URL,
+    and anything else (a local folder, a Hub dataset id) unchanged.
+
+    The same one-line :class:`StoreError` as :func:`destination` for what cannot be read
+    (unknown protocol, missing package naming the extra, credentials in the URL, storage
+    options for a folder or a Hub id).
+    """
+    if isinstance(data, StorePath):
+        return StorePath(data.protocol, data.path, {**data.options, **(storage_options or {})})
+    text = os.fspath(data)
+    if "://" not in text:
+        if storage_options:
+            raise StoreError(f"--storage-options apply to object-store URLs (s3://, gs://, ...), not {text!r}")
+        return data
+    found = destination(text, storage_options=storage_options, _role=("data", "reading from"))
+    return str(found) if isinstance(found, Path) else found
+
+
+#: ``--storage-options`` help for the commands that read ``--data``.
+DATA_STORAGE_OPTIONS_HELP = ("fsspec storage options for an object-store --data (s3://BUCKET/PREFIX of a finished build), "
+                             'as a JSON object, e.g. \'{"endpoint_url": "http://minio:9000"}\'; credentials may also '
+                             "come from the environment (AWS_*), and are never written or printed")
+
+
+def cli_data(data: str, storage_options: str | None) -> str | os.PathLike[str] | StorePath:
+    """``--data`` and ``--storage-options`` of a command as the evaluator's data layer takes them
+    (:func:`data_source` after :func:`parse_storage_options`)."""
+    return data_source(data, storage_options=parse_storage_options(storage_options))

@@ -40,10 +40,10 @@ def _rows(data: str | os.PathLike, config: str, limit: int | None):
 def load_samples(data: str | os.PathLike, store: ImageStore, *, limit: int | None = None
                  ) -> tuple[list[ChallengeSample], list[str], list[str]]:
     """The ``original`` rows as samples (kept encoded in ``store``), class names and keys."""
-    from ximagenet12.evaluation.data import ORIGINAL, available_configs, class_info
+    from ximagenet12.evaluation.data import ORIGINAL, available_configs, class_info, data_name
 
     if ORIGINAL not in available_configs(data):
-        raise ValueError(f"the data {os.fspath(data)!r} has no {ORIGINAL!r} config: the challenge searches backgrounds for its samples")
+        raise ValueError(f"the data {data_name(data)!r} has no {ORIGINAL!r} config: the challenge searches backgrounds for its samples")
     names, keys = class_info(data, ORIGINAL)
     keys = [k or n for k, n in zip(keys, names)]
     samples: list[ChallengeSample] = []
@@ -51,12 +51,12 @@ def load_samples(data: str | os.PathLike, store: ImageStore, *, limit: int | Non
     for row in _rows(data, ORIGINAL, limit):
         sid = str(row["source_id"])
         if sid in seen:
-            raise ValueError(f"source_id {sid!r} occurs twice in the {ORIGINAL!r} config of {os.fspath(data)!r}")
+            raise ValueError(f"source_id {sid!r} occurs twice in the {ORIGINAL!r} config of {data_name(data)!r}")
         seen.add(sid)
         samples.append(ChallengeSample(sid, row["class_key"] or keys[row["label"]], int(row["label"]),
                                        store.add(sid, row["image"], row["mask"])))
     if not samples:
-        raise ValueError(f"the {ORIGINAL!r} config of {os.fspath(data)!r} has no rows")
+        raise ValueError(f"the {ORIGINAL!r} config of {data_name(data)!r} has no rows")
     return samples, names, keys
 
 
@@ -150,6 +150,8 @@ def _search_all(samples, store, pool, classifier, writer, *, candidates, batch_s
 def _report(outcomes, pool, classifier, names, keys, *, data, candidates, seed, batch_size, seconds) -> dict:
     import numpy as np
 
+    from ximagenet12.evaluation.data import data_name
+
     curve = worst_case_curve(outcomes, candidates)
     correct = [o for o in outcomes if o.original.correct]
     table = per_class(outcomes, keys, names, candidates)
@@ -164,7 +166,7 @@ def _report(outcomes, pool, classifier, names, keys, *, data, candidates, seed, 
     return {
         "task": "worst_background_challenge",
         "model": classifier.name,
-        "data": os.fspath(data),
+        "data": data_name(data),
         "mode": classifier.mode,
         "label_mapping": classifier.describe(),
         "candidates": candidates,

@@ -237,7 +237,7 @@ def _evaluate(model, data, *, scenarios, mode, batch_size, device, workers, limi
         "task": "classification",
         "metric": "accuracy",
         "model": name,
-        "data": os.fspath(data),
+        "data": D.data_name(data),
         "mode": mode,
         "mode_reason": mode_reason,
         "modes": {
@@ -292,7 +292,7 @@ def run_record(log: D.RunLog, *, data, pipe, batch_size: int, workers: int, limi
         "bad_shards": log.bad_shards,
         "n_bad_shards": len(log.bad_shards),
         "warnings": log.warnings,
-        "dataset": {"source": os.fspath(data), "fingerprint": D.dataset_fingerprint(data)},
+        "dataset": {"source": D.data_name(data), "fingerprint": D.dataset_fingerprint(data)},
         "batch_size": batch_size,
         "device": str(getattr(pipe, "device", "n/a")),
         "num_workers": workers,

@@ -1,7 +1,10 @@
 """Reading scenario configs for evaluation: which configs exist, their classes, their rows.
 
 ``data`` is a built dataset folder (the folder contract: ``README.md`` with YAML
-``configs:``, ``data/<config>/*.parquet``) or a Hub dataset repo id. Image columns stay
+``configs:``, ``data/<config>/*.parquet``), a finished build in an object store (an
+``s3://bucket/prefix`` URL, credentials from the environment, or a
+:class:`~ximagenet12.storage.StorePath` carrying storage options: see
+:func:`ximagenet12.storage.data_source`) or a Hub dataset repo id. Image columns stay
 undecoded: the evaluator decodes them itself, in background threads, and counts the
 images that fail to decode instead of crashing.
 
@@ -16,6 +19,15 @@ What is read, and what never is
     (through ``HfFileSystem``; anything that is not plain parquet falls back to
     ``datasets`` streaming), and their row paths are never read. Error messages never echo
     file content.
+
+Object stores
+    A store prefix is read like a local folder, through fsspec: the card and
+    ``build_info.json`` (the build's commit marker: a prefix without it is an unfinished
+    build and is refused), the shards its card's ``data_files`` match under the prefix,
+    their footers for row counts, and their rows row group by row group through ranged
+    reads (a shard is never downloaded whole, the prefix never copied). Row paths are never
+    read, as for the Hub. The fingerprint is the build's own (the same as a local copy's)
+    plus a digest of the objects' names, sizes and ETags; no storage option is recorded.
 
 RGBA scenarios (``segmented_image``, ``transparent_image``)
     Images with an alpha channel are flattened by compositing them on **black**:
@@ -42,12 +54,17 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 import numpy as np
 from PIL import Image
 
+from ximagenet12.storage import StorePath
+
 __all__ = [
     "ORIGINAL",
     "SPLIT",
     "ALPHA_FLATTENING",
     "DecodeError",
     "is_local",
+    "is_store",
+    "store_of",
+    "data_name",
     "available_configs",
     "resolve_scenarios",
     "open_config",
@@ -64,6 +81,7 @@ __all__ = [
     "config_files",
     "hub_files",
     "dataset_fingerprint",
+    "store_objects_digest",
     "RunLog",
     "run_configs",
     "config_batches",
@@ -85,25 +103,75 @@ class DecodeError(ValueError):
     """One image or mask could not be decoded (counted and reported, not fatal)."""
 
 
-def is_local(data: str | os.PathLike) -> bool:
-    return os.path.isdir(os.fspath(data))
+def is_local(data: str | os.PathLike | StorePath) -> bool:
+    return not isinstance(data, StorePath) and os.path.isdir(os.fspath(data))
 
 
-def _card_path(folder: Path) -> Path:
+def store_of(data: str | os.PathLike | StorePath) -> StorePath | None:
+    """``data`` as a :class:`StorePath` when it names an object store, else ``None``.
+
+    A URL string is resolved with the environment's credentials only; a caller with storage
+    options passes the :class:`StorePath` of :func:`ximagenet12.storage.data_source`.
+    """
+    if isinstance(data, StorePath):
+        return data
+    if "://" not in os.fspath(data):
+        return None
+    from ximagenet12.storage import data_source
+
+    found = data_source(data)
+    return found if isinstance(found, StorePath) else None
+
+
+def is_store(data: str | os.PathLike | StorePath) -> bool:
+    """Whether ``data`` is a build in an object store (read through :mod:`ximagenet12.storage`)."""
+    return store_of(data) is not None
+
+
+def data_name(data: str | os.PathLike | StorePath) -> str:
+    """How ``data`` is named in reports and messages (a store: its URL, never its options)."""
+    return str(data) if isinstance(data, StorePath) else os.fspath(data)
+
+
+def _finished_store(store: StorePath) -> StorePath:
+    """``store`` once it is known to hold a finished build; every failure one ``ValueError`` line.
+
+    ``build_info.json`` is the build's commit marker (written last): without it the prefix
+    is an unfinished build, a missing bucket, or no build at all — each said as such.
+    """
+    try:
+        if (store / "build_info.json").is_file():
+            return store
+        bucket = StorePath(store.protocol, store.path.split("/", 1)[0], store.options)
+        if not bucket.exists():
+            raise ValueError(f"data {store}: the bucket {bucket} does not exist (or these credentials cannot see it)")
+        if store.exists():
+            raise ValueError(f"data {store} is an unfinished build (no build_info.json, which a build writes last): "
+                             f"finish it with `ximagenet12 build --out {store} --resume` or name a finished build")
+    except OSError as exc:  # refused credentials, an unreachable endpoint: StorePath's one secret-free line
+        raise ValueError(str(exc)) from None
+    raise ValueError(f"data {store} holds no ximagenet12 build (nothing under the prefix)")
+
+
+def _root(data: str | os.PathLike | StorePath) -> Path | StorePath:
+    return store_of(data) or Path(data)
+
+
+def _card_path(folder: Path | StorePath) -> Path | StorePath:
     card = folder / "README.md"
     if not card.is_file():
         raise FileNotFoundError(f"data folder {str(folder)!r} has no README.md dataset card (not a built folder)")
     return card
 
 
-def _card_configs(folder: Path) -> list[str]:
+def _card_configs(folder: Path | StorePath) -> list[str]:
     """Config names of a built folder's card, read the way ``datasets`` reads them."""
     from ximagenet12.hub_validate import read_card_configs
 
     return read_card_configs(_card_path(folder))
 
 
-def _card_entries(folder: Path) -> list[dict]:
+def _card_entries(folder: Path | StorePath) -> list[dict]:
     """The ``configs:`` entries of a built folder's card (each with a ``config_name``), in card order."""
     from ximagenet12.hub_validate import read_card_metadata
 
@@ -115,9 +183,12 @@ def _card_entries(folder: Path) -> list[dict]:
 
 
 def available_configs(data: str | os.PathLike) -> list[str]:
-    """Config names of a built folder (its card's YAML ``configs:``) or of a Hub dataset."""
+    """Config names of a built folder or store prefix (its card's YAML ``configs:``) or of a Hub dataset."""
     if is_local(data):
         return _card_configs(Path(data))
+    store = store_of(data)
+    if store is not None:
+        return _card_configs(_finished_store(store))
     text = os.fspath(data)
     if text.startswith((".", "/", "~")) or text.count("/") > 1:
         raise FileNotFoundError(f"data folder {text!r} does not exist")
@@ -140,13 +211,13 @@ def _inside(path: Path, root: Path) -> bool:
         return False
 
 
-def config_files(folder: str | os.PathLike, config: str) -> list[Path]:
-    """The parquet shards of ``config`` in a built folder, from its card's ``data_files``.
+def config_files(folder: str | os.PathLike | StorePath, config: str) -> list[Path] | list[StorePath]:
+    """The parquet shards of ``config`` in a built folder or store prefix, from its card's ``data_files``.
 
     Patterns are matched inside the folder only: a pattern or a link that leads outside
     it is an error, so the evaluator never reads files beyond the dataset.
     """
-    root = Path(folder)
+    root = _root(folder)
     entry = next((c for c in _card_entries(root) if c["config_name"] == config), None)
     if entry is None:
         raise ValueError(f"config {config!r} is not in the card of {str(root)!r}")
@@ -161,10 +232,13 @@ def config_files(folder: str | os.PathLike, config: str) -> list[Path]:
         elif isinstance(item, dict) and item.get("split", SPLIT) == SPLIT:
             paths = item.get("path")
             patterns += [paths] if isinstance(paths, str) else [p for p in paths or [] if isinstance(p, str)]
-    files: list[Path] = []
+    files: list = []
     for pattern in patterns:
         if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
             raise ValueError(f"config {config!r}: data_files pattern {pattern!r} points outside the dataset folder")
+        if isinstance(root, StorePath):  # keys under the prefix: a store has no links to follow out
+            files += [f for f in root.glob(pattern) if f.path.endswith(".parquet") and f not in files]
+            continue
         for path in sorted(root.glob(pattern)):
             if not path.is_file() or path.suffix != ".parquet" or path in files:
                 continue
@@ -205,7 +279,7 @@ def resolve_scenarios(data: str | os.PathLike, scenarios: str | Sequence[str] = 
             missing = [n for n in names if n not in available] or ([] if names else [tok])
             if missing:
                 raise ValueError(
-                    f"scenario {tok!r} is not in the data {os.fspath(data)!r}; available configs: "
+                    f"scenario {tok!r} is not in the data {data_name(data)!r}; available configs: "
                     f"{', '.join(available)}"
                 )
         wanted += [n for n in names if n not in wanted]
@@ -216,18 +290,30 @@ def resolve_scenarios(data: str | os.PathLike, scenarios: str | Sequence[str] = 
 
 
 def open_config(data: str | os.PathLike, config: str, *, columns: Sequence[str]):
-    """A streaming dataset of ``config`` with only ``columns``; image columns undecoded."""
+    """A streaming dataset of ``config`` with only ``columns``; image columns undecoded.
+
+    A store config streams its shards through ``datasets``' parquet loader with the store's
+    options (``datasets`` takes no bucket folder as a dataset path), reading only ``columns``.
+    """
     import datasets
 
+    store = store_of(data)
     try:
-        ds = datasets.load_dataset(os.fspath(data), config, split=SPLIT, streaming=True)
+        if store is not None:
+            urls = [str(f) for f in config_files(store, config)]
+            if not urls:
+                raise ValueError(f"config {config!r} of {store}: its data_files match no object")
+            ds = datasets.load_dataset("parquet", data_files={SPLIT: urls}, split=SPLIT, streaming=True,
+                                       storage_options=dict(store.options), columns=list(columns))
+        else:
+            ds = datasets.load_dataset(os.fspath(data), config, split=SPLIT, streaming=True)
     except Exception as exc:
-        raise ValueError(f"could not open config {config!r} of {os.fspath(data)!r}: {type(exc).__name__}: {exc}") from exc
+        raise ValueError(f"could not open config {config!r} of {data_name(data)!r}: {type(exc).__name__}: {exc}") from exc
     features = ds.features or {}
     missing = [c for c in columns if features and c not in features]
     if missing:
         raise ValueError(
-            f"config {config!r} of {os.fspath(data)!r} lacks the column(s) {', '.join(missing)}; "
+            f"config {config!r} of {data_name(data)!r} lacks the column(s) {', '.join(missing)}; "
             f"it has {', '.join(features)}"
         )
     for col in columns:
@@ -236,26 +322,47 @@ def open_config(data: str | os.PathLike, config: str, *, columns: Sequence[str])
     return ds.select_columns(list(columns))
 
 
-def _rel(path: Path, root: Path) -> str:
+def _rel(path: Path | StorePath, root: Path | StorePath) -> str:
+    if isinstance(path, StorePath) and isinstance(root, StorePath):
+        return root.relative(path.path)
     try:
         return path.relative_to(root).as_posix()
     except ValueError:
         return path.name
 
 
-def _local_features(data: str | os.PathLike, config: str, files: Sequence[Path]):
-    """The ``datasets`` features of a local config, from the first shard whose footer reads."""
+@contextmanager
+def _opened(shard: Path | StorePath) -> Iterator[Any]:
+    """What pyarrow opens a shard from: a local path as is, a store object as a ranged-read file."""
+    if isinstance(shard, StorePath):
+        with shard.open() as handle:
+            yield handle
+    else:
+        yield shard
+
+
+def _footer(shard: Path | StorePath):
+    """The parquet metadata (footer) of a shard; a store reads only the file's tail."""
+    import pyarrow.parquet as pq
+
+    with _opened(shard) as handle:
+        return pq.ParquetFile(handle).metadata
+
+
+def _local_features(data: str | os.PathLike | StorePath, config: str, files: Sequence[Path | StorePath]):
+    """The ``datasets`` features of a local (or store) config, from the first shard whose footer reads."""
     import datasets
     import pyarrow.parquet as pq
 
     errors = []
     for f in files:
         try:
-            return datasets.Features.from_arrow_schema(pq.read_schema(f))
+            with _opened(f) as handle:  # the arrow schema with its `huggingface` feature metadata
+                return datasets.Features.from_arrow_schema(pq.ParquetFile(handle).schema_arrow)
         except Exception as exc:  # pyarrow raises ArrowInvalid, OSError ... for a damaged footer
-            errors.append(f"{_rel(f, Path(data))}: {type(exc).__name__}")
+            errors.append(f"{_rel(f, _root(data))}: {type(exc).__name__}")
     raise ValueError(
-        f"config {config!r} of {os.fspath(data)!r}: no readable parquet shard"
+        f"config {config!r} of {data_name(data)!r}: no readable parquet shard"
         + (f" ({'; '.join(errors)})" if errors else " (its data_files match no file)")
     )
 
@@ -268,7 +375,7 @@ def class_info(data: str | os.PathLike, config: str) -> tuple[list[str], list[st
     """
     import datasets
 
-    local = is_local(data)
+    local = is_local(data) or is_store(data)
     if local:
         files = config_files(data, config)
         features = _local_features(data, config, files)
@@ -276,11 +383,11 @@ def class_info(data: str | os.PathLike, config: str) -> tuple[list[str], list[st
         try:
             features = datasets.load_dataset(os.fspath(data), config, split=SPLIT, streaming=True).features or {}
         except Exception as exc:
-            raise ValueError(f"could not open config {config!r} of {os.fspath(data)!r}: {type(exc).__name__}: {exc}") from exc
+            raise ValueError(f"could not open config {config!r} of {data_name(data)!r}: {type(exc).__name__}: {exc}") from exc
     feature = features.get("label")
     if not isinstance(feature, datasets.ClassLabel):
         raise ValueError(
-            f"config {config!r} of {os.fspath(data)!r}: column 'label' must be a ClassLabel, got {feature!r}"
+            f"config {config!r} of {data_name(data)!r}: column 'label' must be a ClassLabel, got {feature!r}"
         )
     names = list(feature.names)
     keys = [""] * len(names)
@@ -312,17 +419,15 @@ def count_rows(data: str | os.PathLike, config: str) -> int | None:
     A shard whose footer does not read makes the count unknown (the run then reads, names
     and reports that shard), so a damaged config is never taken for an empty one.
     """
-    if not is_local(data):
+    if not is_local(data) and not is_store(data):
         return None
-    import pyarrow.parquet as pq
-
     files = config_files(data, config)
     if not files:
         return 0
     total = 0
     for f in files:
         try:
-            total += pq.ParquetFile(f).metadata.num_rows
+            total += _footer(f).num_rows
         except Exception:  # a damaged footer: reported as a bad shard when the rows are read
             return None
     return total
@@ -347,9 +452,14 @@ class RunLog:
 
 def _local_rows(data: str | os.PathLike, config: str, files: Sequence[Path], *, columns: Sequence[str],
                 log: RunLog | None) -> Iterator[dict]:
-    """Rows of a local config's shards (see :func:`_shard_rows`)."""
-    root = Path(data)
-    return _shard_rows([(_rel(f, root), f) for f in files], config=config, columns=columns, log=log)
+    """Rows of a local (or store) config's shards (see :func:`_shard_rows`)."""
+    root = _root(data)
+    return _shard_rows([(_rel(f, root), _source_of(f)) for f in files], config=config, columns=columns, log=log)
+
+
+def _source_of(shard: Path | StorePath) -> Any:
+    """What :func:`_shard_rows` opens: a local path, or a callable opening a store object."""
+    return (lambda: shard.open()) if isinstance(shard, StorePath) else shard
 
 
 def hub_files(repo: str, config: str) -> list[str]:
@@ -413,12 +523,17 @@ def dataset_fingerprint(data: str | os.PathLike) -> dict:
     """What identifies the evaluated data, so that reports over different data are never mixed.
 
     A local folder: the sha256 of the build's own fingerprint in ``build_info.json`` when it
-    has one, else of the parquet shards' relative names and sizes. A Hub dataset: the
-    resolved revision (commit sha) of the repo.
+    has one, else of the parquet shards' relative names and sizes. A store prefix: the value
+    a local copy of it gives (so reports over the store and over a copy are comparable),
+    plus ``objects``, :func:`store_objects_digest` (keys, sizes and ETags).
+    A Hub dataset: the resolved revision (commit sha) of the repo.
     """
     import hashlib
     import json
 
+    store = store_of(data)
+    if store is not None:
+        return _store_fingerprint(store)
     if is_local(data):
         root = Path(data)
         info = root / "build_info.json"
@@ -429,11 +544,9 @@ def dataset_fingerprint(data: str | os.PathLike) -> dict:
         if recorded:
             digest = hashlib.sha256(json.dumps(recorded, sort_keys=True, default=str).encode()).hexdigest()
             return {"kind": "build_info", "value": digest}
-        h = hashlib.sha256()
-        for f in sorted(root.glob("data/**/*.parquet")):
-            if f.is_file() and _inside(f, root):
-                h.update(f"{_rel(f, root)}\0{f.stat().st_size}\n".encode())
-        return {"kind": "parquet_files", "value": h.hexdigest()}
+        files = [(_rel(f, root), f.stat().st_size) for f in root.glob("data/**/*.parquet")
+                 if f.is_file() and _inside(f, root)]
+        return {"kind": "parquet_files", "value": _files_digest(files)}
     try:
         from huggingface_hub import HfApi
 
@@ -441,6 +554,48 @@ def dataset_fingerprint(data: str | os.PathLike) -> dict:
     except Exception as exc:  # offline, private, gone: recorded, and analyze warns
         return {"kind": "hub_revision", "value": None, "error": f"{type(exc).__name__}: {_first_line(exc)}"}
     return {"kind": "hub_revision", "value": sha}
+
+
+def store_objects_digest(store: StorePath) -> str:
+    """``sha256:<hex>`` of a store build's card, ``build_info.json`` and parquet shards: each
+    object's relative key, size and ETag, from one listing (no object is read; ETags change
+    with any rewritten object). Never the storage options or any credential."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for rel, info in store.listing().items():
+        if rel in ("README.md", "build_info.json") or (rel.startswith("data/") and rel.endswith(".parquet")):
+            digest.update(f"{rel}\0{info['size']}\0{info['etag'] or ''}\n".encode())
+    return f"sha256:{digest.hexdigest()}"
+
+
+def _files_digest(files: Iterable[tuple[str, int]]) -> str:
+    """sha256 of ``(relative path, size)`` pairs in path order (a local folder and a store alike)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for rel, size in sorted(files, key=lambda item: item[0].split("/")):
+        h.update(f"{rel}\0{size}\n".encode())
+    return h.hexdigest()
+
+
+def _store_fingerprint(store: StorePath) -> dict:
+    """:func:`dataset_fingerprint` of a store prefix: what a local copy gives, plus ``objects``."""
+    import hashlib
+    import json
+
+    try:
+        recorded = json.loads((store / "build_info.json").read_text()).get("fingerprint")
+        listing = store.listing("data")
+        objects = store_objects_digest(store)
+    except (OSError, ValueError, AttributeError) as exc:  # recorded, and analyze warns
+        return {"kind": "parquet_files", "value": None, "store": str(store),
+                "error": f"{type(exc).__name__}: {_first_line(exc)}"}
+    if recorded:
+        value = hashlib.sha256(json.dumps(recorded, sort_keys=True, default=str).encode()).hexdigest()
+        return {"kind": "build_info", "value": value, "store": str(store), "objects": objects}
+    shards = [(rel, info["size"]) for rel, info in listing.items() if rel.endswith(".parquet")]
+    return {"kind": "parquet_files", "value": _files_digest(shards), "store": str(store), "objects": objects}
 
 
 def flatten_alpha(image: Image.Image) -> Image.Image:
@@ -641,17 +796,15 @@ def _planned(data: str | os.PathLike, config: str, limit: int | None,
     return total if total is None or limit is None else min(total, limit)
 
 
-def file_row_counts(data: str | os.PathLike, config: str) -> list[tuple[Path, int]] | None:
-    """``(shard, rows)`` of a local config from its parquet footers; ``None`` when a footer
-    does not read or the data is not a local folder (its rows cannot then be addressed by position)."""
-    if not is_local(data):
+def file_row_counts(data: str | os.PathLike | StorePath, config: str) -> list[tuple[Path | StorePath, int]] | None:
+    """``(shard, rows)`` of a local or store config from its parquet footers; ``None`` when a footer
+    does not read or the data is on the Hub (its rows cannot then be addressed by position)."""
+    if not is_local(data) and not is_store(data):
         return None
-    import pyarrow.parquet as pq
-
     out = []
     for f in config_files(data, config):
         try:
-            out.append((f, pq.ParquetFile(f).metadata.num_rows))
+            out.append((f, _footer(f).num_rows))
         except Exception:  # a damaged footer: see count_rows
             return None
     return out
@@ -669,15 +822,15 @@ def span_rows(data: str | os.PathLike, config: str, span: tuple[int, int], *, co
     start, stop = span
     counts = file_row_counts(data, config)
     if counts is None:
-        raise ValueError(f"config {config!r} of {os.fspath(data)!r}: rows can be addressed by position only in a "
-                         "local folder whose parquet footers read")
-    root, offset = Path(data), 0
+        raise ValueError(f"config {config!r} of {data_name(data)!r}: rows can be addressed by position only in a "
+                         "local folder or store prefix whose parquet footers read")
+    root, offset = _root(data), 0
     for path, n in counts:
         lo, hi = max(start - offset, 0), min(stop - offset, n)
         offset += n
         if lo >= hi:
             continue
-        rows = _shard_rows([(_rel(path, root), path)], config=config, columns=columns, log=log)
+        rows = _shard_rows([(_rel(path, root), _source_of(path))], config=config, columns=columns, log=log)
         try:
             yield from itertools.islice(rows, lo, hi)
         finally:
@@ -761,7 +914,7 @@ def run_configs(
 def nothing_to_evaluate(data: str | os.PathLike, skipped: Sequence[dict]) -> ValueError:
     """The error of a run in which every config was skipped, with the reasons."""
     reasons = "; ".join(f"{s['config']}: {s['reason']}" for s in skipped)
-    return ValueError(f"nothing to evaluate in {os.fspath(data)!r}: every config was skipped ({reasons})")
+    return ValueError(f"nothing to evaluate in {data_name(data)!r}: every config was skipped ({reasons})")
 
 
 def _skip(log: RunLog, config: str, reason: str) -> None:
@@ -809,7 +962,7 @@ def _run_config(data, config, prepare, process, *, columns, batch_size, num_work
 
 def _config_rows(data, config: str, *, columns: Sequence[str], log: RunLog) -> Iterable[dict]:
     """The rows of one config, shard by shard (local folder or Hub), or streamed by ``datasets``."""
-    if is_local(data):
+    if is_local(data) or is_store(data):
         return _local_rows(data, config, config_files(data, config), columns=columns, log=log)
     try:
         files = hub_files(os.fspath(data), config)
@@ -843,7 +996,7 @@ def config_batches(
     for config in configs:
         total = _planned(data, config, limit)
         if total == 0:
-            raise ValueError(f"config {config!r} of {os.fspath(data)!r} is empty (0 rows)")
+            raise ValueError(f"config {config!r} of {data_name(data)!r} is empty (0 rows)")
         rows = _config_rows(data, config, columns=columns, log=log)
         rows = rows if limit is None else itertools.islice(rows, limit)
         bar = progress_bar(progress, total=total, desc=config)
@@ -865,5 +1018,5 @@ def config_batches(
             if bar is not None:
                 bar.close()
         if seen == 0:
-            raise ValueError(f"config {config!r} of {os.fspath(data)!r} has no readable rows")
+            raise ValueError(f"config {config!r} of {data_name(data)!r} has no readable rows")
         seconds[config] = round(time.perf_counter() - started, 3)

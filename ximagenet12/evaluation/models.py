@@ -471,8 +471,13 @@ def run_provenance(
 
     from ximagenet12 import __version__
 
-    text = os.fspath(data)
-    if os.path.isdir(text):
+    from ximagenet12.evaluation.data import store_of, store_objects_digest
+
+    store = store_of(data)
+    text = str(store) if store is not None else os.fspath(data)
+    if store is not None:  # a build in an object store: its objects' keys, sizes and ETags; never its options
+        data_block = {"kind": "store", "url": text, "fingerprint": store_objects_digest(store)}
+    elif os.path.isdir(text):
         data_block = {"kind": "local", "path": os.path.abspath(text), "fingerprint": data_fingerprint(text)}
     else:
         data_block = {"kind": "hub", "repo_id": text, "requested_revision": data_revision,

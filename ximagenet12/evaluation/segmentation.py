@@ -216,7 +216,7 @@ def _evaluate(model, data, *, scenarios, object_labels, background_labels, batch
         "task": "segmentation",
         "metric": "iou",
         "model": name,
-        "data": os.fspath(data),
+        "data": D.data_name(data),
         "mode": None,
         "object_labels": policy.describe(),
         "classes": [{"index": i, "name": n, "key": k} for i, (n, k) in enumerate(zip(names, keys))],

@@ -140,7 +140,7 @@ def explain_classification(
         pipe.model, method, target_layer=target_layer, ig_steps=ig_steps or DEFAULT_IG_STEPS,
         baseline=torch.from_numpy(space.baseline()), internal_batch_size=batch_size,
     )
-    settings = {"model": name, "data": os.fspath(data), "method": method, "target": target, "mode": mode,
+    settings = {"model": name, "data": D.data_name(data), "method": method, "target": target, "mode": mode,
                 "target_layer": explainer.target_layer, "ig_steps": explainer.ig_steps, "limit": limit,
                 "seed": seed, "overlay_samples": overlay_samples}
     ctx = _Context(pipe=pipe, explainer=explainer, mapping=mapping, keys=keys, space=space, target=target,
@@ -166,7 +166,7 @@ def explain_classification(
                           n_bootstrap=n_bootstrap, extra={"batch_size": batch_size, "num_workers": workers,
                                                           "device": str(pipe.device),
                                                           "resumed_configs": store.resumed,
-                                                          "dataset": {"source": os.fspath(data),
+                                                          "dataset": {"source": D.data_name(data),
                                                                       "fingerprint": D.dataset_fingerprint(data)},
                                                           "provenance": run_provenance(model, data, loaded=pipe,
                                                                                        revision=revision, dtype=dtype),

@@ -51,10 +51,12 @@ class ConfigImages:
 def _projected(data: str | os.PathLike, config: str, columns: list[str]):
     import datasets
 
+    if D.is_store(data):  # a build in an object store: its shards through datasets' parquet loader
+        return D.open_config(data, config, columns=columns)
     try:
         return datasets.load_dataset(os.fspath(data), config, split=D.SPLIT, streaming=True, columns=columns)
     except Exception as exc:
-        raise ValueError(f"could not open config {config!r} of {os.fspath(data)!r}: {type(exc).__name__}: {exc}") from exc
+        raise ValueError(f"could not open config {config!r} of {D.data_name(data)!r}: {type(exc).__name__}: {exc}") from exc
 
 
 def read_sources(data: str | os.PathLike, configs: Sequence[str], *, limit: int | None = None) -> SourceTable:
@@ -82,7 +84,7 @@ def read_sources(data: str | os.PathLike, configs: Sequence[str], *, limit: int 
                     f"in {config!r}: a source image must keep its class in every scenario"
                 )
     if not label_of:
-        raise ValueError(f"the configs {', '.join(configs)} of {os.fspath(data)!r} have no rows")
+        raise ValueError(f"the configs {', '.join(configs)} of {D.data_name(data)!r} have no rows")
     ids = tuple(sorted(label_of))
     return SourceTable(ids, np.array([label_of[s] for s in ids], dtype=np.int64), tuple(names), tuple(keys))
 
@@ -102,5 +104,5 @@ def load_images(data: str | os.PathLike, config: str, *, limit: int | None = Non
         labels.append(int(row["label"]))
         sids.append(row["source_id"])
     if not images:
-        raise ValueError(f"config {config!r} of {os.fspath(data)!r} is empty (0 rows)")
+        raise ValueError(f"config {config!r} of {D.data_name(data)!r} is empty (0 rows)")
     return ConfigImages(config, images, np.array(labels, dtype=np.int64), sids)
