@@ -225,3 +225,43 @@ def test_a_data_source_that_cannot_be_read_is_refused_before_any_work(data, opti
 
     with pytest.raises(ValueError, match=match):
         cli_data(data, options)
+
+
+# --------------------------------------------------------------------------- the other commands that take --data
+
+
+@pytest.mark.slow
+def test_explain_and_challenge_read_the_store_with_storage_options(stored, vit_dir, tmp_path, aws_env, capsys):
+    url, options, local = stored
+    store_args = ["--data", url, "--storage-options", json.dumps(options)]
+    explain = ["explain", "--model", str(vit_dir), "--method", "rollout", "--scenarios", "original,image_grey",
+               "--limit", "2", "--device", "cpu", "--no-progress", "--n-bootstrap", "20", "--dtype", "float32"]
+    assert main([*explain, *store_args, "--out", str(tmp_path / "explain")]) == 0
+    assert main([*explain, "--data", str(local), "--out", str(tmp_path / "explain-local")]) == 0
+    remote, copy = (json.loads((tmp_path / f / "report.json").read_text()) for f in ("explain", "explain-local"))
+    assert remote["data"] == url
+    assert {c: e["object_focus"] for c, e in remote["scenarios"].items()} == \
+        {c: e["object_focus"] for c, e in copy["scenarios"].items()}
+    challenge = ["challenge", "--model", str(vit_dir), "--candidates", "2", "--limit", "2", "--no-library",
+                 "--device", "cpu", "--no-progress", "--mode", "restricted"]
+    assert main([*challenge, *store_args, "--out", str(tmp_path / "challenge")]) == 0
+    report = json.loads((tmp_path / "challenge" / "report.json").read_text())
+    assert report["data"] == url and report["n"] == 2
+    out = capsys.readouterr()
+    for blob in [*(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()), out.out.encode(), out.err.encode()]:
+        assert SECRET.encode() not in blob and KEY_ID.encode() not in blob
+
+
+def test_train_reads_the_store_through_the_environment_as_it_reads_a_local_copy(stored, vit_dir, tmp_path, aws_env,
+                                                                                 capsys):
+    url, options, local = stored
+    aws_env.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
+    aws_env.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    aws_env.setenv("AWS_ENDPOINT_URL", options["endpoint_url"])
+    errors = []
+    for data in (url, str(local)):  # 4 sources of 10 classes: the fold plan refuses both the same way
+        assert main(["train", "--protocol", "ex1", "--folds", "2", "--model", str(vit_dir), "--data", data,
+                     "--out", str(tmp_path / "run"), "--no-progress"]) == 1
+        errors.append(capsys.readouterr().err)
+    assert errors[0] == errors[1], errors  # the source table was read from the store
+    assert errors[0].startswith("ximagenet12 train: error: 10 class(es) have fewer source images than --folds 2: ")
