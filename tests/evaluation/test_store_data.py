@@ -265,3 +265,17 @@ def test_train_reads_the_store_through_the_environment_as_it_reads_a_local_copy(
         errors.append(capsys.readouterr().err)
     assert errors[0] == errors[1], errors  # the source table was read from the store
     assert errors[0].startswith("ximagenet12 train: error: 10 class(es) have fewer source images than --folds 2: ")
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("ray")
+def test_evaluate_on_ray_replicas_reads_the_store_and_gives_the_local_report(stored, vit_dir, tmp_path, aws_env):
+    pytest.importorskip("ray")
+    url, options, local = stored
+    remote = _evaluate(["--data", url, "--storage-options", json.dumps(options), "--engine", "ray", "--replicas", "2",
+                        "--ray-num-cpus", "2"], tmp_path / "ray", vit_dir)
+    copy = _evaluate(["--data", str(local)], tmp_path / "local", vit_dir)
+    assert len(remote["engine"]["shards"]) == 2  # the store's footers gave row counts, so configs were split
+    assert {c: e["modes"] for c, e in remote["scenarios"].items()} == {c: e["modes"] for c, e in copy["scenarios"].items()}
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "ray" / "predictions.parquet"),
+                                  pd.read_parquet(tmp_path / "local" / "predictions.parquet"))
