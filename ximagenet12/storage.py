@@ -1,5 +1,9 @@
 """Output destinations: a local folder, or a folder (prefix) in an object store named by an fsspec URL.
 
+The same URLs name ``--data`` for the commands that read a finished build
+(:func:`data_source`; the evaluator's :mod:`ximagenet12.evaluation.data` reads the prefix
+through :meth:`StorePath.open`, :meth:`StorePath.glob` and :meth:`StorePath.listing`).
+
 ``ximagenet12 build --out`` takes a local path, a ``file://`` URL (both: a local
 :class:`pathlib.Path`) or any URL whose fsspec protocol package is installed — ``s3://``
 (``s3fs``: ``pip install 'ximagenet12[s3]'``), ``gs://`` (``gcsfs``:
