@@ -138,6 +138,14 @@ class StorePath:
             self.fs.invalidate_cache(self.path)  # fresh: another client (datasets, a build) may have listed or written
             return bool(self.fs.exists(self.path))
 
+    def info(self) -> dict[str, Any]:
+        """The object's metadata from a fresh request: ``FileNotFoundError`` when it is missing, and
+        an unreachable store or refused credentials as their own one-line errors (where ``exists``
+        and ``is_file`` of fsspec would answer ``False``)."""
+        with self._io("read"):
+            self.fs.invalidate_cache(self.path)
+            return dict(self.fs.info(self.path))
+
     def is_file(self) -> bool:
         with self._io("read"):
             self.fs.invalidate_cache(self.path)

@@ -189,6 +189,18 @@ def test_a_bucket_that_does_not_exist_is_one_line(stored, aws_env, capsys):
                    "does not exist (or these credentials cannot see it)\n")
 
 
+def test_an_unreachable_endpoint_is_one_line_naming_it_not_a_missing_bucket(aws_env, capsys):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    options = {**_options(f"http://127.0.0.1:{port}"), "config_kwargs": {"retries": {"max_attempts": 1}}}
+    err = _error(["--data", f"s3://{BUCKET}/xin12", "--storage-options", json.dumps(options)], capsys)
+    assert err.startswith(f"ximagenet12 evaluate: error: cannot read s3://{BUCKET}/xin12/build_info.json: "
+                          f"Could not connect to the endpoint URL: \"http://127.0.0.1:{port}/")
+
+
 def test_a_prefix_without_build_info_is_an_unfinished_build_and_an_empty_one_no_build(stored, aws_env, capsys):
     url, options, _ = stored
     store = data_source(f"s3://{BUCKET}/half", storage_options=options)

@@ -140,8 +140,11 @@ def _finished_store(store: StorePath) -> StorePath:
     is an unfinished build, a missing bucket, or no build at all — each said as such.
     """
     try:
-        if (store / "build_info.json").is_file():
+        try:
+            (store / "build_info.json").info()  # not is_file(): fsspec answers False for an unreachable store
             return store
+        except FileNotFoundError:
+            pass
         bucket = StorePath(store.protocol, store.path.split("/", 1)[0], store.options)
         if not bucket.exists():
             raise ValueError(f"data {store}: the bucket {bucket} does not exist (or these credentials cannot see it)")
