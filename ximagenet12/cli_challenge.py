@@ -59,7 +59,8 @@ def _run(args: argparse.Namespace) -> int:
     from ximagenet12.storage import cli_data
 
     result = run_challenge(
-        args.model, cli_data(args.data, args.storage_options), args.out, candidates=args.candidates, seed=args.seed, batch_size=args.batch_size,
+        args.model, cli_data(args.data, args.storage_options), args.out, candidates=args.candidates, seed=args.seed,
+        batch_size=args.batch_size,
         mode=args.mode, device=args.device, limit=args.limit, backgrounds=args.backgrounds,
         use_library=not args.no_library, license=args.license, progress=not args.no_progress,
     )

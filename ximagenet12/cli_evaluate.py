@@ -56,7 +56,8 @@ def _common(p: argparse.ArgumentParser, *, batch_default: int, model_help: str) 
     from ximagenet12.storage import DATA_STORAGE_OPTIONS_HELP
 
     p.add_argument("--data", required=True,
-                   help="built dataset folder, Hub dataset repo id, or a finished build in an object store (s3://BUCKET/PREFIX)")
+                   help="built dataset folder, Hub dataset repo id, or a finished build in an object store "
+                   "(s3://BUCKET/PREFIX)")
     p.add_argument("--storage-options", default=None, metavar="JSON", help=DATA_STORAGE_OPTIONS_HELP)
     p.add_argument("--scenarios", default="all", help="'all' (every config of the data) or comma-separated config names")
     p.add_argument("--out", required=True, help="report folder to write")

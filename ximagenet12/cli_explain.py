@@ -22,7 +22,8 @@ def _run_explain(args: argparse.Namespace) -> int:
 
     checkpoints = Path(args.out) / CHECKPOINT_DIR
     result = explain_classification(
-        args.model, cli_data(args.data, args.storage_options), scenarios=args.scenarios, method=args.method, target=args.target,
+        args.model, cli_data(args.data, args.storage_options), scenarios=args.scenarios, method=args.method,
+        target=args.target,
         target_layer=args.target_layer, mode=args.mode, ig_steps=args.ig_steps, batch_size=args.batch_size,
         device=args.device, num_workers=args.num_workers, limit=args.limit, progress=not args.no_progress,
         overlay_samples=args.overlay_samples, seed=args.seed, n_bootstrap=args.n_bootstrap,
@@ -67,7 +68,8 @@ def register(subparsers) -> None:
     from ximagenet12.storage import DATA_STORAGE_OPTIONS_HELP
 
     p.add_argument("--data", required=True,
-                   help="built dataset folder, Hub dataset repo id, or a finished build in an object store (s3://BUCKET/PREFIX)")
+                   help="built dataset folder, Hub dataset repo id, or a finished build in an object store "
+                   "(s3://BUCKET/PREFIX)")
     p.add_argument("--storage-options", default=None, metavar="JSON", help=DATA_STORAGE_OPTIONS_HELP)
     p.add_argument("--scenarios", default="all", help="'all' or comma-separated config names")
     p.add_argument("--out", required=True, help="report folder to write")

@@ -199,7 +199,8 @@ class StorePath:
         for key, info in found.items():
             if key.startswith(self.path + "/") and info.get("type", "file") == "file":
                 tag = next((info[k] for k in ("ETag", "etag", "md5Hash", "generation") if info.get(k)), None)
-                out[self.relative(key)] = {"size": int(info.get("size") or 0), "etag": None if tag is None else str(tag).strip('"')}
+                out[self.relative(key)] = {"size": int(info.get("size") or 0),
+                                           "etag": None if tag is None else str(tag).strip('"')}
         return dict(sorted(out.items()))
 
     def download(self, local: Path) -> None:

@@ -226,7 +226,8 @@ def test_a_missing_s3fs_names_the_extra(aws_env, monkeypatch, capsys):
 @pytest.mark.parametrize(
     ("data", "options", "match"),
     [
-        ("./built", '{"anon": true}', r"^--storage-options apply to object-store URLs \(s3://, gs://, \.\.\.\), not './built'$"),
+        ("./built", '{"anon": true}',
+         r"^--storage-options apply to object-store URLs \(s3://, gs://, \.\.\.\), not './built'$"),
         ("s3://bucket/x", "[1]", r"^--storage-options must be a JSON object, got list$"),
         ("s3://AKID:pw@bucket/x", None, r"^data s3://bucket/x: put credentials in the environment or --storage-options"),
         ("nosuch://bucket/x", None, r"^data 'nosuch://bucket/x': unknown protocol nosuch://"),
@@ -288,6 +289,7 @@ def test_evaluate_on_ray_replicas_reads_the_store_and_gives_the_local_report(sto
                         "--ray-num-cpus", "2"], tmp_path / "ray", vit_dir)
     copy = _evaluate(["--data", str(local)], tmp_path / "local", vit_dir)
     assert len(remote["engine"]["shards"]) == 2  # the store's footers gave row counts, so configs were split
-    assert {c: e["modes"] for c, e in remote["scenarios"].items()} == {c: e["modes"] for c, e in copy["scenarios"].items()}
+    assert {c: e["modes"] for c, e in remote["scenarios"].items()} == \
+        {c: e["modes"] for c, e in copy["scenarios"].items()}
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "ray" / "predictions.parquet"),
                                   pd.read_parquet(tmp_path / "local" / "predictions.parquet"))
