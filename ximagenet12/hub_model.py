@@ -486,6 +486,7 @@ def _upload_model(root: Path, paths: list[str], card: str, repo_id: str, *, priv
             ModelCard(card).validate(repo_type="model")  # the Hub's own card check, before any write
         except ValueError as exc:
             raise ValueError(f"the Hub refuses the generated model card: {_server_text(str(exc))}") from None
+        created = not api.repo_exists(repo_id, repo_type="model")
         summary.url = str(api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True))
         if revision != "main":
             api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
@@ -503,6 +504,20 @@ def _upload_model(root: Path, paths: list[str], card: str, repo_id: str, *, priv
     except ValueError as exc:
         raise ValueError(mask_tokens(str(exc), secrets)) from None
     except (HfHubHTTPError, OSError, *_transport_errors()) as exc:
+        left = _remove_if_created(api, repo_id, created=locals().get("created", False), commits=summary.commits)
         raise PushError(f"push of {root} to model repo {repo_id} failed, nothing was published (one commit): "
-                        f"{_describe(exc, secrets)}; run the same push again") from None
+                        f"{_describe(exc, secrets)}{left}; run the same push again") from None
     return summary
+
+
+def _remove_if_created(api, repo_id: str, *, created: bool, commits: list[str]) -> str:
+    """Delete the model repo this push created when its one commit failed, so a failed first
+    push leaves no empty repo behind; a repo that existed before is never touched. Returns
+    what to add to the error when the repo could not be removed."""
+    if not created or commits:
+        return ""
+    try:
+        api.delete_repo(repo_id, repo_type="model", missing_ok=True)
+        return ""
+    except Exception as exc:  # the push's own error matters more; say the repo stayed
+        return f" (the empty repo it created could not be removed: {type(exc).__name__})"

@@ -316,7 +316,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(value).encode())
 
     def _dispatch(self) -> None:
-        body = self._body() if self.command in ("POST", "PUT") else b""
+        body = self._body() if self.command in ("POST", "PUT", "DELETE") else b""
         self.hub.authorizations.append(self.headers.get("Authorization"))
         try:
             with self.hub._lock:
@@ -330,7 +330,7 @@ class _Handler(BaseHTTPRequestHandler):
             payload = json.dumps({"error": exc.message, **exc.extra}).encode()
             self._send(exc.status, payload, headers, head=self.command == "HEAD")
 
-    do_GET = do_POST = do_PUT = do_HEAD = _dispatch
+    do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _dispatch
 
     def _require_auth(self) -> None:
         if not (self.headers.get("Authorization") or "").startswith("Bearer "):
@@ -348,6 +348,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._require_auth()
             status, value = hub.create_repo(json.loads(body))
             return self._json(status, value)
+        if parts[:3] == ["api", "repos", "delete"] and method == "DELETE":
+            self._require_auth()
+            payload = json.loads(body)
+            repo_type = payload.get("type") or "model"
+            repo_id = f"{payload['organization']}/{payload['name']}" if payload.get("organization") else payload["name"]
+            if hub.repos.pop((repo_type, repo_id), None) is None:
+                raise _HTTPError(404, f"Repository Not Found for url: {repo_type}s/{repo_id}", "RepoNotFound")
+            return self._send(200, b"")
         if parts[:2] == ["api", "agent-harnesses"]:  # huggingface_hub's user-agent lookup
             return self._json(200, {"standardEnvVars": [], "harnesses": {}})
         if parts[:2] == ["api", "validate-yaml"]:

@@ -167,10 +167,18 @@ def test_a_failed_commit_publishes_nothing_and_a_rerun_completes(vit_ex1, hub, r
     hub.fail_commits = {1}
     proc = run_client(_push_code(vit_ex1, "owner/vit-x", dataset="owner/d", license="mit"), check=False)
     assert proc.returncode == 3 and "nothing was published" in proc.stdout and "run the same push again" in proc.stdout
-    assert set(hub.files("model", "owner/vit-x")) == {".gitattributes"}  # no weights without a card, nor the reverse
+    assert ("model", "owner/vit-x") not in hub.repos  # the empty repo this push created is removed
     result = _result(run_client(_push_code(vit_ex1, "owner/vit-x", dataset="owner/d", license="mit")))
     assert result["uploaded"][-1] == "README.md"
     assert len(set(hub.lfs_uploads)) == len(hub.lfs_uploads)  # the weights reached LFS once
+
+
+def test_a_failed_push_to_a_repo_that_existed_before_leaves_the_repo(vit_ex1, hub, run_client):
+    run_client("from huggingface_hub import HfApi\nHfApi().create_repo('owner/kept')")
+    hub.fail_commits = {hub.commit_requests + 1}
+    proc = run_client(_push_code(vit_ex1, "owner/kept", dataset="owner/d", license="mit"), check=False)
+    assert proc.returncode == 3 and "nothing was published" in proc.stdout
+    assert set(hub.files("model", "owner/kept")) == {".gitattributes"}  # still there, untouched
 
 
 def test_another_models_files_are_removed_in_the_same_commit(vit_ex1, hub, run_client):
