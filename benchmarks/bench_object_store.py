@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _moto import moto_bucket  # noqa: E402
 from bench_build import make_release  # noqa: E402
 
 
@@ -41,21 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
 
-    import logging
-
-    import s3fs
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-
     from ximagenet12.builder import build_dataset
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    options = {"key": "bench", "secret": "bench-secret", "endpoint_url": f"http://{host}:{port}"}
-    s3fs.S3FileSystem(skip_instance_cache=True, **options).mkdir("bench")
-    with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
+    with moto_bucket("bench") as options, tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
         source = make_release(Path(tmp) / "release", args.images)
         load0 = os.getloadavg()[0]
         local, store, size = [], [], 0
@@ -67,7 +56,6 @@ def main(argv: list[str] | None = None) -> int:
             store.append(_timed(build_dataset, source, f"s3://bench/out-{k}", args.scenarios,
                                 storage_options=options)[0])
         load1 = os.getloadavg()[0]
-    server.stop()
     a, b = statistics.median(local), statistics.median(store)
     print(f"{args.images} images, scenarios={args.scenarios}, {size / 2**20:.1f} MiB of shards, "
           f"{args.repeats} repeats each, alternating; load average (1 min) {load0:.1f} before, {load1:.1f} after")

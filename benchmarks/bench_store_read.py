@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _moto import moto_bucket  # noqa: E402
 from bench_build import make_release  # noqa: E402
 
 COLUMNS = ["image", "label", "class_key", "source_id", "scenario"]
@@ -55,23 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
 
-    import logging
-
     import s3fs
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
 
     from ximagenet12.builder import build_dataset
     from ximagenet12.storage import data_source
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    options = {"key": "bench", "secret": "bench-secret", "endpoint_url": f"http://{host}:{port}"}
-    fs = s3fs.S3FileSystem(skip_instance_cache=True, **options)
-    fs.mkdir("bench")
-    with tempfile.TemporaryDirectory(prefix="bench-store-read-") as tmp:
+    with moto_bucket("bench") as options, tempfile.TemporaryDirectory(prefix="bench-store-read-") as tmp:
+        fs = s3fs.S3FileSystem(skip_instance_cache=True, **options)
         source = make_release(Path(tmp) / "release", args.images)
         build_dataset(str(source), "s3://bench/out", scenarios=args.scenarios, progress=False, storage_options=options)
         local = Path(tmp) / "copy"
@@ -86,7 +77,6 @@ def main(argv: list[str] | None = None) -> int:
                 times[name].append(seconds)
                 counts.add((rows, nbytes))
         load1 = os.getloadavg()[0]
-    server.stop()
     if len(counts) != 1:
         raise SystemExit(f"the store and the copy gave different rows: {counts}")
     (rows, nbytes), = counts
