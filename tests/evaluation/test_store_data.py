@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
 from pathlib import Path
 
 import fsspec
@@ -48,12 +49,17 @@ def stored(moto_endpoint, tmp_path_factory):
         mp.setenv("AWS_CONFIG_FILE", "/nonexistent")
         mp.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
         fs = s3fs.S3FileSystem(skip_instance_cache=True, **_options(moto_endpoint))
-        fs.mkdir(BUCKET)
-        url = f"s3://{BUCKET}/builds/xin12"
+        # pytest-xdist may tear this module fixture down and set it up again in the same worker
+        # (when the worker's tests of this module are not contiguous): the session's server then
+        # already has the bucket, so each set-up builds under a prefix of its own.
+        if not fs.exists(BUCKET):
+            fs.mkdir(BUCKET)
+        prefix = f"builds/xin12-{uuid.uuid4().hex[:8]}"
+        url = f"s3://{BUCKET}/{prefix}"
         build_dataset(None, url, scenarios=SCENARIOS, max_samples=4, block_samples=2, progress=False,
                       storage_options=_options(moto_endpoint))
         local = tmp_path_factory.mktemp("copy") / "xin12"
-        fs.get(f"{BUCKET}/builds/xin12/", str(local), recursive=True)
+        fs.get(f"{BUCKET}/{prefix}/", str(local), recursive=True)
         s3fs.S3FileSystem.clear_instance_cache()
     return url, _options(moto_endpoint), local
 
