@@ -939,19 +939,14 @@ def _run_config(data, config, prepare, process, *, columns, batch_size, num_work
     out: list[dict] = []
     started = time.perf_counter()
     try:
-        for batch in prefetch_batches(rows, prepare, batch_size=batch_size, num_workers=num_workers):
-            seen += len(batch)
-            good = []
-            for row, x in batch:
-                if isinstance(x, DecodeError):
-                    log.failures.append({"config": config, "source_id": row.get("source_id"), "error": str(x)})
-                else:
-                    good.append((row, x))
+        for n, good in _decoded_batches(rows, prepare, config=config, failures=log.failures, batch_size=batch_size,
+                                        num_workers=num_workers):
+            seen += n
             if good:
                 out += process(config, good)
             for b in (bar, overall):
                 if b is not None:
-                    b.update(len(batch))
+                    b.update(n)
     finally:
         if bar is not None:
             bar.close()
@@ -961,6 +956,20 @@ def _run_config(data, config, prepare, process, *, columns, batch_size, num_work
         return []
     log.seconds[config] = round(time.perf_counter() - started, 3)
     return out
+
+
+def _decoded_batches(rows: Iterable[dict], prepare, *, config: str, failures: list[dict], batch_size: int,
+                     num_workers: int) -> Iterator[tuple[int, list]]:
+    """``(rows in the batch, [(row, prepare(row)), ...] of those that decoded)`` per batch;
+    a sample that failed to decode goes to ``failures`` with its config and source id."""
+    for batch in prefetch_batches(rows, prepare, batch_size=batch_size, num_workers=num_workers):
+        good = []
+        for row, x in batch:
+            if isinstance(x, DecodeError):
+                failures.append({"config": config, "source_id": row.get("source_id"), "error": str(x)})
+            else:
+                good.append((row, x))
+        yield len(batch), good
 
 
 def _config_rows(data, config: str, *, columns: Sequence[str], log: RunLog) -> Iterable[dict]:
@@ -1005,18 +1014,13 @@ def config_batches(
         bar = progress_bar(progress, total=total, desc=config)
         seen, started = 0, time.perf_counter()
         try:
-            for batch in prefetch_batches(rows, prepare, batch_size=batch_size, num_workers=num_workers):
-                seen += len(batch)
-                good = []
-                for row, x in batch:
-                    if isinstance(x, DecodeError):
-                        failures.append({"config": config, "source_id": row.get("source_id"), "error": str(x)})
-                    else:
-                        good.append((row, x))
+            for n, good in _decoded_batches(rows, prepare, config=config, failures=failures, batch_size=batch_size,
+                                            num_workers=num_workers):
+                seen += n
                 if good:
                     yield config, good
                 if bar is not None:
-                    bar.update(len(batch))
+                    bar.update(n)
         finally:
             if bar is not None:
                 bar.close()
