@@ -81,6 +81,7 @@ def build_dataset(
     ray_address: str | None = None,
     executor: Any = None,
     storage_options: dict[str, Any] | None = None,
+    auto_mask: Any = None,
 ) -> BuildSummary:
     """Build ``out_dir`` (a Hub-ready folder: ``data/<config>/*.parquet`` + card) from ``source``.
 
@@ -104,7 +105,11 @@ def build_dataset(
     (``num_proc`` processes) or ``ray`` (block tasks on the Ray cluster at ``ray_address``, default
     ``$RAY_ADDRESS``, else a local Ray instance; see :mod:`ximagenet12.ray_engine`).
     ``executor``: an executor object instead (e.g. a configured
-    :class:`ximagenet12.ray_engine.RayExecutor`); the caller closes it.
+    :class:`ximagenet12.ray_engine.RayExecutor`); the caller closes it. ``auto_mask``: make the
+    masks of a source of photos without masks: a maker name (``grabcut``, ``rembg``), a
+    ``transformers`` model id or folder, or a :class:`ximagenet12.sources.automask.MaskMaker`;
+    masks are made in the workers, every row's provenance records ``mask_source``, and masks
+    covering under 1 % or over 95 % of the frame are recorded skips.
 
     Safety (issue 17): an ``out_dir`` that is, holds or lies inside the source is refused
     before anything is touched; the folder is locked for the whole build
@@ -125,7 +130,8 @@ def build_dataset(
         out = destination_path(out_dir, storage_options=storage_options)
         _check_out(out, source, None)  # before the source is even listed
         plan = plan_build(source, scenarios=scenarios, seed=seed, split=split, block_samples=block_samples,
-                          max_samples=max_samples, backgrounds=backgrounds, generation=generation, strict=strict)
+                          max_samples=max_samples, backgrounds=backgrounds, generation=generation, strict=strict,
+                          auto_mask=auto_mask)
         _check_out(out, source, plan.source)
         with folder_lock(out, purpose="build"):
             if hasattr(executor, "preflight"):  # connect to a cluster before the folder is changed

@@ -210,7 +210,7 @@ def finalize_build(plan: BuildPlan, work: Path, out: Path, *, skipped: list[Skip
     files = [f for c in summary.configs.values() for f in c.files] + [SKIPPED_FILE, CARD_FILE, BUILD_INFO]
     atomic_write_bytes(stage / SKIPPED_FILE, "".join(json.dumps(s.to_dict()) + "\n" for s in skipped).encode("utf-8"))
     text = render_card(summary, built, features, pretty_name=card.pretty_name, repo_id=card.repo_id,
-                       license_name=getattr(src, "license_name", None), source_notes=getattr(src, "notes", None),
+                       license_name=getattr(src, "license_name", None), source_notes=_source_notes(src, skipped),
                        background_ids=list(plan.backgrounds.ids) if plan.backgrounds is not None else None,
                        source_datasets=getattr(src, "source_datasets", None))
     atomic_write_bytes(stage / CARD_FILE, text.encode("utf-8"))
@@ -221,6 +221,16 @@ def finalize_build(plan: BuildPlan, work: Path, out: Path, *, skipped: list[Skip
     publish(out, stage, files)
     shutil.rmtree(work, ignore_errors=True)
     return summary
+
+
+def _source_notes(src: Any, skipped: list[Skipped]) -> str | None:
+    """The source's own card notes, plus how many photos automatic masks left out (``--auto-mask``)."""
+    notes = getattr(src, "notes", None)
+    if getattr(src, "mask_maker", None) is None:
+        return notes
+    from ximagenet12.sources.automask import skipped_masks_note
+
+    return "\n\n".join(n for n in (notes, skipped_masks_note(skipped)) if n)
 
 
 def publish(out: Path, stage: Path, files: list[str]) -> None:

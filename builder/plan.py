@@ -129,14 +129,25 @@ def plan_build(
     backgrounds: BackgroundLibrary | str | os.PathLike[str] | None,
     generation: Any,
     strict: bool,
+    auto_mask: Any = None,
 ) -> BuildPlan:
-    """Check the options, open and select the source, and fingerprint the settings."""
+    """Check the options, open and select the source, and fingerprint the settings.
+
+    ``auto_mask``: a mask maker (or its name) that makes the masks of a source of photos
+    (:mod:`ximagenet12.sources.automask`); it is checked (installed, model present) first.
+    """
     if block_samples is not None and (not isinstance(block_samples, int) or block_samples < 1):
         raise ValueError(f"block_samples must be a positive integer or None (automatic), got {block_samples!r}")
     if not isinstance(split, str) or not split.replace("_", "").isalnum():
         raise ValueError(f"split must be a name like 'train', got {split!r}")
     variants = _variants(scenarios)
-    src = _open(source)
+    maker = None
+    if auto_mask is not None:
+        from ximagenet12.sources.automask import mask_maker
+
+        maker = mask_maker(auto_mask)
+        maker.check()  # a missing package or model fails here, in one line, before the source is listed
+    src = _open(source, maker)
     items = _select(list(src.items()), max_samples)
     if not items:
         raise ValueError(f"source {getattr(src, 'name', src)!r} has no usable sample; skipped: "
@@ -150,6 +161,8 @@ def plan_build(
                                    if v.scenario.family != "generative"):
         backgrounds = BackgroundLibrary.default()
     fingerprint = _fingerprint(src, items, variants, seed, split, block_samples, backgrounds)
+    if getattr(src, "mask_maker", None) is not None:  # the masks are made: their maker decides the rows
+        fingerprint["auto_mask"] = src.mask_maker.fingerprint()
     if any(v.scenario.family == "generative" for v in variants):
         from ximagenet12.generation import GenerationOptions
 
@@ -197,15 +210,18 @@ def _select(items: list[SourceItem], max_samples: int | None) -> list[SourceItem
     return [i for i in items if i.source_id in chosen]
 
 
-def _open(source: Any) -> Any:
+def _open(source: Any, maker: Any = None) -> Any:
     if source is None:
-        from ximagenet12.builder.sample import sample_source
+        from ximagenet12.builder.sample import auto_masked_sample_source, sample_source
 
-        return sample_source()
+        return sample_source() if maker is None else auto_masked_sample_source(maker)
     if isinstance(source, (str, os.PathLike)):
         from ximagenet12.sources import open_source
 
-        return open_source(source)
+        return open_source(source, **({"auto_mask": maker} if maker is not None else {}))
+    if maker is not None:
+        raise TypeError("auto_mask needs the source as a path (photos in class folders, a COCO file or a LabelMe "
+                        f"folder), not a {type(source).__name__}")
     if not (hasattr(source, "items") and hasattr(source, "classes")):
         raise TypeError(f"source must be a Source, a path or None (the embedded sample), got {type(source).__name__}")
     return source

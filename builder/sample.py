@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ximagenet12.sources import ReleaseSource, Source
 
-__all__ = ["SAMPLE_LICENSE", "SAMPLE_LICENSE_NAME", "sample_path", "sample_source"]
+__all__ = ["SAMPLE_LICENSE", "SAMPLE_LICENSE_NAME", "auto_masked_sample_source", "sample_path", "sample_source"]
 
 #: The Hub licence id of the sample: its photos carry different terms (CC0, public domain,
 #: CC BY 2.0, MIT), named in :data:`SAMPLE_LICENSE_NAME` and per image in ``sample/LICENSE.md``.
@@ -48,4 +48,18 @@ def sample_source() -> Source:
     source.license = SAMPLE_LICENSE  # type: ignore[attr-defined]
     source.license_name = SAMPLE_LICENSE_NAME  # type: ignore[attr-defined]
     source.notes = _NOTE  # type: ignore[attr-defined]
+    return source
+
+
+def auto_masked_sample_source(maker: object) -> Source:
+    """The embedded sample's photos with masks made by ``maker`` (their own masks unused):
+    ``ximagenet12 build --auto-mask grabcut`` without ``--source``, a quick look at a maker."""
+    from ximagenet12.sources.photos import PhotoSource
+
+    hand = sample_source()
+    source = PhotoSource(sample_path(), maker=maker, name="ximagenet12-sample-automask")  # type: ignore[arg-type]
+    source.class_names = list(hand.class_names)
+    source.license = SAMPLE_LICENSE  # type: ignore[attr-defined]
+    source.license_name = SAMPLE_LICENSE_NAME  # type: ignore[attr-defined]
+    source.notes = _NOTE.replace(", with object masks made for the package", "") + "\n\n" + source.notes
     return source

@@ -190,6 +190,9 @@ def result_row(
     """
     out = result.output
     same_mask = mask_png is not None and (out.mask is sample.mask or np.array_equal(out.mask, sample.mask))
+    provenance = result.provenance
+    if sample.mask_source is not None:  # an automatic mask: every row says which maker made it
+        provenance = {**provenance, "mask_source": sample.mask_source}
     return (
         encode_image(out.image, variant.scenario.mode),
         mask_png if same_mask else encode_mask(out.mask),
@@ -199,7 +202,7 @@ def result_row(
         variant.name,
         variant.effective_level,
         int(result.seed),
-        json.dumps(result.provenance, sort_keys=True, separators=(",", ":")),
+        json.dumps(provenance, sort_keys=True, separators=(",", ":")),
     )
 
 

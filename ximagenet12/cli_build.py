@@ -69,6 +69,18 @@ def register(subparsers) -> None:
     p.add_argument("--corruption-fill", choices=("none", "inpaint"), default="none",
                    help="corrupt_*_background configs: 'inpaint' fills the object's hole from its surroundings "
                    "before corrupting, so blurs carry no trace of the object's colours")
+    p.add_argument("--auto-mask", default=None, metavar="grabcut|rembg|MODEL",
+                   help="the source's photos have no masks: make them with GrabCut (OpenCV, no weights; the offline "
+                   "choice), rembg (with --auto-mask-model FILE.onnx, staged locally) or a transformers "
+                   "image-segmentation / SAM model (a Hub id or a local folder). The box: the COCO/LabelMe "
+                   "annotation's when the source has one, else a centred one. Masks covering under 1%% or over 95%% "
+                   "of the frame are recorded skips; every row's provenance records mask_source")
+    p.add_argument("--auto-mask-model", default=None, metavar="PATH",
+                   help="the model file rembg uses (a U2-Net-style .onnx you staged; nothing is downloaded)")
+    p.add_argument("--auto-mask-margin", type=float, default=None, metavar="F",
+                   help="the centred box leaves this fraction of each side free (default 0.1)")
+    p.add_argument("--auto-mask-trust-remote-code", action="store_true",
+                   help="let a transformers mask model run its own code from its folder (e.g. BiRefNet)")
     from ximagenet12.ray_engine import add_engine_arguments
 
     add_engine_arguments(p)
@@ -85,6 +97,7 @@ def _run_build(args: argparse.Namespace) -> int:
     from ximagenet12.registry import resolve, with_params
 
     variants = with_params(resolve(args.scenarios), {"fill": args.corruption_fill}, family="corruption")
+    maker = _mask_maker(args)
     generation = None
     if any(v.scenario.family == "generative" for v in variants):
         from ximagenet12.generation import options_from_args
@@ -95,7 +108,7 @@ def _run_build(args: argparse.Namespace) -> int:
     executor = executor_from_args(args)
     previous = _stop_cleanly_on_sigterm()
     try:
-        summary = _build(args, variants, generation, executor)
+        summary = _build(args, variants, generation, executor, maker)
     except (OSError, RuntimeError) as exc:  # full disk, no permission, folder in use, a worker died: one line
         print(f"ximagenet12 build: error: {exc}", file=sys.stderr)
         return 1
@@ -109,7 +122,24 @@ def _run_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _build(args: argparse.Namespace, variants: list, generation: object, executor: object) -> object:
+def _mask_maker(args: argparse.Namespace) -> object:
+    """The mask maker --auto-mask names (None without it); its options make no sense alone."""
+    if args.auto_mask is None:
+        given = [flag for flag, value in (("--auto-mask-model", args.auto_mask_model),
+                                          ("--auto-mask-margin", args.auto_mask_margin),
+                                          ("--auto-mask-trust-remote-code", args.auto_mask_trust_remote_code or None))
+                 if value is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)} only apply with --auto-mask")
+        return None
+    from ximagenet12.sources.automask import mask_maker
+
+    return mask_maker(args.auto_mask, model=args.auto_mask_model, margin=args.auto_mask_margin,
+                      trust_remote_code=args.auto_mask_trust_remote_code)
+
+
+def _build(args: argparse.Namespace, variants: list, generation: object, executor: object,
+           maker: object = None) -> object:
     from ximagenet12.builder import build_dataset
     from ximagenet12.storage import parse_storage_options
 
@@ -131,6 +161,7 @@ def _build(args: argparse.Namespace, variants: list, generation: object, executo
         repo_id=args.repo_id,
         executor=executor,
         storage_options=parse_storage_options(args.storage_options),
+        auto_mask=maker,
     )
 
 

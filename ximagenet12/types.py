@@ -32,6 +32,9 @@ class Sample:
     class_key: str
     image: np.ndarray  # HxWx3 uint8
     mask: np.ndarray  # HxW bool, True = object
+    #: who made the mask when it is not the source's own: ``grabcut``, ``rembg:<model>``,
+    #: ``transformers:<id>`` (see :mod:`ximagenet12.sources.automask`); rows record it
+    mask_source: str | None = None
 
 
 @dataclass(frozen=True)

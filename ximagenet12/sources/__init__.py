@@ -13,12 +13,19 @@ with the reason). ``open_source(path)`` picks the reader from the layout::
 
 from __future__ import annotations
 
+from ximagenet12.sources.automask import MASK_MAKERS, MaskMaker, mask_maker, register_mask_maker
+from ximagenet12.sources.automask_models import RembgMaskMaker, TransformersMaskMaker
 from ximagenet12.sources.base import IMAGE_EXTENSIONS, LoadOptions, Source, class_names_for
 from ximagenet12.sources.coco import CocoSource, rle_counts_from_string, rle_decode
 from ximagenet12.sources.detect import SUPPORTED_LAYOUTS, open_source
 from ximagenet12.sources.folders import FolderSource, ReleaseSource
 from ximagenet12.sources.hf import HFDatasetSource
 from ximagenet12.sources.labelme import BACKGROUND_LABELS, LabelMeSource, shapes_to_mask
+from ximagenet12.sources.photos import PhotoSource
+
+# the learned mask makers register here, where the package is assembled (the registry does not know them)
+register_mask_maker("rembg", RembgMaskMaker)
+register_mask_maker("transformers", TransformersMaskMaker)
 
 __all__ = [
     "BACKGROUND_LABELS",
@@ -29,9 +36,14 @@ __all__ = [
     "HFDatasetSource",
     "LabelMeSource",
     "LoadOptions",
+    "MASK_MAKERS",
+    "MaskMaker",
+    "PhotoSource",
     "ReleaseSource",
     "Source",
     "class_names_for",
+    "mask_maker",
+    "register_mask_maker",
     "open_source",
     "rle_counts_from_string",
     "rle_decode",

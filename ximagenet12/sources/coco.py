@@ -19,6 +19,12 @@ Policies:
   :func:`ximagenet12.imageio.align_mask` (EXIF orientation rules there).
 - Source id: ``file_name`` without its extension.
 
+With ``auto_mask`` (a :class:`~ximagenet12.sources.automask.MaskMaker`), segmentations are
+not needed: each image's mask is made by the maker from the ``bbox`` of its largest
+annotation (by ``area``, else the box's area), taken in the displayed photo's pixels;
+an annotation without a usable ``bbox`` (four finite numbers, positive width and
+height) makes its image a recorded skip.
+
 Recorded in ``skipped``: images with no (selected) annotations, images whose
 annotations have no segmentation (boxes only) or an unknown category, missing image
 files, ``file_name`` outside ``images_dir`` (or not text, or not valid UTF-8),
@@ -42,7 +48,7 @@ import cv2
 import numpy as np
 
 from ximagenet12.imageio import MAX_IMAGE_PIXELS, read_image
-from ximagenet12.sources.base import LoadOptions, Source, finish_sample
+from ximagenet12.sources.base import LoadOptions, Source, class_names_for, finish_sample
 from ximagenet12.sources.raster import check_declared_size, fill_polygon, stable_name
 from ximagenet12.types import Sample, SampleError, Skipped, SourceItem
 
@@ -222,10 +228,24 @@ def _has_segmentation(annotation: Mapping[str, Any]) -> bool:
     return bool(seg) and (isinstance(seg, Mapping) or isinstance(seg, (list, tuple)))
 
 
+def _bbox(annotation: Mapping[str, Any]) -> tuple[float, float, float, float] | None:
+    """The annotation's ``bbox`` [x, y, width, height] when usable (finite, positive size), else ``None``."""
+    box = annotation.get("bbox")
+    if not isinstance(box, (list, tuple)) or len(box) != 4 or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in box
+    ):
+        return None
+    x, y, w, h = (float(v) for v in box)
+    return (x, y, w, h) if w > 0 and h > 0 else None
+
+
 def _area(annotation: Mapping[str, Any]) -> float:
     area = annotation.get("area")
-    if isinstance(area, (int, float)) and area > 0:
+    if isinstance(area, (int, float)) and not isinstance(area, bool) and area > 0:
         return float(area)
+    if not _has_segmentation(annotation):
+        box = _bbox(annotation)
+        return box[2] * box[3] if box is not None else 0.0
     try:
         return segmentation_area(annotation["segmentation"])
     except (TypeError, ValueError):
@@ -308,6 +328,7 @@ class CocoSource(Source):
         mask_instances: Literal["all", "class"] = "all",
         options: LoadOptions | None = None,
         name: str | None = None,
+        auto_mask: Any = None,
     ):
         if mask_instances not in ("all", "class"):
             raise ValueError(f"mask_instances must be 'all' or 'class', got {mask_instances!r}")
@@ -326,6 +347,7 @@ class CocoSource(Source):
             raise FileNotFoundError(f"COCO images folder not found: {images_dir}")
         self.images_dir = images_dir
         self.options = options or LoadOptions()
+        self.mask_maker = auto_mask
 
         shown = "annotations" if origin == "annotations" else Path(origin).name  # stable: no folder in reasons
         names, skipped = _categories(doc, shown)
@@ -365,6 +387,10 @@ class CocoSource(Source):
         if name is None:
             name = Path(origin).stem if origin != "annotations" else images_dir.resolve().name
         super().__init__(name=name, items=items, skipped=skipped, classes=classes)
+        if auto_mask is not None:
+            from ximagenet12.sources.photos import automatic_masks_note
+
+            self.notes = automatic_masks_note(auto_mask)
 
     def _list_items(self, records: dict[Any, Mapping[str, Any]], by_image: dict[Any, list[Mapping[str, Any]]], *,
                     names: dict[int, str], filtered: bool, shown: str, mask_instances: str,
@@ -393,6 +419,14 @@ class CocoSource(Source):
             category = _category(anns[largest])
             class_key = names.get(category, str(category))
             chosen = anns if mask_instances == "all" else [a for a in anns if _category(a) == category]
+            if self.mask_maker is not None:
+                from ximagenet12.sources.automask import load_auto_masked
+
+                load = partial(load_auto_masked, str(path), maker=self.mask_maker, box=_bbox(anns[largest]),
+                               source_id=source_id, class_key=class_key, class_name=class_names_for([class_key])[0],
+                               max_pixels=self.options.max_pixels, name=stable_name(record["file_name"]))
+                items.append(SourceItem(source_id, class_key, load))
+                continue
             load = partial(
                 load_coco,
                 str(path),
@@ -414,7 +448,12 @@ class CocoSource(Source):
             return "several image records share this source id (file name without extension)"
         if not anns:
             return f"no annotations for this image{' of the selected categories' if filtered else ''} in {shown}"
-        bad = [a for a in anns if not _has_segmentation(a)]
+        if self.mask_maker is not None:
+            boxless = [a for a in anns if _bbox(a) is None]
+            if boxless:
+                return (f"annotation {_short(boxless[0].get('id'))} has no usable bbox [x, y, width, height] "
+                        "(--auto-mask starts from the object's box)")
+        bad = [] if self.mask_maker is not None else [a for a in anns if not _has_segmentation(a)]
         if bad:
             return f"annotation {_short(bad[0].get('id'))} has no segmentation (bounding box only)"
         strangers = [a for a in anns if names and _category(a) not in names]

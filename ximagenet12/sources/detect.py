@@ -21,6 +21,7 @@ SUPPORTED_LAYOUTS = (
     "ImageNet-S: <dir>/validation/<wnid>/<name>.JPEG + <dir>/validation-segmentation/<wnid>/<name>.png "
     "(and/or train-semi/), <dir> named ImageNetS50/300/919",
     "Hugging Face: a datasets.Dataset / DatasetDict, or a folder written by Dataset.save_to_disk",
+    "photos without masks (with --auto-mask): <dir>/<class>/<name>.jpg, or COCO/LabelMe files with boxes",
 )
 
 
@@ -52,7 +53,11 @@ def _unsupported(spec: Any, why: str) -> ValueError:
 def open_source(spec: str | os.PathLike | Any, **kw: Any) -> Source:
     """Open ``spec`` with the reader its layout calls for; ``kw`` go to that reader.
 
-    See :data:`SUPPORTED_LAYOUTS`. Raises :class:`FileNotFoundError` for a missing
+    See :data:`SUPPORTED_LAYOUTS`. With ``auto_mask=`` a mask maker (or its name; see
+    :mod:`ximagenet12.sources.automask`), masks are made for the photos instead: a COCO
+    file or folder gives each photo its largest annotation's box, a LabelMe folder its
+    largest rectangle or polygon's box, any other folder is read as photos in class
+    folders (:class:`~ximagenet12.sources.photos.PhotoSource`). Raises :class:`FileNotFoundError` for a missing
     path and :class:`ValueError`, listing the supported layouts, when nothing matches.
     """
     from ximagenet12.sources.coco import CocoSource
@@ -71,6 +76,9 @@ def open_source(spec: str | os.PathLike | Any, **kw: Any) -> Source:
     path = Path(spec)
     if not path.exists():
         raise FileNotFoundError(f"source not found: {path}")
+    if kw.get("auto_mask") is not None:
+        return _open_auto_masked(path, **kw)
+    kw.pop("auto_mask", None)
     if path.is_file():
         if path.suffix.lower() == ".json":
             doc = _coco_doc(path)
@@ -112,3 +120,36 @@ def open_source(spec: str | os.PathLike | Any, **kw: Any) -> Source:
     if labelme is not None:
         return LabelMeSource(path, **kw)
     raise _unsupported(path, "no known layout found")
+
+
+def _open_auto_masked(path: Path, *, auto_mask: Any, **kw: Any) -> Source:
+    """A source whose masks ``auto_mask`` makes: COCO (boxes), LabelMe (boxes) or photos in class folders."""
+    from ximagenet12.sources.automask import mask_maker
+    from ximagenet12.sources.photos import PhotoSource
+
+    maker = mask_maker(auto_mask)
+    if path.is_file():
+        doc = _coco_doc(path) if path.suffix.lower() == ".json" else None
+        if doc is None:
+            raise _unsupported(path, "a file that is not a COCO annotations JSON; for photos pass their folder")
+        from ximagenet12.sources.coco import CocoSource
+
+        images_dir = kw.pop("images_dir", path.parent)
+        kw.setdefault("name", path.stem)
+        return CocoSource(doc, images_dir, auto_mask=maker, **kw)
+    top_json = sorted(path.glob("*.json")) + sorted((path / "annotations").glob("*.json"))
+    coco = [(p, doc) for p in top_json if (doc := _coco_doc(p)) is not None]
+    if len(coco) > 1:
+        names = ", ".join(p.relative_to(path).as_posix() for p, _ in coco)
+        raise _unsupported(path, f"several COCO files ({names}); pass the one to use")
+    if coco:
+        from ximagenet12.sources.coco import CocoSource
+
+        images_dir = kw.pop("images_dir", path / "images" if (path / "images").is_dir() else path)
+        kw.setdefault("name", path.resolve().name)
+        return CocoSource(coco[0][1], images_dir, auto_mask=maker, **kw)
+    if next((p for p in sorted(path.rglob("*.json")) if _is_labelme(p)), None) is not None:
+        from ximagenet12.sources.labelme import LabelMeSource
+
+        return LabelMeSource(path, auto_mask=maker, **kw)
+    return PhotoSource(path, maker=maker, **kw)

@@ -24,6 +24,10 @@ Policies:
   :func:`ximagenet12.imageio.align_mask`, so a file annotated on the stored
   orientation (``imageHeight``/``imageWidth`` swapped) also lines up.
 - Source id: the JSON path relative to ``root`` without extension.
+- With ``auto_mask`` (a :class:`~ximagenet12.sources.automask.MaskMaker`), the shapes only
+  give the object's box: the box around every object area shape (a rectangle drawn around
+  the object is enough), or the maker's centred box when there is none; the maker makes
+  the mask from it.
 
 Recorded in ``skipped``: unreadable JSON (also nested too deeply), JSON files that are
 not LabelMe files, fields of the wrong type or with absurd values (``imageHeight`` as text,
@@ -209,6 +213,7 @@ def load_labelme(
     options: LoadOptions,
     background_labels: tuple[str, ...] = tuple(BACKGROUND_LABELS),
     name: str | None = None,
+    auto_mask: Any = None,
 ) -> Sample:
     """Decode one LabelMe annotation (image from ``imageData`` or ``image_path``) into a Sample.
 
@@ -233,7 +238,23 @@ def load_labelme(
         doc["shapes"], height or image.shape[0], width or image.shape[1], source_id=source_id,
         background_labels=background_labels, max_pixels=options.max_pixels,
     )
+    if auto_mask is not None:
+        return _auto_masked(image, mask, maker=auto_mask, source_id=source_id, class_key=class_key)
     return finish_sample(image, mask, source_id=source_id, class_key=class_key, options=options)
+
+
+def _auto_masked(image: Any, shapes_mask: np.ndarray, *, maker: Any, source_id: str, class_key: str) -> Sample:
+    """The maker's mask for ``image``, from the box around the object shapes (none: the centred box)."""
+    from ximagenet12.imageio import align_mask
+    from ximagenet12.sources.automask import auto_masked_sample
+    from ximagenet12.sources.base import class_names_for
+
+    shapes_mask = align_mask(shapes_mask, image, source_id=source_id)
+    ys, xs = np.nonzero(shapes_mask)
+    box = None if ys.size == 0 else (float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1),
+                                     float(ys.max() - ys.min() + 1))
+    return auto_masked_sample(image.pixels, maker=maker, box=box, source_id=source_id, class_key=class_key,
+                              class_name=class_names_for([class_key])[0])
 
 
 def _label_class(shapes: Sequence[Mapping[str, Any]], background_labels: Iterable[str]) -> str | None:
@@ -265,7 +286,8 @@ def _image_path(doc: Mapping[str, Any], path: Path, root: Path, *, source_id: st
 
 
 def _list_one(
-    path: Path, root: Path, *, class_from: str, background: tuple[str, ...], options: LoadOptions
+    path: Path, root: Path, *, class_from: str, background: tuple[str, ...], options: LoadOptions,
+    auto_mask: Any = None,
 ) -> tuple[SourceItem | Skipped, Path | None]:
     """One LabelMe file as an item or a skip, and its image file; raises :class:`SampleError`
     to skip a file that is not usable at all."""
@@ -299,6 +321,7 @@ def _list_one(
     load = partial(
         load_labelme, str(path), str(image_path) if image_path is not None else None, source_id=source_id,
         class_key=class_key, options=options, background_labels=background, name=rel.as_posix(),
+        **({"auto_mask": auto_mask} if auto_mask is not None else {}),
     )
     return SourceItem(source_id, class_key, load), image_path
 
@@ -333,6 +356,7 @@ class LabelMeSource(Source):
         background_labels: Iterable[str] = BACKGROUND_LABELS,
         options: LoadOptions | None = None,
         name: str | None = None,
+        auto_mask: Any = None,
     ):
         if class_from not in ("folder", "label"):
             raise ValueError(f"class_from must be 'folder' or 'label', got {class_from!r}")
@@ -341,6 +365,7 @@ class LabelMeSource(Source):
             raise FileNotFoundError(f"LabelMe folder not found: {root}")
         self.root, self.class_from = root, class_from
         self.options = options or LoadOptions()
+        self.mask_maker = auto_mask
         background = tuple(sorted(background_labels))
 
         items: list[SourceItem] = []
@@ -350,7 +375,7 @@ class LabelMeSource(Source):
         for path in scan.files:
             try:
                 item, image_path = _list_one(path, root, class_from=class_from, background=background,
-                                             options=self.options)
+                                             options=self.options, auto_mask=auto_mask)
             except SampleError as exc:
                 skipped.append(Skipped(exc.source_id, exc.reason))
                 continue
@@ -369,3 +394,7 @@ class LabelMeSource(Source):
             raise ValueError(f"no LabelMe JSON files found under {root}")
         super().__init__(name=name or root.resolve().name, items=items, skipped=skipped,
                          hidden=sorted(set(scan.hidden) | set(images.hidden)))
+        if auto_mask is not None:
+            from ximagenet12.sources.photos import automatic_masks_note
+
+            self.notes = automatic_masks_note(auto_mask)
