@@ -202,8 +202,6 @@ class TransformersMaskMaker(MaskMaker):
         if key not in _LOADED:
             try:
                 _LOADED[key] = self._load()
-            except ValueError:
-                raise
             except Exception as exc:  # noqa: BLE001 - offline Hub lookups, bad folders, remote code: one line
                 where = "folder" if Path(self.model).expanduser().is_dir() else "model id (not in the local cache?)"
                 raise ValueError(f"cannot load the mask model {self.model!r} ({where}): {_one_line(exc)}") from None
