@@ -162,8 +162,10 @@ def test_mask_maker_resolves_names_then_models():
 
 
 def test_the_fingerprint_holds_every_setting():
+    import cv2
+
     assert GrabCutMaskMaker().fingerprint() == {"mask_source": "grabcut", "margin": 0.1, "iterations": 3,
-                                                "max_side": 200, "seed": 0}
+                                                "max_side": 200, "seed": 0, "opencv": cv2.__version__}
     assert GrabCutMaskMaker(margin=0.2).fingerprint() != GrabCutMaskMaker().fingerprint()
 
 
@@ -323,3 +325,61 @@ def test_sam_is_prompted_with_the_box(tmp_path):
     a = maker.make_mask(image, box=(20, 12, 24, 24))
     assert a.dtype == bool and a.shape == (48, 64)
     assert np.array_equal(a, maker.make_mask(image, box=(20, 12, 24, 24)))
+
+
+_SALIENCY_CODE = '''
+import torch
+from transformers import PretrainedConfig, PreTrainedModel
+
+
+class TinySalConfig(PretrainedConfig):
+    model_type = "tinysal"
+
+    def __init__(self, image_size=32, **kwargs):
+        self.image_size = image_size
+        super().__init__(**kwargs)
+
+
+class TinySal(PreTrainedModel):
+    config_class = TinySalConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.conv = torch.nn.Conv2d(3, 1, 1)
+        self.post_init()
+
+    def forward(self, pixel_values):
+        return [self.conv(pixel_values) * 0.5, self.conv(pixel_values)]
+'''
+
+
+def test_a_remote_code_saliency_model_is_thresholded(tmp_path):
+    """A BiRefNet-style folder: its own modeling code, one output channel, no image processor."""
+    import importlib.util
+
+    import torch
+
+    (tmp_path / "modeling_tinysal.py").write_text(_SALIENCY_CODE)
+    spec = importlib.util.spec_from_file_location("modeling_tinysal", tmp_path / "modeling_tinysal.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    net = module.TinySal(module.TinySalConfig(image_size=32))
+    with torch.no_grad():  # brightness: normalised bright pixels are > 0, dark ones < 0
+        net.conv.weight.fill_(1 / 3)
+        net.conv.bias.zero_()
+    net.save_pretrained(tmp_path)
+    import json
+
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["auto_map"] = {"AutoConfig": "modeling_tinysal.TinySalConfig",
+                          "AutoModelForImageSegmentation": "modeling_tinysal.TinySal"}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="cannot load the mask model"):  # its own code runs only when allowed
+        mask_maker(str(tmp_path)).check()
+    maker = mask_maker(str(tmp_path), trust_remote_code=True)
+    maker.check()
+    image = np.zeros((48, 64, 3), np.uint8)
+    image[8:40, 16:48] = 230
+    expected = np.zeros((48, 64), bool)
+    expected[8:40, 16:48] = True
+    assert mask_iou(maker.make_mask(image), expected) > 0.9

@@ -223,6 +223,9 @@ class GrabCutMaskMaker(MaskMaker):
         return grabcut_mask(image, box=box, margin=self.margin, iterations=self.iterations, max_side=self.max_side,
                             seed=self.seed)
 
+    def fingerprint(self) -> dict[str, Any]:
+        return {**super().fingerprint(), "opencv": cv2.__version__}  # another OpenCV may cut differently
+
     def describe(self) -> str:
         return (f"GrabCut (OpenCV {cv2.__version__}, no learned weights): {self.iterations} rounds on the photo "
                 f"shrunk to at most {self.max_side} px, started from the annotation's box when the source has one, "

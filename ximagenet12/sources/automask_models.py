@@ -21,9 +21,10 @@ Face cache; nothing else is reachable offline) or a folder.
   class (the class key, or its name or one of its comma-separated synonyms, any case),
   united; when no label does, the one segment with the most pixels inside the box
   (labels such as ``background`` never count), ties to the higher score.
-- A model with a single output channel and no labels (a saliency/matting model such as
-  BiRefNet, with ``--auto-mask-trust-remote-code``): the photo resized to the model's
-  ``image_size`` (default 1024), ImageNet normalisation, the last output's sigmoid ≥ 0.5.
+- A saliency/matting model (one label, or its own code and no image processor, such as
+  BiRefNet with ``--auto-mask-trust-remote-code``): the photo resized to the model's
+  ``image_size`` (default 1024), ImageNet normalisation, the sigmoid of the last output's
+  first channel (``.logits`` when the output has them) ≥ 0.5.
 
 Models load once per process (each build worker), on first use.
 """
@@ -219,9 +220,8 @@ class TransformersMaskMaker(MaskMaker):
             processor = AutoProcessor.from_pretrained(self.model)
             net = AutoModel.from_pretrained(self.model).to(self.device).eval()
             return "sam", (processor, net)
-        labels = getattr(config, "id2label", None) or {}
-        if getattr(config, "num_labels", 2) == 1 or (remote and len(labels) <= 1 and
-                                                     not _has_processor(self.model)):
+        own_code = bool(getattr(config, "auto_map", None))
+        if getattr(config, "num_labels", 2) == 1 or (own_code and not _has_processor(self.model)):
             from transformers import AutoModelForImageSegmentation
 
             net = AutoModelForImageSegmentation.from_pretrained(self.model, trust_remote_code=remote)
@@ -246,8 +246,13 @@ class TransformersMaskMaker(MaskMaker):
 
 
 def _has_processor(model: str) -> bool:
+    """Whether the model (a folder, or a Hub id in the local cache) ships an image processor."""
     folder = Path(model).expanduser()
-    return not folder.is_dir() or (folder / "preprocessor_config.json").is_file()
+    if folder.is_dir():
+        return (folder / "preprocessor_config.json").is_file()
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(model, "preprocessor_config.json"), str)
 
 
 def _sam_mask(loaded: tuple[Any, Any], image: np.ndarray, box: Box, device: str) -> np.ndarray:
