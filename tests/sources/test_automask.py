@@ -383,3 +383,11 @@ def test_a_remote_code_saliency_model_is_thresholded(tmp_path):
     expected = np.zeros((48, 64), bool)
     expected[8:40, 16:48] = True
     assert mask_iou(maker.make_mask(image), expected) > 0.9
+
+
+def test_sam3_is_refused_in_one_line(tmp_path):
+    import json
+
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "sam3"}))
+    with pytest.raises(ValueError, match=r"cannot load the mask model .*SAM 3 \(text prompts\) is not supported yet"):
+        mask_maker(str(tmp_path)).check()

@@ -14,7 +14,9 @@ Face cache; nothing else is reachable offline) or a folder.
 
 - SAM / SAM-HQ / SAM 2 (``model_type`` ``sam``, ``sam_hq``, ``sam2``): prompted with the
   object's box (the annotation's, else the centred one); of the masks SAM proposes, the
-  one with the highest predicted IoU is taken.
+  one with the highest predicted IoU is taken. (Tested with SAM; SAM 2's image processor
+  needs torchvision, which this project does not install, so SAM 2 is untested here.)
+- SAM 3 (text prompts from the class name) is refused in one line: not supported yet.
 - Any ``image-segmentation`` pipeline model (Segformer, DETR/Mask2Former panoptic,
   BiRefNet-style folders with ``--auto-mask-trust-remote-code``...): the rule for which
   segment is the object (:func:`choose_segments`): the segments whose label names the
@@ -214,6 +216,9 @@ class TransformersMaskMaker(MaskMaker):
         remote = self.trust_remote_code
         config = AutoConfig.from_pretrained(self.model, trust_remote_code=remote)
         model_type = getattr(config, "model_type", "")
+        if model_type.startswith("sam3"):
+            raise ValueError("SAM 3 (text prompts) is not supported yet; use a SAM model (box prompt) or an "
+                             "image-segmentation model")
         if model_type in SAM_TYPES:
             from transformers import AutoModel, AutoProcessor
 
