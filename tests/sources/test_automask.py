@@ -391,3 +391,31 @@ def test_sam3_is_refused_in_one_line(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "sam3"}))
     with pytest.raises(ValueError, match=r"cannot load the mask model .*SAM 3 \(text prompts\) is not supported yet"):
         mask_maker(str(tmp_path)).check()
+
+
+def test_a_photo_loaded_again_reuses_its_mask(tmp_path, monkeypatch):
+    """A mixed_* donor drawn again is not masked again; the memo gives the very same mask."""
+    from PIL import Image
+
+    from ximagenet12.sources import automask
+
+    image, truth = disc_photo()
+    Image.fromarray(image).save(tmp_path / "a.png")
+    calls = []
+
+    @dataclass(frozen=True)
+    class Counting(GrabCutMaskMaker):
+        def make_mask(self, image, *, box=None, class_name=None):
+            calls.append(1)
+            return super().make_mask(image, box=box, class_name=class_name)
+
+    monkeypatch.setattr(automask, "_MEMO", automask._MaskMemo(10**6))
+    kw = dict(maker=Counting(), box=None, source_id="a", class_key="k", class_name=None, max_pixels=None)
+    first = automask.load_auto_masked(str(tmp_path / "a.png"), **kw)
+    again = automask.load_auto_masked(str(tmp_path / "a.png"), **kw)
+    assert len(calls) == 1 and np.array_equal(first.mask, again.mask) and again.mask_source == "grabcut"
+    other = automask.load_auto_masked(str(tmp_path / "a.png"), **{**kw, "box": (10, 10, 100, 100)})
+    assert len(calls) == 2 and other.mask.shape == truth.shape
+    tiny = automask._MaskMemo(limit=1)  # over the limit: nothing is kept
+    tiny.put("k", truth)
+    assert tiny.get("k") is None and tiny.used == 0

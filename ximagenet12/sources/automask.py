@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import os
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Sequence
@@ -83,6 +84,9 @@ GRABCUT_MAX_SIDE = 200
 GRABCUT_ITERATIONS = 3
 #: OpenCV's RNG seed set before each GrabCut call (its k-means initialisation draws from it).
 GRABCUT_SEED = 0
+#: Bytes of bit-packed masks a process keeps (:func:`load_auto_masked`), so a photo drawn again
+#: as a ``mixed_*`` donor is not masked again; 32 MiB hold ~1,400 masks of 500×375.
+MASK_MEMO_BYTES = 32 * 2**20
 
 
 # --------------------------------------------------------------------------- boxes and masks
@@ -339,18 +343,54 @@ def auto_masked_sample(image: np.ndarray, *, maker: MaskMaker, box: Box | None, 
     return Sample(source_id=source_id, class_key=class_key, image=image, mask=mask, mask_source=maker.name)
 
 
+class _MaskMemo:
+    """The masks this process made lately, bit-packed, up to ``limit`` bytes (oldest out first).
+    Masks are deterministic, so a remembered one is the one the maker would make again."""
+
+    def __init__(self, limit: int):
+        self.limit, self.used = limit, 0
+        self.masks: OrderedDict[Any, tuple[np.ndarray, tuple[int, int]]] = OrderedDict()
+
+    def get(self, key: Any) -> np.ndarray | None:
+        hit = self.masks.get(key)
+        if hit is None:
+            return None
+        self.masks.move_to_end(key)
+        packed, shape = hit
+        return np.unpackbits(packed, count=shape[0] * shape[1]).reshape(shape).astype(bool)
+
+    def put(self, key: Any, mask: np.ndarray) -> None:
+        packed = np.packbits(mask.ravel())
+        self.masks[key] = (packed, mask.shape)
+        self.used += packed.nbytes
+        while self.used > self.limit and self.masks:
+            _, (old, _) = self.masks.popitem(last=False)
+            self.used -= old.nbytes
+
+
+_MEMO = _MaskMemo(MASK_MEMO_BYTES)
+
+
 def load_auto_masked(image_path: str, *, maker: MaskMaker, box: Box | None, source_id: str, class_key: str,
                      class_name: str | None, max_pixels: int | None, name: str | None = None) -> Sample:
     """Decode one photo (EXIF orientation applied) and make its mask: a source item's ``load``.
 
-    ``box`` is in the displayed photo's pixels. ``name``: how messages name the file.
+    ``box`` is in the displayed photo's pixels. ``name``: how messages name the file. A
+    mask this process made for the same photo, box and maker is reused (a ``mixed_*``
+    donor drawn again); failures and skips are not remembered (they are raised again).
     """
     from ximagenet12.validation import check_image
 
     image = read_image(image_path, source_id=source_id, max_pixels=max_pixels, name=name)
     check_image(image.pixels, source_id=source_id)
-    return auto_masked_sample(image.pixels, maker=maker, box=box, source_id=source_id, class_key=class_key,
-                              class_name=class_name)
+    key = (image_path, box, maker)
+    mask = _MEMO.get(key)
+    if mask is not None and mask.shape == image.pixels.shape[:2]:
+        return Sample(source_id=source_id, class_key=class_key, image=image.pixels, mask=mask, mask_source=maker.name)
+    sample = auto_masked_sample(image.pixels, maker=maker, box=box, source_id=source_id, class_key=class_key,
+                                class_name=class_name)
+    _MEMO.put(key, sample.mask)
+    return sample
 
 
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
