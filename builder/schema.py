@@ -43,7 +43,8 @@ PROVENANCE_COLUMNS: tuple[tuple[str, str], ...] = (
     (
         "provenance",
         "JSON of the parameters used and the values drawn: e.g. hue, shift, background_id, "
-        "donor_id, donor_class, offset",
+        "donor_id, donor_class, offset; mask_source when the mask was made automatically (build --auto-mask: "
+        "grabcut, rembg:<model>, transformers:<id>)",
     ),
 )
 
