@@ -215,3 +215,12 @@ def test_cli_names_the_extra_when_rembg_is_missing(tmp_path, capsys, monkeypatch
     code = main(["build", "--source", str(tmp_path / "photos"), "--out", str(tmp_path / "out"), "--no-progress",
                  "--auto-mask", "rembg", "--auto-mask-model", str(tmp_path / "m.onnx")])
     assert code == 1 and "pip install 'ximagenet12[automask]'" in capsys.readouterr().err
+
+
+def test_a_release_layout_is_read_as_photos_and_its_masks_are_not_used(tmp_path):
+    write_photos(tmp_path / "release" / "image")
+    (tmp_path / "release" / "masks").mkdir()
+    source = open_source(tmp_path / "release", auto_mask="grabcut")
+    assert source.classes == ["cat", "dog"] and len(source) == 4
+    write_photos(tmp_path / "photos", classes=("images", "dog"), per_class=1)  # without masks/, `images` is a class
+    assert open_source(tmp_path / "photos", auto_mask="grabcut").classes == ["dog", "images"]

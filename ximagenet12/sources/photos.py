@@ -2,8 +2,8 @@
 
     <root>/<class>/[...]/<name>.<ext>
 
-or, when ``<root>`` holds an ``image/`` or ``images/`` folder (the release or folder-pair
-layout), the photos under it; masks found beside them are not used. The class is the
+or, when ``<root>`` is a release or folder-pair layout (``image/`` or ``images/`` beside
+``masks/``), the photos under ``image(s)/``; the masks beside them are not used. The class is the
 first folder under the photo folder; the source id is the path relative to it without
 extension (``cat/001``). Every item's ``load`` decodes the photo and asks the
 :class:`~ximagenet12.sources.automask.MaskMaker` for its mask (from a centred box), in
@@ -28,10 +28,12 @@ __all__ = ["PhotoSource", "photo_folder"]
 
 
 def photo_folder(root: Path) -> Path:
-    """The folder that holds the class folders: ``root/image`` or ``root/images`` when present, else ``root``."""
-    for name in ("image", "images"):
-        if (root / name).is_dir():
-            return root / name
+    """The folder that holds the class folders: ``root/image`` or ``root/images`` beside ``root/masks``
+    (a release or folder-pair layout), else ``root`` (where ``images`` may just be a class)."""
+    if (root / "masks").is_dir():
+        for name in ("image", "images"):
+            if (root / name).is_dir():
+                return root / name
     return root
 
 
