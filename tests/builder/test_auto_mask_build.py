@@ -224,3 +224,15 @@ def test_a_release_layout_is_read_as_photos_and_its_masks_are_not_used(tmp_path)
     assert source.classes == ["cat", "dog"] and len(source) == 4
     write_photos(tmp_path / "photos", classes=("images", "dog"), per_class=1)  # without masks/, `images` is a class
     assert open_source(tmp_path / "photos", auto_mask="grabcut").classes == ["dog", "images"]
+
+
+def test_cli_auto_mask_without_source_masks_the_embedded_samples_photos(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["build", "--out", str(out), "--scenarios", "original", "--auto-mask", "grabcut", "--max-samples", "2",
+                 "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    assert "'ximagenet12-sample-automask'" in capsys.readouterr().out
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert "**The masks are automatic**" in card and "ten photographs of ten ImageNet-1k classes" in card
+    assert "with object masks made for the package" not in card  # the hand masks are not used
+    assert "license: other" in card
