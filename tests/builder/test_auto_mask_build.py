@@ -236,3 +236,25 @@ def test_cli_auto_mask_without_source_masks_the_embedded_samples_photos(tmp_path
     assert "**The masks are automatic**" in card and "ten photographs of ten ImageNet-1k classes" in card
     assert "with object masks made for the package" not in card  # the hand masks are not used
     assert "license: other" in card
+
+
+def test_a_saved_dataset_of_photos_is_masked_from_its_bytes(tmp_path):
+    import datasets
+
+    images, truths = [], []
+    for k in range(3):
+        image, disc = disc_photo(seed=k)
+        images.append(Image.fromarray(image))
+        truths.append(disc)
+    ds = datasets.Dataset.from_dict({"image": images, "label": [0, 1, 1]},
+                                    features=datasets.Features({"image": datasets.Image(),
+                                                                "label": datasets.ClassLabel(names=["a", "b"])}))
+    ds.save_to_disk(str(tmp_path / "saved"))
+    out = tmp_path / "out"
+    summary = build_dataset(tmp_path / "saved", out, scenarios=["original"], auto_mask="grabcut", progress=False)
+    assert summary.rows == 3 and not summary.skipped
+    for row in rows(out, "original"):
+        assert json.loads(row["provenance"])["mask_source"] == "grabcut"
+        assert mask_iou(decode_mask(row), truths[int(row["source_id"])]) > 0.9
+    in_memory = open_source(ds, auto_mask="grabcut")  # a datasets.Dataset object, too
+    assert in_memory.mask_maker.name == "grabcut" and len(in_memory) == 3

@@ -371,11 +371,12 @@ class _MaskMemo:
 _MEMO = _MaskMemo(MASK_MEMO_BYTES)
 
 
-def load_auto_masked(image_path: str, *, maker: MaskMaker, box: Box | None, source_id: str, class_key: str,
+def load_auto_masked(image_path: str | bytes, *, maker: MaskMaker, box: Box | None, source_id: str, class_key: str,
                      class_name: str | None, max_pixels: int | None, name: str | None = None) -> Sample:
     """Decode one photo (EXIF orientation applied) and make its mask: a source item's ``load``.
 
-    ``box`` is in the displayed photo's pixels. ``name``: how messages name the file. A
+    ``image_path``: the file, or its encoded bytes (a ``datasets`` row). ``box`` is in the
+    displayed photo's pixels. ``name``: how messages name the file. A
     mask this process made for the same photo, box and maker is reused (a ``mixed_*``
     donor drawn again); failures and skips are not remembered (they are raised again).
     """
@@ -383,7 +384,8 @@ def load_auto_masked(image_path: str, *, maker: MaskMaker, box: Box | None, sour
 
     image = read_image(image_path, source_id=source_id, max_pixels=max_pixels, name=name)
     check_image(image.pixels, source_id=source_id)
-    key = (image_path, box, maker)
+    photo = image_path if isinstance(image_path, str) else hashlib.blake2b(image_path, digest_size=16).digest()
+    key = (photo, box, maker)  # bytes are keyed by their hash: the memo never holds a photo
     mask = _MEMO.get(key)
     if mask is not None and mask.shape == image.pixels.shape[:2]:
         return Sample(source_id=source_id, class_key=class_key, image=image.pixels, mask=mask, mask_source=maker.name)

@@ -21,7 +21,8 @@ SUPPORTED_LAYOUTS = (
     "ImageNet-S: <dir>/validation/<wnid>/<name>.JPEG + <dir>/validation-segmentation/<wnid>/<name>.png "
     "(and/or train-semi/), <dir> named ImageNetS50/300/919",
     "Hugging Face: a datasets.Dataset / DatasetDict, or a folder written by Dataset.save_to_disk",
-    "photos without masks (with --auto-mask): <dir>/<class>/<name>.jpg, or COCO/LabelMe files with boxes",
+    "photos without masks (with --auto-mask): <dir>/<class>/<name>.jpg, COCO/LabelMe files with boxes, "
+    "or a saved datasets folder with an image column",
 )
 
 
@@ -70,6 +71,10 @@ def open_source(spec: str | os.PathLike | Any, **kw: Any) -> Source:
         if isinstance(spec, (datasets.Dataset, datasets.DatasetDict)):
             from ximagenet12.sources.hf import HFDatasetSource
 
+            if kw.get("auto_mask") is not None:
+                from ximagenet12.sources.automask import mask_maker
+
+                kw["auto_mask"] = mask_maker(kw["auto_mask"])
             return HFDatasetSource(spec, **kw)
         raise TypeError(f"source must be a path or a datasets.Dataset, got {type(spec).__name__}")
 
@@ -123,7 +128,8 @@ def open_source(spec: str | os.PathLike | Any, **kw: Any) -> Source:
 
 
 def _open_auto_masked(path: Path, *, auto_mask: Any, **kw: Any) -> Source:
-    """A source whose masks ``auto_mask`` makes: COCO (boxes), LabelMe (boxes) or photos in class folders."""
+    """A source whose masks ``auto_mask`` makes: COCO (boxes), LabelMe (boxes), a saved ``datasets``
+    folder (image column) or photos in class folders."""
     from ximagenet12.sources.automask import mask_maker
     from ximagenet12.sources.photos import PhotoSource
 
@@ -152,4 +158,11 @@ def _open_auto_masked(path: Path, *, auto_mask: Any, **kw: Any) -> Source:
         from ximagenet12.sources.labelme import LabelMeSource
 
         return LabelMeSource(path, auto_mask=maker, **kw)
+    if ((path / "state.json").is_file() and (path / "dataset_info.json").is_file()) or (
+            path / "dataset_dict.json").is_file():
+        import datasets
+
+        from ximagenet12.sources.hf import HFDatasetSource
+
+        return HFDatasetSource(datasets.load_from_disk(str(path)), auto_mask=maker, **kw)
     return PhotoSource(path, maker=maker, **kw)

@@ -19,6 +19,10 @@ Policies:
   from files keep their names, e.g. ``n01689811_1``); otherwise the zero-padded
   row index.
 
+With ``auto_mask`` (a :class:`~ximagenet12.sources.automask.MaskMaker`; ``build
+--auto-mask`` on a saved dataset folder), no mask column is read: each row's mask is made
+by the maker from the centred box, in the worker that loads the row.
+
 Recorded in ``skipped``: rows without an image, a mask or a label, and rows whose
 id is shared with another row.
 """
@@ -106,7 +110,7 @@ def _encoded_info(column: Any) -> tuple[list[bool], list[str | None]]:
 @dataclass(frozen=True)
 class _Columns:
     image: str
-    mask: str
+    mask: str | None  # None: masks are made (auto_mask)
     label: str | None
     id: str | None
     mask_is_image: bool
@@ -122,7 +126,9 @@ def _list_rows(
     offset = 0
     for batch in meta.iter(batch_size=_LIST_BATCH):
         image_present, paths = _encoded_info(batch.column(columns.image))
-        if columns.mask_is_image:
+        if columns.mask is None:
+            mask_present = [True] * batch.num_rows
+        elif columns.mask_is_image:
             mask_present, _ = _encoded_info(batch.column(columns.mask))
         else:
             mask_present = batch.column(columns.mask).is_valid().to_pylist()
@@ -165,6 +171,7 @@ class HFDatasetSource(Source):
         default_class: str = "object",
         options: LoadOptions | None = None,
         name: str | None = None,
+        auto_mask: Any = None,
     ):
         import datasets
 
@@ -178,6 +185,8 @@ class HFDatasetSource(Source):
             dataset = dataset[split]
         if not isinstance(dataset, datasets.Dataset):
             raise TypeError(f"expected a datasets.Dataset, got {type(dataset).__name__}")
+        if auto_mask is not None:
+            mask_column = None  # the maker makes the masks; a mask column, if any, is not read
         wanted = [c for c in (image_column, mask_column, label_column, id_column) if c is not None]
         missing = [c for c in wanted if c not in dataset.column_names]
         if missing:
@@ -189,7 +198,8 @@ class HFDatasetSource(Source):
             )
         self.options = options or LoadOptions()
         self.image_column, self.mask_column = image_column, mask_column
-        self._mask_is_image = isinstance(features[mask_column], datasets.Image)
+        self.mask_maker = auto_mask
+        self._mask_is_image = mask_column is not None and isinstance(features[mask_column], datasets.Image)
         encoded = dataset.select_columns(wanted).cast_column(image_column, datasets.Image(decode=False))
         if self._mask_is_image:
             encoded = encoded.cast_column(mask_column, datasets.Image(decode=False))
@@ -232,11 +242,24 @@ class HFDatasetSource(Source):
             classes = {key for key, _, _ in entries}
         info_name = getattr(dataset.info, "dataset_name", None) or getattr(dataset.info, "builder_name", None)
         super().__init__(name=name or info_name or "hf_dataset", items=[], skipped=skipped, classes=classes)
+        if auto_mask is not None:
+            from ximagenet12.sources.photos import automatic_masks_note
+
+            self.notes = automatic_masks_note(auto_mask)
 
     def items(self) -> Iterator[SourceItem]:
         for class_key, source_id, row in self._entries:
             record = self._dataset[row]
             image = _encoded(record[self.image_column])
+            if self.mask_maker is not None:
+                from ximagenet12.sources.automask import load_auto_masked
+                from ximagenet12.sources.base import class_names_for
+
+                load = partial(load_auto_masked, image, maker=self.mask_maker, box=None, source_id=source_id,
+                               class_key=class_key, class_name=class_names_for([class_key])[0],
+                               max_pixels=self.options.max_pixels)
+                yield SourceItem(source_id, class_key, load)
+                continue
             raw_mask = record[self.mask_column]
             mask = _encoded(raw_mask) if self._mask_is_image else raw_mask  # made an array in the worker
             load = partial(load_hf_row, image, mask, source_id=source_id, class_key=class_key, options=self.options)
