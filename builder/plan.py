@@ -220,8 +220,8 @@ def _open(source: Any, maker: Any = None) -> Any:
 
         return open_source(source, **({"auto_mask": maker} if maker is not None else {}))
     if maker is not None:
-        raise TypeError("auto_mask needs the source as a path (photos in class folders, a COCO file or a LabelMe "
-                        f"folder), not a {type(source).__name__}")
+        raise TypeError("auto_mask needs the source as a path (photos in class folders, a COCO file, a LabelMe "
+                        f"folder or a saved datasets folder), not a {type(source).__name__}")
     if not (hasattr(source, "items") and hasattr(source, "classes")):
         raise TypeError(f"source must be a Source, a path or None (the embedded sample), got {type(source).__name__}")
     return source

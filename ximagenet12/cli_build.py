@@ -130,7 +130,7 @@ def _mask_maker(args: argparse.Namespace) -> object:
                                           ("--auto-mask-trust-remote-code", args.auto_mask_trust_remote_code or None))
                  if value is not None]
         if given:
-            raise ValueError(f"{', '.join(given)} only apply with --auto-mask")
+            raise ValueError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} only used with --auto-mask")
         return None
     from ximagenet12.sources.automask import mask_maker
 

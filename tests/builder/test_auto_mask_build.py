@@ -193,7 +193,7 @@ def test_cli_auto_mask(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--auto-mask-model", "m.onnx"], "--auto-mask-model only apply with --auto-mask"),
+    (["--auto-mask-model", "m.onnx"], "--auto-mask-model is only used with --auto-mask"),
     (["--auto-mask", "rembg"], "--auto-mask rembg needs the model file you staged: --auto-mask-model"),
     (["--auto-mask", "grabcut", "--auto-mask-model", "m.onnx"], "grabcut needs no model"),
     (["--auto-mask", "grabcut", "--auto-mask-margin", "0.6"], "auto-mask margin must be a fraction"),
