@@ -375,6 +375,17 @@ register(
 )
 register(
     Scenario(
+        "random_background_additive",
+        F.random_background_additive,
+        "The official release's Rand_bg: the same drawn photo plus the object on black, added with "
+        "saturation (cv2.addWeighted(photo, 1, object_on_black, 1, 0)); the object brightens, often to white.",
+        needs="background",
+        random=True,
+        keeps_object=False,
+    )
+)
+register(
+    Scenario(
         "only_fg",
         F.only_fg,
         "ImageNet-9 Only-FG: the object on black.",
