@@ -72,7 +72,8 @@ def write_folder(root: Path, images: list[np.ndarray]) -> None:
 
 def base_sized_clip():
     import torch
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, pipeline
+    import transformers
+    from transformers import CLIPConfig, CLIPModel, pipeline
 
     from ximagenet12.generation.testing import _tokenizer
 
@@ -89,7 +90,8 @@ def base_sized_clip():
     torch.manual_seed(0)
     model = CLIPModel(config).eval()
     return pipeline("zero-shot-image-classification", model=model, tokenizer=tokenizer,
-                    image_processor=CLIPImageProcessor(), device="cpu")
+                    image_processor=getattr(transformers, "CLIPImageProcessorPil", transformers.CLIPImageProcessor)(),
+                    device="cpu")
 
 
 def main() -> None:

@@ -27,10 +27,21 @@ def tiny_clip_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def clip_pipe(tiny_clip_dir):
+def tiny_siglip_dir(tmp_path_factory):
+    from ximagenet12.evaluation.testing import save_tiny_siglip
+
+    return save_tiny_siglip(tmp_path_factory.mktemp("tiny-siglip"))
+
+
+def _pipe(folder):
     from transformers import pipeline
 
-    return pipeline("zero-shot-image-classification", model=str(tiny_clip_dir), device="cpu")
+    return pipeline("zero-shot-image-classification", model=str(folder), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def clip_pipe(tiny_clip_dir):
+    return _pipe(tiny_clip_dir)
 
 
 def _images(n: int, seed: int = 0) -> list[Image.Image]:
@@ -38,18 +49,23 @@ def _images(n: int, seed: int = 0) -> list[Image.Image]:
     return [Image.fromarray(rng.integers(0, 256, (30 + i, 40, 3), dtype=np.uint8)) for i in range(n)]
 
 
-def test_prompts_encoded_once_give_the_pipelines_own_scores(clip_pipe):
-    names = ["alligator lizard", "crayfish", "cello", "ice cream"]
+@pytest.mark.parametrize("family", ["clip", "siglip"])
+def test_prompts_encoded_once_give_the_pipelines_own_scores(family, request):
     import torch
 
-    head = ZeroShotHead.build(clip_pipe, class_prompts(names, DEFAULT_PROMPT_TEMPLATE))
+    pipe = _pipe(request.getfixturevalue(f"tiny_{family}_dir"))
+    names = ["alligator lizard", "crayfish", "cello", "ice cream"]
+    head = ZeroShotHead.build(pipe, class_prompts(names, DEFAULT_PROMPT_TEMPLATE))
     images = _images(5)
     inputs = [head.prepare(im) for im in images]
     logits = head.logits({"pixel_values": torch.cat([x["pixel_values"] for x in inputs])})  # one batch
-    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-    probs /= probs.sum(axis=1, keepdims=True)
+    if family == "siglip":  # the pipeline's scores: sigmoid per prompt for SigLIP, softmax over prompts for CLIP
+        probs = 1.0 / (1.0 + np.exp(-logits))
+    else:
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
     for i, image in enumerate(images):
-        out = clip_pipe(image, candidate_labels=names, hypothesis_template=DEFAULT_PROMPT_TEMPLATE)
+        out = pipe(image, candidate_labels=names, hypothesis_template=DEFAULT_PROMPT_TEMPLATE)
         want = np.array([next(o["score"] for o in out if o["label"] == n) for n in names])
         np.testing.assert_allclose(probs[i], want, rtol=1e-4, atol=1e-6)
 
@@ -77,6 +93,13 @@ def test_evaluate_zero_shot_reports_task_prompts_and_one_argmax(tiny_clip_dir, c
         top = clip_pipe(image, candidate_labels=list(ev.CLASS_NAMES), hypothesis_template=DEFAULT_PROMPT_TEMPLATE)[0]
         assert p["strict_prediction"] == ev.CLASS_KEYS[ev.CLASS_NAMES.index(top["label"])]
         assert p["strict_label"] == f"a photo of a {top['label']}."
+
+
+def test_evaluate_zero_shot_siglip(tiny_siglip_dir, ev, tmp_path):
+    root = ev.make_folder(tmp_path / "built", {"original": 4})
+    result = evaluate_classification(tiny_siglip_dir, root, task="zero-shot", device="cpu", progress=False)
+    assert result.report["scenarios"]["original"]["n"] == 4
+    assert result.report["provenance"]["task"]["pipeline_task"] == "zero-shot-image-classification"
 
 
 def test_custom_prompt_template(tiny_clip_dir, ev, tmp_path):
