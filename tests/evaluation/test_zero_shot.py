@@ -159,6 +159,8 @@ def test_cli_zero_shot_report_and_leaderboard_protocol(tiny_clip_dir, ev, tmp_pa
     assert main(["evaluate", "--model", str(tiny_clip_dir), "--data", str(root), "--out", str(out), "--task",
                  "zero-shot", "--prompt-template", "a photo of the {}.", "--device", "cpu", "--no-progress"]) == 0
     report = json.loads((out / "report.json").read_text())
+    assert "**Zero-shot prompts** (zero-shot-image-classification, template `a photo of the {}.`)" in (
+        out / "report.md").read_text()
     assert report["pipeline_task"] == "zero-shot-image-classification"
     assert report["prompts"][0] == "a photo of the alligator lizard."
     entry = report_entry(out)
