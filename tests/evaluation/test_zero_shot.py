@@ -174,3 +174,34 @@ def test_cli_refuses_a_classifier_for_zero_shot_in_one_line(tiny_vit_dir, tmp_pa
     assert code != 0 and len(err.strip().splitlines()) == 1
     assert "is not a CLIP-like model" in err and "--task image-classification" in err
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("family, limit", [("clip", 77), ("siglip", 64)])
+def test_prompt_longer_than_the_text_tower_is_refused(family, limit, request, ev, tmp_path):
+    root = ev.make_folder(tmp_path / "built", {"original": 3})
+    template = "a photo of " + "a very " * 40 + "{}."  # the character tokenizer: one token per character
+    with pytest.raises(ValueError, match=rf"prompt 'a photo of a very .*' is \d+ tokens, longer than the {limit} "
+                                         "that the text tower of model .* reads: shorten --prompt-template"):
+        evaluate_classification(request.getfixturevalue(f"tiny_{family}_dir"), root, task="zero-shot",
+                                prompt_template=template, device="cpu", progress=False)
+
+
+def test_clip_folder_without_its_vocabulary_is_refused_not_scored(tiny_clip_dir, ev, tmp_path):
+    import shutil
+
+    broken = tmp_path / "clip-no-tokenizer"
+    shutil.copytree(tiny_clip_dir, broken)
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "special_tokens_map.json"):
+        (broken / name).unlink(missing_ok=True)
+    root = ev.make_folder(tmp_path / "built", {"original": 3})
+    # transformers then builds an empty CLIPTokenizer: every character is the unknown token
+    with pytest.raises(ValueError, match=r"prompt 'a photo of a alligator lizard.' is nothing but unknown tokens for "
+                                         r"the tokenizer of model .*: its tokenizer files are missing or do not cover"):
+        evaluate_classification(broken, root, task="zero-shot", device="cpu", progress=False)
+
+
+def test_prompts_the_tokenizer_cannot_tell_apart_are_refused(clip_pipe):
+    # the character vocabulary has no 'é' or 'è': both names lose that letter to the unknown token
+    with pytest.raises(ValueError, match=r"prompts 'a photo of a caf\u00e9.' and 'a photo of a caf\u00e8.' are the "
+                                         r"same \d+ tokens for the tokenizer of model 'tiny'"):
+        ZeroShotHead.build(clip_pipe, ["a photo of a café.", "a photo of a cafè."], model="tiny")

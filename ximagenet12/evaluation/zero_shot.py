@@ -55,6 +55,8 @@ DEFAULT_PROMPT_TEMPLATE = "a photo of a {}."
 EvaluationTask = Literal["image-classification", "zero-shot"]
 EVALUATION_TASKS: tuple[EvaluationTask, ...] = ("image-classification", "zero-shot")
 _WNID = re.compile(r"^n\d{8}$")
+#: SigLIP prompts are padded (and the pipeline truncates them) to this many tokens.
+SIGLIP_PROMPT_TOKENS = 64
 #: Keys of a ``config.json`` that mark a two-tower (image + text) model.
 _TOWER_KEYS = ("text_config", "vision_config")
 
@@ -133,6 +135,50 @@ def class_prompts(names: Sequence[str], template: str) -> list[str]:
     return [template.format(n) for n in names]
 
 
+def _check_prompts(tokenizer: Any, prompts: Sequence[str], config: Any, *, siglip: bool, model: str) -> None:
+    """Refuse prompts the text tower cannot tell apart or read whole, instead of scoring noise.
+
+    Two prompts with the same token ids (a tokenizer saved without its vocabulary encodes
+    every word as the unknown token) would make the model's choice between their classes
+    arbitrary; a prompt longer than the text tower's positions would be cut or crash.
+    """
+    limit = getattr(getattr(config, "text_config", None), "max_position_embeddings", None)
+    if siglip:
+        limit = min(limit or SIGLIP_PROMPT_TOKENS, SIGLIP_PROMPT_TOKENS)
+    seen: dict[tuple[int, ...], str] = {}
+    for prompt, ids in zip(prompts, tokenizer(list(prompts))["input_ids"]):
+        if limit and len(ids) > limit:
+            raise ValueError(f"prompt {prompt!r} is {len(ids)} tokens, longer than the {limit} that the text tower of "
+                             f"model {model!r} reads: shorten --prompt-template or the class name")
+        key = tuple(int(i) for i in ids)
+        if _only_unknown(tokenizer, key):
+            raise ValueError(
+                f"prompt {prompt!r} is nothing but unknown tokens for the tokenizer of model {model!r} "
+                f"({len(tokenizer.get_vocab())} tokens in its vocabulary): its tokenizer files are missing or do not "
+                "cover these class names, so the model could not tell the classes apart"
+            )
+        if key in seen:
+            raise ValueError(
+                f"prompts {seen[key]!r} and {prompt!r} are the same {len(ids)} tokens for the tokenizer of model "
+                f"{model!r} ({len(tokenizer.get_vocab())} tokens in its vocabulary): its tokenizer files are missing "
+                "or do not cover these class names, so the model could not tell the classes apart"
+            )
+        seen[key] = prompt
+
+
+def _only_unknown(tokenizer: Any, ids: tuple[int, ...]) -> bool:
+    """Whether every token between the tokenizer's start and end tokens is its unknown token."""
+    unk = getattr(tokenizer, "unk_token_id", None)
+    if unk is None:
+        return False
+    body = list(ids)
+    if body and body[0] == getattr(tokenizer, "bos_token_id", None):
+        body = body[1:]
+    if body and body[-1] == getattr(tokenizer, "eos_token_id", None):
+        body = body[:-1]
+    return bool(body) and all(i == unk for i in body)
+
+
 def _features(output: Any) -> Any:
     """``get_*_features`` return a tensor (older transformers) or an output whose pooler is the projection."""
     pooled = getattr(output, "pooler_output", None)
@@ -162,9 +208,11 @@ class ZeroShotHead:
                              "needs get_image_features, get_text_features and logit_scale (CLIP, SigLIP, ALIGN)")
         if getattr(pipe, "tokenizer", None) is None or getattr(pipe, "image_processor", None) is None:
             raise ValueError(f"model {model!r} has no tokenizer or image processor saved with it: cannot build prompts")
+        siglip = "siglip" in str(getattr(inner.config, "model_type", ""))
+        _check_prompts(pipe.tokenizer, prompts, inner.config, siglip=siglip, model=model)
         options: dict[str, Any] = {"padding": True}
-        if "siglip" in str(getattr(inner.config, "model_type", "")):
-            options = {"padding": "max_length", "max_length": 64, "truncation": True}  # as SigLIP was trained
+        if siglip:
+            options = {"padding": "max_length", "max_length": SIGLIP_PROMPT_TOKENS, "truncation": True}  # as the pipeline
         text = pipe.tokenizer(list(prompts), return_tensors="pt", **options).to(pipe.device)
         with torch.inference_mode():
             embeds = _features(inner.get_text_features(**text))
