@@ -255,5 +255,8 @@ def test_random_background_additive_registered_next_to_the_paste():
     scenario = SCENARIOS["random_background_additive"]
     assert scenario.fn is F.random_background_additive
     assert scenario.needs == "background" and scenario.random and not scenario.keeps_object
+    # a reproduction of the release's code, built only when named: `all` keeps the paste
+    assert "random_background_additive" not in [v.name for v in resolve("all")]
+    assert [v.config_name for v in resolve("random_background_additive")] == ["random_background_additive"]
     names = list(SCENARIOS)
     assert names.index("random_background_additive") == names.index("random_background") + 1
