@@ -237,19 +237,15 @@ def _evaluate(model, data, *, scenarios, mode, batch_size, device, workers, limi
     keys = [k or n for k, n in zip(keys, names)]
     mode, mode_reason = primary_mode(mode, len(names))
     name = model_name(model)
-    zero_shot = None
+    loaded = dict(device=device, dtype=dtype, revision=revision)
     if task == "zero-shot":
-        prompts = class_prompts(readable_class_names(names, keys), template)
-        pipe = load_pipeline(model, task=ZERO_SHOT_PIPELINE_TASK, device=device, dtype=dtype, revision=revision)
-        zero_shot = ZeroShotHead.build(pipe, prompts, model=name)
-        mapping = LabelMapping("zero_shot_prompts", tuple(names), tuple(keys), tuple(prompts), tuple(range(len(names))))
+        pipe, zero_shot, mapping = _load_zero_shot(model, names, keys, template, name=name, **loaded)
         mode_reason = (f"{mode}; zero-shot: strict and restricted are the same argmax over the {len(names)} "
                        f"dataset classes' prompts (no 1000-class mode; chance is 1/{len(names)})")
     else:
-        pipe = load_pipeline(model, task="image-classification", device=device, dtype=dtype, revision=revision)
+        pipe, zero_shot = load_pipeline(model, task="image-classification", **loaded), None
+        mapping = map_labels(_model_labels(pipe), names, keys, model=name) if is_pipeline(pipe) else None
     use_pipeline = is_pipeline(pipe)
-    if zero_shot is None:
-        mapping = map_labels(_model_labels(pipe), names, keys, model=name) if use_pipeline else None
     resolver = None if use_pipeline else _LabelResolver(names, keys)
     root = D.data_root(data)
 
@@ -286,7 +282,7 @@ def _evaluate(model, data, *, scenarios, mode, batch_size, device, workers, limi
         "data": D.data_name(data),
         "mode": mode,
         "mode_reason": mode_reason,
-        "modes": _MODES_ZERO_SHOT if zero_shot else _MODES,
+        "modes": dict(_MODES_ZERO_SHOT if zero_shot else _MODES),
         "pipeline_task": ZERO_SHOT_PIPELINE_TASK if zero_shot else "image-classification",
         "label_mapping": mapping.describe() if mapping else {"kind": "callable labels"},
         "classes": [{"index": i, "name": n, "key": k} for i, (n, k) in enumerate(zip(names, keys))],
@@ -315,6 +311,15 @@ def _evaluate(model, data, *, scenarios, mode, batch_size, device, workers, limi
 
         report["corruptions"] = corruption_summary({c: e["accuracy"] for c, e in scen.items()})
     return EvaluationResult(report=report, predictions=predictions, failures=log.failures)
+
+
+def _load_zero_shot(model, names, keys, template, *, name, device, dtype, revision):
+    """The zero-shot pipeline, its prompts encoded once, and the mapping "prompt c is class c"."""
+    prompts = class_prompts(readable_class_names(names, keys), template)
+    pipe = load_pipeline(model, task=ZERO_SHOT_PIPELINE_TASK, device=device, dtype=dtype, revision=revision)
+    head = ZeroShotHead.build(pipe, prompts, model=name)
+    mapping = LabelMapping("zero_shot_prompts", tuple(names), tuple(keys), tuple(prompts), tuple(range(len(names))))
+    return pipe, head, mapping
 
 
 _MODES = {
