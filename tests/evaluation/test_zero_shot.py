@@ -205,3 +205,12 @@ def test_prompts_the_tokenizer_cannot_tell_apart_are_refused(clip_pipe):
     with pytest.raises(ValueError, match=r"prompts 'a photo of a caf\u00e9.' and 'a photo of a caf\u00e8.' are the "
                                          r"same \d+ tokens for the tokenizer of model 'tiny'"):
         ZeroShotHead.build(clip_pipe, ["a photo of a café.", "a photo of a cafè."], model="tiny")
+
+
+def test_cli_prompt_template_without_zero_shot_is_one_line(tiny_vit_dir, tmp_path, capsys):
+    code = main(["evaluate", "--model", str(tiny_vit_dir), "--data", str(tmp_path), "--out", str(tmp_path / "r"),
+                 "--prompt-template", "a photo of a {}.", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert err == ("ximagenet12 evaluate: error: a prompt template (--prompt-template) applies to --task zero-shot "
+                   "only\n")
