@@ -143,7 +143,8 @@ def _split(text: str | None) -> list[str] | None:
 def _run_evaluate(args: argparse.Namespace) -> int:
     from ximagenet12.evaluation.classification import evaluate_classification
 
-    result = _run(evaluate_classification, args, mode=args.mode, **_common_kwargs(args))
+    result = _run(evaluate_classification, args, mode=args.mode, task=args.task,
+                  prompt_template=args.prompt_template, **_common_kwargs(args))
     return _finish(result, args.out, push_results=args.push_results)
 
 
@@ -184,7 +185,23 @@ def register(subparsers) -> None:
         help="EX1: score an image classifier on every scenario (accuracy, density map, robustness)",
     )
     _common(ev, batch_default=32,
-            model_help="Hub model id, local model directory, or 'efficientnet-lite0' (built in, offline)")
+            model_help="Hub model id, local model directory, or 'efficientnet-lite0' (built in, offline); "
+            "with --task zero-shot a CLIP-like model (e.g. openai/clip-vit-base-patch32)")
+    from ximagenet12.evaluation.zero_shot import DEFAULT_PROMPT_TEMPLATE, EVALUATION_TASKS
+
+    ev.add_argument(
+        "--task",
+        choices=EVALUATION_TASKS,
+        default="image-classification",
+        help="image-classification (default): the model's classifier head, labels mapped to the dataset's classes; "
+        "zero-shot: a CLIP-like zero-shot-image-classification model given one prompt per dataset class "
+        "(strict = restricted = argmax over those prompts; no 1000-class mode)",
+    )
+    ev.add_argument(
+        "--prompt-template",
+        default=None,
+        help=f"with --task zero-shot: the prompt each class name goes into, one '{{}}' (default {DEFAULT_PROMPT_TEMPLATE!r})",
+    )
     ev.add_argument(
         "--mode",
         choices=("restricted", "strict"),

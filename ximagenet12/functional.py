@@ -38,6 +38,7 @@ __all__ = [
     "segmented_image",
     "transparent_image",
     "random_background",
+    "random_background_additive",
     "only_fg",
     "no_fg",
     "mixed_background",
@@ -266,11 +267,7 @@ def random_background(
     if position not in ("original", "random"):
         raise ValueError(f"position must be 'original' or 'random', got {position!r}")
     h, w = mask.shape
-    bh, bw = background.shape[:2]
-    scale = max(h / bh, w / bw)
-    rh, rw = max(h, int(np.ceil(bh * scale))), max(w, int(np.ceil(bw * scale)))
-    offset = (int(rng.integers(0, rh - h + 1)), int(rng.integers(0, rw - w + 1)))
-    canvas, offset, scale = cover_resize(background, h, w, offset=offset, cache=cache)
+    canvas, offset, scale = _drawn_cover(background, h, w, rng=rng, cache=cache)
 
     dy = dx = 0
     if position == "random" and mask.any():
@@ -287,6 +284,45 @@ def random_background(
     out = _select(new_mask, moved, canvas)
     drawn = {"crop": list(offset), "scale": round(scale, 6), "shift": [dy, dx]}
     return ScenarioOutput(out, new_mask, drawn)
+
+
+def _drawn_cover(background: np.ndarray, h: int, w: int, *, rng: np.random.Generator,
+                 cache: ArrayCache | None) -> tuple[np.ndarray, tuple[int, int], float]:
+    """The photo covering an ``h x w`` frame, cropped at an offset drawn from ``rng``
+    (the one background drawing of ``random_background`` and ``random_background_additive``)."""
+    bh, bw = background.shape[:2]
+    scale = max(h / bh, w / bw)
+    rh, rw = max(h, int(np.ceil(bh * scale))), max(w, int(np.ceil(bw * scale)))
+    offset = (int(rng.integers(0, rh - h + 1)), int(rng.integers(0, rw - w + 1)))
+    return cover_resize(background, h, w, offset=offset, cache=cache)
+
+
+def random_background_additive(
+    image: np.ndarray,
+    mask: np.ndarray,
+    *,
+    background: np.ndarray,
+    rng: np.random.Generator,
+    cache: ArrayCache | None = None,
+    memo: SampleMemo | None = None,
+) -> ScenarioOutput:
+    """The official release's random background: photo **plus** object-on-black, saturating.
+
+    The reference ``generated_background.py`` builds its Rand_bg images with
+    ``cv2.addWeighted(background, 1, fg_on_black_resized, 1, 0)``: both weights 1, so each
+    output pixel is ``min(255, photo + object)`` inside the mask and the photo outside it
+    (the object-on-black is 0 there). The object is therefore *not* kept: it is brightened
+    by the photo under it and often saturates to white. The photo is drawn exactly as in
+    :func:`random_background` (cover the frame keeping its aspect ratio, crop at a drawn
+    offset; the same generator draws give the same crop), and the object-on-black is at
+    the frame's size, so both terms have the frame's size before they are added. The
+    output mask is the input mask.
+    """
+    h, w = mask.shape
+    canvas, offset, scale = _drawn_cover(background, h, w, rng=rng, cache=cache)
+    out = cv2.add(np.ascontiguousarray(canvas), _object_on_black(image, mask, memo))  # uint8: saturates at 255
+    drawn = {"crop": list(offset), "scale": round(scale, 6)}
+    return ScenarioOutput(out, mask.copy(), drawn)
 
 
 def _translate(array: np.ndarray, dy: int, dx: int) -> np.ndarray:

@@ -63,8 +63,9 @@ class Scenario:
     donor_policy: DonorPolicy | None = None
     #: whether the function draws from the generator
     random: bool = False
-    #: where the scenario comes from: the paper, ImageNet-9's challenge, or a model
-    family: Literal["paper", "backgrounds_challenge", "generative", "corruption"] = "paper"
+    #: where the scenario comes from: the paper, ImageNet-9's challenge, a model, or a
+    #: reproduction of the official release's own code (built only when named)
+    family: Literal["paper", "backgrounds_challenge", "generative", "corruption", "reproduction"] = "paper"
     #: the object's pixels are unchanged (outside translucent compositing)
     keeps_object: bool = True
     #: the background's pixels are unchanged
@@ -169,7 +170,7 @@ def all_variants(*, levels: bool = True, include: Iterable[str] | None = None) -
 
 
 #: Families built only when named (by scenario or group), never by ``all``/``all-levels``.
-OPT_IN_FAMILIES = ("generative", "corruption")
+OPT_IN_FAMILIES = ("generative", "corruption", "reproduction")
 #: Named groups of scenarios for ``resolve``: every level of each, or ``<group>@<level>``.
 GROUPS: Mapping[str, Callable[[Scenario], bool]] = MappingProxyType(
     {
@@ -371,6 +372,18 @@ register(
         params={"weight": 1.0, "position": "original"},
         needs="background",
         random=True,
+    )
+)
+register(
+    Scenario(
+        "random_background_additive",
+        F.random_background_additive,
+        "The official release's Rand_bg: the same drawn photo plus the object on black, added with "
+        "saturation (cv2.addWeighted(photo, 1, object_on_black, 1, 0)); the object brightens, often to white.",
+        needs="background",
+        random=True,
+        family="reproduction",
+        keeps_object=False,
     )
 )
 register(

@@ -220,3 +220,43 @@ def test_resolve_accepts_names_levels_and_all():
 def test_resolve_errors(token, match):
     with pytest.raises(ValueError, match=match):
         resolve(token)
+
+
+def _saturating_add_oracle(photo: np.ndarray, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Independent oracle of the official Rand_bg: photo + object-on-black in wide ints, clipped at 255."""
+    object_on_black = np.where(mask[..., None], image.astype(np.int64), 0)
+    return np.minimum(photo.astype(np.int64) + object_on_black, 255).astype(np.uint8)
+
+
+def test_random_background_additive_is_the_saturating_sum():
+    image, mask = _square(48, 64, seed=3)
+    photo = np.random.default_rng(9).integers(0, 256, (48, 64, 3), dtype=np.uint8)  # frame size: scale 1, no crop
+    result = F.random_background_additive(image, mask, background=photo, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(result.image, _saturating_add_oracle(photo, image, mask))
+    np.testing.assert_array_equal(result.image[~mask], photo[~mask])  # outside the object: the photo alone
+    assert (result.image[mask] == 255).mean() > 0.3  # random pixels plus a random photo saturate often
+    np.testing.assert_array_equal(result.mask, mask)
+    assert result.drawn == {"crop": [0, 0], "scale": 1.0}
+
+
+def test_random_background_additive_draws_the_same_photo_crop_as_random_background():
+    image, mask = _square(40, 40, seed=1)
+    photo = skimage.data.coffee()  # 400x600: covers 40x40 at scale 0.1 with a drawn horizontal crop
+    for seed in range(5):
+        paste = F.random_background(image, mask, background=photo, rng=np.random.default_rng(seed))
+        added = F.random_background_additive(image, mask, background=photo, rng=np.random.default_rng(seed))
+        assert added.drawn["crop"] == paste.drawn["crop"] and added.drawn["scale"] == paste.drawn["scale"]
+        np.testing.assert_array_equal(added.image[~mask], paste.image[~mask])  # the same photo around the object
+        canvas = F.cover_resize(photo, 40, 40, offset=tuple(paste.drawn["crop"]))[0]
+        np.testing.assert_array_equal(added.image, _saturating_add_oracle(canvas, image, mask))
+
+
+def test_random_background_additive_registered_next_to_the_paste():
+    scenario = SCENARIOS["random_background_additive"]
+    assert scenario.fn is F.random_background_additive
+    assert scenario.needs == "background" and scenario.random and not scenario.keeps_object
+    # a reproduction of the release's code, built only when named: `all` keeps the paste
+    assert "random_background_additive" not in [v.name for v in resolve("all")]
+    assert [v.config_name for v in resolve("random_background_additive")] == ["random_background_additive"]
+    names = list(SCENARIOS)
+    assert names.index("random_background_additive") == names.index("random_background") + 1

@@ -9,6 +9,10 @@ mode), and the logits over *all* model classes are scored in both modes of
 ``preprocess``/``forward`` instead of ``pipe(images)`` keeps the full logit vector
 (``top_k`` never truncates it) and lets decoding overlap the model.
 
+``task="zero-shot"`` runs a CLIP-like ``zero-shot-image-classification`` model instead:
+one prompt per dataset class (:mod:`ximagenet12.evaluation.zero_shot`), encoded once per
+run; its outputs are the dataset's classes, so both modes are the same argmax over them.
+
 A plain callable is accepted too: ``model(list_of_pil_images)`` must return, per image,
 a list of ``{"label": str, "score": float}`` (the pipeline's output format); its labels
 are mapped the same way (restricted mode then takes the best returned label that is one
@@ -35,6 +39,17 @@ from ximagenet12.evaluation.labels import (
 )
 from ximagenet12.evaluation.models import is_pipeline, load_pipeline, model_name, run_provenance
 from ximagenet12.evaluation.report import per_class_table, robustness_of
+from ximagenet12.evaluation.zero_shot import (
+    DEFAULT_PROMPT_TEMPLATE,
+    EVALUATION_TASKS,
+    ZERO_SHOT_PIPELINE_TASK,
+    EvaluationTask,
+    ZeroShotHead,
+    check_prompt_template,
+    check_zero_shot_model,
+    class_prompts,
+    readable_class_names,
+)
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -42,6 +57,7 @@ __all__ = [
     "evaluate_classification",
     "MIN_RESTRICTED_CLASSES",
     "check_options",
+    "check_task",
     "default_num_workers",
     "primary_mode",
     "run_record",
@@ -165,20 +181,37 @@ def evaluate_classification(
     dtype: str | None = None,
     revision: str | None = None,
     spans: Mapping[str, tuple[int, int]] | None = None,
+    task: EvaluationTask = "image-classification",
+    prompt_template: str | None = None,
 ) -> EvaluationResult:
     """Evaluate ``model`` on each scenario config of ``data``.
 
     ``mode`` is the *primary* scoring mode (``report["mode"]``, the ``prediction`` and
     ``accuracy`` fields); ``None`` picks it by :func:`primary_mode`. Both modes are always
     computed and reported. ``limit`` caps the samples per config (first rows), for quick
-    looks. Every option is checked before any model or data is loaded.
+    looks. ``task="zero-shot"`` scores a CLIP-like model through one prompt per class
+    (``prompt_template``, default :data:`DEFAULT_PROMPT_TEMPLATE`). Every option is
+    checked before any model or data is loaded.
     """
     check_options(batch_size=batch_size, limit=limit, robustness_config=robustness_config, mode=mode)
+    template = check_task(task, prompt_template, model)
     with D.library_progress(progress):
         return _evaluate(model, data, scenarios=scenarios, mode=mode, batch_size=batch_size, device=device,
                          workers=default_num_workers() if num_workers is None else num_workers,
                          limit=limit, progress=progress, robustness_config=robustness_config,
-                         dtype=dtype, revision=revision, spans=spans)
+                         dtype=dtype, revision=revision, spans=spans, task=task, template=template)
+
+
+def check_task(task: str, prompt_template: str | None, model: Any = None) -> str | None:
+    """The prompt template to use (``None`` for image classification), or a one-line error."""
+    if task not in EVALUATION_TASKS:
+        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(EVALUATION_TASKS)}")
+    if task == "image-classification":
+        if prompt_template is not None:
+            raise ValueError("a prompt template (--prompt-template) applies to --task zero-shot only")
+        return None
+    check_zero_shot_model(model)
+    return check_prompt_template(DEFAULT_PROMPT_TEMPLATE if prompt_template is None else prompt_template)
 
 
 def check_options(*, batch_size: int, limit: int | None, robustness_config: str, mode: str | None = None) -> None:
@@ -195,22 +228,31 @@ def check_options(*, batch_size: int, limit: int | None, robustness_config: str,
 
 
 def _evaluate(model, data, *, scenarios, mode, batch_size, device, workers, limit, progress,
-              robustness_config, dtype=None, revision=None, spans=None) -> EvaluationResult:
+              robustness_config, dtype=None, revision=None, spans=None, task="image-classification",
+              template=None) -> EvaluationResult:
     import pandas as pd
 
     configs = D.resolve_scenarios(data, scenarios)
     names, keys = D.dataset_classes(data, configs)
     keys = [k or n for k, n in zip(keys, names)]
     mode, mode_reason = primary_mode(mode, len(names))
-    pipe = load_pipeline(model, task="image-classification", device=device, dtype=dtype, revision=revision)
     name = model_name(model)
+    loaded = dict(device=device, dtype=dtype, revision=revision)
+    if task == "zero-shot":
+        pipe, zero_shot, mapping = _load_zero_shot(model, names, keys, template, name=name, **loaded)
+        mode_reason = (f"{mode}; zero-shot: strict and restricted are the same argmax over the {len(names)} "
+                       f"dataset classes' prompts (no 1000-class mode; chance is 1/{len(names)})")
+    else:
+        pipe, zero_shot = load_pipeline(model, task="image-classification", **loaded), None
+        mapping = map_labels(_model_labels(pipe), names, keys, model=name) if is_pipeline(pipe) else None
     use_pipeline = is_pipeline(pipe)
-    mapping = map_labels(_model_labels(pipe), names, keys, model=name) if use_pipeline else None
     resolver = None if use_pipeline else _LabelResolver(names, keys)
     root = D.data_root(data)
 
     def prepare(row: dict) -> Any:
         image = D.decode_rgb(row["image"], source_id=row.get("source_id", "?"), root=root)
+        if zero_shot is not None:
+            return zero_shot.prepare(image)
         return pipe.preprocess(image) if use_pipeline else image
 
     def process(config: str, good: list) -> list[dict]:
@@ -218,7 +260,7 @@ def _evaluate(model, data, *, scenarios, mode, batch_size, device, workers, limi
             return _score_callable(config, [r for r, _ in good], pipe([x for _, x in good]), resolver, keys)
         logits = np.zeros((len(good), len(mapping.model_labels)), dtype=np.float32)
         for positions, inputs in _collate([x for _, x in good]):
-            logits[positions] = pipe.forward(inputs)["logits"].float().numpy()
+            logits[positions] = zero_shot.logits(inputs) if zero_shot else pipe.forward(inputs)["logits"].float().numpy()
         return _score_pipeline(config, [r for r, _ in good], logits, mapping, keys)
 
     log = D.RunLog()
@@ -240,10 +282,8 @@ def _evaluate(model, data, *, scenarios, mode, batch_size, device, workers, limi
         "data": D.data_name(data),
         "mode": mode,
         "mode_reason": mode_reason,
-        "modes": {
-            "strict": "top-1 over all model classes must be the sample's class",
-            "restricted": "argmax over the dataset's classes only",
-        },
+        "modes": dict(_MODES_ZERO_SHOT if zero_shot else _MODES),
+        "pipeline_task": ZERO_SHOT_PIPELINE_TASK if zero_shot else "image-classification",
         "label_mapping": mapping.describe() if mapping else {"kind": "callable labels"},
         "classes": [{"index": i, "name": n, "key": k} for i, (n, k) in enumerate(zip(names, keys))],
         "alpha_flattening": D.ALPHA_FLATTENING,
@@ -256,11 +296,40 @@ def _evaluate(model, data, *, scenarios, mode, batch_size, device, workers, limi
         **run_record(log, data=data, pipe=pipe, batch_size=batch_size, workers=workers, limit=limit, started=started,
                      model=model, dtype=dtype, revision=revision),
     }
+    if zero_shot is not None:
+        report["prompt_template"] = template
+        report["prompts"] = list(zero_shot.prompts)
+        report["provenance"]["task"] = {"pipeline_task": ZERO_SHOT_PIPELINE_TASK, "prompt_template": template,
+                                        "prompts": list(zero_shot.prompts), "text_encoded": "once per run"}
+        if len(names) < MIN_RESTRICTED_CLASSES:
+            report["warnings"].append(
+                f"zero-shot over only {len(names)} classes (fewer than {MIN_RESTRICTED_CLASSES}): every score is an "
+                f"argmax among {len(names)} prompts, right by chance 1 time in {len(names)}"
+            )
     if any(c.startswith("corrupt_") for c in scen):
         from ximagenet12.corruptions import corruption_summary
 
         report["corruptions"] = corruption_summary({c: e["accuracy"] for c, e in scen.items()})
     return EvaluationResult(report=report, predictions=predictions, failures=log.failures)
+
+
+def _load_zero_shot(model, names, keys, template, *, name, device, dtype, revision):
+    """The zero-shot pipeline, its prompts encoded once, and the mapping "prompt c is class c"."""
+    prompts = class_prompts(readable_class_names(names, keys), template)
+    pipe = load_pipeline(model, task=ZERO_SHOT_PIPELINE_TASK, device=device, dtype=dtype, revision=revision)
+    head = ZeroShotHead.build(pipe, prompts, model=name)
+    mapping = LabelMapping("zero_shot_prompts", tuple(names), tuple(keys), tuple(prompts), tuple(range(len(names))))
+    return pipe, head, mapping
+
+
+_MODES = {
+    "strict": "top-1 over all model classes must be the sample's class",
+    "restricted": "argmax over the dataset's classes only",
+}
+_MODES_ZERO_SHOT = {
+    "strict": "argmax over one prompt per dataset class (zero-shot has no 1000-class mode: the same as restricted)",
+    "restricted": "argmax over one prompt per dataset class (the same as strict)",
+}
 
 
 def _scenario_entry(predictions, config: str, keys: Sequence[str], log: D.RunLog) -> dict:

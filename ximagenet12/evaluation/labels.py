@@ -57,7 +57,7 @@ __all__ = [
 
 ScoringMode = Literal["strict", "restricted"]
 SCORING_MODES: tuple[ScoringMode, ...] = ("strict", "restricted")
-MappingKind = Literal["dataset_classes", "imagenet_wnids"]
+MappingKind = Literal["dataset_classes", "imagenet_wnids", "zero_shot_prompts"]
 
 #: Segmentation labels that are *not* the object by default.
 BACKGROUND_LABELS: tuple[str, ...] = ("background", "__background__", "bg", "unlabeled", "void")

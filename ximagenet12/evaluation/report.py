@@ -307,6 +307,9 @@ def _markdown_header(report: dict) -> list[str]:
             f"  - `restricted`: {report['modes']['restricted']}",
             f"- **Label mapping:** {report['label_mapping']['kind']}",
         ]
+        if report.get("prompts"):  # zero-shot: what the model was asked
+            lines.append(f"- **Zero-shot prompts** ({report.get('pipeline_task')}, template "
+                         f"`{report.get('prompt_template')}`): " + ", ".join(f"`{p}`" for p in report["prompts"]))
     else:
         labels = report.get("object_labels")
         lines.append(f"- **Object labels:** {labels.get('rule') if isinstance(labels, dict) else labels}")

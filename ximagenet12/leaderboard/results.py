@@ -116,6 +116,8 @@ def _load_report(folder: Path) -> tuple[dict, bytes]:
 
 def _protocol(report: dict) -> str:
     if report["task"] == "classification":
+        if report.get("pipeline_task") == "zero-shot-image-classification":  # prompts, not a classifier head
+            return f"EX1 zero-shot classification ({report.get('mode', 'strict')}, prompt {report.get('prompt_template')!r})"
         return f"EX1 classification ({report.get('mode', 'restricted')})"
     return "EX3 segmentation"
 
