@@ -60,6 +60,7 @@ __all__ = [
     "chance_test",
     "check_scenario_names",
     "check_same_scenario_set",
+    "scenario_set_warning",
     "resolve_config",
     "resolve_scenario_set",
     "robustness_score",
@@ -451,6 +452,18 @@ def _set_label(scenario_set: Mapping[str, Any]) -> str:
     return label + (f", {len(missing)} of the set missing)" if missing else ")")
 
 
+def scenario_set_warning(scenario_set: Mapping[str, Any]) -> str:
+    """The line that says a score covers only part of its named set ("" when it covers all of it)."""
+    missing = list(scenario_set.get("missing") or [])
+    if not missing:
+        return ""
+    return (
+        f"scenario set {scenario_set['name']!r} has {len(missing)} member(s) without samples "
+        f"({', '.join(missing)}): this S_robust is over {len(scenario_set['members'])} scenario(s) "
+        "and comparable only with scores over exactly those"
+    )
+
+
 def check_same_scenario_set(sets: Sequence[Mapping[str, Any] | None], *, names: Sequence[str] | None = None) -> None:
     """Refuse to compare S_robust computed over different scenario sets (one line, ``ValueError``).
 
@@ -536,11 +549,7 @@ def _guard(result: dict, chance: dict | None, scenario_set: dict) -> dict:
     elif chance["warning"]:
         warnings.append(chance["warning"])
     if scenario_set["missing"]:
-        warnings.append(
-            f"scenario set {scenario_set['name']!r} has {len(scenario_set['missing'])} member(s) without samples "
-            f"({', '.join(scenario_set['missing'])}): this S_robust is over {len(scenario_set['members'])} scenario(s) "
-            "and comparable only with scores over exactly those"
-        )
+        warnings.append(scenario_set_warning(scenario_set))
     result.update(
         chance=chance,
         mu_above_chance=None if chance is None else chance["mu_above_chance"],
