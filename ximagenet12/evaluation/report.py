@@ -104,23 +104,19 @@ def robustness_block(
     chosen["members"] = list(external)
     if reference is None:
         return {"s_robust": None, "config": config, "reason": "the 'original' config was not evaluated"}
-    if not external:
-        return {"s_robust": None, "config": config, "scenario_set": chosen,
-                "reason": f"no scenario of set {chosen['name']!r} besides 'original' was evaluated"}
+    from ximagenet12.metrics.robustness_score.functional import BG_GAP_SCENARIOS, KNOWN_SCENARIOS, robustness_score
+
     block = {"config": config, "mu": float(reference), "external_reference": float(reference),
              "scenarios": list(external)}
-    from ximagenet12.metrics.robustness_score.functional import KNOWN_SCENARIOS
-
     others = [c for c in values if c != ORIGINAL and not _LEVEL_CONFIG.search(c) and c not in KNOWN_SCENARIOS]
     if others:
         block["not_scenarios"] = others
-    try:
-        from ximagenet12.metrics.robustness_score.functional import BG_GAP_SCENARIOS, robustness_score
-    except ImportError as exc:  # pragma: no cover - the metric ships with the package
-        return {**block, "s_robust": None, "reason": f"robustness_score metric unavailable: {exc}"}
     same, rand = (values.get(name) for name in BG_GAP_SCENARIOS)
     if same is not None and rand is not None:  # ImageNet-9's BG-Gap: same-class minus random background
         block["bg_gap"] = float(same) - float(rand)
+    if not external:
+        return {**block, "s_robust": None, "scenario_set": chosen,
+                "reason": f"no scenario of set {chosen['name']!r} besides 'original' was evaluated"}
     internal = None
     if config == "formula" and per_class_original:
         internal = {k: float(v) for k, v in per_class_original.items() if v is not None}

@@ -37,7 +37,7 @@ _BATCH = 100
 #: Size filter: label -> [low, high) in millions of parameters.
 SIZES = {"< 10M": (0.0, 10.0), "10M – 100M": (10.0, 100.0), "≥ 100M": (100.0, math.inf)}
 UNKNOWN = "unknown"
-_TEXT_COLUMNS = ("model", "family", "protocol", "caveat", "evaluated_at", "report_id", "model_url", "model_revision")
+_TEXT_COLUMNS = ("model", "family", "protocol", "caveat", "S_set", "evaluated_at", "report_id", "model_url", "model_revision")
 
 
 def load_site(site: str | os.PathLike) -> tuple[dict, dict[str, pd.DataFrame]]:
@@ -98,6 +98,8 @@ def display_table(frame: pd.DataFrame) -> pd.DataFrame:
     out["model"] = [_link(m, u) for m, u in zip(frame["model"], frame["model_url"])]
     numeric = [c for c in out.columns if c not in _TEXT_COLUMNS and c != "rank"]
     out[numeric] = out[numeric].astype(float).round(4)
+    if "rank" in out.columns:  # unranked rows (nullable Int64 NA) show an empty cell, like any missing figure
+        out["rank"] = out["rank"].astype("Float64").astype(float)
     return out
 
 
