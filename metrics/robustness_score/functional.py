@@ -974,8 +974,8 @@ def _source_table(source_ids, correct, scen_codes, cls_codes, n_scen: int, *, n_
     return {"hits": hits, "count": count, "cls": src_cls}
 
 
-#: Bootstrap replicates computed per block (bounds the (replicates × sources) weight matrix).
-_BOOTSTRAP_BLOCK = 64
+#: Bootstrap weights held at once (replicates × sources), which bounds the memory a block takes.
+_BOOTSTRAP_CELLS = 1 << 21
 
 
 def _resample_weights(rng: np.random.Generator, groups: list[np.ndarray], n_src: int, size: int) -> np.ndarray:
@@ -1007,8 +1007,9 @@ def _bootstrap(
     groups = [np.flatnonzero(table["cls"] == k) for k in range(n_cls)] if use_classes else [np.arange(len(hits))]
     onehot = np.eye(n_cls)[table["cls"]]  # (sources, classes)
     scores = []
-    for start in range(0, n_bootstrap, _BOOTSTRAP_BLOCK):
-        w = _resample_weights(rng, groups, len(hits), min(_BOOTSTRAP_BLOCK, n_bootstrap - start))
+    block = max(1, _BOOTSTRAP_CELLS // len(hits))
+    for start in range(0, n_bootstrap, block):
+        w = _resample_weights(rng, groups, len(hits), min(block, n_bootstrap - start))
         with np.errstate(invalid="ignore", divide="ignore"):
             acc = (w @ hits) / (w @ count)  # (B, scenarios): μ first
             mu = acc[:, 0]

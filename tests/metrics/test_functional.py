@@ -319,8 +319,9 @@ def test_paired_bootstrap_matches_resampling_source_images_in_a_loop():
     assert fast["s_robust_ci"][1] == pytest.approx(np.quantile(scores, 0.975), abs=0.03)
 
 
-def test_paired_interval_is_wider_than_treating_rows_as_independent():
-    """Issue 26 point 5: outcomes of one image agree across scenarios; resampling rows ignores that."""
+def test_pairing_matters_when_an_image_is_right_or_wrong_in_every_scenario():
+    """Issue 26 point 5: outcomes of one image agree across scenarios, so C(i) and μ move together
+    in a resample and their difference varies less than if rows were independent draws."""
     rng = np.random.default_rng(5)
     scenarios = ["original", *functional.SCENARIO_SETS["background"]]
     n_src = 300
