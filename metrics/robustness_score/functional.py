@@ -35,6 +35,17 @@ S_robust = 1 − D(C, μ). :func:`robustness_score_from_samples` takes the inter
 ``internal`` when given, else from per-class accuracy over the ``original`` samples around
 μ when ``classes`` are given (``internal_term = "classes"``; the formula's reading, which
 the configuration's dispersion and ddof then apply to), else it is absent.
+
+What makes a score safe to read (issue 26); the formula above is untouched:
+
+- S_robust is spread around μ, so a model that fails everywhere scores near 1. Every result
+  carries ``chance`` (:func:`chance_test`: one-sided exact binomial test of the ``original``
+  accuracy against 1 / number of classes, level :data:`CHANCE_ALPHA`), ``mu_above_chance``
+  and ``warnings``; show them beside S.
+- S is computed over a named scenario set (:data:`SCENARIO_SETS`, default ``background``:
+  the paper's scenarios that change only the background), recorded in ``scenario_set``;
+  :func:`check_same_scenario_set` refuses to compare scores over different sets.
+- The bootstrap interval resamples source images, paired across scenarios (``source_ids``).
 """
 
 from __future__ import annotations
