@@ -991,12 +991,10 @@ _BOOTSTRAP_CELLS = 1 << 21
 
 def _resample_weights(rng: np.random.Generator, groups: list[np.ndarray], n_src: int, size: int) -> np.ndarray:
     """(size, n_src) counts: how often each source is drawn, with replacement within each group."""
-    weights = np.zeros(size * n_src)
-    offsets = (np.arange(size) * n_src)[:, None]
-    for members in groups:
-        draw = members[rng.integers(0, len(members), size=(size, len(members)))]
-        weights += np.bincount((draw + offsets).ravel(), minlength=size * n_src)
-    return weights.reshape(size, n_src)
+    draws = np.concatenate([members[rng.integers(0, len(members), size=(size, len(members)))] for members in groups],
+                           axis=1)  # (size, n_src): one source index per draw, each group its own size
+    draws += (np.arange(size) * n_src)[:, None]
+    return np.bincount(draws.ravel(), minlength=size * n_src).reshape(size, n_src).astype(np.float64)
 
 
 def _bootstrap(
@@ -1017,18 +1015,22 @@ def _bootstrap(
     n_cls = int(table["cls"].max()) + 1
     groups = [np.flatnonzero(table["cls"] == k) for k in range(n_cls)] if use_classes else [np.arange(len(hits))]
     onehot = np.eye(n_cls)[table["cls"]]  # (sources, classes)
+    n_scen = hits.shape[1]
+    # one product per block: right answers and counts per scenario, then per class on original
+    columns = np.hstack([hits, count, hits[:, :1] * onehot, count[:, :1] * onehot]).astype(np.float64)
     scores = []
     block = max(1, _BOOTSTRAP_CELLS // len(hits))
     for start in range(0, n_bootstrap, block):
         w = _resample_weights(rng, groups, len(hits), min(block, n_bootstrap - start))
+        sums = w @ columns
         with np.errstate(invalid="ignore", divide="ignore"):
-            acc = (w @ hits) / (w @ count)  # (B, scenarios): μ first
+            acc = sums[:, :n_scen] / sums[:, n_scen : 2 * n_scen]  # (B, scenarios): μ first
             mu = acc[:, 0]
             var_e = _variance(acc[:, 1:], mu, ddof)
             if internal_fixed is not None:
                 var_i = np.full(len(w), internal_fixed)
             elif use_classes:
-                var_i = _variance((w @ (hits[:, :1] * onehot)) / (w @ (count[:, :1] * onehot)), mu, ddof)
+                var_i = _variance(sums[:, 2 * n_scen : 2 * n_scen + n_cls] / sums[:, 2 * n_scen + n_cls :], mu, ddof)
             else:
                 var_i = np.zeros(len(w))
         scores.append(_combine(var_e, var_i, dispersion))
