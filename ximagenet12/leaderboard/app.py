@@ -285,7 +285,8 @@ class _Views:
         figures = {name: str(self.root / rel) for name, rel in board["figures"].get(rid, {}).items()}
         extra = [(path, name) for name, path in figures.items() if name not in ("heatmap.png", "scenarios.png")]
         link = f"[{row['model']}]({row['model_url']})" if isinstance(row["model_url"], str) else f"`{row['model']}`"
-        text = (f"### {link}\n\n{row['protocol']} · μ = {_fmt(row['mu'])} · S_robust = {_fmt(row['S_robust'])} · "
+        text = (f"### {link}\n\n{row['protocol']} · μ = {_fmt(row['mu'])} · S_robust = {_fmt(row['S_robust'])} "
+                f"(scenario set {row.get('S_set') or 'unknown'}) · "
                 f"revision `{row['model_revision']}` · evaluated {row['evaluated_at']} · report `{rid}`")
         if isinstance(row.get("caveat"), str) and row["caveat"]:
             text += f"\n\n**caveat:** {row['caveat']}"
