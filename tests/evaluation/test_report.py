@@ -106,6 +106,7 @@ def test_a_model_at_chance_gets_s_near_1_and_a_loud_flag_beside_it():
     assert good["mu_above_chance"] is True and "above chance 1/12: p = " in robustness_line(good)
     iou = robustness_of({c: {**e, "iou": e["accuracy"]} for c, e in _entries(0.0, 120, 12).items()}, metric="iou")
     assert iou["chance"] is None and iou["warnings"][0].startswith("μ (iou on 'original') has no chance level")
+    assert len(iou["warnings"]) == 2 and "member(s) without samples" in iou["warnings"][1]
 
 
 def test_report_markdown_puts_mu_the_chance_test_and_the_set_beside_s():

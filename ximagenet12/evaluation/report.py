@@ -160,8 +160,9 @@ def robustness_of(scenarios: Mapping[str, Mapping], *, metric: str, config: str 
                              per_class_original=per_class, scenario_set=scenario_set,
                              n_original=n_original, n_classes=n_classes)
     if metric != "accuracy" and block.get("s_robust") is not None:
+        others = [w for w in block.get("warnings") or [] if not w.startswith("μ was not tested against chance")]
         block["warnings"] = [f"μ ({metric} on 'original') has no chance level to be tested against: a model that "
-                             "fails everywhere also has S_robust near 1, so read S only beside μ"]
+                             "fails everywhere also has S_robust near 1, so read S only beside μ", *others]
     return block
 
 
