@@ -18,10 +18,10 @@ PER_CLASS = {"n00000001": {"accuracy": 1.0, "n": 10}, "n00000003": {"accuracy": 
 
 
 def report_folder(root: Path, accuracies: dict[str, float], *, protocol: str | None, fingerprint: str = "sha256:aa",
-                  classes=CLASSES, per_class=PER_CLASS) -> Path:
+                  classes=CLASSES, per_class=PER_CLASS, n: int = 40) -> Path:
     root.mkdir(parents=True)
     report = {"task": "classification", "model": "m", "data": "/data", "mode": "restricted", "classes": classes,
-              "scenarios": {c: {"accuracy": a, "n": 10, **({"per_class": per_class} if c == "original" else {})}
+              "scenarios": {c: {"accuracy": a, "n": n, **({"per_class": per_class} if c == "original" else {})}
                             for c, a in accuracies.items()},
               "provenance": {"data": {"kind": "local", "fingerprint": fingerprint}, "model": {"resolved_commit": "x"}}}
     if protocol:
@@ -169,3 +169,16 @@ def test_a_run_at_chance_is_flagged_beside_every_score(tmp_path, capsys):
     text = format_score(doc)
     assert [line for line in text.splitlines() if line.startswith("table3")][0].endswith("NOT ABOVE CHANCE")
     assert "WARNING: external run: NOT ABOVE CHANCE" in text
+
+
+def test_an_ex2_run_at_chance_flags_the_score_that_takes_its_internal_term(tmp_path):
+    """μ' = 0.85 of 10 images over 2 classes (8 right) is not significantly above 1/2 (p = 0.055)."""
+    ex1 = report_folder(tmp_path / "ex1", EXTERNAL, protocol=None)
+    ex2 = report_folder(tmp_path / "ex2", INTERNAL, protocol="ex2", n=10)
+    doc = score_runs(ex1, ex2)
+    assert doc["chance"]["external"]["mu_above_chance"] is True
+    assert doc["chance"]["internal"]["mu_above_chance"] is False
+    assert doc["chance"]["internal"]["p_value"] == pytest.approx(56 / 1024)  # P(X >= 8), X ~ Binomial(10, 1/2)
+    assert doc["scores"]["table3"]["mu_above_chance"] is False  # its internal term is the ex2 run's
+    assert doc["scores"]["formula"]["mu_above_chance"] is True  # classes of the external run
+    assert doc["warnings"][0].startswith("internal run: NOT ABOVE CHANCE: μ = 0.8000 on 'original' (8/10)")

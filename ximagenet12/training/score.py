@@ -114,6 +114,13 @@ def _class_accuracies(report: dict, folder) -> dict[str, float]:
     return values
 
 
+def _above_chance(chances: dict, term: dict) -> bool | None:
+    """μ above chance for every run a score's terms come from (ex2's μ' too when it gives the internal term)."""
+    runs = [chances["external"]] + ([chances["internal"]] if term["internal_term"] == "ex2 scenarios" else [])
+    flags = [c["mu_above_chance"] for c in runs if c is not None]
+    return all(flags) if flags else None
+
+
 def _internal_terms(configs, formula_internal: str, ext: dict, external, mu_e: float, mu_i: float,
                     scenario_values: dict[str, float]) -> dict[str, dict]:
     """Per configuration: which internal values, around which reference, from where."""
@@ -178,7 +185,7 @@ def score_runs(
         results[name] = {**{k: (v.item() if hasattr(v, "item") else v) for k, v in dict(r).items()},
                          "internal_term": term["internal_term"], "internal_source": term["internal_source"],
                          "internal_values": term["values"], "mu": mu_e, "scenario_set": chosen,
-                         "chance": chances["external"], "mu_above_chance": (chances["external"] or {}).get("mu_above_chance"),
+                         "chance": chances["external"], "mu_above_chance": _above_chance(chances, term),
                          "warnings": warnings}
     doc = {
         "runs": {"external": _describe(external, ext, "external"), "internal": _describe(internal, intl, "internal")},
