@@ -632,7 +632,7 @@ def robustness_score(
         ``s_robust``; ``sigma2_e``/``sigma2_i`` (variances) and ``sigma_e``/``sigma_i``
         (standard deviations) with the chosen ddof; ``n_e``/``n_i``; ``config``,
         ``dispersion``, ``ddof``; ``internal_term`` (``"given"`` or ``"absent"``, then
-        σ_i = 0); ``external_reference``, ``internal_reference``; ``scenario_set``
+        σ_i = 0); ``mu`` (= ``external_reference``), ``internal_reference``; ``scenario_set``
         (``name``, ``members``, ``excluded``, ``missing``); ``chance`` (the test, or None),
         ``mu_above_chance`` (bool or None) and ``warnings`` (lines to print beside S).
 
@@ -675,7 +675,7 @@ def robustness_score(
             )
         _, values_i = _accuracies(internal, "internal")
         mu_i = _accuracy(internal_reference, "internal_reference")
-    return _guard(_score(values_e, mu_e, values_i, mu_i, settings), chance, chosen)
+    return {"mu": mu_e, **_guard(_score(values_e, mu_e, values_i, mu_i, settings), chance, chosen)}  # μ beside S
 
 
 def _score(values_e: np.ndarray, mu_e: float, values_i: np.ndarray | None, mu_i: float | None, settings: dict) -> dict:

@@ -93,7 +93,7 @@ Returns:
         internal term (internal_term == "absent").
     n_e, n_i (`int`): number of external scenarios and internal values.
     config, dispersion, ddof, internal_term ("given", "classes" or "absent"),
-    external_reference, internal_reference.
+    mu (= external_reference: show it beside S_robust), internal_reference.
     scenario_set (`dict`): name, members (the scenarios in S), excluded, missing.
     chance (`dict` or None), mu_above_chance (`bool` or None), warnings (`list` of `str`):
         the test of mu against chance and the lines to print beside S_robust.

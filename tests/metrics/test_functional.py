@@ -411,7 +411,7 @@ def test_a_model_that_fails_everywhere_is_flagged_not_crowned():
 def test_summary_form_tests_mu_against_chance_only_with_counts():
     ext = {"blur_background": 0.08, "image_grey": 0.09}
     r = robustness_score(ext, external_reference=0.085, n_original=200, n_classes=12)
-    assert r["mu_above_chance"] is False and r["chance"]["correct"] == 17
+    assert r["mu_above_chance"] is False and r["chance"]["correct"] == 17 and r["mu"] == 0.085
     assert "NOT ABOVE CHANCE" in r["warnings"][0]
     untested = robustness_score(ext, external_reference=0.085)
     assert untested["chance"] is None and untested["mu_above_chance"] is None
