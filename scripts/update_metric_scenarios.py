@@ -1,9 +1,10 @@
-"""Rewrite the metric's copy of the registry's scenario names (KNOWN_SCENARIOS).
+"""Rewrite the metric's copies of the registry's scenario names and scenario sets.
 
 The robustness_score metric runs inside ``evaluate`` with numpy alone, so it cannot import
-``ximagenet12.registry``; it keeps a copy between BEGIN/END markers in
-``metrics/robustness_score/functional.py``, which tests/metrics/test_functional.py checks
-against the registry. Run after adding a scenario::
+``ximagenet12.registry``; it keeps copies between BEGIN/END markers in
+``metrics/robustness_score/functional.py`` (``KNOWN_SCENARIOS`` and ``SCENARIO_SETS``),
+which tests/metrics/test_functional.py checks against the registry. Run after adding a
+scenario::
 
     python scripts/update_metric_scenarios.py
 """
@@ -13,10 +14,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ximagenet12.registry import all_variants
+from ximagenet12.registry import all_variants, scenario_sets
 
 TARGET = Path(__file__).resolve().parents[1] / "metrics" / "robustness_score" / "functional.py"
-_BLOCK = re.compile(r"(    # BEGIN KNOWN_SCENARIOS \(generated\)\n).*?(    # END KNOWN_SCENARIOS\n)", re.S)
+
+
+def _block(name: str) -> re.Pattern:
+    return re.compile(rf"(    # BEGIN {name} \(generated\)\n).*?(    # END {name}\n)", re.S)
 
 
 def render() -> str:
@@ -24,9 +28,17 @@ def render() -> str:
     return f"    (\n{names}    )\n"
 
 
+def render_sets() -> str:
+    lines = ["    {\n"]
+    for name, members in scenario_sets().items():
+        lines.append(f'        "{name}": (\n' + "".join(f'            "{m}",\n' for m in members) + "        ),\n")
+    return "".join(lines) + "    }\n"
+
+
 def main() -> None:
     text = TARGET.read_text(encoding="utf-8")
-    new = _BLOCK.sub(lambda m: m.group(1) + render() + m.group(2), text)
+    new = _block("KNOWN_SCENARIOS").sub(lambda m: m.group(1) + render() + m.group(2), text)
+    new = _block("SCENARIO_SETS").sub(lambda m: m.group(1) + render_sets() + m.group(2), new)
     TARGET.write_text(new, encoding="utf-8")
     print(f"{TARGET}: {'updated' if new != text else 'already up to date'}")
 

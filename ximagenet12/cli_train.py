@@ -58,7 +58,8 @@ def _run_score(args: argparse.Namespace) -> int:
     from ximagenet12.training.score import SCORE_CONFIGS, format_score, score_runs
 
     configs = SCORE_CONFIGS if args.config == "both" else (args.config,)
-    doc = score_runs(args.external, args.internal, configs=configs, formula_internal=args.formula_internal, out=args.out)
+    doc = score_runs(args.external, args.internal, configs=configs, formula_internal=args.formula_internal,
+                     scenario_set=args.scenario_set, out=args.out)
     print(format_score(doc))
     if args.out:
         print(f"score written to {args.out}")
@@ -134,5 +135,10 @@ def register(subparsers) -> None:
                     help="internal term of the formula configuration: classes (the external run's per-class accuracy "
                     "on original around its μ, as the formula defines it) or ex2 (the ex2 scenarios, as table3); "
                     "default classes")
+    from ximagenet12.metrics.robustness_score.functional import ALL_SCENARIOS, DEFAULT_SCENARIO_SET, SCENARIO_SETS
+
+    sc.add_argument("--scenario-set", default=DEFAULT_SCENARIO_SET, choices=(*SCENARIO_SETS, ALL_SCENARIOS),
+                    help="scenarios S_robust is computed over: background (the paper's background-only scenarios), "
+                    f"table3 (the paper's Table 3) or all (controls included); default {DEFAULT_SCENARIO_SET}")
     sc.add_argument("--out", default=None, help="write the score as JSON to this file")
     sc.set_defaults(func=_run_score)

@@ -265,11 +265,24 @@ def _score_results(run: ModelRun, score: str | os.PathLike | None) -> list[tuple
                              f"not this model's run {run.run_dir}")
         ex2 = f"internal term from a {doc['runs']['internal'].get('n_folds')}-fold ex2 run"
         return [(c, float(r["s_robust"]), f"S_robust ({c}; " + ("internal term over classes on original"
-                 if r.get("internal_term") == "classes" else ex2) + ")") for c, r in doc["scores"].items()]
+                 if r.get("internal_term") == "classes" else ex2) + _safety(r, doc.get("scenario_set")) + ")")
+                for c, r in doc["scores"].items()]
     rob = run.report.get("robustness") or {}
     if run.config is None and rob.get("s_robust") is not None:
-        return [(rob["config"], float(rob["s_robust"]), f"S_robust ({rob['config']}, external term only)")]
+        return [(rob["config"], float(rob["s_robust"]),
+                 f"S_robust ({rob['config']}, external term only" + _safety(rob, rob.get("scenario_set")) + ")")]
     return []
+
+
+def _safety(score: dict, scenario_set: dict | None) -> str:
+    """What a reader of S_robust needs beside it: the scenario set, μ, and a flag when μ is at chance."""
+    text = f"; scenario set {(scenario_set or {}).get('name', 'unrecorded')}"
+    mu = score.get("mu", score.get("external_reference"))
+    if mu is not None:
+        text += f"; μ = {float(mu):.4f}"
+    if score.get("mu_above_chance") is False:
+        text += "; μ NOT above chance, so this S_robust means nothing"
+    return text
 
 
 def _accuracies(run: ModelRun) -> list[tuple[str, float, int, dict]]:
@@ -296,7 +309,7 @@ def _eval_results(run: ModelRun, dataset: str, revision: str | None, score) -> l
     out = [EvalResult(**common, dataset_name=f"{dataset} ({c})", dataset_config=c, dataset_args=args,
                       metric_type="accuracy", metric_name="accuracy", metric_value=round(float(acc), 6))
            for c, acc, _, args in _accuracies(run)]
-    out += [EvalResult(**common, dataset_name=f"{dataset} (all scenarios)", metric_type="s_robust",
+    out += [EvalResult(**common, dataset_name=f"{dataset} (scenario set of S_robust)", metric_type="s_robust",
                        metric_name=label, metric_config=cfg, metric_value=round(value, 6))
             for cfg, value, label in _score_results(run, score)]
     return out

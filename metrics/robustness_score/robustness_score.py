@@ -37,8 +37,14 @@ published Table 3. "formula" follows the formula as printed in the paper: standa
 deviations with ddof=0 and the internal term over object classes. Give one row per sample
 (predictions, references, scenario names; samples of scenario "original" give mu) or,
 with no predictions, accuracies already computed (external=..., external_reference=...).
+S_robust measures dispersion around mu, so it is never to be read without mu: every
+result carries mu, a one-sided exact binomial test of mu against chance (1 / number of
+classes; `mu_above_chance`, `warnings`) and the named scenario set it was computed over
+(`scenario_set`; default "background": the paper's scenarios that change only the
+background, so that controls where failing is correct do not enter the score).
 Also returns the accuracy per scenario (and per class), BG-Gap and, on request, a seeded
-stratified bootstrap confidence interval for S_robust.
+bootstrap confidence interval for S_robust that resamples source images, paired across
+scenarios.
 """
 
 _KWARGS_DESCRIPTION = """
@@ -53,13 +59,25 @@ Options of the per-sample form (keyword arguments of `compute`):
         samples around mu (otherwise there is no internal term).
     scenario_names (`list` of `str`, optional): the scenarios expected; each must have
         samples and no other scenario may appear.
-    n_bootstrap (`int`, default 0): replicates of a stratified bootstrap (within scenario,
-        x class when classes are given) for a confidence interval of S_robust.
+    scenario_set (`str` or `list`, default "background"): the scenarios S_robust is
+        computed over: "background" (the paper's background-only scenarios), "table3"
+        (the paper's Table 3), "all" (every scenario given; the default with
+        custom_scenarios=True) or a list of names. Other scenarios keep their accuracy.
+    source_ids (`list`, optional): the source image of each sample; needed by n_bootstrap.
+    n_classes (`int`, optional): classes the model chooses among, for the chance test
+        (default: the classes given, else the distinct references).
+    n_bootstrap (`int`, default 0): replicates of a bootstrap that draws source images
+        with replacement (within class when classes are given) and takes all their
+        scenario rows, for a confidence interval of S_robust.
     confidence (`float`, default 0.95): level of the percentile interval.
     seed (`int`, default 0): seed of the bootstrap.
 Summary form (no predictions/references/scenarios):
     external (`dict`): scenario -> accuracy in [0, 1] ("original" excluded).
     external_reference (`float`): mu, the accuracy on "original".
+    n_original, n_classes (`int`, optional): samples behind mu and classes, for the
+        chance test (without them `warnings` says mu was not tested).
+    scenario_set (optional): as above; by default every scenario given, recorded under
+        the name of the set those scenarios are ("custom" otherwise).
 Both forms:
     internal (`dict`, optional): internal-protocol scenario (or class) -> accuracy in [0, 1].
     internal_reference (`float`, required with `internal`): the mu of the internal values.
@@ -75,7 +93,10 @@ Returns:
         internal term (internal_term == "absent").
     n_e, n_i (`int`): number of external scenarios and internal values.
     config, dispersion, ddof, internal_term ("given", "classes" or "absent"),
-    external_reference, internal_reference.
+    mu (= external_reference: show it beside S_robust), internal_reference.
+    scenario_set (`dict`): name, members (the scenarios in S), excluded, missing.
+    chance (`dict` or None), mu_above_chance (`bool` or None), warnings (`list` of `str`):
+        the test of mu against chance and the lines to print beside S_robust.
     Per-sample form also: mu, accuracy and n per scenario, bg_gap (acc(mixed_same) -
     acc(mixed_rand), or None), accuracy_per_class, n_per_class and
     accuracy_per_scenario_class (with classes), s_robust_ci, s_robust_se and bootstrap
@@ -194,12 +215,17 @@ class RobustnessScore(evaluate.Metric):
         confidence=0.95,
         seed=0,
         custom_scenarios=False,
+        scenario_set=None,
+        source_ids=None,
+        n_classes=None,
+        n_original=None,
     ):
         options = {
             "config": self.robustness_config,
             "dispersion": dispersion,
             "ddof": ddof,
             "custom_scenarios": custom_scenarios,
+            "scenario_set": scenario_set,
         }
         per_sample = predictions is not None and len(predictions) > 0
         if external is not None or external_reference is not None:
@@ -209,15 +235,19 @@ class RobustnessScore(evaluate.Metric):
                 )
             if external_reference is None:
                 raise ValueError("external accuracies need external_reference (the accuracy on 'original')")
-            if classes is not None or scenario_names is not None or n_bootstrap:
-                raise ValueError("classes, scenario_names and n_bootstrap need the per-sample form")
+            if classes is not None or scenario_names is not None or n_bootstrap or source_ids is not None:
+                raise ValueError("classes, scenario_names, source_ids and n_bootstrap need the per-sample form")
             return robustness_score(
                 external,
                 external_reference=external_reference,
                 internal=internal,
                 internal_reference=internal_reference,
+                n_original=n_original,
+                n_classes=n_classes,
                 **options,
             )
+        if n_original is not None:
+            raise ValueError("n_original is for the summary form: per sample, mu's count is the 'original' rows")
         if predictions is None:
             raise ValueError(
                 "nothing to score: give predictions, references and scenarios, or external and external_reference"
@@ -233,5 +263,7 @@ class RobustnessScore(evaluate.Metric):
             n_bootstrap=n_bootstrap,
             confidence=confidence,
             seed=seed,
+            source_ids=source_ids,
+            n_classes=n_classes,
             **options,
         )

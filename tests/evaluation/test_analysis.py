@@ -150,3 +150,32 @@ def test_a_constant_response_is_fitted_with_a_loud_warning(tmp_path):
         result = analyze_reports(folders, tmp_path / "out")
     assert result.warnings and "carry no information" in result.warnings[0]
     assert "**Warning:** every (model, scenario, class) accuracy is 1" in (tmp_path / "out" / "analysis.md").read_text()
+
+
+def _with_robustness(report: dict, *, scenario_set: str | None = None) -> dict:
+    from ximagenet12.evaluation.report import robustness_of
+
+    scen = {s: {**e, "accuracy": float(np.mean([c["accuracy"] for c in e["per_class"].values()]))}
+            for s, e in report["scenarios"].items()}
+    return {**report, "scenarios": scen, "robustness": robustness_of(scen, metric="accuracy", scenario_set=scenario_set)}
+
+
+def test_analyze_flags_a_model_at_chance_and_s_robust_over_different_sets(tmp_path):
+    """Issue 26: analyze names a report whose μ is not above chance, and scores over different sets."""
+    rng = np.random.default_rng(9)
+    good = _with_robustness(_report("resnet", rng, 0.005))
+    broken = _report("vit", rng, 0.0)
+    for entry in broken["scenarios"].values():
+        for cell in entry["per_class"].values():
+            cell["accuracy"] = 0.0
+    broken = _with_robustness(broken, scenario_set="all")
+    assert broken["robustness"]["s_robust"] == 1.0 and broken["robustness"]["mu_above_chance"] is False
+    folders = [_write(tmp_path / "good", good), _write(tmp_path / "broken", broken)]
+    with pytest.warns(UserWarning, match="NOT ABOVE CHANCE"):
+        result = analyze_reports(folders, tmp_path / "out")
+    chance = [w for w in result.warnings if "NOT ABOVE CHANCE" in w]
+    assert len(chance) == 1 and chance[0].startswith(f"{tmp_path / 'broken'}: NOT ABOVE CHANCE: μ = 0.0000")
+    (sets,) = [w for w in result.warnings if "different scenario sets" in w]
+    assert "'background' (3 scenario(s)" in sets and "'all' (3 scenario(s)" in sets
+    assert sets.endswith("their S_robust values are not comparable")
+    assert "**Warning:** " + chance[0] in (tmp_path / "out" / "analysis.md").read_text()

@@ -53,6 +53,13 @@ def test_cli_evaluate_tiny_vit_end_to_end(tiny_vit_dir, tmp_path, capsys, ev):
     assert rb["scenarios"] == ["blur_background", "transparent_image"]
     assert rb["external_reference"] == pytest.approx(report["scenarios"]["original"]["accuracy"])
     assert "s_robust" in rb
+    # issue 26: S is printed beside μ, its chance verdict and its scenario set; a flag is a report warning
+    assert rb["chance"]["n"] == 6 and rb["chance"]["n_classes"] == 3 and rb["scenario_set"]["name"] == "background"
+    (line,) = [x for x in printed.splitlines() if x.startswith("robustness (strict, table3): S = ")]
+    assert f"(μ = {rb['mu']:.4f}, " in line and "; set 'background', 2 scenarios)" in line
+    assert rb["mu_above_chance"] is False  # the tiny random ViT: 2 of 6 right over 3 classes, chance level
+    assert "NOT ABOVE CHANCE 1/3" in line and "UNRELIABLE" in line
+    assert rb["chance"]["warning"] in report["warnings"] and f"  WARNING: {rb['chance']['warning']}" in printed
     md = (out / "report.md").read_text()
     assert "heatmap.png" in md and "scenarios.png" in md and "restricted" in md
     for png in ("heatmap.png", "scenarios.png"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ximagenet12.evaluation.report import _markdown, robustness_block
+from ximagenet12.evaluation.report import _markdown, robustness_block, robustness_line, robustness_of
 
 
 def test_robustness_block_is_the_table3_score_over_paper_level_scenarios():
@@ -28,7 +28,8 @@ def test_robustness_block_reports_the_bg_gap_when_both_mixed_scenarios_ran():
     ("values", "reason"),
     [
         ({"blur_background": 0.5}, "the 'original' config was not evaluated"),
-        ({"original": 0.5}, "no scenario besides 'original' was evaluated"),
+        ({"original": 0.5}, "no scenario of set 'background' besides 'original' was evaluated"),
+        ({"original": 0.5, "blur_object": 0.1, "no_fg": 0.0}, "no scenario of set 'background' besides"),
         ({"original": 0.5, "blur_background": 0.4}, "robustness_score: "),  # one scenario under n - 1
     ],
 )
@@ -71,3 +72,48 @@ def test_configs_that_are_not_scenarios_do_not_move_the_score():
     mixed = robustness_block({"original": 0.9, "blur_background": 0.8, "image_grey": 0.6, "my_line_photos": 0.1})
     assert mixed["s_robust"] == plain["s_robust"] and mixed["scenarios"] == ["blur_background", "image_grey"]
     assert mixed["not_scenarios"] == ["my_line_photos"]
+
+
+def test_controls_stay_out_of_the_default_set_and_the_block_says_which_set_it_used():
+    """Issue 26 point 6: failing on blur_object or no_fg is correct, so they do not move S."""
+    values = {"original": 0.9, "blur_background": 0.8, "image_grey": 0.6, "blur_object": 0.1, "no_fg": 0.0}
+    block = robustness_block(values)
+    assert block["scenarios"] == ["blur_background", "image_grey"] and block["s_robust"] == pytest.approx(0.90)
+    assert block["scenario_set"]["name"] == "background"
+    assert block["scenario_set"]["excluded"] == ["blur_object", "no_fg"]
+    assert "image_rainbow" in block["scenario_set"]["missing"]
+    assert any("has 8 member(s) without samples" in w for w in block["warnings"])
+    every = robustness_block(values, scenario_set="all")
+    assert every["scenarios"] == ["blur_background", "image_grey", "blur_object", "no_fg"]
+    assert every["s_robust"] < block["s_robust"] and every["scenario_set"]["name"] == "all"
+
+
+def _entries(mu: float, n: int, k: int) -> dict:
+    per_class = {f"c{i}": {"accuracy": mu, "n": n // k} for i in range(k)}
+    return {c: {"accuracy": mu - d, "n": n, "per_class": per_class}
+            for c, d in (("original", 0.0), ("blur_background", 0.0), ("image_grey", 0.0))}
+
+
+def test_a_model_at_chance_gets_s_near_1_and_a_loud_flag_beside_it():
+    """Issue 26 point 1: μ = 0 over 12 classes, S = 1 by construction, flagged in the block and line."""
+    block = robustness_of(_entries(0.0, 120, 12), metric="accuracy")
+    assert block["s_robust"] == 1.0 and block["mu"] == 0.0 and block["mu_above_chance"] is False
+    assert block["chance"]["n_classes"] == 12 and block["chance"]["n"] == 120
+    assert block["warnings"][0].startswith("NOT ABOVE CHANCE: μ = 0.0000 on 'original' (0/120)")
+    line = robustness_line(block)
+    assert line.startswith("S = 1.0000 (μ = 0.0000, NOT ABOVE CHANCE 1/12: p = 1; set 'background', 2 scenarios)")
+    good = robustness_of(_entries(0.9, 120, 12), metric="accuracy")
+    assert good["mu_above_chance"] is True and "above chance 1/12: p = " in robustness_line(good)
+    iou = robustness_of({c: {**e, "iou": e["accuracy"]} for c, e in _entries(0.0, 120, 12).items()}, metric="iou")
+    assert iou["chance"] is None and iou["warnings"][0].startswith("μ (iou on 'original') has no chance level")
+    assert len(iou["warnings"]) == 2 and "member(s) without samples" in iou["warnings"][1]
+
+
+def test_report_markdown_puts_mu_the_chance_test_and_the_set_beside_s():
+    block = robustness_of(_entries(0.0, 120, 12), metric="accuracy")
+    report = {"task": "segmentation", "metric": "accuracy", "model": "m", "data": "d", "classes": [],
+              "scenarios": {}, "robustness": block}  # the robustness section is the same for both tasks
+    md = _markdown(report)
+    assert "> **Warning:** NOT ABOVE CHANCE: μ = 0.0000" in md
+    assert "μ = accuracy on `original` = **0.0000**, scenario set `background`: 2 scenarios" in md
+    assert "- μ against chance 1/12: one-sided exact binomial p = 1 (0/120 right; NOT above chance at level 0.05)" in md

@@ -35,6 +35,29 @@ def test_a_row_carries_the_figures_of_its_report_json(entries, reports):
         low, high = row["s_robust_table3_ci_low"], row["s_robust_table3_ci_high"]
         assert low <= high <= 1.0
         assert entry.predictions.num_rows == row["n_samples"]
+        # issue 26: the scenario set and μ's chance test travel with S
+        assert row["scenario_set"] == report["robustness"]["scenario_set"]["name"] == "background"
+        assert row["scenario_set_members"] == report["robustness"]["scenario_set"]["members"]
+        assert row["mu_above_chance"] is report["robustness"]["mu_above_chance"]
+        assert row["chance_p_value"] == report["robustness"]["chance"]["p_value"]
+
+
+def test_the_interval_resamples_source_images_paired_across_scenarios(entries):
+    """Issue 26 point 5: the row's interval is the metric's paired bootstrap over the report's samples."""
+    from ximagenet12.leaderboard.results import _BOOTSTRAP_SEED, N_BOOTSTRAP
+    from ximagenet12.metrics.robustness_score.functional import robustness_score_from_samples
+
+    row = entries["lite0"].row
+    frame = entries["lite0"].predictions.to_pandas()
+    frame = frame[frame["config"].isin(["original", *row["scenario_set_members"]])]
+    expected = robustness_score_from_samples(
+        frame["value"].astype(int).to_numpy(), [1] * len(frame), frame["config"].to_numpy(),
+        source_ids=frame["source_id"].to_numpy(), scenario_set=row["scenario_set_members"], n_classes=10,
+        n_bootstrap=N_BOOTSTRAP, seed=_BOOTSTRAP_SEED,
+    )
+    assert expected["bootstrap"]["method"] == "percentile, paired over source images"
+    assert (row["s_robust_table3_ci_low"], row["s_robust_table3_ci_high"]) == expected["s_robust_ci"]
+    assert expected["s_robust"] == pytest.approx(row["s_robust_table3"])
 
 
 def test_figures_a_report_does_not_have_are_null_never_zero(entries):
@@ -148,10 +171,14 @@ def test_a_results_repo_with_a_foreign_schema_is_refused(entries, tmp_path):
     with pytest.raises(ValueError, match=r"is not a ximagenet12 results table .*missing column\(s\) mu; unknown column\(s\) score"):
         read_results(folder)
     card = (folder / "README.md").read_text()
-    (folder / "README.md").write_text(card.replace("ximagenet12_results: 1", "ximagenet12_results: 7"))
-    with pytest.raises(ValueError, match=r"holds results schema v7; this version of ximagenet12 reads v1"):
+    (folder / "README.md").write_text(card.replace("ximagenet12_results: 2", "ximagenet12_results: 7"))
+    with pytest.raises(ValueError, match=r"holds results schema v7; this version of ximagenet12 reads v2"):
         read_results(folder)
-    (folder / "README.md").write_text(card.replace("ximagenet12_results: 1\n", ""))
+    # a version 1 repo scored S_robust over every scenario, controls included: refused, never mixed in
+    (folder / "README.md").write_text(card.replace("ximagenet12_results: 2", "ximagenet12_results: 1"))
+    with pytest.raises(ValueError, match=r"holds results schema v1; this version of ximagenet12 reads v2"):
+        read_results(folder)
+    (folder / "README.md").write_text(card.replace("ximagenet12_results: 2\n", ""))
     with pytest.raises(ValueError, match=r"is not a ximagenet12 results repo: its card has no `ximagenet12_results:`"):
         read_results(folder)
     (folder / "README.md").unlink()

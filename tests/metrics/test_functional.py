@@ -21,6 +21,7 @@ TABLE3_SCENARIOS = [
     "blur_background", "blur_object", "image_g", "image_b",
     "image_grey", "image_r", "random_background", "segmented_image",
 ]  # fmt: skip
+TABLE3_SCENARIOS_TEST = TABLE3_SCENARIOS
 TABLE3 = {
     "ResNet50": {
         "external": (0.9524, [90.97, 88.17, 84.42, 86.98, 92.13, 89.03, 22.41, 68.55]),
@@ -191,6 +192,7 @@ def test_per_sample_form_matches_a_loop_oracle(config, use_classes):
         data["scenarios"],
         classes=data["classes"] if use_classes else None,
         config=config,
+        scenario_set="all",
     )
     assert result["mu"] == pytest.approx(expected["mu"])
     assert result["accuracy"] == pytest.approx(expected["accuracy"])
@@ -269,48 +271,234 @@ def test_scenario_names_accepts_the_exact_set():
 
 
 # --------------------------------------------------------------------------- bootstrap
+def _paired_samples(rng, n_sources, scenarios, p_right, n_classes=5):
+    """One row per (source, scenario); each source has one class; outcomes drawn per row."""
+    src = np.repeat(np.arange(n_sources), len(scenarios))
+    scen = np.tile(np.array(scenarios), n_sources)
+    refs = np.repeat(rng.integers(0, n_classes, size=n_sources), len(scenarios))
+    right = rng.random(len(src)) < np.array([p_right[s] for s in scen])
+    return {"predictions": np.where(right, refs, (refs + 1) % n_classes), "references": refs, "scenarios": scen,
+            "source_ids": src}
+
+
 def test_bootstrap_is_seeded_and_contains_the_point_estimate():
     rng = np.random.default_rng(7)
-    n = 4000
-    scenarios = rng.choice(["original", "blur_background", "image_grey", "random_background"], size=n)
-    refs = rng.integers(0, 5, size=n)
     p_right = {"original": 0.95, "blur_background": 0.9, "image_grey": 0.85, "random_background": 0.5}
-    right = rng.random(n) < np.array([p_right[s] for s in scenarios])
-    preds = np.where(right, refs, (refs + 1) % 5)
+    data = _paired_samples(rng, 1000, list(p_right), p_right)
     kwargs = {"classes": "references", "n_bootstrap": 500, "confidence": 0.9}
-    a = robustness_score_from_samples(preds, refs, scenarios, seed=3, **kwargs)
-    b = robustness_score_from_samples(preds, refs, scenarios, seed=3, **kwargs)
-    c = robustness_score_from_samples(preds, refs, scenarios, seed=4, **kwargs)
+    a = robustness_score_from_samples(**data, seed=3, **kwargs)
+    b = robustness_score_from_samples(**data, seed=3, **kwargs)
+    c = robustness_score_from_samples(**data, seed=4, **kwargs)
     assert a["s_robust_ci"] == b["s_robust_ci"] and a["s_robust_se"] == b["s_robust_se"]
     assert a["s_robust_ci"] != c["s_robust_ci"]
     low, high = a["s_robust_ci"]
     assert low < a["s_robust"] < high
     assert a["bootstrap"] == {
-        "n_bootstrap": 500, "confidence": 0.9, "seed": 3, "method": "percentile, stratified by scenario x class",
+        "n_bootstrap": 500, "confidence": 0.9, "seed": 3,
+        "method": "percentile, paired over source images (drawn within class)", "n_sources": 1000,
+        "degenerate_replicates": 0,
     }  # fmt: skip
-    gen = robustness_score_from_samples(preds, refs, scenarios, seed=np.random.default_rng(3), **kwargs)
+    gen = robustness_score_from_samples(**data, seed=np.random.default_rng(3), **kwargs)
     assert gen["bootstrap"]["seed"] == "generator" and gen["s_robust_ci"] == a["s_robust_ci"]
 
 
-def test_binomial_bootstrap_matches_naive_resampling():
-    """The per-stratum binomial draw has the distribution of resampling the samples."""
+def test_paired_bootstrap_matches_resampling_source_images_in_a_loop():
+    """Oracle: draw source ids with replacement, take all their rows, rescore with the core."""
     rng = np.random.default_rng(11)
-    n = 600
-    scenarios = np.repeat(["original", "blur_background", "image_grey"], n // 3)
-    right = rng.random(n) < np.repeat([0.9, 0.7, 0.6], n // 3)
-    refs = np.zeros(n, dtype=int)
-    preds = np.where(right, 0, 1)
-    fast = robustness_score_from_samples(preds, refs, scenarios, n_bootstrap=4000, seed=0)
-    # naive: resample indices within each scenario, recompute the score with the core
+    p_right = {"original": 0.9, "blur_background": 0.7, "image_grey": 0.6}
+    data = _paired_samples(rng, 200, list(p_right), p_right)
+    fast = robustness_score_from_samples(**data, n_bootstrap=4000, seed=0)
     naive_rng = np.random.default_rng(1)
-    groups = [np.flatnonzero(scenarios == s) for s in ("original", "blur_background", "image_grey")]
+    rows = {s: np.flatnonzero(data["source_ids"] == s) for s in range(200)}
     scores = []
-    for _ in range(1000):
-        idx = np.concatenate([naive_rng.choice(g, size=len(g), replace=True) for g in groups])
-        scores.append(robustness_score_from_samples(preds[idx], refs[idx], scenarios[idx])["s_robust"])
+    for _ in range(600):
+        idx = np.concatenate([rows[s] for s in naive_rng.integers(0, 200, size=200)])
+        scores.append(robustness_score_from_samples(*(data[k][idx] for k in ("predictions", "references", "scenarios")))["s_robust"])
     assert fast["s_robust_se"] == pytest.approx(np.std(scores, ddof=1), rel=0.15)
     assert fast["s_robust_ci"][0] == pytest.approx(np.quantile(scores, 0.025), abs=0.03)
     assert fast["s_robust_ci"][1] == pytest.approx(np.quantile(scores, 0.975), abs=0.03)
+
+
+def test_pairing_matters_when_an_image_is_right_or_wrong_in_every_scenario():
+    """Issue 26 point 5: outcomes of one image agree across scenarios, so C(i) and μ move together
+    in a resample and their difference varies less than if rows were independent draws."""
+    rng = np.random.default_rng(5)
+    scenarios = ["original", *functional.SCENARIO_SETS["background"]]
+    n_src = 300
+    easy = rng.random(n_src) < 0.8  # an easy image is right in nearly every scenario
+    p = np.where(easy, 0.97, 0.2)[:, None] * np.ones(len(scenarios))
+    right = (rng.random(p.shape) < p).ravel()
+    refs = np.zeros(right.size, dtype=int)
+    data = {"predictions": np.where(right, 0, 1), "references": refs, "scenarios": np.tile(scenarios, n_src)}
+    paired = robustness_score_from_samples(**data, source_ids=np.repeat(np.arange(n_src), len(scenarios)),
+                                           n_bootstrap=1000, n_classes=12)
+    rows = robustness_score_from_samples(**data, source_ids=np.arange(right.size), n_bootstrap=1000, n_classes=12)
+    width = lambda r: r["s_robust_ci"][1] - r["s_robust_ci"][0]  # noqa: E731
+    assert paired["s_robust"] == rows["s_robust"]
+    assert width(paired) < width(rows)  # correlated errors cancel in C(i) − μ: the row bootstrap overstates noise
+
+
+def test_the_95_percent_interval_covers_the_true_score_of_a_simulated_model():
+    """Issue 26 point 5: a model with known robustness, many small datasets, coverage ≥ 0.9.
+
+    The population is a mixture of 40 image types with known weights; a type has a known
+    probability of being classified right in each scenario, so the true accuracy per
+    scenario, and so the true S_robust, is exact. Each dataset draws 150 source images
+    (their rows paired across scenarios) and its interval either covers the truth or not.
+    """
+    rng = np.random.default_rng(2026)
+    scenarios = ["original", *functional.SCENARIO_SETS["background"]]
+    n_types, n_src, draws = 40, 150, 200
+    weight = rng.dirichlet(np.ones(n_types))
+    base = rng.uniform(0.4, 0.99, size=n_types)[:, None]
+    drop = np.concatenate(([0.0], rng.uniform(-0.05, 0.35, size=len(scenarios) - 1)))
+    p = np.clip(base - drop * rng.uniform(0.5, 1.5, size=(n_types, 1)), 0.01, 0.99)
+    truth = weight @ p
+    true_s = 1 - np.sum((truth[1:] - truth[0]) ** 2) / (len(scenarios) - 2)  # table3: variance, n − 1
+    covered = 0
+    for i in range(draws):
+        types = rng.choice(n_types, size=n_src, p=weight)
+        right = (rng.random((n_src, len(scenarios))) < p[types]).ravel()
+        result = robustness_score_from_samples(
+            np.where(right, 0, 1), np.zeros(right.size, dtype=int), np.tile(scenarios, n_src),
+            source_ids=np.repeat(np.arange(n_src), len(scenarios)), n_classes=12, n_bootstrap=300, seed=i,
+        )
+        low, high = result["s_robust_ci"]
+        covered += low <= true_s <= high
+    assert covered / draws >= 0.9, f"coverage {covered / draws:.3f} of the true S_robust {true_s:.4f}"
+
+
+def test_bootstrap_refuses_rows_without_source_ids_or_with_a_class_per_row():
+    data = _samples()
+    with pytest.raises(ValueError, match="n_bootstrap needs source_ids .* paired across scenarios"):
+        robustness_score_from_samples(**data, n_bootstrap=10)
+    with pytest.raises(ValueError, match="length mismatch: 6 predictions but 2 source_ids"):
+        robustness_score_from_samples(**data, n_bootstrap=10, source_ids=[0, 1])
+    with pytest.raises(ValueError, match="source 'a' has samples of more than one class"):
+        robustness_score_from_samples(**data, n_bootstrap=10, classes=[0, 1, 0, 1, 1, 0],
+                                      source_ids=["a", "b", "a", "b", "a", "b"])
+
+
+# --------------------------------------------------------------------------- chance guard
+@pytest.mark.parametrize(("correct", "n", "k"), [(0, 120, 12), (10, 120, 12), (17, 120, 12), (100, 120, 12),
+                                                 (5, 10, 2), (520, 1000, 2), (3, 15450, 12), (1400, 15450, 12)])
+def test_chance_test_p_value_matches_scipy(correct, n, k):
+    from scipy.stats import binomtest  # the independent oracle
+
+    result = functional.chance_test(correct, n, k)
+    expected = binomtest(correct, n, 1 / k, alternative="greater").pvalue
+    assert result["p_value"] == pytest.approx(expected, rel=1e-9, abs=1e-300)
+    assert result["mu_above_chance"] is bool(expected < functional.CHANCE_ALPHA)
+    assert result["chance"] == 1 / k and result["n"] == n and result["n_classes"] == k
+
+
+def test_a_model_that_fails_everywhere_is_flagged_not_crowned():
+    """Issue 26 point 1: wrong on every image, so no spread: S ≈ 1 but flagged loudly."""
+    rng = np.random.default_rng(0)
+    scenarios = ["original", *functional.SCENARIO_SETS["background"]]
+    n_src = 120
+    refs = np.repeat(rng.integers(0, 12, size=n_src), len(scenarios))
+    broken = robustness_score_from_samples((refs + 1) % 12, refs, np.tile(scenarios, n_src), classes="references")
+    assert broken["s_robust"] == 1.0 and broken["mu"] == 0.0
+    assert broken["mu_above_chance"] is False
+    assert broken["chance"]["n_classes"] == 12 and broken["chance"]["n"] == n_src
+    assert any(w.startswith("NOT ABOVE CHANCE: μ = 0.0000") and "says nothing about robustness" in w
+               for w in broken["warnings"])
+    good = robustness_score_from_samples(refs, refs, np.tile(scenarios, n_src), classes="references")
+    assert good["mu_above_chance"] is True and good["warnings"] == []
+
+
+def test_summary_form_tests_mu_against_chance_only_with_counts():
+    ext = {"blur_background": 0.08, "image_grey": 0.09}
+    r = robustness_score(ext, external_reference=0.085, n_original=200, n_classes=12)
+    assert r["mu_above_chance"] is False and r["chance"]["correct"] == 17 and r["mu"] == 0.085
+    assert "NOT ABOVE CHANCE" in r["warnings"][0]
+    untested = robustness_score(ext, external_reference=0.085)
+    assert untested["chance"] is None and untested["mu_above_chance"] is None
+    assert "μ was not tested against chance" in untested["warnings"][0]
+    with pytest.raises(ValueError, match="needs both n_original .* and n_classes"):
+        robustness_score(ext, external_reference=0.085, n_original=200)
+
+
+@pytest.mark.parametrize(("args", "error", "match"), [
+    ((5, 4, 12), ValueError, "need 0 <= correct <= n"),
+    ((1, 10, 1), ValueError, "need at least 2 classes"),
+    ((1.0, 10, 12), TypeError, "correct must be an int"),
+])  # fmt: skip
+def test_chance_test_bad_input(args, error, match):
+    with pytest.raises(error, match=match):
+        functional.chance_test(*args)
+
+
+# --------------------------------------------------------------------------- scenario sets
+def test_the_metric_sets_are_the_registry_sets():
+    from ximagenet12.registry import DEFAULT_SCENARIO_SET, TABLE3_SCENARIOS, scenario_sets
+
+    assert functional.SCENARIO_SETS == scenario_sets(), (
+        "the metric's copy of the scenario sets is stale: run python scripts/update_metric_scenarios.py"
+    )
+    assert functional.DEFAULT_SCENARIO_SET == DEFAULT_SCENARIO_SET
+    assert list(functional.SCENARIO_SETS["table3"]) == TABLE3_SCENARIOS_TEST == list(TABLE3_SCENARIOS)
+
+
+def test_the_default_set_changes_only_the_background():
+    from ximagenet12.registry import get_scenario
+
+    members = functional.SCENARIO_SETS[functional.DEFAULT_SCENARIO_SET]
+    for control in ("blur_object", "brightness_object", "only_fg", "no_fg", "original"):
+        assert control not in members
+    for name in members:
+        sc = get_scenario(name)
+        assert sc.keeps_object and not sc.keeps_background, name
+
+
+def test_per_sample_score_uses_the_default_set_and_says_so():
+    data = per_sample_fixture()  # original, blur_background, image_grey, mixed_same, mixed_rand
+    r = robustness_score_from_samples(data["predictions"], data["references"], data["scenarios"])
+    assert r["scenario_set"]["name"] == "background"
+    assert r["scenario_set"]["members"] == ["blur_background", "image_grey"] and r["n_e"] == 2
+    assert r["scenario_set"]["excluded"] == ["mixed_rand", "mixed_same"]
+    assert "image_rainbow" in r["scenario_set"]["missing"]
+    assert any("has 8 member(s) without samples" in w for w in r["warnings"])
+    assert r["accuracy"]["mixed_same"] is not None and r["bg_gap"] is not None  # still reported, not in S
+    every = robustness_score_from_samples(data["predictions"], data["references"], data["scenarios"], scenario_set="all")
+    assert every["n_e"] == 4 and every["scenario_set"]["excluded"] == []
+    listed = robustness_score_from_samples(data["predictions"], data["references"], data["scenarios"],
+                                           scenario_set=["image_grey", "mixed_rand"])
+    assert listed["scenario_set"] == {"name": "custom", "members": ["image_grey", "mixed_rand"],
+                                      "excluded": ["blur_background", "mixed_same"], "missing": []}
+
+
+def test_summary_form_names_the_set_its_scenarios_are():
+    r = robustness_score(**table3_inputs("ResNet50"))
+    assert r["scenario_set"]["name"] == "table3" and r["scenario_set"]["members"] == TABLE3_SCENARIOS_TEST
+    assert round(r["s_robust"], 4) == 0.8985  # the paper's formula, untouched
+    bg = robustness_score(**table3_inputs("ResNet50"), scenario_set="background")
+    assert "blur_object" in bg["scenario_set"]["excluded"] and bg["n_e"] == 7
+    custom = robustness_score({"blur_background": 0.9, "blur_object": 0.5}, external_reference=0.95)
+    assert custom["scenario_set"]["name"] == "custom"
+
+
+def test_scores_over_different_sets_are_not_compared():
+    data = per_sample_fixture()
+    a = robustness_score_from_samples(data["predictions"], data["references"], data["scenarios"])
+    b = robustness_score_from_samples(data["predictions"], data["references"], data["scenarios"], scenario_set="all")
+    functional.check_same_scenario_set([a["scenario_set"], a["scenario_set"]])
+    with pytest.raises(ValueError, match=r"different scenario sets cannot be compared \(x: 'background' \(2 scenario"):
+        functional.check_same_scenario_set([a["scenario_set"], b["scenario_set"]], names=["x", "y"])
+    with pytest.raises(ValueError, match="y: S_robust records no scenario set"):
+        functional.check_same_scenario_set([a["scenario_set"], None], names=["x", "y"])
+
+
+@pytest.mark.parametrize(("scenario_set", "error", "match"), [
+    ("paper", ValueError, "unknown scenario set 'paper'; known sets: background, table3, all"),
+    (["original", "image_grey"], ValueError, "scenario_set lists 'original'"),
+    (["no_fg"], ValueError, "no scenario of set 'custom' has samples"),
+    (3, TypeError, "scenario_set must be a set name or a non-empty list"),
+])  # fmt: skip
+def test_bad_scenario_set(scenario_set, error, match):
+    with pytest.raises(error, match=match):
+        robustness_score_from_samples(**_samples(), scenario_set=scenario_set)
 
 
 # --------------------------------------------------------------------------- bad input

@@ -154,7 +154,11 @@ def test_ex1_trains_on_original_and_tests_the_held_out_sources_of_every_scenario
         assert set(preds.loc[preds["config"] == config, "source_id"]) == test_sources
     acc = {c: e["accuracy"] for c, e in result.report["scenarios"].items()}
     assert acc["original"] >= 0.9 and acc["only_fg"] <= 0.5
-    assert result.report["robustness"]["s_robust"] is not None
+    # the planted data has only the controls no_fg and only_fg: no scenario of the default set, so no S
+    # (failing on a control is correct behaviour, not a lack of robustness), and the block says why
+    rb = result.report["robustness"]
+    assert rb["s_robust"] is None and rb["reason"] == "no scenario of set 'background' besides 'original' was evaluated"
+    assert rb["scenario_set"]["excluded"] == ["no_fg", "only_fg"] and rb["mu"] == acc["original"]
     assert (out / "model" / "config.json").is_file()
 
 

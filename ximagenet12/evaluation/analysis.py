@@ -28,6 +28,7 @@ __all__ = [
     "collect_accuracies",
     "constant_response_warning",
     "fit_analysis",
+    "robustness_notes",
     "stars",
 ]
 
@@ -95,6 +96,29 @@ def check_comparable(reports: Sequence[dict], *, names: Sequence[str] | None = N
     if len(kinds) > 1:  # e.g. a local folder and a Hub revision: may or may not be the same data
         notes.append(f"the reports identify their data in different ways ({', '.join(sorted(kinds))}): "
                      "cannot check they used the same data")
+    return notes
+
+
+def robustness_notes(reports: Sequence[dict], *, names: Sequence[str] | None = None) -> list[str]:
+    """Warnings about the reports' S_robust: μ not above chance, scores over different scenario sets.
+
+    The regression fits accuracies, not S_robust, so neither refuses the analysis; the notes
+    say which reports' S_robust must not be read or compared.
+    """
+    from ximagenet12.metrics.robustness_score.functional import check_same_scenario_set
+
+    labels = list(names) if names else [str(r.get("model", f"report {i}")) for i, r in enumerate(reports)]
+    notes = []
+    blocks = [r.get("robustness") or {} for r in reports]
+    for label, block in zip(labels, blocks):
+        if block.get("mu_above_chance") is False:
+            notes.append(f"{label}: {(block.get('chance') or {}).get('warning') or 'μ is not above chance'}")
+    scored = [(label, b.get("scenario_set")) for label, b in zip(labels, blocks) if b.get("s_robust") is not None]
+    if len(scored) > 1:
+        try:
+            check_same_scenario_set([s for _, s in scored], names=[lab for lab, _ in scored])
+        except ValueError as exc:
+            notes.append(f"{exc}: their S_robust values are not comparable")
     return notes
 
 
@@ -238,6 +262,7 @@ def analyze_reports(folders: Sequence[str | os.PathLike], out: str | os.PathLike
         raise ValueError("name at least one report folder")
     reports = [read_report(f) for f in folders]
     notes = check_comparable(reports, names=[os.fspath(f) for f in folders])
+    notes += robustness_notes(reports, names=[os.fspath(f) for f in folders])
     frame, metric = collect_accuracies(reports)
     constant = constant_response_warning(frame, metric)
     notes += [constant] if constant else []

@@ -38,7 +38,7 @@ from ximagenet12.evaluation.labels import (
     score_logits,
 )
 from ximagenet12.evaluation.models import is_pipeline, load_pipeline, model_name, run_provenance
-from ximagenet12.evaluation.report import per_class_table, robustness_of
+from ximagenet12.evaluation.report import per_class_table, robustness_line, robustness_of
 from ximagenet12.evaluation.zero_shot import (
     DEFAULT_PROMPT_TEMPLATE,
     EVALUATION_TASKS,
@@ -290,7 +290,8 @@ def _evaluate(model, data, *, scenarios, mode, batch_size, device, workers, limi
         "scenarios": scen,
         "robustness": robustness_of(scen, metric="accuracy", config=robustness_config),
         "robustness_by_mode": {
-            m: robustness_of({c: e["modes"][m] for c, e in scen.items()}, metric="accuracy", config=robustness_config)
+            m: robustness_of({c: {**e["modes"][m], "n": e["n"]} for c, e in scen.items()}, metric="accuracy",
+                             config=robustness_config)
             for m in SCORING_MODES
         },
         **run_record(log, data=data, pipe=pipe, batch_size=batch_size, workers=workers, limit=limit, started=started,
@@ -306,6 +307,9 @@ def _evaluate(model, data, *, scenarios, mode, batch_size, device, workers, limi
                 f"zero-shot over only {len(names)} classes (fewer than {MIN_RESTRICTED_CLASSES}): every score is an "
                 f"argmax among {len(names)} prompts, right by chance 1 time in {len(names)}"
             )
+    chance = (report["robustness"].get("chance") or {}).get("warning")
+    if chance:  # S_robust of a model at chance is near 1 by construction: a report-level warning
+        report["warnings"] = [*report["warnings"], chance]
     if any(c.startswith("corrupt_") for c in scen):
         from ximagenet12.corruptions import corruption_summary
 
@@ -478,7 +482,8 @@ def summarise(report: dict) -> str:
     rb = report.get("robustness") or {}
     if rb.get("s_robust") is not None:
         caveat = f" -- UNRELIABLE: see the {len(report['warnings'])} warning(s)" if report.get("warnings") else ""
-        lines.append(f"robustness ({report.get('mode') or metric}, {rb.get('config')}): S = {rb['s_robust']:.4f}{caveat}")
+        lines.append(f"robustness ({report.get('mode') or metric}, {rb.get('config')}): {robustness_line(rb)}{caveat}")
+        lines += [f"  WARNING: {w}" for w in rb.get("warnings") or []]
     elif rb.get("reason"):
         lines.append(f"robustness: not computed ({rb['reason']})")
     if report.get("mode_reason"):

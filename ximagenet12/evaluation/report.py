@@ -15,6 +15,13 @@ except ``original`` (the reference μ) and the non-paper severity levels
 Its internal term: under ``formula`` the per-class values on ``original`` around μ, as the
 printed formula says; under ``table3`` none (σ_i = 0), since the paper's internal term comes
 from models trained within each scenario (EX2), which one evaluation cannot provide.
+
+S_robust is computed over a named scenario set (default ``background``: the paper's
+scenarios that change only the background; see the metric's ``SCENARIO_SETS``), recorded
+in the block as ``scenario_set`` with the evaluated configs it left out. Since S_robust
+measures spread around μ, the block also carries μ's one-sided exact binomial test against
+chance (1 / number of dataset classes, for accuracies), ``mu_above_chance`` and the
+``warnings`` to print beside the score.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ __all__ = [
     "REPORT_FILES",
     "per_class_table",
     "robustness_block",
+    "robustness_line",
     "robustness_of",
     "robustness_scenarios",
     "write_report",
@@ -54,15 +62,23 @@ def per_class_table(frame, keys: Sequence[str], *, metric: str, name: str) -> di
     return out
 
 
-def robustness_scenarios(configs: Sequence[str]) -> list[str]:
+def robustness_scenarios(configs: Sequence[str], *, scenario_set: str | Sequence[str] | None = None) -> list[str]:
     """The configs that enter the robustness score (see the module docstring).
 
-    Only XImageNet-12 scenarios count: a config of another name (a dataset with configs of
-    its own) is listed in the block's ``not_scenarios`` instead of moving the score.
+    Only XImageNet-12 scenarios at the paper's level count (a config of another name, a
+    dataset with configs of its own, is listed in the block's ``not_scenarios``), and of
+    them only the members of ``scenario_set`` (default: the metric's default set).
     """
-    from ximagenet12.metrics.robustness_score.functional import KNOWN_SCENARIOS
+    return _scenario_set(configs, scenario_set)["members"]
 
-    return [c for c in configs if c != ORIGINAL and not _LEVEL_CONFIG.search(c) and c in KNOWN_SCENARIOS]
+
+def _scenario_set(configs: Sequence[str], scenario_set: str | Sequence[str] | None) -> dict:
+    from ximagenet12.metrics.robustness_score.functional import KNOWN_SCENARIOS, resolve_scenario_set
+
+    candidates = [c for c in configs if c != ORIGINAL and not _LEVEL_CONFIG.search(c) and c in KNOWN_SCENARIOS]
+    chosen = resolve_scenario_set(scenario_set, candidates)
+    chosen["excluded"] = [c for c in configs if c != ORIGINAL and c not in chosen["members"]]
+    return chosen
 
 
 def robustness_block(
@@ -70,29 +86,37 @@ def robustness_block(
     *,
     config: str = "table3",
     per_class_original: Mapping[str, float | None] | None = None,
+    scenario_set: str | Sequence[str] | None = None,
+    n_original: int | None = None,
+    n_classes: int | None = None,
 ) -> dict:
     """The robustness score of per-scenario values, through the metric's functional core.
 
     ``per_class_original`` (class key -> value on ``original``) is the internal term of the
     ``formula`` configuration; ``table3`` has no internal term here (see the module docstring).
+    ``scenario_set`` names the scenarios S is computed over; ``n_original`` and ``n_classes``
+    (accuracies only) let μ be tested against chance.
     """
     reference = values.get(ORIGINAL)
-    external = {c: values[c] for c in robustness_scenarios(list(values)) if values[c] is not None}
+    chosen = _scenario_set(list(values), scenario_set)
+    external = {c: values[c] for c in chosen["members"] if values[c] is not None}
+    chosen["missing"] += [c for c in chosen["members"] if c not in external]  # evaluated, but no value
+    chosen["members"] = list(external)
     if reference is None:
         return {"s_robust": None, "config": config, "reason": "the 'original' config was not evaluated"}
-    if not external:
-        return {"s_robust": None, "config": config, "reason": "no scenario besides 'original' was evaluated"}
-    block = {"config": config, "external_reference": float(reference), "scenarios": list(external)}
-    others = [c for c in values if c != ORIGINAL and not _LEVEL_CONFIG.search(c) and c not in robustness_scenarios([c])]
+    from ximagenet12.metrics.robustness_score.functional import BG_GAP_SCENARIOS, KNOWN_SCENARIOS, robustness_score
+
+    block = {"config": config, "mu": float(reference), "external_reference": float(reference),
+             "scenarios": list(external)}
+    others = [c for c in values if c != ORIGINAL and not _LEVEL_CONFIG.search(c) and c not in KNOWN_SCENARIOS]
     if others:
         block["not_scenarios"] = others
-    try:
-        from ximagenet12.metrics.robustness_score.functional import BG_GAP_SCENARIOS, robustness_score
-    except ImportError as exc:  # pragma: no cover - the metric ships with the package
-        return {**block, "s_robust": None, "reason": f"robustness_score metric unavailable: {exc}"}
     same, rand = (values.get(name) for name in BG_GAP_SCENARIOS)
     if same is not None and rand is not None:  # ImageNet-9's BG-Gap: same-class minus random background
         block["bg_gap"] = float(same) - float(rand)
+    if not external:
+        return {**block, "s_robust": None, "scenario_set": chosen,
+                "reason": f"no scenario of set {chosen['name']!r} besides 'original' was evaluated"}
     internal = None
     if config == "formula" and per_class_original:
         internal = {k: float(v) for k, v in per_class_original.items() if v is not None}
@@ -104,20 +128,67 @@ def robustness_block(
             internal=internal or None,
             internal_reference=float(reference) if internal else None,
             config=config,
+            scenario_set=chosen["members"],
+            n_original=n_original if n_classes else None,
+            n_classes=n_classes if n_original else None,
         )
     except (ValueError, ZeroDivisionError) as exc:  # e.g. one scenario under a (n - 1) reading
-        return {**block, "s_robust": None, "reason": f"robustness_score: {exc}"}
+        return {**block, "s_robust": None, "scenario_set": chosen, "reason": f"robustness_score: {exc}"}
+    from ximagenet12.metrics.robustness_score.functional import scenario_set_warning
+
+    result["scenario_set"] = chosen  # the set's name and what it left out, not the metric's "custom"
+    result["warnings"] = list(result["warnings"]) + ([scenario_set_warning(chosen)] if chosen["missing"] else [])
     return {**block, **{k: _plain(v) for k, v in dict(result).items()}}
 
 
-def robustness_of(scenarios: Mapping[str, Mapping], *, metric: str, config: str = "table3") -> dict:
-    """:func:`robustness_block` of report entries (``{config: {metric: ..., "per_class": ...}}``)."""
+def robustness_of(scenarios: Mapping[str, Mapping], *, metric: str, config: str = "table3",
+                  scenario_set: str | Sequence[str] | None = None) -> dict:
+    """:func:`robustness_block` of report entries (``{config: {metric: ..., "per_class": ..., "n": ...}}``).
+
+    For accuracies μ is tested against chance 1 / (number of classes of ``original``'s
+    per-class table); other metrics (IoU) have no chance level here and say so.
+    """
     original = scenarios.get(ORIGINAL)
     per_class = None
+    n_original = n_classes = None
     if original is not None:
         per_class = {k: v.get(metric) for k, v in original["per_class"].items() if v.get("n")}
-    return robustness_block({c: e[metric] for c, e in scenarios.items()}, config=config,
-                            per_class_original=per_class)
+        n_original = original.get("n")
+        if metric == "accuracy":
+            n_classes = len(original["per_class"])
+    block = robustness_block({c: e[metric] for c, e in scenarios.items()}, config=config,
+                             per_class_original=per_class, scenario_set=scenario_set,
+                             n_original=n_original, n_classes=n_classes)
+    if metric != "accuracy" and block.get("s_robust") is not None:
+        others = [w for w in block.get("warnings") or [] if not w.startswith("μ was not tested against chance")]
+        block["warnings"] = [f"μ ({metric} on 'original') has no chance level to be tested against: a model that "
+                             "fails everywhere also has S_robust near 1, so read S only beside μ", *others]
+    return block
+
+
+def robustness_line(block: Mapping[str, Any]) -> str:
+    """One line for S_robust that never shows S without μ, the chance verdict and the set.
+
+    ``S = 0.9794 (μ = 0.8125, above chance 1/12: p = 3e-40; set 'background', 10 scenarios)``;
+    a model not above chance reads ``NOT ABOVE CHANCE`` in the line itself.
+    """
+    mu = block.get("mu", block.get("external_reference"))
+    chance = block.get("chance")
+    if chance:
+        verdict = (f"above chance 1/{chance['n_classes']}" if chance["mu_above_chance"]
+                   else f"NOT ABOVE CHANCE 1/{chance['n_classes']}") + f": p = {chance['p_value']:.2g}"
+    else:
+        verdict = "not tested against chance"
+    sset = block.get("scenario_set") or {}
+    members = sset.get("members") or block.get("scenarios") or []
+    ci = block.get("s_robust_ci")
+    interval = f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""
+    return (f"S = {block['s_robust']:.4f}{interval} (μ = {_fmt_mu(mu)}, {verdict}; "
+            f"set {sset.get('name', '?')!r}, {len(members)} scenarios)")
+
+
+def _fmt_mu(mu: Any) -> str:
+    return "n/a" if mu is None else f"{float(mu):.4f}"
 
 
 def _plain(value: Any) -> Any:
@@ -376,11 +447,22 @@ def _markdown(report: dict) -> str:
     else:
         if report.get("warnings"):
             lines.append("> **Unreliable:** read the warning(s) at the top of this report before this score.\n")
+        for warning in rb.get("warnings") or []:
+            lines.append(f"> **Warning:** {warning}\n")
+        sset = rb.get("scenario_set") or {}
         lines.append(
             f"S_robust = **{rb['s_robust']:.4f}** (configuration `{rb.get('config')}`, "
-            f"μ = {_metric_name(report)} on `original` = {rb['external_reference']:.4f}, "
-            f"over {len(rb.get('scenarios', []))} scenarios: {', '.join(rb.get('scenarios', []))})."
+            f"μ = {_metric_name(report)} on `original` = **{rb['external_reference']:.4f}**, "
+            f"scenario set `{sset.get('name')}`: {len(rb.get('scenarios', []))} scenarios: "
+            f"{', '.join(rb.get('scenarios', []))})."
         )
+        chance = rb.get("chance")
+        if chance:
+            lines.append(f"- μ against chance 1/{chance['n_classes']}: one-sided exact binomial p = "
+                         f"{chance['p_value']:.3g} ({chance['correct']}/{chance['n']} right; "
+                         f"{'above' if chance['mu_above_chance'] else 'NOT above'} chance at level {chance['alpha']:g})")
+        if sset.get("excluded"):
+            lines.append(f"- not in the set (accuracy reported, not scored): {', '.join(sset['excluded'])}")
         for k in ("sigma2_e", "sigma_e"):
             if k in rb and rb[k] is not None:
                 lines.append(f"- {k} = {rb[k]:.6f}")
@@ -395,7 +477,8 @@ def _markdown(report: dict) -> str:
     if by_mode:
         lines.append("")
         for m, b in by_mode.items():
-            lines.append(f"- `{m}`: S_robust = {_fmt(b.get('s_robust'))}")
+            lines.append(f"- `{m}`: S_robust = {_fmt(b.get('s_robust'))}, μ = {_fmt(b.get('mu'))}"
+                         + ("" if b.get("mu_above_chance") is not False else " (**μ not above chance**)"))
     lines += _corruption_markdown(report.get("corruptions"))
     failures = report.get("failures") or []
     if failures:

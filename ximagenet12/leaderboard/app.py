@@ -37,7 +37,7 @@ _BATCH = 100
 #: Size filter: label -> [low, high) in millions of parameters.
 SIZES = {"< 10M": (0.0, 10.0), "10M – 100M": (10.0, 100.0), "≥ 100M": (100.0, math.inf)}
 UNKNOWN = "unknown"
-_TEXT_COLUMNS = ("model", "family", "protocol", "caveat", "evaluated_at", "report_id", "model_url", "model_revision")
+_TEXT_COLUMNS = ("model", "family", "protocol", "caveat", "S_set", "evaluated_at", "report_id", "model_url", "model_revision")
 
 
 def load_site(site: str | os.PathLike) -> tuple[dict, dict[str, pd.DataFrame]]:
@@ -61,7 +61,11 @@ def filter_table(
     sort_by: str = "S_robust",
     descending: bool = True,
 ) -> pd.DataFrame:
-    """Rows matching the filters, sorted by ``sort_by`` (missing values last in either order)."""
+    """Rows matching the filters, sorted by ``sort_by`` (missing values last in either order).
+
+    Unranked rows (μ not above chance, or S_robust over another scenario set) stay after the
+    ranked ones whatever the sort: sorting by S_robust never lifts a broken model to the top.
+    """
     out = frame
     if protocol != ALL:
         out = out[out["protocol"] == protocol]
@@ -78,6 +82,8 @@ def filter_table(
         out = out[out["model"].str.contains(search.strip(), case=False, regex=False)]
     if sort_by in out.columns:
         out = out.sort_values(sort_by, ascending=not descending, na_position="last", kind="stable")
+        if "rank" in out.columns:
+            out = out.sort_values("rank", key=lambda r: r.isna(), kind="stable")  # ranked rows first, order kept
     return out.reset_index(drop=True)
 
 
@@ -92,6 +98,8 @@ def display_table(frame: pd.DataFrame) -> pd.DataFrame:
     out["model"] = [_link(m, u) for m, u in zip(frame["model"], frame["model_url"])]
     numeric = [c for c in out.columns if c not in _TEXT_COLUMNS and c != "rank"]
     out[numeric] = out[numeric].astype(float).round(4)
+    if "rank" in out.columns:  # unranked rows (nullable Int64 NA) show an empty cell, like any missing figure
+        out["rank"] = out["rank"].astype("Float64").astype(float)
     return out
 
 
@@ -199,9 +207,16 @@ def _summary(row_a: pd.Series, row_b: pd.Series) -> str:
         low, high = row.get("S_ci_low"), row.get("S_ci_high")
         ci = f" (95% CI {_fmt(low)} – {_fmt(high)})" if pd.notna(low) else " (no interval)"
         intervals.append((low, high))
-        lines.append(f"- **{side}** `{row['model']}` ({row['protocol']}): S_robust = {_fmt(row['S_robust'])}{ci}")
+        lines.append(f"- **{side}** `{row['model']}` ({row['protocol']}): μ = {_fmt(row['mu'])}, "
+                     f"S_robust = {_fmt(row['S_robust'])}{ci}, scenario set {row.get('S_set') or 'unknown'}")
     (la, ha), (lb, hb) = intervals
-    if all(pd.notna(v) for v in (la, ha, lb, hb)):
+    sets = {row_a.get("S_set"), row_b.get("S_set")}
+    flagged = [side for side, row in (("A", row_a), ("B", row_b)) if isinstance(row.get("caveat"), str) and row["caveat"]]
+    if len(sets) > 1:
+        lines.append(f"- S_robust not compared: computed over different scenario sets ({' vs '.join(map(str, sets))})")
+    elif flagged:
+        lines.append(f"- S_robust not compared: {' and '.join(flagged)} carry a caveat ({row_a['caveat'] if 'A' in flagged else row_b['caveat']})")
+    elif all(pd.notna(v) for v in (la, ha, lb, hb)):
         apart = ha < lb or hb < la
         lines.append(
             "- S_robust intervals " + ("do not overlap: the difference is significant" if apart
@@ -270,7 +285,8 @@ class _Views:
         figures = {name: str(self.root / rel) for name, rel in board["figures"].get(rid, {}).items()}
         extra = [(path, name) for name, path in figures.items() if name not in ("heatmap.png", "scenarios.png")]
         link = f"[{row['model']}]({row['model_url']})" if isinstance(row["model_url"], str) else f"`{row['model']}`"
-        text = (f"### {link}\n\n{row['protocol']} · μ = {_fmt(row['mu'])} · S_robust = {_fmt(row['S_robust'])} · "
+        text = (f"### {link}\n\n{row['protocol']} · μ = {_fmt(row['mu'])} · S_robust = {_fmt(row['S_robust'])} "
+                f"(scenario set {row.get('S_set') or 'unknown'}) · "
                 f"revision `{row['model_revision']}` · evaluated {row['evaluated_at']} · report `{rid}`")
         if isinstance(row.get("caveat"), str) and row["caveat"]:
             text += f"\n\n**caveat:** {row['caveat']}"

@@ -4,8 +4,10 @@
 folder into a row of :data:`~ximagenet12.leaderboard.schema.RESULTS_SCHEMA`, its
 per-sample outcomes and its figures. The figures are the report's own: μ and S_robust come
 from ``report.json`` and the evaluator's :func:`~ximagenet12.evaluation.report.robustness_of`
-(the other configuration is computed the same way), the S_robust interval from the metric's
-stratified bootstrap (:func:`robustness_score_from_samples`) over ``predictions.parquet``.
+(the other configuration is computed the same way, over the same default scenario set), the
+S_robust interval from the metric's bootstrap over source images, paired across scenarios
+(:func:`robustness_score_from_samples`), over ``predictions.parquet``. The row records the
+scenario set and μ's test against chance beside S.
 
 :func:`read_results` / :func:`write_results` read and write a results repo folder;
 :func:`push_results` appends one report to a Hub results repo and publishes it with
@@ -150,20 +152,20 @@ def _outcomes(folder: Path, report: dict, report_id: str) -> pa.Table:
     return pa.Table.from_pandas(out, schema=PREDICTIONS_SCHEMA, preserve_index=False)
 
 
-def _interval(report: dict, outcomes: pa.Table) -> tuple[float | None, float | None]:
-    """The metric's stratified bootstrap interval of S_robust (table3); classification only."""
-    if report["task"] != "classification" or outcomes.num_rows == 0:
+def _interval(report: dict, outcomes: pa.Table, members: list[str]) -> tuple[float | None, float | None]:
+    """The metric's paired bootstrap interval of S_robust (table3) over ``members``; classification only."""
+    if report["task"] != "classification" or outcomes.num_rows == 0 or not members:
         return None, None
     from ximagenet12.metrics.robustness_score.functional import robustness_score_from_samples
-    from ximagenet12.evaluation.report import robustness_scenarios
 
     frame = outcomes.to_pandas()
-    keep = frame["config"].isin(["original", *robustness_scenarios(sorted(set(frame["config"])))])
-    frame = frame[keep]
+    frame = frame[frame["config"].isin(["original", *members])]
     try:
         result = robustness_score_from_samples(
             predictions=frame["value"].astype(int).to_numpy(), references=[1] * len(frame),
             scenarios=frame["config"].to_numpy(), config="table3", n_bootstrap=N_BOOTSTRAP, seed=_BOOTSTRAP_SEED,
+            scenario_set=members, source_ids=frame["source_id"].to_numpy(),
+            n_classes=max(2, len(report.get("classes") or [])),
         )
     except ValueError as exc:  # no original samples, a single scenario under n - 1: no interval, said so
         logger.warning("report %s: no S_robust interval (%s)", report["model"], exc)
@@ -198,7 +200,9 @@ def report_entry(folder: str | os.PathLike, *, data: str | os.PathLike | None = 
     fingerprint, revision = data_fingerprint(data if data is not None else report["data"], limit=report.get("limit"))
     outcomes = _outcomes(folder, report, report_id)
     blocks = _robustness(report)
-    low, high = _interval(report, outcomes)
+    sset = blocks["table3"].get("scenario_set") or {}
+    chance = blocks["table3"].get("chance") or {}
+    low, high = _interval(report, outcomes, list(sset.get("members") or []))
     original = report["scenarios"].get("original") or {}
     mtime = _dt.datetime.fromtimestamp((folder / "report.json").stat().st_mtime, _dt.timezone.utc)
     figures = {name: folder / name for name in _FIGURES}
@@ -227,6 +231,10 @@ def report_entry(folder: str | os.PathLike, *, data: str | os.PathLike | None = 
         "s_robust_table3_ci_low": low,
         "s_robust_table3_ci_high": high,
         "s_robust_formula": blocks["formula"].get("s_robust"),
+        "scenario_set": sset.get("name"),
+        "scenario_set_members": list(sset.get("members") or []),
+        "mu_above_chance": chance.get("mu_above_chance"),
+        "chance_p_value": chance.get("p_value"),
         "sigma_e": blocks["formula"].get("sigma_e"),
         "bg_gap": blocks["table3"].get("bg_gap"),
         **_optional_figures(report, folder / "report.json"),

@@ -16,6 +16,12 @@ writing it as a top-level number of its report.json (``"sigma_i"``,
 ``"worst_case_background"``, ``"object_focus"``; see :data:`OPTIONAL_FIGURES`). The card's metadata names
 the schema (``ximagenet12_results: <version>``); a repo without it, or with other columns,
 is refused with one line, not read half-way.
+
+Version 2 (issue 26) adds what makes S_robust safe to read: the named scenario set it was
+computed over (``scenario_set``, ``scenario_set_members``) and the one-sided exact binomial
+test of μ against chance (``mu_above_chance``, ``chance_p_value``); its bootstrap interval
+resamples source images, paired across scenarios. Version 1 repos scored every scenario
+(controls included) and are refused rather than mixed with version 2 rows.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ __all__ = [
 
 #: Card metadata key that marks a results repo, and the version of its layout.
 SCHEMA_NAME = "ximagenet12_results"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RESULTS_CONFIG = "results"
 PREDICTIONS_CONFIG = "predictions"
 FIGURES_CONFIG = "figures"
@@ -81,6 +87,10 @@ RESULTS_SCHEMA = pa.schema(
         ("s_robust_table3_ci_low", pa.float64()),
         ("s_robust_table3_ci_high", pa.float64()),
         ("s_robust_formula", pa.float64()),
+        ("scenario_set", pa.string()),  # name of the scenario set S_robust is over (background, table3, all)
+        ("scenario_set_members", pa.list_(pa.string())),  # the scenarios S_robust was computed over
+        ("mu_above_chance", pa.bool_()),  # μ significantly above 1 / classes; null where not tested (IoU)
+        ("chance_p_value", pa.float64()),  # one-sided exact binomial p-value of that test
         ("sigma_e", pa.float64()),
         ("sigma_i", pa.float64()),
         ("bg_gap", pa.float64()),

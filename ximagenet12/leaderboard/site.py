@@ -38,7 +38,9 @@ GRADIO_SDK_VERSION = "6.31.0"
 SPACE_REQUIREMENTS = ("pandas>=2.0", "numpy>=1.24", "scipy>=1.15", "pyarrow>=15.0")
 _INTRO = (
     "Does a vision model still recognise the object when only its surroundings change? "
-    "Each row is one evaluation report on the XImageNet-12 scenarios. Missing figures are blank, never 0."
+    "Each row is one evaluation report on the XImageNet-12 scenarios. Missing figures are blank, never 0. "
+    "S_robust measures how far accuracy moves from μ, not how high it is: read it beside μ. Rows whose μ is "
+    "not above chance, or whose S_robust is over another scenario set, carry a caveat and are not ranked."
 )
 
 

@@ -7,8 +7,14 @@ empty cell in the CSV), never 0.
 
 A classifier that is wrong nearly everywhere has almost no spread across scenarios, so its
 S_robust is close to 1 by construction. Rows whose accuracy on ``original`` is not
-significantly above chance (one-sided exact binomial test against 1 / number of classes,
-p ≥ 0.05, ``scipy.stats.binomtest``) carry a ``caveat`` and the table's notes say so.
+significantly above chance (one-sided exact binomial test against 1 / number of classes at
+level 0.05, the metric's :func:`chance_test`) carry a ``caveat``, the table's notes say so,
+and they are never ranked: the ``rank`` column numbers only the trustworthy rows, by
+S_robust, and the unranked rows follow them. μ stands beside S in every table.
+
+S_robust is only comparable over one scenario set. Each table takes the set (name and
+members) most of its rows were scored over; a row scored over another set keeps its
+figures but is not ranked, with a caveat that names both sets.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ __all__ = [
     "KEY_COLUMNS",
     "TEXT_COLUMNS",
     "chance_caveat",
+    "set_caveat",
+    "board_scenario_set",
 ]
 
 #: (column in the table, results field, what it means): the columns before the scenarios.
@@ -33,6 +41,7 @@ SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("protocol", "protocol", "experiment and scoring mode"),
     ("mu", "mu", "μ: metric on original"),
     ("S_robust", "s_robust_table3", "S_robust, table3 configuration (variances, n − 1, as the paper's Table 3)"),
+    ("S_set", "scenario_set", "the scenario set S_robust is computed over, and its number of scenarios"),
     ("S_ci_low", "s_robust_table3_ci_low", "95% bootstrap interval of S_robust (table3), low"),
     ("S_ci_high", "s_robust_table3_ci_high", "95% bootstrap interval of S_robust (table3), high"),
     ("caveat", "caveat", "why a figure should not be read at face value (e.g. μ not above chance)"),
@@ -46,7 +55,7 @@ SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
 #: Significance level of the above-chance test behind the ``caveat`` column.
 CHANCE_ALPHA = 0.05
 #: Summary columns that hold text.
-TEXT_COLUMNS: tuple[str, ...] = ("model", "family", "protocol", "caveat")
+TEXT_COLUMNS: tuple[str, ...] = ("model", "family", "protocol", "caveat", "S_set")
 #: Columns after the scenarios.
 KEY_COLUMNS: tuple[str, ...] = ("n_samples", "n_failed", "evaluated_at", "report_id", "model_url", "model_revision")
 
@@ -84,7 +93,7 @@ def _dedupe(rows: list[dict]) -> tuple[list[dict], list[str]]:
 
 def chance_caveat(row: dict) -> str:
     """A caveat when a classifier's μ is not significantly above chance ('' otherwise)."""
-    from scipy.stats import binomtest
+    from ximagenet12.metrics.robustness_score.functional import chance_test
 
     if row.get("task") != "classification" or row.get("mu") is None:
         return ""
@@ -93,12 +102,38 @@ def chance_caveat(row: dict) -> str:
     n = int((report["scenarios"].get("original") or {}).get("n") or 0)
     if n_classes < 2 or n == 0:
         return ""
-    chance = 1.0 / n_classes
-    p = binomtest(round(row["mu"] * n), n, chance, alternative="greater").pvalue
-    if p < CHANCE_ALPHA:
+    test = chance_test(round(row["mu"] * n), n, n_classes, alpha=CHANCE_ALPHA)
+    if test["mu_above_chance"]:
         return ""
-    return (f"μ = {row['mu']:.3f} is not above chance (1/{n_classes}; binomial p = {p:.2f}, n = {n}): "
-            "a model wrong everywhere has no spread, so its S_robust means nothing")
+    return (f"μ = {row['mu']:.3f} is not above chance (1/{n_classes}; binomial p = {test['p_value']:.2f}, n = {n}): "
+            "a model wrong everywhere has no spread, so its S_robust means nothing; not ranked")
+
+
+def _set_key(row: dict) -> tuple:
+    return (row.get("scenario_set"), tuple(row.get("scenario_set_members") or ()))
+
+
+def _set_text(key: tuple) -> str:
+    return f"{key[0]} ({len(key[1])})" if key[0] else ""
+
+
+def board_scenario_set(rows: list[dict]) -> tuple:
+    """The (set name, members) most rows with an S_robust were scored over (more members first on a tie)."""
+    counts: dict[tuple, int] = {}
+    for row in rows:
+        if row.get("s_robust_table3") is not None and row.get("scenario_set"):
+            counts[_set_key(row)] = counts.get(_set_key(row), 0) + 1
+    if not counts:
+        return (None, ())
+    return max(counts, key=lambda k: (counts[k], len(k[1]), str(k)))
+
+
+def set_caveat(row: dict, board_set: tuple) -> str:
+    """A caveat when a row's S_robust is over another scenario set than its table's ('' otherwise)."""
+    if row.get("s_robust_table3") is None or _set_key(row) == board_set:
+        return ""
+    return (f"S_robust over scenario set {_set_text(_set_key(row)) or 'unknown'} is not comparable with this "
+            f"table's {_set_text(board_set)}: not ranked")
 
 
 def _scenario_order(rows: list[dict]) -> list[str]:
@@ -112,17 +147,21 @@ def _scenario_order(rows: list[dict]) -> list[str]:
     return order
 
 
-def _frame(rows: list[dict], scenarios: list[str]):
-    import numpy as np
+def _frame(rows: list[dict], scenarios: list[str], board_set: tuple):
     import pandas as pd
 
     records = []
+    ranked = []
     for row in rows:
         rec = {}
+        caveats = [c for c in (chance_caveat(row), set_caveat(row, board_set)) if c]
+        ranked.append(not caveats)
         for column, source, _ in SUMMARY_COLUMNS:
-            value = chance_caveat(row) if column == "caveat" else row.get(source)
+            value = "; ".join(caveats) if column == "caveat" else row.get(source)
             if column == "params_M" and value is not None:
                 value = value / 1e6
+            if column == "S_set":
+                value = _set_text(_set_key(row)) or None
             rec[column] = value
         values = {s["config"]: s["value"] for s in row["scenarios"]}
         for s in scenarios:
@@ -134,8 +173,13 @@ def _frame(rows: list[dict], scenarios: list[str]):
     frame = pd.DataFrame.from_records(records, columns=columns)
     numeric = [c for c, _, _ in SUMMARY_COLUMNS if c not in TEXT_COLUMNS] + scenarios
     frame[numeric] = frame[numeric].astype(float)  # None → NaN: missing, never 0
-    frame = frame.sort_values("S_robust", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
-    frame.insert(0, "rank", np.arange(1, len(frame) + 1))
+    frame["_unranked"] = [not r for r in ranked]
+    frame = frame.sort_values(["_unranked", "S_robust"], ascending=[True, False], na_position="last", kind="stable")
+    frame = frame.reset_index(drop=True)
+    rank = pd.array([None] * len(frame), dtype="Int64")  # unranked rows: no rank, never a number above them
+    trusted = ~frame.pop("_unranked").to_numpy()
+    rank[trusted] = range(1, int(trusted.sum()) + 1)
+    frame.insert(0, "rank", rank)
     return frame
 
 
@@ -147,9 +191,14 @@ def build_leaderboards(rows: list[dict]) -> list[Leaderboard]:
     boards = []
     for fp, group in by_fp.items():
         kept, notes = _dedupe(group)
+        board_set = board_scenario_set(kept)
         notes += [f"{r['model']} ({r['protocol']}): {c}" for r in kept if (c := chance_caveat(r))]
+        notes += [f"{r['model']} ({r['protocol']}): {c}" for r in kept if (c := set_caveat(r, board_set))]
+        if board_set[0]:
+            notes.append(f"S_robust is over scenario set {board_set[0]!r}: {', '.join(board_set[1])}")
         scenarios = _scenario_order(kept)
         data = sorted({r["data"] for r in kept})
-        boards.append(Leaderboard(fingerprint=fp, data=data, frame=_frame(kept, scenarios), scenarios=scenarios, notes=notes))
+        boards.append(Leaderboard(fingerprint=fp, data=data, frame=_frame(kept, scenarios, board_set),
+                                  scenarios=scenarios, notes=notes))
     boards.sort(key=lambda b: (-len(b.frame), b.fingerprint))
     return boards

@@ -88,6 +88,9 @@ def assemble(ctx: RunContext, *, provenance: dict, robustness_config: str = "tab
     if s.protocol == "ex1":
         report["test_part"] = f"fold {EX1_TEST_FOLD} of {s.folds} (whole source images, stratified by class)"
         report["robustness"] = robustness_of(scen, metric="accuracy", config=robustness_config)
+        chance = (report["robustness"].get("chance") or {}).get("warning")
+        if chance:  # a model trained to chance has S_robust near 1 by construction
+            report["warnings"] = [*report.get("warnings", []), chance]
     else:
         report["internal"] = internal_block(scen)
         report["robustness"] = {"s_robust": None, "config": robustness_config,

@@ -19,6 +19,12 @@ each requested configuration, each with the internal term of its reading (SPEC �
 Each score in ``score.json`` says which internal term it used (``internal_term``,
 ``internal_source``, its values and reference). Runs over different datasets or class
 lists are refused.
+
+The scenarios are those of a named scenario set (``scenario_set``, default ``background``:
+the paper's background-only scenarios) that both runs evaluated; the set's name, members
+and what it left out are in ``score.json`` and the printed table. Both μ and μ' are tested
+against chance (1 / number of classes, one-sided exact binomial): S_robust is spread around
+μ, and a model at chance has none, so a run at chance is flagged beside every score.
 """
 
 from __future__ import annotations
@@ -75,12 +81,27 @@ def _check_pair(ext_dir, ext: dict, int_dir, internal: dict) -> None:
         )
 
 
-def _accuracies(report: dict, folder) -> tuple[float, dict[str, float]]:
+def _accuracies(report: dict, folder, scenario_set: str) -> tuple[float, dict[str, float]]:
     scen = report["scenarios"]
     if scen.get("original", {}).get("accuracy") is None:
         raise ValueError(f"{os.fspath(folder)!r} has no accuracy on 'original' (its μ)")
-    values = {c: scen[c]["accuracy"] for c in robustness_scenarios(list(scen)) if scen[c]["accuracy"] is not None}
+    values = {c: scen[c]["accuracy"] for c in robustness_scenarios(list(scen), scenario_set=scenario_set)
+              if scen[c]["accuracy"] is not None}
     return float(scen["original"]["accuracy"]), values
+
+
+def _chance(report: dict, role: str) -> dict | None:
+    """μ of one run against chance 1 / number of classes (None when the run lacks the counts)."""
+    from ximagenet12.metrics.robustness_score.functional import chance_test
+
+    original = report["scenarios"]["original"]
+    n, k = int(original.get("n") or 0), len(report.get("classes") or [])
+    if n == 0 or k < 2:
+        return None
+    result = chance_test(round(float(original["accuracy"]) * n), n, k)
+    if result["warning"]:
+        result["warning"] = f"{role} run: {result['warning']}"
+    return result
 
 
 def _class_accuracies(report: dict, folder) -> dict[str, float]:
@@ -91,6 +112,13 @@ def _class_accuracies(report: dict, folder) -> dict[str, float]:
         raise ValueError(f"{os.fspath(folder)!r} has per-class accuracy on 'original' for {len(values)} class(es): "
                          "formula's internal term over classes needs at least two (or use formula_internal='ex2')")
     return values
+
+
+def _above_chance(chances: dict, term: dict) -> bool | None:
+    """μ above chance for every run a score's terms come from (ex2's μ' too when it gives the internal term)."""
+    runs = [chances["external"]] + ([chances["internal"]] if term["internal_term"] == "ex2 scenarios" else [])
+    flags = [c["mu_above_chance"] for c in runs if c is not None]
+    return all(flags) if flags else None
 
 
 def _internal_terms(configs, formula_internal: str, ext: dict, external, mu_e: float, mu_i: float,
@@ -116,6 +144,7 @@ def score_runs(
     *,
     configs: Sequence[str] = SCORE_CONFIGS,
     formula_internal: str = "classes",
+    scenario_set: str = "background",
     out: str | os.PathLike | None = None,
 ) -> dict:
     """S_robust of the two runs under each of ``configs``; written to ``out`` (JSON) if given.
@@ -130,14 +159,23 @@ def score_runs(
         raise ValueError(f"unknown formula internal term {formula_internal!r}; expected {', '.join(FORMULA_INTERNAL)}")
     ext, intl = read_report(external), read_report(internal)
     _check_pair(external, ext, internal, intl)
-    mu_e, values_e = _accuracies(ext, external)
-    mu_i, values_i = _accuracies(intl, internal)
+    mu_e, values_e = _accuracies(ext, external, scenario_set)
+    mu_i, values_i = _accuracies(intl, internal, scenario_set)
     common = [c for c in values_i if c in values_e]
     if not common:
         raise ValueError(
-            f"the runs share no scenario besides 'original': {os.fspath(external)!r} has {', '.join(values_e) or 'none'}, "
-            f"{os.fspath(internal)!r} has {', '.join(values_i) or 'none'}"
+            f"the runs share no scenario of set {scenario_set!r} besides 'original': {os.fspath(external)!r} has "
+            f"{', '.join(values_e) or 'none'}, {os.fspath(internal)!r} has {', '.join(values_i) or 'none'}"
         )
+    from ximagenet12.metrics.robustness_score.functional import resolve_scenario_set, scenario_set_warning
+
+    chosen = resolve_scenario_set(scenario_set, common)
+    chosen["excluded"] = sorted({c for r in (ext, intl) for c in r["scenarios"] if c != "original" and c not in common})
+    chances = {"external": _chance(ext, "external"), "internal": _chance(intl, "internal")}
+    warnings = [c["warning"] for c in chances.values() if c and c["warning"]]
+    warnings += [f"{role} run: μ was not tested against chance (no sample count or class list)"
+                 for role, c in chances.items() if c is None]
+    warnings += [scenario_set_warning(chosen)] if chosen["missing"] else []
     terms = _internal_terms(configs, formula_internal, ext, external, mu_e, mu_i, {c: values_i[c] for c in common})
     results: dict[str, Any] = {}
     for name in configs:
@@ -146,10 +184,15 @@ def score_runs(
                                       internal=term["values"], internal_reference=term["reference"])
         results[name] = {**{k: (v.item() if hasattr(v, "item") else v) for k, v in dict(r).items()},
                          "internal_term": term["internal_term"], "internal_source": term["internal_source"],
-                         "internal_values": term["values"]}
+                         "internal_values": term["values"], "mu": mu_e, "scenario_set": chosen,
+                         "chance": chances["external"], "mu_above_chance": _above_chance(chances, term),
+                         "warnings": warnings}
     doc = {
         "runs": {"external": _describe(external, ext, "external"), "internal": _describe(internal, intl, "internal")},
         "scenarios": common,
+        "scenario_set": chosen,
+        "chance": chances,
+        "warnings": warnings,
         "left_out": {"external_only": [c for c in values_e if c not in common],
                      "internal_only": [c for c in values_i if c not in common]},
         "external": {"reference": mu_e, "accuracy": {c: values_e[c] for c in common}},
@@ -175,12 +218,18 @@ def format_score(doc: dict) -> str:
     for side, names in doc["left_out"].items():
         if names:
             lines.append(f"left out ({side.replace('_', ' ')}): {', '.join(names)}")
-    lines.append(f"{'config':<8} {'sigma2_e':>9} {'sigma2_i':>9} {'sigma_e':>8} {'sigma_i':>8} {'S_robust':>9}  internal term")
+    sset = doc.get("scenario_set") or {}
+    lines.append(f"scenario set: {sset.get('name')!r}" + (f" (not in it: {', '.join(sset['excluded'])})"
+                                                         if sset.get("excluded") else ""))
+    lines.append(f"{'config':<8} {'mu':>7} {'sigma2_e':>9} {'sigma2_i':>9} {'sigma_e':>8} {'sigma_i':>8} {'S_robust':>9}  "
+                 "internal term")
     for name, r in doc["scores"].items():
         term = f"{r.get('internal_term', 'ex2 scenarios')} (n={r.get('n_i')}, around {r.get('internal_reference'):.4f})"
-        lines.append(f"{name:<8} {r['sigma2_e']:>9.4f} {r['sigma2_i']:>9.4f} {r['sigma_e']:>8.4f} "
-                     f"{r['sigma_i']:>8.4f} {r['s_robust']:>9.4f}  {term}")
+        flag = "  NOT ABOVE CHANCE" if r.get("mu_above_chance") is False else ""
+        lines.append(f"{name:<8} {doc['external']['reference']:>7.4f} {r['sigma2_e']:>9.4f} {r['sigma2_i']:>9.4f} "
+                     f"{r['sigma_e']:>8.4f} {r['sigma_i']:>8.4f} {r['s_robust']:>9.4f}  {term}{flag}")
     for name, r in doc["scores"].items():
         if r.get("internal_source"):
             lines.append(f"  {name}: {r['internal_source']}")
+    lines += [f"WARNING: {w}" for w in doc.get("warnings") or []]
     return "\n".join(lines)
