@@ -45,7 +45,7 @@ from ximagenet12.hub import (
     _transport_errors,
     mask_tokens,
 )
-from ximagenet12.hub_validate import HUB_LICENSE_IDS, card_code, card_text, check_regular_file, check_repo_id
+from ximagenet12.hub_validate import HUB_LICENSE_IDS, card_code, card_plain, card_text, check_regular_file, check_repo_id
 
 __all__ = [
     "MAX_TEXT_FILE_BYTES",
@@ -412,9 +412,10 @@ def prepare_model_push(folder: str | os.PathLike, repo_id: str, *, dataset: str 
             card = model_card(run, repo_id=repo_id, dataset=dataset, license=license, base_model=base_model, score=score)
     except (ValueError, KeyError, OSError) as exc:
         problems.append(f"card: {exc}")
-    if card and (_TOKEN.search(card) or any(s in card for s in secrets)):
+    shown = card_plain(card) if card else card  # as rendered: card_text's escapes must not hide a token or a path
+    if card and any(_TOKEN.search(t) or any(s in t for s in secrets) for t in (card, shown)):
         problems.append("card: carries a Hub token")
-    problems += _leaks(card, run)
+    problems += _leaks(shown, run)
     if problems:
         raise ValueError(mask_tokens(f"{run.model_dir} cannot be pushed to {repo_id}: {len(problems)} problem(s):\n"
                                      + "\n".join(f"  - {p}" for p in problems), secrets))

@@ -67,6 +67,7 @@ __all__ = [
     "check_repo_id",
     "card_text",
     "card_code",
+    "card_plain",
 ]
 
 logger = logging.getLogger(__name__)
@@ -392,7 +393,9 @@ def _check_leaks(root: Path, paths: list[str], problems: list[Problem]) -> None:
     for rel in _TEXT_FILES:
         if rel not in paths:
             continue
-        for n, line in enumerate((root / rel).read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        text = (root / rel).read_text(encoding="utf-8", errors="replace")
+        text = card_plain(text) if rel == "README.md" else text  # as rendered: escapes hide nothing
+        for n, line in enumerate(text.splitlines(), start=1):
             found = _OBJECT_REPR.search(line)
             if found:
                 problems.append(Problem("error", f"{rel} line {n}", f"carries a Python object repr {found.group(0)!r}: "
@@ -851,3 +854,14 @@ def card_code(text: Any) -> str:
     fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
     pad = " " if text.startswith("`") or text.endswith("`") or (text.startswith(" ") and text.endswith(" ")) else ""
     return f"{fence}{pad}{text.replace('|', chr(92) + '|')}{pad}{fence}"
+
+
+_ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
+def card_plain(text: str) -> str:
+    """Card Markdown with :func:`card_text`'s escapes undone: what a reader sees, for the scans
+    that look for tokens and local paths (an escaped ``hf\\_...`` must not slip through)."""
+    import html
+
+    return html.unescape(_ESCAPED.sub(r"\1", text))

@@ -40,6 +40,7 @@ import json
 import logging
 import math
 import os
+import pickle
 import re
 import shutil
 import tempfile
@@ -649,7 +650,7 @@ def load_pipeline(
     with load_report() as report:
         try:
             pipe = pipeline(task, model=source, device=dev, **options)
-        except (OSError, ValueError, KeyError, RuntimeError, ImportError) as exc:
+        except (OSError, ValueError, KeyError, RuntimeError, ImportError, pickle.UnpicklingError) as exc:
             raise ValueError(report.refusal(text) or (
                 f"could not load model {text!r} as a {task} pipeline (Hub id, local directory or one of "
                 f"{', '.join(BUILTIN_MODELS)}): {one_line(exc)}")) from exc

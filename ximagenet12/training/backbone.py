@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import time
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -105,7 +106,7 @@ def load_for_training(
                 ignore_mismatched_sizes=True, weights_only=True, **options,
             )
         processor = AutoImageProcessor.from_pretrained(source, **({"revision": revision} if revision else {}))
-    except (OSError, ValueError, KeyError, RuntimeError, ImportError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, RuntimeError, ImportError, TypeError, pickle.UnpicklingError) as exc:
         raise ValueError(
             f"model {os.fspath(model)!r} cannot take a new classification head of {len(class_names)} classes "
             f"(AutoModelForImageClassification + AutoImageProcessor): {one_line(exc)}"
