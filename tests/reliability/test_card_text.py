@@ -11,25 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import io
-from pathlib import Path
 
 import hostile
 import pytest
+from hostile_cards import ESCAPED_CLASSES, HOSTILE_REPO_IDS, UNROUNDTRIPPABLE_CLASSES, class_folders
 
 from ximagenet12.cli import main
 from ximagenet12.hub_validate import card_code, card_plain, card_text, check_repo_id
 
-#: The injections of the hostile pass, as ``--repo-id`` / ``--repo`` values.
-HOSTILE_REPO_IDS = {
-    "newline": "owner/name\nlicense: mit",
-    "yaml_end": "owner/---",
-    "html": "owner/<img src=x onerror=alert(1)>",
-    "javascript_link": "owner/[x](javascript:alert(1))",
-    "code_fence": "owner/```python",
-    "dotdot": "../owner/name",
-    "dotdot_name": "owner/..",
-    "three_parts": "a/b/c",
-}
 #: Text that is legal but means something to Markdown or HTML: escaped, and must read back exactly.
 TRICKY_TEXT = [
     "plain words, with a comma",
@@ -131,17 +120,9 @@ def test_text_with_line_breaks_or_controls_is_refused(text):
 # --------------------------------------------------------------------------- class names
 
 
-def _classes(root: Path, names: list[str]) -> Path:
-    for c, cls in enumerate(names):
-        for k in range(2):
-            hostile.write_good_pair(root / "images", root / "masks", cls, f"s{k}", seed=10 * c + k)
-    return root
-
-
-@pytest.mark.parametrize("bad", ["<img src=x onerror=alert(1)>", "...", " leading space", "trailing space ",
-                                 "bell\x07", "line\nbreak"])
+@pytest.mark.parametrize("bad", UNROUNDTRIPPABLE_CLASSES)
 def test_a_class_folder_that_cannot_round_trip_is_refused_naming_it(bad, tmp_path):
-    source = _classes(tmp_path / "src", ["cat", bad])
+    source = class_folders(tmp_path / "src", ["cat", bad])
     code, _, err = _cli(["build", "--source", str(source), "--out", str(tmp_path / "out"), "--scenarios", "original",
                          "--no-progress"])
     assert code == 1
@@ -155,8 +136,8 @@ def test_class_names_that_need_escaping_round_trip_through_folder_classlabel_par
     import yaml
     from huggingface_hub import DatasetCard
 
-    names = sorted(["a&b [x](javascript:alert(1))", "*star* _u_ $x$", "tick`s | pipe", "dog"])
-    source = _classes(tmp_path / "src", names)
+    names = ESCAPED_CLASSES
+    source = class_folders(tmp_path / "src", names)
     out = tmp_path / "out"
     code, _, err = _cli(["build", "--source", str(source), "--out", str(out), "--scenarios", "original",
                          "--no-progress", "--repo-id", "owner/name"])
