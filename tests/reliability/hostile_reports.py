@@ -46,7 +46,7 @@ def _set(path: tuple, value):
 #: name -> (how the report is damaged, the refusal).
 DAMAGED = {
     "json_list": (lambda doc: [doc], r"holds a JSON list, not a report"),
-    "json_string": (lambda doc: "report", r"holds a JSON str, not a report"),
+    "json_string": (lambda doc: "report", r"holds a JSON string, not a report"),
     "accuracy_7_5": (_set(("scenarios", "image_grey", "accuracy"), 7.5),
                      r"scenario 'image_grey' accuracy is 7\.5: a share of images must lie from 0 to 1"),
     "per_class_accuracy_minus_3": (_set(("scenarios", "original", "per_class", "n01", "accuracy"), -3),

@@ -44,6 +44,7 @@ import pickle
 import re
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -584,6 +585,10 @@ def load_report():
 
     handler = _Catch(logging.WARNING)
     saved = logger.level, logger.propagate
+    caught = warnings.catch_warnings()
+    caught.__enter__()
+    # torch's weights_only unpickler notes the protocol of a pickle it refuses: the refusal says it all
+    warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
     logger.addHandler(handler)
     # just below WARNING: the report passes whatever the verbosity (transformers checks
     # tensor-parallel plans when this logger's own level is WARNING or more; not wanted here)
@@ -595,6 +600,7 @@ def load_report():
         logger.removeHandler(handler)
         logger.setLevel(saved[0])
         logger.propagate = saved[1]
+        caught.__exit__(None, None, None)
 
 
 def one_line(exc: BaseException, limit: int = 400) -> str:

@@ -159,7 +159,8 @@ def check_report(report: Any, path: str | os.PathLike) -> dict:
     """
     where = os.fspath(path)
     if not isinstance(report, dict):
-        raise ValueError(f"{where!r} holds a JSON {type(report).__name__}, not a report (a JSON object)")
+        kind = {list: "list", str: "string", bool: "boolean", int: "number", float: "number"}.get(type(report), "null")
+        raise ValueError(f"{where!r} holds a JSON {kind}, not a report (a JSON object)")
     scenarios = report.get("scenarios", {})
     if not isinstance(scenarios, dict):
         raise ValueError(f"{where!r}: 'scenarios' is a {type(scenarios).__name__}, expected an object")
