@@ -24,7 +24,10 @@ fault cases, never for a malformed sample). Tracebacks, rows lost, differing byt
 unexpected outcomes must all be 0.
 
 Cases owned by other commands (``push``, the evaluator) plug in through
-:func:`push_cases` and :func:`evaluator_cases`.
+:func:`push_cases` and :func:`evaluator_cases`; issue 25's families through
+:func:`model_folder_cases` (damaged model folders through evaluate, train, explain and
+challenge), :func:`card_text_cases` (repo ids and class names that would inject text into
+a card) and :func:`report_cases` (damaged reports and ``--out`` paths of analyze and score).
 """
 
 from __future__ import annotations
@@ -705,7 +708,7 @@ def card_text_cases() -> list[Case]:
             return Outcome(kind, "ok", note=err.strip()[:160])
         lost = len(set(names) - _classes_of(tmp / "out"))
         tokens = MarkdownIt("commonmark").enable("table").parse(DatasetCard.load(tmp / "out" / "README.md").text)
-        shown = {t.content for t in tokens if t.type == "inline"}
+        shown = {"".join(c.content for c in t.children or []) for t in tokens if t.type == "inline"}  # as rendered
         wrong = [n for n in names if n not in shown]
         return Outcome("ok" if not wrong else "traceback", "ok", rows_lost=lost,
                        note=f"not rendered back exactly: {wrong}" if wrong else "")
