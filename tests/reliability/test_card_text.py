@@ -152,3 +152,23 @@ def test_class_names_that_need_escaping_round_trip_through_folder_classlabel_par
     rows = [r for r in _cells(section) if len(r) == 3 and r[0][0].isdigit()]
     assert [(r[1][0], r[2][0]) for r in rows[: len(names)]] == [(n, n) for n in names]
     assert all(set(r[2][1]) <= {"text"} for r in rows)
+
+
+# --------------------------------------------------------------------------- the leaderboard Space card
+
+
+def test_the_leaderboard_title_renders_back_exactly_and_a_line_break_is_refused(tmp_path):
+    import yaml
+
+    from ximagenet12.leaderboard.results import Results
+    from ximagenet12.leaderboard.site import _card, write_site
+
+    title = "<b>Board</b> [x](javascript:alert(1)) *v2*"
+    card = _card(title)
+    front, body = card.split("---\n")[1], card.split("---\n", 2)[2]
+    assert yaml.safe_load(front)["title"] == title
+    heading = next(t for t in _markdown().parse(body) if t.type == "inline")
+    assert "".join(c.content for c in heading.children) == title and {c.type for c in heading.children} == {"text"}
+    with pytest.raises(ValueError, match="line break or control character"):
+        write_site(Results(), tmp_path / "site", title="Board\n---\nsdk: static")
+    assert not (tmp_path / "site").exists()
