@@ -461,6 +461,8 @@ def _check_processor_size(root: Path, config: dict, name: str) -> None:
     A model with fixed position embeddings (an integer ``patch_size``: ViT, DeiT, BEiT ...)
     fails or silently misreads other sizes: refused. Convolutional models take any size;
     a difference is logged as a warning, since the model was trained at the config's size.
+    Hierarchical models (a ``patch_sizes`` list: SegFormer, PVT) keep a nominal
+    ``image_size`` they do not use, so they are not compared.
     """
     path = root / "preprocessor_config.json"
     if not path.is_file():
@@ -474,7 +476,7 @@ def _check_processor_size(root: Path, config: dict, name: str) -> None:
     crop = processor.get("do_center_crop") and _size_of(processor.get("crop_size"))
     made = crop or (_size_of(processor.get("size")) if processor.get("do_resize", True) else None)
     wanted = _size_of(config.get("image_size"))
-    if made is None or wanted is None or made == wanted:
+    if made is None or wanted is None or made == wanted or isinstance(config.get("patch_sizes"), list):
         return
     text = (f"model {name!r}: the image processor makes {made[0]}x{made[1]} inputs but config.json's image_size "
             f"is {wanted[0]}x{wanted[1]}")
