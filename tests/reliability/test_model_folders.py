@@ -110,3 +110,17 @@ def test_training_refuses_missing_weights_but_takes_a_new_head(name, pristine, t
     with pytest.raises(ValueError, match=r"no weights|missing from its checkpoint .* randomly initialised") as info:
         load_for_training(str(folder), class_names=["a", "b", "c"], device="cpu")
     assert "\n" not in str(info.value)
+
+
+def test_a_hierarchical_model_is_not_compared_with_its_nominal_image_size(tmp_path, caplog):
+    import json
+
+    folder = hostile_models.tiny_vit(tmp_path / "segformer-like")
+    config = json.loads((folder / "config.json").read_text())
+    config.pop("patch_size")
+    config["patch_sizes"] = [7, 3, 3, 3]  # SegFormer: image_size is nominal, any input size runs
+    (folder / "config.json").write_text(json.dumps(config))
+    hostile_models._processor_size(folder)
+    with caplog.at_level("WARNING", logger="ximagenet12.evaluation.models"):
+        assert check_model_folder(folder) == "safetensors"
+    assert "image processor makes" not in caplog.text
