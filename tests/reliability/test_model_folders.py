@@ -124,3 +124,15 @@ def test_a_hierarchical_model_is_not_compared_with_its_nominal_image_size(tmp_pa
     with caplog.at_level("WARNING", logger="ximagenet12.evaluation.models"):
         assert check_model_folder(folder) == "safetensors"
     assert "image processor makes" not in caplog.text
+
+
+@pytest.mark.parametrize("name", ["truncated_safetensors", "weight_missing_silently_initialised", "no_weights"])
+def test_an_ex1_model_saved_by_an_earlier_run_goes_through_the_same_checks(name, pristine, tmp_path):
+    """``train --protocol ex1 --method finetune`` reloads the model an earlier (killed?) run saved."""
+    from ximagenet12.training.protocols import _load_saved
+
+    assert _load_saved(pristine).config.num_labels == 2
+    folder = hostile_models.make(CASES[name], tmp_path, pristine)
+    with pytest.raises(ValueError, match=CASES[name].message) as info:
+        _load_saved(folder)
+    assert "\n" not in str(info.value)
