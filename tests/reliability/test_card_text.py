@@ -172,3 +172,11 @@ def test_the_leaderboard_title_renders_back_exactly_and_a_line_break_is_refused(
     with pytest.raises(ValueError, match="line break or control character"):
         write_site(Results(), tmp_path / "site", title="Board\n---\nsdk: static")
     assert not (tmp_path / "site").exists()
+
+
+def test_evaluate_refuses_a_hostile_push_results_repo_before_running(tmp_path):
+    code, _, err = _cli(["evaluate", "--model", "efficientnet-lite0", "--data", str(tmp_path / "nowhere"),
+                         "--out", str(tmp_path / "report"), "--push-results", HOSTILE_REPO_IDS["html"]])
+    assert code == 1
+    assert err.count("\n") == 1 and "--push-results 'owner/<img src=x onerror=alert(1)>' is not a valid Hub repo id" in err
+    assert not (tmp_path / "report").exists()
