@@ -27,6 +27,13 @@ What is checked (the contract of the built folder, see SPEC §5):
 - the published text files (``skipped.jsonl``, the card, ``build_info.json``) carry no
   Python object reprs and no absolute path of this machine (home folder, the folder's
   parent): skip reasons must be stable and relative to the source.
+
+The card checks are a table of small named rules (:data:`CARD_RULES`: what each checks,
+the function that adds its problems; one test each in ``tests/hub/test_card_rules.py``).
+The same module is the one gate for user text that goes into any card:
+:func:`check_repo_id` (``huggingface_hub``'s own validator), :func:`card_text` and
+:func:`card_code` (escaped so the card renders the text back exactly; line breaks and
+control characters refused) and :func:`card_plain` (the escapes undone, for the scans).
 """
 
 from __future__ import annotations
