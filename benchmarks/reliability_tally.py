@@ -24,7 +24,10 @@ fault cases, never for a malformed sample). Tracebacks, rows lost, differing byt
 unexpected outcomes must all be 0.
 
 Cases owned by other commands (``push``, the evaluator) plug in through
-:func:`push_cases` and :func:`evaluator_cases`.
+:func:`push_cases` and :func:`evaluator_cases`; issue 25's families through
+:func:`model_folder_cases` (damaged model folders through evaluate, train, explain and
+challenge), :func:`card_text_cases` (repo ids and class names that would inject text into
+a card) and :func:`report_cases` (damaged reports and ``--out`` paths of analyze and score).
 """
 
 from __future__ import annotations
@@ -587,6 +590,172 @@ def evaluator_cases() -> list[Case]:
     return [Case(c.name, "evaluator", run(c)) for c in hostile_eval.CASES]
 
 
+# --------------------------------------------------------------------------- issue 25: models, card text, reports
+#
+# Three families of the hostile pass of issue 25, each a clear one-line refusal:
+# damaged model folders through every command that loads one (never run on random
+# weights, never unpickle code), user text that would be injected into a card (repo ids,
+# class folder names), and damaged reports / --out paths of analyze and score. A pickle
+# whose code ran counts as a traceback with differing bytes; a class folder lost without a
+# word counts as rows lost; a refused command that wrote or changed files counts as bytes
+# that differ.
+
+
+def _one_line(args: list[str]) -> tuple[str, str]:
+    """(kind, stderr) of a CLI run expected to refuse: ``error`` only for one line naming the command."""
+    kind, _, _, err = cli(args)
+    if kind == "traceback" and err.count("\n") == 1 and err.startswith(f"ximagenet12 {args[0]}: error: "):
+        kind = "error"  # cli() calls only `build`'s one-line errors clear
+    return kind, err
+
+
+def model_folder_cases() -> list[Case]:
+    """Damaged model folders (``tests/reliability/hostile_models.py``) through ``evaluate``, and one
+    folder whose checkpoint lacks a backbone weight through ``train``, ``explain`` and ``challenge``."""
+    import hostile_eval
+    import hostile_models
+
+    def data(tmp: Path) -> Path:
+        return hostile_eval.folder(tmp / "built", {"original": [[hostile_eval.row(i) for i in range(4)]]})
+
+    def evaluate(case: hostile_models.ModelCase) -> Callable[[Path], Outcome]:
+        def run(tmp: Path) -> Outcome:
+            folder = hostile_models.make(case, tmp)
+            before = _tree(folder)
+            with _pickle_opt_in(case.pickle_opt_in):
+                kind, err = _one_line(["evaluate", "--model", str(folder), "--data", str(data(tmp)),
+                                       "--out", str(tmp / "report"), "--device", "cpu", "--no-progress"])
+            ran = (folder / hostile_models.PWNED).exists()
+            written = (tmp / "report" / "report.json").exists()
+            named = str(folder) in err
+            return Outcome("traceback" if ran or not named else kind, "error",
+                           bytes_differ=differing_bytes(before, _tree(folder)) + int(written),
+                           note=("PICKLED CODE RAN " if ran else "") + err.strip()[:160])
+        return run
+
+    def command(name: str) -> Callable[[Path], Outcome]:
+        def run(tmp: Path) -> Outcome:
+            folder = hostile_models.make(hostile_models.ModelCase("backbone", hostile_models._missing_backbone_weight,
+                                                                  ""), tmp)
+            args = {"train": ["train", "--protocol", "ex1", "--model", str(folder), "--data", str(data(tmp)),
+                              "--out", str(tmp / "run"), "--device", "cpu", "--folds", "2", "--quiet"],
+                    "explain": ["explain", "--model", str(folder), "--data", str(data(tmp)), "--out", str(tmp / "run"),
+                                "--device", "cpu", "--quiet"],
+                    "challenge": ["challenge", "--model", str(folder), "--data", str(data(tmp)), "--candidates", "2",
+                                  "--out", str(tmp / "run"), "--device", "cpu", "--quiet"]}[name]
+            kind, err = _one_line(args)  # --quiet: their --no-progress leaves transformers' loading bar on
+            refused = "randomly initialised" in err
+            return Outcome(kind if refused or kind != "error" else "traceback", "error",
+                           note=err.strip()[:160] if refused else f"not refused for its missing weight: {err[:160]}")
+        return run
+
+    cases = [Case(f"model_{c.name}", "model folder", evaluate(c)) for c in hostile_models.CASES]
+    return cases + [Case(f"model_missing_backbone_weight_{name}", "model folder", command(name))
+                    for name in ("train", "explain", "challenge")]
+
+
+@contextlib.contextmanager
+def _pickle_opt_in(on: bool):
+    from ximagenet12.evaluation.models import ALLOW_PICKLE_ENV
+
+    saved = os.environ.pop(ALLOW_PICKLE_ENV, None)
+    if on:
+        os.environ[ALLOW_PICKLE_ENV] = "1"
+    try:
+        yield
+    finally:
+        os.environ.pop(ALLOW_PICKLE_ENV, None)
+        if saved is not None:
+            os.environ[ALLOW_PICKLE_ENV] = saved
+
+
+def card_text_cases() -> list[Case]:
+    """Repo ids and class folder names that would inject text into a card, and legal names that need
+    escaping (``tests/reliability/hostile_cards.py``)."""
+    import hostile_cards
+
+    def repo_id(kind: str) -> Callable[[Path], Outcome]:
+        def run(tmp: Path) -> Outcome:
+            source = hostile._folders(tmp / "src")
+            before = _tree(tmp)
+            out, err = _one_line(["build", "--source", str(source), "--out", str(tmp / "out"), "--scenarios",
+                                  "original", "--no-progress", "--repo-id", hostile_cards.HOSTILE_REPO_IDS[kind]])
+            return Outcome(out, "error", bytes_differ=differing_bytes(before, _tree(tmp)), note=err.strip()[:160])
+        return run
+
+    def class_folder(name: str) -> Callable[[Path], Outcome]:
+        def run(tmp: Path) -> Outcome:
+            source = hostile_cards.class_folders(tmp / "src", ["cat", name])
+            kind, err = _one_line(["build", "--source", str(source), "--out", str(tmp / "out"), "--scenarios",
+                                   "original", "--no-progress"])
+            if kind == "ok":  # built: the class must be there, else it was lost without a word
+                lost = 0 if name in _classes_of(tmp / "out") else 2
+                return Outcome("ok", "error", rows_lost=lost, note="built instead of refused")
+            named = repr(name) in err
+            return Outcome(kind if named else "traceback", "error", bytes_differ=int((tmp / "out").exists()),
+                           note=err.strip()[:160])
+        return run
+
+    def escaped(tmp: Path) -> Outcome:
+        from huggingface_hub import DatasetCard
+        from markdown_it import MarkdownIt
+
+        names = hostile_cards.ESCAPED_CLASSES
+        source = hostile_cards.class_folders(tmp / "src", names)
+        kind, _, _, err = cli(["build", "--source", str(source), "--out", str(tmp / "out"), "--scenarios", "original",
+                               "--no-progress", "--repo-id", "owner/name"])
+        if kind != "ok":
+            return Outcome(kind, "ok", note=err.strip()[:160])
+        lost = len(set(names) - _classes_of(tmp / "out"))
+        tokens = MarkdownIt("commonmark").enable("table").parse(DatasetCard.load(tmp / "out" / "README.md").text)
+        shown = {"".join(c.content for c in t.children or []) for t in tokens if t.type == "inline"}  # as rendered
+        wrong = [n for n in names if n not in shown]
+        return Outcome("ok" if not wrong else "traceback", "ok", rows_lost=lost,
+                       note=f"not rendered back exactly: {wrong}" if wrong else "")
+
+    cases = [Case(f"repo_id_{k}", "card text", repo_id(k)) for k in sorted(hostile_cards.HOSTILE_REPO_IDS)]
+    cases += [Case(f"class_folder_{n.encode('unicode_escape').decode()}", "card text", class_folder(n))
+              for n in hostile_cards.UNROUNDTRIPPABLE_CLASSES]
+    return cases + [Case("class_names_that_need_escaping_round_trip", "card text", escaped)]
+
+
+def _classes_of(out: Path) -> set[str]:
+    return {k for p in (out / "data").rglob("*.parquet") for k in pq.read_table(p, columns=["class_key"]).column(0).to_pylist()}
+
+
+def report_cases() -> list[Case]:
+    """Damaged reports through ``analyze`` and ``score``, and ``--out`` of the wrong kind
+    (``tests/reliability/hostile_reports.py``)."""
+    import hostile_reports as R
+
+    def analyze(name: str) -> Callable[[Path], Outcome]:
+        def run(tmp: Path) -> Outcome:
+            damage, _ = R.DAMAGED[name]
+            good, bad = R.folder(tmp / "good", R.report()), R.folder(tmp / "bad", damage(R.report()))
+            kind, err = _one_line(["analyze", str(good), str(bad), "--out", str(tmp / "tables")])
+            return Outcome(kind if str(bad / "report.json") in err else "traceback", "error",
+                           bytes_differ=int((tmp / "tables").exists()), note=err.strip()[:160])
+        return run
+
+    def out_of_the_wrong_kind(tmp: Path, command: str) -> Outcome:
+        ex1, ex2 = R.folder(tmp / "ex1", R.report()), R.folder(tmp / "ex2", R.report("ex2"))
+        target = tmp / "target"
+        if command == "analyze":
+            target.write_text("mine")
+            args = ["analyze", str(ex1), str(R.folder(tmp / "r2", R.report(scale=0.9))), "--out", str(target)]
+        else:
+            target.mkdir()
+            (target / "old.json").write_text("{}")
+            args = ["score", str(ex1), str(ex2), "--out", str(target)]
+        before = _tree(tmp)
+        kind, err = _one_line(args)
+        return Outcome(kind, "error", bytes_differ=differing_bytes(before, _tree(tmp)), note=err.strip()[:160])
+
+    cases = [Case(f"analyze_{n}", "reports", analyze(n)) for n in sorted(R.DAMAGED)]
+    return cases + [Case("analyze_out_an_existing_file", "reports", lambda t: out_of_the_wrong_kind(t, "analyze")),
+                    Case("score_out_an_existing_folder", "reports", lambda t: out_of_the_wrong_kind(t, "score"))]
+
+
 # --------------------------------------------------------------------------- the tally
 
 
@@ -615,7 +784,7 @@ def all_cases() -> list[Case]:
         enospc("card"),
         Case("full_tmpfs_then_resume", "full disk", real_full_disk),
     ]
-    return cases + push_cases() + evaluator_cases()
+    return cases + push_cases() + evaluator_cases() + model_folder_cases() + card_text_cases() + report_cases()
 
 
 def main_tally(argv: list[str] | None = None) -> int:

@@ -45,6 +45,7 @@ from ximagenet12.builder.layout import (
 from ximagenet12.builder.plan import BLOCK_SAMPLES, plan_build, resolve_block_samples, source_skipped
 from ximagenet12.builder.process import run_process_stage
 from ximagenet12.builder.safety import check_out_vs_source, remove_temporary_files, source_roots
+from ximagenet12.hub_validate import card_text, check_repo_id
 from ximagenet12.locking import folder_lock
 from ximagenet12.registry import Variant
 
@@ -123,6 +124,9 @@ def build_dataset(
     summary and ``build_info.json``).
     """
     started = time.perf_counter()
+    if repo_id is not None:  # the card names it: refused before any work (newlines, HTML, links, `..`)
+        check_repo_id(repo_id, option="--repo-id")
+    card_text(pretty_name)  # a line break or control character has no place in the card's title
     owned = executor is None
     if owned:
         executor = make_executor(engine, num_proc=num_proc, **({"address": ray_address} if engine == "ray" else {}))

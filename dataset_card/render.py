@@ -20,6 +20,7 @@ from string import Template
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ximagenet12 import __version__
+from ximagenet12.hub_validate import card_code, card_text, check_repo_id
 from ximagenet12.registry import SCENARIOS, Variant
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -173,7 +174,7 @@ def _skipped_text(summary: "BuildSummary") -> str:
     by_reason: dict[str, int] = {}
     for s in summary.skipped:
         by_reason[s.reason] = by_reason.get(s.reason, 0) + 1
-    listed = "\n".join(f"- {n} × {_cell(reason)}" for reason, n in sorted(by_reason.items(), key=lambda x: -x[1])[:20])
+    listed = "\n".join(f"- {n} × {card_text(reason)}" for reason, n in sorted(by_reason.items(), key=lambda x: -x[1])[:20])
     return (
         f"{len(summary.skipped)} (sample, scenario) pair(s) were not built; `skipped.jsonl` lists each "
         f"with its reason. Most common reasons:\n\n{listed}"
@@ -185,12 +186,12 @@ def _image_sources(summary: "BuildSummary", variants: Sequence[Variant], backgro
     needs = {v.scenario.needs for v in variants}
     names = {v.name for v in variants}
     lines = [
-        f"- **Source photographs and masks** (every config): from the source `{_cell(summary.source)}`, "
+        f"- **Source photographs and masks** (every config): from the source {card_code(summary.source)}, "
         f"licence `{summary.license}` as above."
     ]
     if "background" in needs:
         if background_ids and all(b.startswith(_SKIMAGE_PREFIX) for b in background_ids):
-            listed = ", ".join(f"`{b}`" for b in background_ids)
+            listed = ", ".join(card_code(b) for b in background_ids)
             lines.append(
                 f"- **Background photographs** (`random_background`): photographs bundled with scikit-image "
                 f"({listed}), CC0 or public domain as stated in `skimage/data/README.txt`."
@@ -233,7 +234,13 @@ def render_card(
     background_ids: Sequence[str] | None = None,
     source_datasets: Sequence[str] | None = None,
 ) -> str:
-    """The card's Markdown, YAML metadata included (a :class:`~huggingface_hub.DatasetCard`'s content)."""
+    """The card's Markdown, YAML metadata included (a :class:`~huggingface_hub.DatasetCard`'s content).
+
+    Every user string goes through one gate: ``repo_id`` through ``huggingface_hub``'s
+    validator, text through :func:`~ximagenet12.hub_validate.card_text` and names shown as
+    code through :func:`~ximagenet12.hub_validate.card_code`, so the card renders each back
+    exactly and nothing in it becomes markup, a link or the end of the YAML block.
+    """
     from huggingface_hub import DatasetCard
 
     from ximagenet12.builder.schema import PROVENANCE_COLUMNS
@@ -248,12 +255,16 @@ def render_card(
         f"{c.download_size / 2**20:.1f} MiB |"
         for c in summary.configs.values()
     ]
-    class_rows = [f"| {i} | `{key}` | {_cell(name)} |" for i, (key, name) in enumerate(zip(summary.classes, summary.class_names))]
+    if repo_id is not None:
+        check_repo_id(repo_id, option="--repo-id")
+    class_rows = [f"| {i} | {card_code(key)} | {card_text(name)} |"
+                  for i, (key, name) in enumerate(zip(summary.classes, summary.class_names))]
     lic = summary.license
-    license_text = f"`{lic}` — " + LICENSE_TEXTS.get(lic, f"see the licence `{lic}`{f' ({license_name})' if license_name else ''}.")
+    named = f" ({card_text(license_name)})" if license_name else ""
+    license_text = f"{card_code(lic)} — " + LICENSE_TEXTS.get(lic, f"see the licence {card_code(lic)}{named}.")
     body = template.substitute(
-        pretty_name=pretty_name,
-        source=_cell(summary.source),
+        pretty_name=card_text(pretty_name),
+        source=card_text(summary.source),
         source_notes=f"\n\n{source_notes}" if source_notes else "",
         samples=summary.samples,
         num_classes=len(summary.classes),

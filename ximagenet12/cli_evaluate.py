@@ -96,8 +96,11 @@ def _common_kwargs(args: argparse.Namespace) -> dict:
 
 def _run(evaluate, args: argparse.Namespace, **kwargs):
     """``evaluate(args.model, args.data, ...)`` here, or sharded over model replicas with ``--engine ray``."""
+    from ximagenet12.hub_validate import check_repo_id
     from ximagenet12.storage import cli_data
 
+    if getattr(args, "push_results", None) is not None:  # refused before the run, not after it
+        check_repo_id(args.push_results, option="--push-results")
     data = cli_data(args.data, args.storage_options)
     if args.engine == "ray":
         from ximagenet12.ray_engine import evaluate_on_ray

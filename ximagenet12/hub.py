@@ -231,11 +231,10 @@ def space_card_problems(card: Path) -> list[str]:
 
 
 def _check_repo_id(repo_id: str) -> None:
-    if not isinstance(repo_id, str):
-        raise TypeError(f"repo_id must be a string 'owner/name', got {type(repo_id).__name__}")
-    parts = repo_id.split("/")
-    if len(parts) != 2 or not all(parts):
-        raise ValueError(f"repo_id must look like 'owner/name', got {repo_id!r}")
+    """``owner/name`` by ``huggingface_hub``'s own validator (:func:`ximagenet12.hub_validate.check_repo_id`)."""
+    from ximagenet12.hub_validate import check_repo_id
+
+    check_repo_id(repo_id)
 
 
 @contextlib.contextmanager

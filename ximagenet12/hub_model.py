@@ -45,7 +45,7 @@ from ximagenet12.hub import (
     _transport_errors,
     mask_tokens,
 )
-from ximagenet12.hub_validate import HUB_LICENSE_IDS, check_regular_file
+from ximagenet12.hub_validate import HUB_LICENSE_IDS, card_code, card_plain, card_text, check_regular_file, check_repo_id
 
 __all__ = [
     "MAX_TEXT_FILE_BYTES",
@@ -231,8 +231,8 @@ def _dataset_id(run: ModelRun, dataset: str | None) -> tuple[str, str | None]:
     if dataset is not None:
         _check_repo_id(dataset)
         return dataset, data.get("resolved_revision") if data.get("repo_id") == dataset else None
-    if data.get("kind") == "hub" and data.get("repo_id"):
-        return str(data["repo_id"]), data.get("resolved_revision")
+    if data.get("kind") == "hub" and data.get("repo_id"):  # from the run's report: a file anyone can edit
+        return check_repo_id(str(data["repo_id"]), option="the run's dataset"), data.get("resolved_revision")
     raise ValueError(
         f"run {run.run_dir} trained on a local folder: name its Hub dataset with --dataset OWNER/NAME "
         "(the repo `ximagenet12 push` published it to), so the card's results point at data others can load"
@@ -244,7 +244,7 @@ def _licence_and_base(run: ModelRun, license: str | None, base_model: str | None
     if base_model is not None:
         _check_repo_id(base_model)
     elif model.get("kind") == "hub":
-        base_model = str(run.report.get("model"))
+        base_model = check_repo_id(str(run.report.get("model")), option="the run's base model")
     if license is None:
         license = BUILTIN_LICENSES.get(str(run.report.get("model"))) if model.get("kind") == "builtin" else None
     if license is None:
@@ -328,16 +328,18 @@ def _card_body(run: ModelRun, repo_id: str, dataset: str, results: list, *, base
     prov = r.get("provenance") or {}
     model, data = prov.get("model") or {}, prov.get("data") or {}
     kind = model.get("kind")
-    what = f"fold {run.fold} of config `{run.config}` of an" if run.config else "the model of an"
+    what = f"fold {card_text(run.fold)} of config {card_code(run.config)} of an" if run.config else "the model of an"
+    protocol, method = card_code(r["protocol"]), card_code(r["method"])  # report.json: a file anyone can edit
     base = (f"the built-in `{r['model']}` (ImageNet-1k weights from the PyPI wheel `{_BUILTIN_WHEELS[r['model']]}`)"
-            if kind == "builtin" and r["model"] in _BUILTIN_WHEELS else f"`{_public_model_name(r)}`")
+            if kind == "builtin" and r["model"] in _BUILTIN_WHEELS else card_code(_public_model_name(r)))
     lines = [f"# {repo_id.split('/')[-1]}", "",
              f"An image classifier over the {len(r['classes'])} classes of [`{dataset}`](https://huggingface.co/datasets/"
-             f"{dataset}): {what} `{r['protocol']}` run (`{r['method']}`) of "
+             f"{dataset}): {what} {protocol} run ({method}) of "
              f"[ximagenet12](https://pypi.org/project/ximagenet12/), starting from {base}.", "",
              "## Results", "", "| scenario (config) | metric | value |", "|---|---|---:|"]
-    lines += [f"| {e.dataset_config or 'all'} | {e.metric_name} | {e.metric_value:.4f} |" for e in results]
-    tested = r.get("test_part") if run.config is None else f"fold {run.fold} of {r['n_folds']}"
+    lines += [f"| {card_text(e.dataset_config or 'all')} | {card_text(e.metric_name)} | {e.metric_value:.4f} |"
+              for e in results]
+    tested = card_text(r.get("test_part") if run.config is None else f"fold {run.fold} of {r['n_folds']}")
     lines += ["", f"Tested on {tested}: whole source images never seen in training, in any scenario."]
     if any(e.metric_type == "s_robust" and "external term only" in e.metric_name for e in results):
         lines += ["S_robust here has the external term only (the run had no internal, ex2, counterpart); "
@@ -350,17 +352,18 @@ def _card_body(run: ModelRun, repo_id: str, dataset: str, results: list, *, base
         lines += ["The architecture's code ships in this repo (`auto_map`); it runs the "
                   "`efficientnet-lite-pytorch` network: `pip install efficientnet-lite-pytorch`.", ""]
     lines += ["## Classes", "", "| index | name | key |", "|---:|---|---|"]
-    lines += [f"| {c['index']} | {c['name']} | {c['key']} |" for c in r["classes"]]
+    lines += [f"| {int(c['index'])} | {card_text(c['name'])} | {card_code(c['key'])} |" for c in r["classes"]]
     lines += ["", "## Provenance", "",
-              f"- protocol `{r['protocol']}`, method `{r['method']}`, {r['n_folds']} folds (stratified by class, "
-              f"grouped by source id), seed {r.get('seed')}",
-              f"- settings: epochs {t.get('epochs')}, lr {t.get('lr')}, batch size {t.get('batch_size')}, "
-              f"mixed precision {t.get('mixed_precision')}, probe C {t.get('probe_c')}, dtype {t.get('dtype')}",
-              f"- base model: {_public_model_name(r)}" + (f" (`{base_model}`)" if base_model else "")
-              + f", commit/hash `{model.get('resolved_commit')}`",
-              f"- data: `{dataset}`" + (f", revision `{data['resolved_revision']}`" if data.get("resolved_revision") else "")
-              + (f", local fingerprint `{data['fingerprint']}`" if data.get("fingerprint") else ""),
-              "- versions: " + ", ".join(f"{k} {v}" for k, v in (prov.get("versions") or {}).items()), ""]
+              "- " + card_text(f"protocol {r['protocol']}, method {r['method']}, {r['n_folds']} folds (stratified by class, "
+                        f"grouped by source id), seed {r.get('seed')}"),
+              "- " + card_text(f"settings: epochs {t.get('epochs')}, lr {t.get('lr')}, batch size {t.get('batch_size')}, "
+                        f"mixed precision {t.get('mixed_precision')}, probe C {t.get('probe_c')}, dtype {t.get('dtype')}"),
+              f"- base model: {card_text(_public_model_name(r))}" + (f" ({card_code(base_model)})" if base_model else "")
+              + f", commit/hash {card_code(model.get('resolved_commit'))}",
+              f"- data: `{dataset}`"
+              + (f", revision {card_code(data['resolved_revision'])}" if data.get("resolved_revision") else "")
+              + (f", local fingerprint {card_code(data['fingerprint'])}" if data.get("fingerprint") else ""),
+              "- versions: " + ", ".join(card_text(f"{k} {v}") for k, v in (prov.get("versions") or {}).items()), ""]
     return "\n".join(lines)
 
 
@@ -423,9 +426,10 @@ def prepare_model_push(folder: str | os.PathLike, repo_id: str, *, dataset: str 
             card = model_card(run, repo_id=repo_id, dataset=dataset, license=license, base_model=base_model, score=score)
     except (ValueError, KeyError, OSError) as exc:
         problems.append(f"card: {exc}")
-    if card and (_TOKEN.search(card) or any(s in card for s in secrets)):
+    shown = card_plain(card) if card else card  # as rendered: card_text's escapes must not hide a token or a path
+    if card and any(_TOKEN.search(t) or any(s in t for s in secrets) for t in (card, shown)):
         problems.append("card: carries a Hub token")
-    problems += _leaks(card, run)
+    problems += _leaks(shown, run)
     if problems:
         raise ValueError(mask_tokens(f"{run.model_dir} cannot be pushed to {repo_id}: {len(problems)} problem(s):\n"
                                      + "\n".join(f"  - {p}" for p in problems), secrets))

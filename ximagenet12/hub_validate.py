@@ -27,6 +27,13 @@ What is checked (the contract of the built folder, see SPEC §5):
 - the published text files (``skipped.jsonl``, the card, ``build_info.json``) carry no
   Python object reprs and no absolute path of this machine (home folder, the folder's
   parent): skip reasons must be stable and relative to the source.
+
+The card checks are a table of small named rules (:data:`CARD_RULES`: what each checks,
+the function that adds its problems; one test each in ``tests/hub/test_card_rules.py``).
+The same module is the one gate for user text that goes into any card:
+:func:`check_repo_id` (``huggingface_hub``'s own validator), :func:`card_text` and
+:func:`card_code` (escaped so the card renders the text back exactly; line breaks and
+control characters refused) and :func:`card_plain` (the escapes undone, for the scans).
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable, Literal
+from typing import Any, Callable, Iterable, Literal
 
 from ximagenet12.constants import MAX_SHARD_BYTES, ROWS_PER_ROW_GROUP
 
@@ -61,6 +68,13 @@ __all__ = [
     "MAX_SHARD_FILE_BYTES",
     "MAX_FILES_PER_FOLDER",
     "IGNORED_DIRS",
+    "CARD_RULES",
+    "CardRule",
+    "CardCheck",
+    "check_repo_id",
+    "card_text",
+    "card_code",
+    "card_plain",
 ]
 
 logger = logging.getLogger(__name__)
@@ -386,7 +400,9 @@ def _check_leaks(root: Path, paths: list[str], problems: list[Problem]) -> None:
     for rel in _TEXT_FILES:
         if rel not in paths:
             continue
-        for n, line in enumerate((root / rel).read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        text = (root / rel).read_text(encoding="utf-8", errors="replace")
+        text = card_plain(text) if rel == "README.md" else text  # as rendered: escapes hide nothing
+        for n, line in enumerate(text.splitlines(), start=1):
             found = _OBJECT_REPR.search(line)
             if found:
                 problems.append(Problem("error", f"{rel} line {n}", f"carries a Python object repr {found.group(0)!r}: "
@@ -548,6 +564,221 @@ def _glob(paths: list[str], pattern: str) -> list[str]:
     return [p for p in paths if compiled.match(p)]
 
 
+@dataclass
+class CardCheck:
+    """What the card rules (:data:`CARD_RULES`) share: the folder's files, the card's
+    metadata, the parquet row counts, the problems found so far, and what the ``configs``
+    rule read (config names, defaults, rows and columns per config)."""
+
+    root: Path
+    paths: list[str]
+    meta: dict[str, Any]
+    rows: dict[str, tuple[int, list[str]]]
+    problems: list[Problem]
+    folders: set[str] = field(default_factory=set)
+    entries: list[Any] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    defaults: list[str] = field(default_factory=list)
+    config_rows: dict[str, dict[str, int]] = field(default_factory=dict)  # config -> split -> rows
+    config_columns: dict[str, list[str]] = field(default_factory=dict)
+
+    def err(self, where: str, message: str) -> None:
+        self.problems.append(Problem("error", where, message))
+
+    def warn(self, where: str, message: str) -> None:
+        self.problems.append(Problem("warning", where, message))
+
+
+@dataclass(frozen=True)
+class CardRule:
+    """One named card rule: what it checks, and the function that adds its problems."""
+
+    name: str
+    checks: str
+    run: Callable[[CardCheck], None]
+
+
+def _rule_config_entries(c: CardCheck) -> None:
+    configs = c.meta.get("configs")
+    if not isinstance(configs, list) or not configs:
+        c.err("README.md configs", "missing or empty: list one entry per data/<config>/ folder")
+        configs = []
+    c.entries = configs
+    for i, entry in enumerate(configs):
+        if not isinstance(entry, dict) or not isinstance(entry.get("config_name"), str):
+            c.err(f"README.md configs[{i}]", "each entry needs a string `config_name`")
+            continue
+        name = entry["config_name"]
+        if name in c.names:
+            c.err(f"README.md configs[{name}]", "config_name appears twice")
+        c.names.append(name)
+        if entry.get("default") is True:
+            c.defaults.append(name)
+        _config_data_files(c, name, entry)
+
+
+def _config_data_files(c: CardCheck, name: str, entry: dict[str, Any]) -> None:
+    where = f"README.md configs[{name}]"
+    patterns = _data_file_patterns(entry.get("data_files"))
+    if patterns is None:
+        c.err(where, "`data_files` must be a glob, a list of globs, or a list of {split, path}")
+        return
+    c.config_rows[name] = {}
+    for split, globs in patterns.items():
+        matched: list[str] = []
+        for pattern in globs:
+            hits = _glob(c.paths, pattern)
+            if not hits:
+                c.err(where, f"data_files pattern {pattern!r} (split {split}) matches no file")
+            matched.extend(hits)
+        for hit in sorted(set(matched)):
+            if not hit.endswith(".parquet"):
+                c.err(where, f"data_files match {hit}, which is not a parquet file")
+            elif not hit.startswith(f"data/{name}/"):
+                c.err(where, f"data_files match {hit}, outside this config's folder data/{name}/")
+            else:
+                n, columns = c.rows.get(hit, (0, []))
+                c.config_rows[name][split] = c.config_rows[name].get(split, 0) + n
+                c.config_columns.setdefault(name, columns)
+
+
+def _rule_no_empty_config(c: CardCheck) -> None:
+    for name, splits in c.config_rows.items():
+        if name in c.folders and sum(splits.values()) == 0:
+            c.err(f"README.md configs[{name}]", "0 rows: an empty config fails to load and stops "
+                  "`evaluate --scenarios all`; rebuild it or leave it out of the card")
+
+
+def _rule_folders_listed(c: CardCheck) -> None:
+    for name in sorted(c.folders - set(c.names)):
+        c.err(f"data/{name}/", "folder has no entry in the card's `configs`; the viewer would not show it")
+
+
+def _rule_configs_have_folders(c: CardCheck) -> None:
+    for name in sorted(set(c.names) - c.folders):
+        if name in c.config_rows:
+            c.err(f"README.md configs[{name}]", f"no data/{name}/ folder with data files")
+
+
+def _rule_parquet_in_data(c: CardCheck) -> None:
+    for p in sorted(c.rows):
+        if not any(p.startswith(f"data/{n}/") for n in c.names) and PurePosixPath(p).parts[0] != "data":
+            c.err(p, "parquet file outside data/<config>/: no config would load it")
+
+
+def _rule_one_default(c: CardCheck) -> None:
+    if not c.entries:
+        return
+    if len(c.defaults) != 1:
+        c.err("README.md configs", f"exactly one config must have `default: true`, found {len(c.defaults)}"
+              + (f" ({', '.join(c.defaults)})" if c.defaults else ""))
+    if _DEFAULT_CONFIG in c.names and c.defaults and c.defaults != [_DEFAULT_CONFIG]:
+        c.err("README.md configs", f"the default config must be {_DEFAULT_CONFIG!r}, not {c.defaults[0]!r}")
+
+
+def _rule_dataset_info(c: CardCheck) -> None:
+    info = c.meta.get("dataset_info")
+    if info is None:
+        c.warn("README.md dataset_info", "missing: the Hub shows no features or sizes before conversion")
+        return
+    entries = info if isinstance(info, list) else [info]
+    seen = set()
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            c.err(f"README.md dataset_info[{i}]", "must be a mapping")
+            continue
+        name = entry.get("config_name", "default" if len(entries) == 1 and len(c.names) <= 1 else None)
+        if name is None or (name not in c.names and not (len(c.names) == 1 and "config_name" not in entry)):
+            c.err(f"README.md dataset_info[{i}]", f"config_name {name!r} is not one of the card's configs")
+            continue
+        if "config_name" not in entry:
+            name = c.names[0]
+        seen.add(name)
+        _dataset_info_entry(c, name, entry)
+    for name in c.names:
+        if name not in seen:
+            c.warn(f"README.md dataset_info[{name}]", "no entry for this config")
+
+
+def _dataset_info_entry(c: CardCheck, name: str, entry: dict[str, Any]) -> None:
+    where = f"README.md dataset_info[{name}]"
+    feature_names = _feature_names(entry.get("features"))
+    if feature_names is None:
+        c.err(where, "`features` missing or malformed")
+    elif c.config_columns.get(name) and feature_names != c.config_columns[name]:
+        c.err(where, f"features {feature_names} differ from the parquet columns {c.config_columns[name]}")
+    for split in _as_list(entry.get("splits")):
+        if not isinstance(split, dict) or not all(k in split for k in _SPLIT_KEYS):
+            c.err(where, f"each split needs {', '.join(_SPLIT_KEYS)} (datasets ignores the entry otherwise)")
+            continue
+        expected = c.config_rows.get(name, {}).get(split["name"])
+        declared = split.get("num_examples")
+        if expected is None:
+            c.err(where, f"split {split['name']!r} has no data files")
+        elif declared != expected:
+            c.err(where, f"split {split['name']!r} declares num_examples={declared} but its parquet "
+                  f"files hold {expected} rows")
+
+
+def _rule_license(c: CardCheck) -> None:
+    licenses = _as_list(c.meta.get("license"))
+    if not licenses:
+        c.err("README.md license", "missing: give a Hub licence id such as 'cc-by-4.0' or 'other'")
+    for lic in licenses:
+        if not isinstance(lic, str) or lic.lower() not in HUB_LICENSE_IDS:
+            c.err("README.md license", f"{lic!r} is not a licence id the Hub accepts (e.g. 'cc-by-4.0', 'mit', 'other')")
+        elif lic.lower() == "other" and not c.meta.get("license_name"):
+            c.warn("README.md license", "'other' should come with `license_name` and `license_link`")
+
+
+def _rule_task_categories(c: CardCheck) -> None:
+    tasks = _as_list(c.meta.get("task_categories"))
+    if not tasks:
+        c.warn("README.md task_categories", "missing: the Hub cannot list the dataset under a task")
+    for task in tasks:
+        if task not in HUB_TASK_CATEGORIES:
+            c.err("README.md task_categories", f"{task!r} is not a task category the Hub knows")
+
+
+def _rule_size_category(c: CardCheck) -> None:
+    sizes = _as_list(c.meta.get("size_categories"))
+    if len(sizes) != 1:
+        c.err("README.md size_categories", f"give exactly one of {list(HUB_SIZE_CATEGORIES)}, got {sizes}")
+        return
+    if sizes[0] not in HUB_SIZE_CATEGORIES:
+        c.err("README.md size_categories", f"{sizes[0]!r} is not one of {list(HUB_SIZE_CATEGORIES)}")
+        return
+    per_config = [sum(splits.values()) for splits in c.config_rows.values()]
+    low, high = HUB_SIZE_CATEGORIES[sizes[0]]
+    if not any(low <= n < high for n in {sum(per_config), max(per_config, default=0)}):
+        c.err("README.md size_categories",
+              f"{sizes[0]!r} does not hold the row count ({max(per_config, default=0)} in the largest "
+              f"config, {sum(per_config)} in all): use {_bucket(sum(per_config))!r}")
+
+
+def _rule_pretty_name(c: CardCheck) -> None:
+    if not isinstance(c.meta.get("pretty_name"), str):
+        c.warn("README.md pretty_name", "missing: the Hub shows the repo id instead")
+
+
+#: The card rules, run in this order (``config_entries`` first: the others read what it found).
+CARD_RULES: tuple[CardRule, ...] = (
+    CardRule("config_entries", "`configs` lists entries with a unique string config_name and data_files globs "
+             "that match parquet files of the config's own data/<config>/ folder", _rule_config_entries),
+    CardRule("no_empty_config", "no config's data files hold 0 rows", _rule_no_empty_config),
+    CardRule("folders_listed", "every data/<config>/ folder has a `configs` entry", _rule_folders_listed),
+    CardRule("configs_have_folders", "every `configs` entry has a data/<config>/ folder", _rule_configs_have_folders),
+    CardRule("parquet_in_data", "no parquet file lies outside data/", _rule_parquet_in_data),
+    CardRule("one_default", "exactly one config is `default: true`, `original` when there is one", _rule_one_default),
+    CardRule("dataset_info", "`dataset_info` names the card's configs, its features are the parquet columns and "
+             "its splits' num_examples the parquet row counts", _rule_dataset_info),
+    CardRule("license", "`license` is a licence id the Hub accepts", _rule_license),
+    CardRule("task_categories", "`task_categories` are categories the Hub knows", _rule_task_categories),
+    CardRule("size_category", "one `size_categories` bucket, holding the row count", _rule_size_category),
+    CardRule("pretty_name", "`pretty_name` is given", _rule_pretty_name),
+)
+
+
 def _check_card(
     root: Path,
     paths: list[str],
@@ -555,160 +786,10 @@ def _check_card(
     rows: dict[str, tuple[int, list[str]]],
     problems: list[Problem],
 ) -> None:
-    def err(where: str, message: str) -> None:
-        problems.append(Problem("error", where, message))
-
-    def warn(where: str, message: str) -> None:
-        problems.append(Problem("warning", where, message))
-
     folders = {PurePosixPath(p).parts[1] for p in paths if p.startswith("data/") and len(PurePosixPath(p).parts) > 2}
-    parquet_paths = sorted(rows)
-
-    # ---- configs
-    configs = meta.get("configs")
-    config_rows: dict[str, dict[str, int]] = {}  # config -> split -> rows
-    config_columns: dict[str, list[str]] = {}
-    names: list[str] = []
-    if not isinstance(configs, list) or not configs:
-        err("README.md configs", "missing or empty: list one entry per data/<config>/ folder")
-        configs = []
-    defaults = []
-    for i, entry in enumerate(configs):
-        if not isinstance(entry, dict) or not isinstance(entry.get("config_name"), str):
-            err(f"README.md configs[{i}]", "each entry needs a string `config_name`")
-            continue
-        name = entry["config_name"]
-        where = f"README.md configs[{name}]"
-        if name in names:
-            err(where, "config_name appears twice")
-        names.append(name)
-        if entry.get("default") is True:
-            defaults.append(name)
-        patterns = _data_file_patterns(entry.get("data_files"))
-        if patterns is None:
-            err(where, "`data_files` must be a glob, a list of globs, or a list of {split, path}")
-            continue
-        config_rows[name] = {}
-        for split, globs in patterns.items():
-            matched: list[str] = []
-            for pattern in globs:
-                hits = _glob(paths, pattern)
-                if not hits:
-                    err(where, f"data_files pattern {pattern!r} (split {split}) matches no file")
-                matched.extend(hits)
-            for hit in sorted(set(matched)):
-                if not hit.endswith(".parquet"):
-                    err(where, f"data_files match {hit}, which is not a parquet file")
-                elif not hit.startswith(f"data/{name}/"):
-                    err(where, f"data_files match {hit}, outside this config's folder data/{name}/")
-                else:
-                    n, columns = rows.get(hit, (0, []))
-                    config_rows[name][split] = config_rows[name].get(split, 0) + n
-                    config_columns.setdefault(name, columns)
-    for name, splits in config_rows.items():
-        if name in folders and sum(splits.values()) == 0:
-            err(
-                f"README.md configs[{name}]",
-                "0 rows: an empty config fails to load and stops `evaluate --scenarios all`; "
-                "rebuild it or leave it out of the card",
-            )
-    for name in sorted(folders - set(names)):
-        err(f"data/{name}/", "folder has no entry in the card's `configs`; the viewer would not show it")
-    for name in sorted(set(names) - folders):
-        if name in config_rows:
-            err(f"README.md configs[{name}]", f"no data/{name}/ folder with data files")
-    unclaimed = [p for p in parquet_paths if not any(p.startswith(f"data/{n}/") for n in names)]
-    for p in unclaimed:
-        if PurePosixPath(p).parts[0] != "data":
-            err(p, "parquet file outside data/<config>/: no config would load it")
-    if configs:
-        if len(defaults) != 1:
-            err(
-                "README.md configs",
-                f"exactly one config must have `default: true`, found {len(defaults)}"
-                + (f" ({', '.join(defaults)})" if defaults else ""),
-            )
-        if _DEFAULT_CONFIG in names and defaults and defaults != [_DEFAULT_CONFIG]:
-            err("README.md configs", f"the default config must be {_DEFAULT_CONFIG!r}, not {defaults[0]!r}")
-
-    # ---- dataset_info
-    info = meta.get("dataset_info")
-    if info is None:
-        warn("README.md dataset_info", "missing: the Hub shows no features or sizes before conversion")
-    else:
-        entries = info if isinstance(info, list) else [info]
-        seen = set()
-        for i, entry in enumerate(entries):
-            if not isinstance(entry, dict):
-                err(f"README.md dataset_info[{i}]", "must be a mapping")
-                continue
-            name = entry.get("config_name", "default" if len(entries) == 1 and len(names) <= 1 else None)
-            if name is None or (name not in names and not (len(names) == 1 and "config_name" not in entry)):
-                err(f"README.md dataset_info[{i}]", f"config_name {name!r} is not one of the card's configs")
-                continue
-            if "config_name" not in entry:
-                name = names[0]
-            seen.add(name)
-            where = f"README.md dataset_info[{name}]"
-            features = entry.get("features")
-            feature_names = _feature_names(features)
-            if feature_names is None:
-                err(where, "`features` missing or malformed")
-            elif name in config_columns and config_columns[name] and feature_names != config_columns[name]:
-                err(
-                    where,
-                    f"features {feature_names} differ from the parquet columns {config_columns[name]}",
-                )
-            for split in _as_list(entry.get("splits")):
-                if not isinstance(split, dict) or not all(k in split for k in _SPLIT_KEYS):
-                    err(where, f"each split needs {', '.join(_SPLIT_KEYS)} (datasets ignores the entry otherwise)")
-                    continue
-                expected = config_rows.get(name, {}).get(split["name"])
-                declared = split.get("num_examples")
-                if expected is None:
-                    err(where, f"split {split['name']!r} has no data files")
-                elif declared != expected:
-                    err(
-                        where,
-                        f"split {split['name']!r} declares num_examples={declared} but its parquet "
-                        f"files hold {expected} rows",
-                    )
-        for name in names:
-            if name not in seen:
-                warn(f"README.md dataset_info[{name}]", "no entry for this config")
-
-    # ---- licence, tasks, size
-    licenses = _as_list(meta.get("license"))
-    if not licenses:
-        err("README.md license", "missing: give a Hub licence id such as 'cc-by-4.0' or 'other'")
-    for lic in licenses:
-        if not isinstance(lic, str) or lic.lower() not in HUB_LICENSE_IDS:
-            err("README.md license", f"{lic!r} is not a licence id the Hub accepts (e.g. 'cc-by-4.0', 'mit', 'other')")
-        elif lic.lower() == "other" and not meta.get("license_name"):
-            warn("README.md license", "'other' should come with `license_name` and `license_link`")
-    tasks = _as_list(meta.get("task_categories"))
-    if not tasks:
-        warn("README.md task_categories", "missing: the Hub cannot list the dataset under a task")
-    for task in tasks:
-        if task not in HUB_TASK_CATEGORIES:
-            err("README.md task_categories", f"{task!r} is not a task category the Hub knows")
-    sizes = _as_list(meta.get("size_categories"))
-    if len(sizes) != 1:
-        err("README.md size_categories", f"give exactly one of {list(HUB_SIZE_CATEGORIES)}, got {sizes}")
-    elif sizes[0] not in HUB_SIZE_CATEGORIES:
-        err("README.md size_categories", f"{sizes[0]!r} is not one of {list(HUB_SIZE_CATEGORIES)}")
-    else:
-        per_config = [sum(splits.values()) for splits in config_rows.values()]
-        candidates = {sum(per_config), max(per_config, default=0)}
-        low, high = HUB_SIZE_CATEGORIES[sizes[0]]
-        if not any(low <= n < high for n in candidates):
-            err(
-                "README.md size_categories",
-                f"{sizes[0]!r} does not hold the row count ({max(per_config, default=0)} in the largest "
-                f"config, {sum(per_config)} in all): use {_bucket(sum(per_config))!r}",
-            )
-    if not isinstance(meta.get("pretty_name"), str):
-        warn("README.md pretty_name", "missing: the Hub shows the repo id instead")
+    check = CardCheck(root, paths, meta, rows, problems, folders=folders)
+    for rule in CARD_RULES:
+        rule.run(check)
 
 
 def _bucket(n: int) -> str:
@@ -722,3 +803,72 @@ def _feature_names(features: Any) -> list[str] | None:
     if isinstance(features, dict):
         return list(features)
     return None
+
+
+# --------------------------------------------------------------------------- user text in cards
+#: Characters that Markdown or HTML would read as markup, written as entities or escaped
+#: with a backslash (CommonMark: any ASCII punctuation may be); ``$`` opens math on the Hub.
+_MARKUP = {"<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;"}
+_BACKSLASHED = frozenset("\\`*_[](){}#!|~$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+def check_repo_id(repo_id: Any, *, option: str = "repo_id") -> str:
+    """``repo_id`` if it is an ``owner/name`` Hub id by ``huggingface_hub``'s own validator.
+
+    The one gate for every repo id that reaches a card, a push or a link: newlines, YAML
+    ``---``, HTML, Markdown links, code fences and ``..`` are all refused by it.
+    """
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if not isinstance(repo_id, str):
+        raise TypeError(f"{option} must be a string 'owner/name', got {type(repo_id).__name__}")
+    parts = repo_id.split("/")
+    if len(parts) != 2 or not all(parts):
+        raise ValueError(f"{option} must look like 'owner/name', got {repo_id!r}")
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        reason = " ".join(str(exc).split()).split(". ")[0].rstrip(".")
+        raise ValueError(f"{option} {repo_id!r} is not a valid Hub repo id ({reason})") from None
+    return repo_id
+
+
+def card_text(text: Any) -> str:
+    """``text`` as inert inline Markdown that renders back to exactly ``text``.
+
+    HTML-significant characters become entities and Markdown punctuation is escaped with
+    a backslash, so no tag, link, emphasis, code span, table cell break or math survives;
+    line breaks and other control characters (which would end a table row or the YAML
+    block) are refused: they have no inline form.
+    """
+    text = str(text)
+    if _CONTROL.search(text):
+        raise ValueError(f"{text!r} holds a line break or control character: it cannot be written into a card")
+    out = "".join(_MARKUP.get(c) or (f"\\{c}" if c in _BACKSLASHED else c) for c in text)
+    return f"\\{out}" if out[:1] in ("-", "+", "=") else out
+
+
+def card_code(text: Any) -> str:
+    """``text`` as an inline code span that renders back to exactly ``text`` (also in a table).
+
+    The fence is one backtick longer than the longest run inside; ``|`` is escaped (GFM
+    tables split cells on it even in code); control characters are refused.
+    """
+    text = str(text)
+    if _CONTROL.search(text):
+        raise ValueError(f"{text!r} holds a line break or control character: it cannot be written into a card")
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or (text.startswith(" ") and text.endswith(" ")) else ""
+    return f"{fence}{pad}{text.replace('|', chr(92) + '|')}{pad}{fence}"
+
+
+_ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
+def card_plain(text: str) -> str:
+    """Card Markdown with :func:`card_text`'s escapes undone: what a reader sees, for the scans
+    that look for tokens and local paths (an escaped ``hf\\_...`` must not slip through)."""
+    import html
+
+    return html.unescape(_ESCAPED.sub(r"\1", text))

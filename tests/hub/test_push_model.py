@@ -343,3 +343,28 @@ def test_cli_push_model_publishes_the_readme_command(vit_ex1, hub, run_client):
     proc = run_client(f"import sys\nfrom ximagenet12.cli import main\nraise SystemExit(main({argv!r}))")
     assert proc.stdout.strip().endswith("/owner/vit-x12: 4 file(s) in one commit (revision main)")
     assert "README.md" in hub.files("model", "owner/vit-x12")
+
+
+def test_tampered_report_text_is_escaped_in_the_model_card(run_copy):
+    """report.json is a file anyone can edit: its class names, protocol and settings reach the card as text only."""
+    from markdown_it import MarkdownIt
+
+    hostile = "<img src=x onerror=alert(1)> [x](javascript:alert(1))"
+    report = json.loads((run_copy / "report.json").read_text())
+    report["classes"][0]["name"] = hostile
+    report["method"] = "linear-probe` <script>alert(1)</script>"
+    (run_copy / "report.json").write_text(json.dumps(report))
+    config = json.loads((run_copy / "model" / "config.json").read_text())
+    config["id2label"]["0"] = hostile
+    (run_copy / "model" / "config.json").write_text(json.dumps(config))
+    _, _, card = prepare_model_push(run_copy, "owner/x", dataset="owner/d", license="mit", secrets=[])
+    tokens = MarkdownIt("commonmark").enable("table").parse(card.split("---\n", 2)[2])
+    children = [c for t in tokens if t.type == "inline" for c in t.children or []]
+    assert not [c for c in children if c.type in ("html_inline", "image")]
+    assert {c.attrs["href"] for c in children if c.type == "link_open"} == {  # only the card's own links
+        "https://huggingface.co/datasets/owner/d", "https://pypi.org/project/ximagenet12/"}
+    assert not [t for t in tokens if t.type == "html_block"]
+    shown = {"".join(c.content for c in t.children or []) for t in tokens if t.type == "inline"}
+    assert hostile in shown
+    with pytest.raises(ValueError, match=r"--repo-id|repo_id 'owner/<b>' is not a valid Hub repo id"):
+        prepare_model_push(run_copy, "owner/<b>", dataset="owner/d", license="mit", secrets=[])

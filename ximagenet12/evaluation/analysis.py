@@ -260,6 +260,8 @@ def analyze_reports(folders: Sequence[str | os.PathLike], out: str | os.PathLike
 
     if not folders:
         raise ValueError("name at least one report folder")
+    if Path(out).exists() and not Path(out).is_dir():
+        raise ValueError(f"--out {os.fspath(out)!r} is an existing file; analyze writes a folder of tables")
     reports = [read_report(f) for f in folders]
     notes = check_comparable(reports, names=[os.fspath(f) for f in folders])
     notes += robustness_notes(reports, names=[os.fspath(f) for f in folders])

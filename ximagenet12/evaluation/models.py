@@ -34,10 +34,17 @@ Provenance
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
+import logging
+import math
 import os
+import pickle
+import re
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -72,6 +79,11 @@ __all__ = [
     "resolve_device",
     "resolve_dtype",
     "resolve_model_source",
+    "check_model_folder",
+    "LoadReport",
+    "one_line",
+    "load_report",
+    "ALLOW_PICKLE_ENV",
     "load_pipeline",
     "model_name",
     "cache_dir",
@@ -310,11 +322,13 @@ def resolve_dtype(dtype: str | None) -> str | torch.dtype:
     return getattr(torch, dtype)
 
 
-def resolve_model_source(model: str | os.PathLike) -> tuple[str, str]:
+def resolve_model_source(model: str | os.PathLike, *, allow_pickle_weights: bool = False) -> tuple[str, str]:
     """``(source, kind)`` for a model string: ``kind`` is ``builtin``, ``local`` or ``hub``.
 
     Built-in names are saved to the cache (once) and their folder returned; a local
-    directory must hold a ``config.json``; anything else shaped like a Hub id is one.
+    directory must hold a ``config.json`` and pass :func:`check_model_folder` (weights
+    present and complete, no pickle unless ``allow_pickle_weights``); anything else shaped
+    like a Hub id is one.
     """
     text = os.fspath(model)
     if text in BUILTIN_MODELS:
@@ -323,10 +337,278 @@ def resolve_model_source(model: str | os.PathLike) -> tuple[str, str]:
         source = os.path.expanduser(text)
         if not os.path.isfile(os.path.join(source, "config.json")):
             raise ValueError(f"model directory {text!r} has no config.json: not a saved transformers model")
+        check_model_folder(source, name=text, allow_pickle_weights=allow_pickle_weights)
         return source, "local"
     if os.path.exists(text) or _looks_like_path(text):
         raise ValueError(f"model directory {text!r} does not exist")
     return text, "hub"
+
+
+# --------------------------------------------------------------------------- pre-flight of model folders
+#: The weight files a folder may hold: safetensors (read as data) or pickles (``torch.load`` runs code).
+SAFETENSORS_FILE = "model.safetensors"
+SAFETENSORS_INDEX = "model.safetensors.index.json"
+PICKLE_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+#: Set to ``1`` to let a command load pickled ``.bin`` weights (always with ``weights_only=True``).
+ALLOW_PICKLE_ENV = "XIMAGENET12_ALLOW_PICKLE_WEIGHTS"
+#: The safetensors format caps its JSON header at 100 MB; a larger declared length is damage.
+SAFETENSORS_HEADER_LIMIT = 100_000_000
+_DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+                "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
+
+
+def _pickle_allowed(allow: bool) -> bool:
+    return allow or os.environ.get(ALLOW_PICKLE_ENV, "") == "1"
+
+
+def _safetensors_header(path: Path, name: str) -> dict[str, Any]:
+    """The tensors a safetensors file declares; ``ValueError`` if it is cut short or damaged."""
+    size = path.stat().st_size
+    where = f"model {name!r}: {path.name}"
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        if len(head) < 8:
+            raise ValueError(f"{where} is {size} bytes: truncated (a safetensors file starts with an 8-byte header length)")
+        length = int.from_bytes(head, "little")
+        if length > SAFETENSORS_HEADER_LIMIT or 8 + length > size:
+            raise ValueError(f"{where} declares a {length}-byte header in a {size}-byte file: truncated or not safetensors")
+        try:
+            header = json.loads(fh.read(length))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{where} has a damaged header ({exc}): not a complete safetensors file") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{where} has a header that is not a JSON object: not a safetensors file")
+    data_size, end = size - 8 - length, 0
+    tensors = {k: v for k, v in header.items() if k != "__metadata__"}
+    for key, entry in tensors.items():
+        try:
+            begin, stop = (int(x) for x in entry["data_offsets"])
+            need = math.prod(int(d) for d in entry["shape"]) * _DTYPE_BYTES.get(entry["dtype"], 0)
+        except (TypeError, KeyError, ValueError):
+            raise ValueError(f"{where}: tensor {key!r} has no valid dtype, shape and data_offsets") from None
+        if stop > data_size:
+            raise ValueError(f"{where}: tensor {key!r} ends at byte {stop} of {data_size} data bytes: the file is truncated")
+        if entry["dtype"] in _DTYPE_BYTES and stop - begin != need:
+            raise ValueError(f"{where}: tensor {key!r} declares {stop - begin} bytes for shape {entry['shape']} "
+                             f"{entry['dtype']} ({need} expected): damaged")
+        end = max(end, stop)
+    if end != data_size:
+        raise ValueError(f"{where} holds {data_size} data bytes but its tensors cover {end}: damaged or padded")
+    if not tensors:
+        raise ValueError(f"{where} holds no tensors: refusing to run a model without weights")
+    return tensors
+
+
+def _index_shards(path: Path, name: str) -> dict[str, list[str]]:
+    """Shard file -> the keys an ``*.index.json`` places in it."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        weight_map = doc["weight_map"]
+        if not isinstance(weight_map, dict) or not weight_map:
+            raise TypeError
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+        raise ValueError(f"model {name!r}: {path.name} is not a weight index (a JSON object with a 'weight_map')") from None
+    shards: dict[str, list[str]] = {}
+    for key, shard in weight_map.items():
+        if not isinstance(shard, str) or Path(shard).name != shard:
+            raise ValueError(f"model {name!r}: {path.name} names shard {shard!r} for {key!r}; expected a file name "
+                             "in the model folder")
+        shards.setdefault(shard, []).append(key)
+    return shards
+
+
+def _check_weights(root: Path, name: str, *, allow_pickle_weights: bool) -> str:
+    """``"safetensors"`` or ``"pickle"``: which weights the folder holds, each file checked complete."""
+    if (root / SAFETENSORS_INDEX).is_file():
+        for shard, keys in _index_shards(root / SAFETENSORS_INDEX, name).items():
+            if not (root / shard).is_file():
+                raise ValueError(f"model {name!r}: shard {shard} named by {SAFETENSORS_INDEX} is missing")
+            absent = [k for k in keys if k not in _safetensors_header(root / shard, name)]
+            if absent:
+                raise ValueError(f"model {name!r}: {shard} lacks {len(absent)} tensor(s) its index places there "
+                                 f"(first: {absent[0]!r})")
+        return "safetensors"
+    if (root / SAFETENSORS_FILE).is_file():
+        _safetensors_header(root / SAFETENSORS_FILE, name)
+        return "safetensors"
+    pickles = [f for f in PICKLE_FILES if (root / f).is_file()]
+    if not pickles:
+        raise ValueError(f"model directory {name!r} has no weights ({SAFETENSORS_FILE} or {SAFETENSORS_INDEX}): "
+                         "refusing to run a randomly initialised model")
+    if not _pickle_allowed(allow_pickle_weights):
+        raise ValueError(f"model directory {name!r} holds only pickled weights ({pickles[0]}): refused, since "
+                         f"unpickling can run code; convert them to {SAFETENSORS_FILE}, or set {ALLOW_PICKLE_ENV}=1 "
+                         "to load them with torch.load(weights_only=True)")
+    return "pickle"
+
+
+def _size_of(value: Any) -> tuple[int, int] | None:
+    """(height, width) of a config ``image_size`` or a processor ``size``/``crop_size``; None if not fixed."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value, value
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return int(value[0]), int(value[1])
+    if isinstance(value, dict) and isinstance(value.get("height"), int) and isinstance(value.get("width"), int):
+        return value["height"], value["width"]
+    return None
+
+
+def _check_processor_size(root: Path, config: dict, name: str) -> None:
+    """The processor's output size against the config's ``image_size``.
+
+    A model with fixed position embeddings (an integer ``patch_size``: ViT, DeiT, BEiT ...)
+    fails or silently misreads other sizes: refused. Convolutional models take any size;
+    a difference is logged as a warning, since the model was trained at the config's size.
+    Hierarchical models (a ``patch_sizes`` list: SegFormer, PVT) keep a nominal
+    ``image_size`` they do not use, so they are not compared.
+    """
+    path = root / "preprocessor_config.json"
+    if not path.is_file():
+        return
+    try:
+        processor = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"model {name!r}: preprocessor_config.json is not valid JSON ({exc})") from None
+    if not isinstance(processor, dict):
+        raise ValueError(f"model {name!r}: preprocessor_config.json is not a JSON object")
+    crop = processor.get("do_center_crop") and _size_of(processor.get("crop_size"))
+    made = crop or (_size_of(processor.get("size")) if processor.get("do_resize", True) else None)
+    wanted = _size_of(config.get("image_size"))
+    if made is None or wanted is None or made == wanted or isinstance(config.get("patch_sizes"), list):
+        return
+    text = (f"model {name!r}: the image processor makes {made[0]}x{made[1]} inputs but config.json's image_size "
+            f"is {wanted[0]}x{wanted[1]}")
+    if isinstance(config.get("patch_size"), int) and not isinstance(config.get("patch_size"), bool):
+        raise ValueError(text + " and the model's position embeddings are fixed to it: fix preprocessor_config.json")
+    logging.getLogger(__name__).warning("%s: the model runs at a size it was not configured for", text)
+
+
+def _num_labels(config: dict) -> int | None:
+    id2label = config.get("id2label")
+    if isinstance(id2label, dict) and id2label:
+        return len(id2label)
+    value = config.get("num_labels")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def check_model_folder(folder: str | os.PathLike, *, name: str | None = None,
+                       allow_pickle_weights: bool = False) -> str:
+    """Pre-flight of a local model folder before ``transformers`` reads it; returns the weight format.
+
+    One ``ValueError`` line naming the model for: a ``config.json`` that is not a JSON
+    object or whose ``id2label`` and ``num_labels`` disagree; no weights (a model
+    would run on random initial weights); a safetensors file cut short or whose tensors
+    do not fill it (checked from its header, without loading); a sharded index naming
+    missing shards or tensors; pickled ``pytorch_model.bin`` weights only (unpickling runs
+    code), unless ``allow_pickle_weights`` or ``XIMAGENET12_ALLOW_PICKLE_WEIGHTS=1``, and
+    even then they are loaded with ``weights_only=True``; an image processor whose size
+    differs from the config's ``image_size`` for a model with fixed position embeddings.
+    Keys the model expects but the checkpoint lacks are found while loading (:func:`load_report`).
+    """
+    root = Path(folder)
+    name = name if name is not None else os.fspath(folder)
+    try:
+        config = json.loads((root / "config.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"model directory {name!r} has no config.json: not a saved transformers model") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"model {name!r}: config.json is not valid JSON ({exc})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"model {name!r}: config.json is not a JSON object")
+    id2label, num_labels = config.get("id2label"), config.get("num_labels")
+    if isinstance(id2label, dict) and isinstance(num_labels, int) and id2label and num_labels != len(id2label):
+        raise ValueError(f"model {name!r}: config.json declares num_labels {num_labels} but {len(id2label)} "
+                         "id2label entries")
+    kind = _check_weights(root, name, allow_pickle_weights=allow_pickle_weights)
+    _check_processor_size(root, config, name)
+    return kind
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_SHAPES = re.compile(r"ckpt:\s*torch\.Size\(\[([^\]]*)\]\)\s*vs\s*model:\s*torch\.Size\(\[([^\]]*)\]\)")
+
+
+@dataclass
+class LoadReport:
+    """What ``from_pretrained`` reported: keys it initialised anew (missing from the checkpoint)
+    and keys whose checkpoint shape did not fit the model (``key -> (checkpoint, model)``)."""
+
+    missing: list[str]
+    mismatched: dict[str, tuple[str, str]]
+
+    def read(self, message: str) -> None:
+        for line in _ANSI.sub("", message).splitlines():
+            cells = [c.strip() for c in line.split("|")]
+            if len(cells) < 2 or not cells[0]:
+                continue
+            if cells[1] == "MISSING":
+                self.missing.append(cells[0])
+            elif cells[1] == "MISMATCH":
+                shapes = _SHAPES.search(line)
+                self.mismatched[cells[0]] = (f"[{shapes[1]}]", f"[{shapes[2]}]") if shapes else ("?", "?")
+
+    def refusal(self, name: str, *, expected: set[str] = frozenset()) -> str | None:
+        """One line refusing the load, or None; ``expected``: key prefixes that may be new (a new head)."""
+        fresh = lambda key: any(key == p or key.startswith(p + ".") for p in expected)  # noqa: E731
+        mismatched = {k: v for k, v in self.mismatched.items() if not fresh(k)}
+        missing = [k for k in self.missing if not fresh(k)]
+        if mismatched:
+            key, (ckpt, model) = next(iter(mismatched.items()))
+            return (f"model {name!r}: {key} has shape {ckpt} in the checkpoint but the config needs {model} "
+                    f"({len(mismatched)} tensor(s) differ; a classifier head of the wrong size for config.json's "
+                    "num_labels/id2label?): refusing to run re-initialised weights")
+        if missing:
+            return (f"model {name!r}: {len(missing)} weight(s) the model needs are missing from its checkpoint and would "
+                    f"be randomly initialised (first: {missing[0]}): refusing to run random weights")
+        return None
+
+
+@contextlib.contextmanager
+def load_report():
+    """Collect the load report of ``from_pretrained`` calls in the block into a :class:`LoadReport`.
+
+    ``transformers`` initialises missing weights randomly and only logs it ("newly
+    initialized"); callers refuse what :meth:`LoadReport.refusal` names. Other records of
+    the logger still reach its usual handlers.
+    """
+    logger = logging.getLogger("transformers.modeling_utils")
+    parent = logging.getLogger("transformers")
+    report = LoadReport([], {})
+
+    class _Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            message = record.getMessage()
+            if "LOAD REPORT" in message:
+                report.read(message)
+            elif record.levelno >= parent.getEffectiveLevel():
+                parent.handle(record)
+
+    handler = _Catch(logging.WARNING)
+    saved = logger.level, logger.propagate
+    caught = warnings.catch_warnings()
+    caught.__enter__()
+    # torch's weights_only unpickler notes the protocol of a pickle it refuses: the refusal says it all
+    warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+    logger.addHandler(handler)
+    # just below WARNING: the report passes whatever the verbosity (transformers checks
+    # tensor-parallel plans when this logger's own level is WARNING or more; not wanted here)
+    logger.setLevel(min(logger.getEffectiveLevel(), logging.WARNING - 1))
+    logger.propagate = False
+    try:
+        yield report
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+        caught.__exit__(None, None, None)
+
+
+def one_line(exc: BaseException, limit: int = 400) -> str:
+    """``Type: message`` of an exception on one line (library messages span many)."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:limit]}{'...' if len(text) > limit else ''}"
 
 
 def load_pipeline(
@@ -336,12 +618,18 @@ def load_pipeline(
     device: str = "auto",
     dtype: str | None = None,
     revision: str | None = None,
+    allow_pickle_weights: bool = False,
 ) -> Any:
     """A ``transformers`` pipeline for ``model``; pipelines and other callables pass through.
 
     Strings: a built-in name (:data:`BUILTIN_MODELS`), an existing local directory, or a
     Hub id. ``dtype`` (:data:`DTYPES`) and ``revision`` (a Hub branch, tag or commit) go to
-    ``from_pretrained``. Anything that cannot be loaded raises ``ValueError`` naming the model.
+    ``from_pretrained``. Anything that cannot be loaded raises ``ValueError`` naming the model,
+    on one line: a local folder is checked first (:func:`check_model_folder`), and a model
+    whose checkpoint lacks weights or has a head of another shape is refused rather than
+    run with randomly initialised weights (:func:`load_report`). Pickled weights load only
+    with ``allow_pickle_weights`` (or ``XIMAGENET12_ALLOW_PICKLE_WEIGHTS=1``), and then with
+    ``weights_only=True``.
     """
     from transformers import Pipeline, pipeline
 
@@ -363,19 +651,25 @@ def load_pipeline(
         from ximagenet12.evaluation.zero_shot import check_zero_shot_model
 
         check_zero_shot_model(text)
-    source, kind = resolve_model_source(text)
+    source, kind = resolve_model_source(text, allow_pickle_weights=allow_pickle_weights)
     if revision is not None and kind != "hub":
         raise ValueError(f"--revision {revision!r} applies to Hub models only; {text!r} is a {kind} model")
-    options: dict[str, Any] = {"dtype": torch_dtype}
+    options: dict[str, Any] = {"dtype": torch_dtype, "model_kwargs": {"weights_only": True}}
     if revision is not None:
         options["revision"] = revision
-    try:
-        return pipeline(task, model=source, device=dev, **options)
-    except (OSError, ValueError, KeyError, RuntimeError, ImportError) as exc:
-        raise ValueError(
-            f"could not load model {text!r} as a {task} pipeline (Hub id, local directory or one of "
-            f"{', '.join(BUILTIN_MODELS)}): {type(exc).__name__}: {exc}"
-        ) from exc
+    if kind == "hub" and not _pickle_allowed(allow_pickle_weights):
+        options["model_kwargs"]["use_safetensors"] = True  # a Hub repo with pickles only is refused by transformers
+    with load_report() as report:
+        try:
+            pipe = pipeline(task, model=source, device=dev, **options)
+        except (OSError, ValueError, KeyError, RuntimeError, ImportError, pickle.UnpicklingError) as exc:
+            raise ValueError(report.refusal(text) or (
+                f"could not load model {text!r} as a {task} pipeline (Hub id, local directory or one of "
+                f"{', '.join(BUILTIN_MODELS)}): {one_line(exc)}")) from exc
+    refusal = report.refusal(text)
+    if refusal:
+        raise ValueError(refusal)
+    return pipe
 
 
 # --------------------------------------------------------------------------- provenance
@@ -447,7 +741,7 @@ def _model_block(model: Any, loaded: Any, *, revision: str | None, dtype: str | 
     }
     if not isinstance(model, (str, os.PathLike)):
         return {**block, "kind": "object", "resolved_commit": None}
-    source, kind = resolve_model_source(model)
+    source, kind = resolve_model_source(model, allow_pickle_weights=True)  # describes what already loaded
     block.update(kind=kind, source=source)
     if kind == "hub":
         block["resolved_commit"] = getattr(config, "_commit_hash", None)

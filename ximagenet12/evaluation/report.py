@@ -42,6 +42,8 @@ __all__ = [
     "robustness_scenarios",
     "write_report",
     "read_report",
+    "check_report",
+    "FRACTION_KEYS",
 ]
 
 REPORT_FILES = ("report.json", "predictions.parquet", "heatmap.png", "scenarios.png", "report.md")
@@ -204,14 +206,65 @@ def _plain(value: Any) -> Any:
     return value
 
 
+#: Report values that are shares of images or of attribution: finite and within [0, 1].
+FRACTION_KEYS = frozenset({"accuracy", "object_focus", "pointing_hit", "miou", "mean_iou", "pixel_accuracy"})
+
+
+def _check_fraction(value: Any, where: str) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{where} is {value!r}: expected a number from 0 to 1 or null")
+    if not 0.0 <= float(value) <= 1.0:  # also NaN and infinities
+        raise ValueError(f"{where} is {value!r}: a share of images must lie from 0 to 1; the report is damaged or "
+                         "not one of ximagenet12's")
+
+
+def check_report(report: Any, path: str | os.PathLike) -> dict:
+    """``report`` if it has the shape every reader relies on; else one ``ValueError`` naming ``path``.
+
+    A JSON object; ``scenarios`` (when present) maps names to objects, and their
+    ``per_class`` tables map class keys to objects; every accuracy-like value
+    (:data:`FRACTION_KEYS`) is null or a number from 0 to 1 -- an accuracy of 7.5 or -3
+    would otherwise flow into a regression or a score as if it were measured.
+    """
+    where = os.fspath(path)
+    if not isinstance(report, dict):
+        kind = {list: "list", str: "string", bool: "boolean", int: "number", float: "number"}.get(type(report), "null")
+        raise ValueError(f"{where!r} holds a JSON {kind}, not a report (a JSON object)")
+    scenarios = report.get("scenarios", {})
+    if not isinstance(scenarios, dict):
+        raise ValueError(f"{where!r}: 'scenarios' is a {type(scenarios).__name__}, expected an object")
+    for name, entry in scenarios.items():
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where!r}: scenario {name!r} is a {type(entry).__name__}, expected an object")
+        for key in FRACTION_KEYS & entry.keys():
+            _check_fraction(entry[key], f"{where!r}: scenario {name!r} {key}")
+        per_class = entry.get("per_class") or {}
+        if not isinstance(per_class, dict):
+            raise ValueError(f"{where!r}: scenario {name!r} per_class is a {type(per_class).__name__}, expected an object")
+        for cls, cell in per_class.items():
+            if not isinstance(cell, dict):
+                raise ValueError(f"{where!r}: scenario {name!r} class {cls!r} is a {type(cell).__name__}, "
+                                 "expected an object")
+            for key in FRACTION_KEYS & cell.keys():
+                _check_fraction(cell[key], f"{where!r}: scenario {name!r} class {cls!r} {key}")
+            n = cell.get("n")
+            if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
+                raise ValueError(f"{where!r}: scenario {name!r} class {cls!r} n is {n!r}: expected a count")
+    return report
+
+
 def read_report(folder: str | os.PathLike) -> dict:
+    """``report.json`` of ``folder``, checked by :func:`check_report`."""
     path = Path(folder) / "report.json"
     if not path.is_file():
         raise FileNotFoundError(f"{str(folder)!r} is not an evaluation report folder (no report.json)")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{str(path)!r} is not valid JSON: {exc}") from exc
+    return check_report(report, path)
 
 
 # --------------------------------------------------------------------------- writing

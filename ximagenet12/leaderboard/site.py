@@ -49,6 +49,8 @@ def _slug(fingerprint: str) -> str:
 
 
 def _card(title: str) -> str:
+    from ximagenet12.hub_validate import card_text
+
     return (
         "---\n"
         f"title: {json.dumps(title)}\n"
@@ -63,7 +65,7 @@ def _card(title: str) -> str:
         "short_description: Background robustness of vision models (XImageNet-12)\n"
         "tags: [leaderboard, robustness, ximagenet12]\n"
         "---\n\n"
-        f"# {title}\n\n{_INTRO}\n\nWritten by `ximagenet12 leaderboard`; run locally with "
+        f"# {card_text(title)}\n\n{_INTRO}\n\nWritten by `ximagenet12 leaderboard`; run locally with "
         "`ximagenet12 leaderboard --serve <this folder>`.\n"
     )
 
@@ -97,7 +99,10 @@ def _write_boards(results: Results, root: Path) -> list[dict]:
 def write_site(results: Results, out: str | os.PathLike, *, title: str = "XImageNet-12 leaderboard",
                source: str | None = None, overwrite: bool = True) -> tuple[Path, list[str]]:
     """Write the site for ``results`` to ``out``; returns the folder and the tables' notes."""
+    from ximagenet12.hub_validate import card_text
+
     out = Path(out)
+    card_text(title)  # the Space card's title: a line break or control character is refused before any work
     if not results.rows:
         raise ValueError("no report to put on the leaderboard: the results hold no row")
     if out.exists() and not (out / "leaderboard.json").is_file() and any(out.iterdir()):

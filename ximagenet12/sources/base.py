@@ -10,6 +10,8 @@ the contract or raises :class:`SampleError`.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,7 @@ __all__ = [
     "LoadOptions",
     "Source",
     "class_names_for",
+    "check_class_name",
     "FileScan",
     "finish_sample",
     "list_image_files",
@@ -90,6 +93,35 @@ def _utf8(name: str) -> bool:
     return True
 
 
+
+_UNSAFE_CLASS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029/\\<>]")
+
+
+def check_class_name(name: object, *, what: str) -> str:
+    """``name`` if a class key or name can round-trip through the folder reader, ``ClassLabel``,
+    the parquet files and the card; else one ``ValueError`` naming ``what`` (the folder or entry).
+
+    Refused: empty, only dots (``.``/``..``/``...``: folder names that mean something else
+    or read as hidden), path separators, control characters and line breaks, leading or
+    trailing white space (lost by folder tools and by ``ClassLabel`` names files), ``<``
+    and ``>`` (HTML in a card). Other characters are written escaped into the card.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"{what}: class name must be a string, got {type(name).__name__}")
+    if not name or not name.strip():
+        problem = "is empty"
+    elif set(name) == {"."}:
+        problem = "is only dots"
+    elif name != name.strip():
+        problem = "starts or ends with white space"
+    elif (bad := _UNSAFE_CLASS.search(name)) is not None:
+        problem = f"holds {bad[0]!r} ({unicodedata.name(bad[0], 'a control character').lower()})"
+    else:
+        return name
+    raise ValueError(f"{what}: class name {name!r} {problem}, so it cannot round-trip through the dataset "
+                     "(folder, ClassLabel, parquet, card); rename it")
+
+
 @dataclass
 class FileScan:
     """What :func:`scan_files` found under a folder.
@@ -121,6 +153,9 @@ def scan_files(folder: Path, *, suffixes: Iterable[str] = IMAGE_EXTENSIONS) -> F
         if path.suffix.lower() not in suffixes or not path.is_file():
             continue
         shown = stable_name(rel.as_posix())
+        if any(set(part) == {"."} for part in rel.parts[:-1]):  # "...": no hidden-file convention, a lost class
+            dots = next(part for part in rel.parts if set(part) == {"."})
+            check_class_name(dots, what=f"folder {folder.name}/{dots}/")
         if any(part.startswith(".") for part in rel.parts):
             hidden.append(shown)
         elif not _utf8(rel.as_posix()):
@@ -166,6 +201,9 @@ class Source:
             raise ValueError(f"source {name!r} lists duplicate source ids: {', '.join(dupes)}")
         self.classes: list[str] = sorted(set(classes) if classes is not None else {i.class_key for i in self._items})
         self.class_names: list[str] = list(class_names) if class_names is not None else class_names_for(self.classes)
+        for key, label in zip(self.classes, self.class_names):  # the one gate every reader's classes pass
+            check_class_name(key, what=f"source {name!r}, class {key!r}")
+            check_class_name(label, what=f"source {name!r}, class {key!r}")
         self.skipped: list[Skipped] = sorted(skipped, key=lambda s: (s.source_id, s.reason))
 
     def items(self) -> Iterator[SourceItem]:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Callable
 
 from ximagenet12.imageio import decode_mask, read_image
-from ximagenet12.sources.base import LoadOptions, Source, finish_sample, scan_files
+from ximagenet12.sources.base import LoadOptions, Source, check_class_name, finish_sample, scan_files
 from ximagenet12.types import Sample, Skipped, SourceItem
 
 __all__ = ["FolderSource", "ReleaseSource", "load_file_pair"]
@@ -96,6 +96,8 @@ def _pair_folders(
     claimed: set[Path] = set()
     ids = Counter(id_of(p) for p in images)
     classes = {p.relative_to(images_dir).parts[0] for p in images}
+    for cls in sorted(classes):  # before any sample is matched: a bad class name loses a whole class
+        check_class_name(cls, what=f"class folder {cls!r} in {images_dir.name}/")
     for image in images:
         rel = image.relative_to(images_dir)
         source_id, class_key = id_of(image), rel.parts[0]

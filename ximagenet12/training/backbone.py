@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import time
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -24,6 +25,8 @@ from torch import nn
 
 from ximagenet12.evaluation import data as D
 from ximagenet12.evaluation.models import (
+    load_report,
+    one_line,
     register_auto_classes,
     resolve_device,
     resolve_dtype,
@@ -97,18 +100,21 @@ def load_for_training(
             raise ValueError(f"--revision {revision!r} applies to Hub models only; {os.fspath(model)!r} is a {kind} model")
         options["revision"] = revision
     try:
-        with quiet_transformers():
+        with quiet_transformers(), load_report() as report:
             net = AutoModelForImageClassification.from_pretrained(
                 source, id2label=id2label, label2id={v: k for k, v in id2label.items()},
-                ignore_mismatched_sizes=True, **options,
+                ignore_mismatched_sizes=True, weights_only=True, **options,
             )
         processor = AutoImageProcessor.from_pretrained(source, **({"revision": revision} if revision else {}))
-    except (OSError, ValueError, KeyError, RuntimeError, ImportError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, RuntimeError, ImportError, TypeError, pickle.UnpicklingError) as exc:
         raise ValueError(
             f"model {os.fspath(model)!r} cannot take a new classification head of {len(class_names)} classes "
-            f"(AutoModelForImageClassification + AutoImageProcessor): {type(exc).__name__}: {exc}"
+            f"(AutoModelForImageClassification + AutoImageProcessor): {one_line(exc)}"
         ) from exc
     head_name, _ = find_head(net, len(class_names))
+    refusal = report.refusal(os.fspath(model), expected={head_name})  # the new head is new by design; the rest is not
+    if refusal:
+        raise ValueError(refusal)
     return LoadedModel(os.fspath(model), source, kind, net.to(dev).eval(), processor, head_name, dev)
 
 

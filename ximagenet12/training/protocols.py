@@ -364,16 +364,30 @@ def finetune_job(ctx: RunContext, config: str, fold: int | None) -> None:
         _finetune_folds(ctx, config, [fold], _initial_state(ctx))
 
 
-def _finetune_ex1(ctx: RunContext) -> None:
+def _load_saved(target: "os.PathLike[str]"):
+    """The ex1 model an earlier run (or a Ray task) saved, through the same pre-flight as any model folder:
+    a save cut short by a kill is refused in one line, never run with re-initialised weights."""
     from transformers import AutoModelForImageClassification
 
+    from ximagenet12.evaluation.models import check_model_folder, load_report
+
+    check_model_folder(target)
+    with load_report() as report:
+        model = AutoModelForImageClassification.from_pretrained(target, weights_only=True)
+    refusal = report.refusal(str(target))
+    if refusal:
+        raise ValueError(refusal + "; delete the run's model folder to train it again")
+    return model
+
+
+def _finetune_ex1(ctx: RunContext) -> None:
     target = ctx.folder.model_dir()
     if not (target / "config.json").is_file() and ctx.engine is None:
         _train_ex1(ctx)
     else:  # trained by an earlier run, or just now by a Ray task: load what it saved
         if not (target / "config.json").is_file():
             ctx.engine.run_jobs(ctx, [(D.ORIGINAL, None)])
-        ctx.loaded.model = AutoModelForImageClassification.from_pretrained(target).to(ctx.loaded.device).eval()
+        ctx.loaded.model = _load_saved(target).to(ctx.loaded.device).eval()
     info = json.loads((ctx.folder.path / "ex1_training.json").read_text(encoding="utf-8"))
     for config in ctx.configs:
         if ctx.folder.fold_done(config, EX1_TEST_FOLD):

@@ -157,6 +157,9 @@ def score_runs(
         raise ValueError(f"unknown score configuration(s) {unknown or configs}; expected {', '.join(SCORE_CONFIGS)}")
     if formula_internal not in FORMULA_INTERNAL:
         raise ValueError(f"unknown formula internal term {formula_internal!r}; expected {', '.join(FORMULA_INTERNAL)}")
+    if out is not None and Path(out).is_dir():
+        raise ValueError(f"--out {os.fspath(out)!r} is an existing folder; score writes one JSON file (e.g. "
+                         f"{os.path.join(os.fspath(out), 'score.json')!r})")
     ext, intl = read_report(external), read_report(internal)
     _check_pair(external, ext, internal, intl)
     mu_e, values_e = _accuracies(ext, external, scenario_set)
@@ -202,7 +205,12 @@ def score_runs(
     if out is not None:
         path = Path(out)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        tmp = path.with_name(f".{path.name}.tmp")  # renamed when complete: never half a score under its name
+        try:
+            tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
     return doc
 
 
