@@ -90,6 +90,8 @@ def _run_build(args: argparse.Namespace) -> int:
         from ximagenet12.generation import options_from_args
 
         generation = options_from_args(args)
+        if not args.no_leak_check and not 0.0 < args.leak_threshold <= 1.0:
+            raise ValueError(f"--leak-threshold must be in (0, 1], got {args.leak_threshold}")
     from ximagenet12.ray_engine import executor_from_args
 
     executor = executor_from_args(args)
@@ -105,8 +107,24 @@ def _run_build(args: argparse.Namespace) -> int:
         if executor is not None:
             executor.close()
     print(summary)
+    if generation is not None and not args.no_leak_check:
+        _leak_check(args)
     sys.stdout.flush()
     return 0
+
+
+def _leak_check(args: argparse.Namespace) -> None:
+    """Flag ai_background rows whose background alone gives the class away (see generation.leak)."""
+    from ximagenet12.generation.leak import check_background_leak
+
+    if "://" in str(args.out):
+        print("note: the background leak check runs on local folders only; run the build to a folder to check",
+              file=sys.stderr)
+        return
+    leak = check_background_leak(args.out, classifier=args.leak_check, threshold=args.leak_threshold,
+                                 device=args.device)
+    for line in leak.lines():
+        print(f"background leak check: {line}")
 
 
 def _build(args: argparse.Namespace, variants: list, generation: object, executor: object) -> object:
