@@ -114,7 +114,8 @@ EXAMPLES: dict[str, str] = {
     "submit": "ximagenet12 submit google/vit-base-patch16-224 --leaderboard owner/ximagenet12-requests "
     "--results owner/ximagenet12-results",
     "leaderboard-worker": "ximagenet12 leaderboard worker --requests owner/ximagenet12-requests "
-    "--results owner/ximagenet12-results --data owner/ximagenet12",
+    "--results owner/ximagenet12-results --data owner/ximagenet12\n  "
+    "(`ximagenet12 leaderboard-worker ...` is the same command)",
 }
 
 

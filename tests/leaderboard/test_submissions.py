@@ -78,8 +78,10 @@ def test_submit_files_a_pending_request_and_each_check_refuses_with_one_line(
     submit("owner/vit-ok", "owner/requests", precision="bfloat16", submitter="alice", rate_limit=2)
     refused("rate", "owner/vit-more", "owner/requests", submitter="alice", rate_limit=2)
     rc = main(["submit", "owner/vit-bare", "--leaderboard", "owner/requests"])
+    rc_worker = main(["leaderboard", "worker", "--requests", "owner/no-such-requests", "--results", "owner/results",
+                      "--data", "owner/data"])
     queue = read_requests("owner/requests")
-    print("RESULT " + json.dumps({{"first": first.__dict__, "commit": commit, "refusals": refusals, "rc": rc,
+    print("RESULT " + json.dumps({{"first": first.__dict__, "commit": commit, "refusals": refusals, "rc": [rc, rc_worker],
                                   "queue": [[r.model, r.precision, r.submitter, r.status] for r in queue]}}))
     """
     proc = run_client(code, timeout=300)
@@ -101,7 +103,9 @@ def test_submit_files_a_pending_request_and_each_check_refuses_with_one_line(
     assert "is not a Hub model id" in r["local"]
     assert "submitter alice filed 2 requests in the last 7 day(s) (limit 2)" in r["rate"]
     assert all("\n" not in line for line in r.values())
-    assert result["rc"] == 1
+    assert result["rc"] == [1, 1]
+    assert "ximagenet12 leaderboard-worker: error: cannot read requests repo 'owner/no-such-requests': " \
+           "RepositoryNotFoundError" in proc.stderr
     refusal = [line for line in proc.stderr.splitlines() if line.startswith("ximagenet12 submit: refused:")]
     assert len(refusal) == 1 and "has no model card" in refusal[0] and "Traceback" not in proc.stderr
     assert result["queue"] == [["owner/vit-ok", "float32", "tester", "PENDING"],
@@ -299,3 +303,30 @@ def test_a_killed_worker_process_leaves_its_request_to_the_next_worker(
     assert result["history"] == [["PENDING", None], ["RUNNING", "doomed"], ["RUNNING", "rescuer"], ["FINISHED", "rescuer"]]
     assert result["reason"] == "re-taken: the lease of worker doomed expired"
     assert result["rows"] == [rid]  # appended once
+
+
+def test_bad_requests_and_worker_options_are_refused_before_the_hub_is_asked(capsys):
+    from ximagenet12.cli import main
+    from ximagenet12.leaderboard.submissions import Request, SubmissionRefused, finish, submit
+    from ximagenet12.leaderboard.worker import run_worker
+
+    assert main(["submit", "owner/vit", "--leaderboard", "owner/requests", "--task", "zero-shot"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == ("ximagenet12 submit: refused: task 'zero-shot' is not run by this leaderboard's evaluator yet "
+                   "(it runs image-classification)")
+    with pytest.raises(SubmissionRefused, match="unknown precision 'int8'; expected one of float32, float16, bfloat16"):
+        submit("owner/vit", "owner/requests", precision="int8")
+    with pytest.raises(SubmissionRefused, match="unknown task 'detection'"):
+        submit("owner/vit", "owner/requests", task="detection")
+    with pytest.raises(ValueError, match="max_requests must be at least 1, got 0"):
+        run_worker("owner/requests", "owner/results", data="owner/data", max_requests=0)
+    with pytest.raises(ValueError, match="lease must be positive, got -1"):
+        run_worker("owner/requests", "owner/results", data="owner/data", lease_s=-1)
+    with pytest.raises(ValueError, match="a request finishes FINISHED or FAILED, not 'RUNNING'"):
+        finish(None, "id", worker="w", status="RUNNING")
+    with pytest.raises(ValueError, match="owner/r/requests/x.json: unknown status 'DONE'"):
+        Request.from_json(json.dumps({"request_id": "x", "model": "a/b", "revision": "c", "task": "image-classification",
+                                      "precision": "float32", "submitter": "s", "submitted_at": "2026-01-01T00:00:00+00:00",
+                                      "status": "DONE"}), where="owner/r/requests/x.json")
+    with pytest.raises(ValueError, match="owner/r/requests/y.json is not a request file"):
+        Request.from_json("[1, 2]", where="owner/r/requests/y.json")
