@@ -83,8 +83,15 @@ def _run_worker(args: argparse.Namespace) -> int:
     _progress_logging()
     options = {"scenarios": args.scenarios, "limit": args.limit, "device": args.device,
                "num_workers": args.num_workers}
-    outcomes = run_worker(args.requests, args.results, data=args.data, worker=args.worker_id, lease_s=args.lease,
-                          max_requests=args.max_requests, token=args.token, options=options)
+    from ximagenet12.hub import PushError
+
+    try:
+        outcomes = run_worker(args.requests, args.results, data=args.data, worker=args.worker_id, lease_s=args.lease,
+                              max_requests=args.max_requests, token=args.token, options=options)
+    except PushError as exc:  # the results repo refused the append: the request stays RUNNING, re-taken after its lease
+        print(f"ximagenet12 leaderboard worker: error: {exc} (the request is taken again when its lease expires)",
+              file=sys.stderr)
+        return 1
     for line in summary_lines(outcomes):
         print(line)
     print(f"{len(outcomes)} request(s) taken; "

@@ -204,6 +204,11 @@ def test_worker_evaluates_requests_appends_rows_with_provenance_once_and_fails_w
     upload("owner/vit-broken", {str(broken)!r})
     S.submit("owner/vit", "owner/requests")
     S.submit("owner/vit-broken", "owner/requests")
+    repo = S.RequestsRepo("owner/requests")  # a zero-shot request written past `submit`: the worker refuses it
+    zero_shot = S.Request(request_id=S.request_id_of("owner/vit", commit, "zero-shot", "float32"), model="owner/vit",
+                          revision=commit, task="zero-shot", precision="float32", submitter="tester",
+                          submitted_at="2026-01-01T00:00:00+00:00")
+    repo.write(zero_shot, parent=repo.head()[0], message="by hand")
     rc = main(["leaderboard", "worker", "--requests", "owner/requests", "--results", "owner/results",
                "--data", {str(reports["data"])!r}, "--device", "cpu", "--num-workers", "0", "--worker-id", "w1"])
     again = main(["leaderboard", "worker", "--requests", "owner/requests", "--results", "owner/results",
@@ -218,7 +223,7 @@ def test_worker_evaluates_requests_appends_rows_with_provenance_once_and_fails_w
         S.submit("owner/vit", "owner/requests", precision="float32", results="owner/results", submitter="bob")
     except S.SubmissionRefused as exc:
         resubmit = str(exc)
-    queue = {{r.model: [r.status, r.reason, r.report_id] for r in S.read_requests("owner/requests")}}
+    queue = {{r.model + " " + r.task: [r.status, r.reason, r.report_id] for r in S.read_requests("owner/requests")}}
     keys = ["request_id", "submitter", "precision", "model_revision", "architecture", "training_data",
             "preprocessing", "source_split", "model_family", "model_params", "report_id", "evaluated_at"]
     print("RESULT " + json.dumps({{"rc": [rc, again], "commit": commit, "rows": len(back.rows),
@@ -230,7 +235,9 @@ def test_worker_evaluates_requests_appends_rows_with_provenance_once_and_fails_w
     assert result["rc"] == [1, 0]  # one request FAILED; the second run finds nothing left
     assert result["rows"] == 1 and result["twice"] is None
     row = result["row"]
-    finished, failed = result["queue"]["owner/vit"], result["queue"]["owner/vit-broken"]
+    finished, failed = result["queue"]["owner/vit image-classification"], result["queue"]["owner/vit-broken image-classification"]
+    assert result["queue"]["owner/vit zero-shot"] == [
+        "FAILED", "task 'zero-shot' is not run by this worker's evaluator (it runs image-classification)", None]
     assert finished == ["FINISHED", None, row["report_id"]]
     assert failed[0] == "FAILED" and failed[1] and "\n" not in failed[1]
     assert row["submitter"] == "tester" and row["precision"] == "float32" and row["model_revision"] == result["commit"]
@@ -245,7 +252,7 @@ def test_worker_evaluates_requests_appends_rows_with_provenance_once_and_fails_w
     assert result["provenance"]["requested_revision"] == result["commit"]
     assert "is already FINISHED" in result["resubmit"]
     assert f"{row['request_id']} owner/vit: FINISHED (report {row['report_id']})" in proc.stdout
-    assert "2 request(s) taken; 1 finished, 1 failed" in proc.stdout
+    assert "3 request(s) taken; 1 finished, 2 failed" in proc.stdout
     assert "0 request(s) taken" in proc.stdout
 
 

@@ -258,7 +258,15 @@ def request_status(requests: str) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows[::-1], columns=list(REQUEST_COLUMNS))
 
 
-def _submission_tab(gr, meta: dict) -> None:
+def _status_on_load(requests: str) -> tuple[pd.DataFrame, str]:
+    """The status table when the page opens; a requests repo not readable yet is said, not raised."""
+    try:
+        return request_status(requests), ""
+    except ValueError as exc:
+        return pd.DataFrame(columns=list(REQUEST_COLUMNS)), f"No requests to show yet: {exc}"
+
+
+def _submission_tab(gr, meta: dict, demo) -> None:
     """The Submit tab: the request form and the status of every request (refreshed on demand)."""
     from ximagenet12.leaderboard.submissions import PRECISIONS, TASKS
 
@@ -284,6 +292,7 @@ def _submission_tab(gr, meta: dict) -> None:
 
         send.click(on_submit, [model, revision, task, precision, submitter], [answer, status])
         refresh.click(lambda: request_status(requests), None, status)
+        demo.load(lambda: _status_on_load(requests), None, [status, answer])
 
 
 class _Views:
@@ -411,7 +420,7 @@ def build_app(site: str | os.PathLike = SITE):
                 summary = gr.Markdown(elem_id="compare-summary")
                 diff = gr.Dataframe(interactive=False, elem_id="compare-table", label="per scenario: A − B")
             if v.meta.get("requests"):
-                _submission_tab(gr, v.meta)
+                _submission_tab(gr, v.meta, demo)
 
         filters = [board, protocol, family, size, search, sort_by, order]
         for control in (protocol, family, size, sort_by, order):
