@@ -59,6 +59,11 @@ def register(subparsers) -> None:
     p.add_argument("--license", default=None, metavar="ID",
                    help="Hub licence id for the card, e.g. cc-by-4.0 (default: 'other' with per-image terms for the embedded "
                    "sample, 'unknown' otherwise)")
+    from ximagenet12.constants import SOURCE_SPLITS
+
+    p.add_argument("--source-split", default=None, choices=SOURCE_SPLITS,
+                   help="where the source images come from, recorded in build_info.json and shown on leaderboard rows "
+                        "(a model trained on ImageNet train may have seen imagenet-train photographs)")
     p.add_argument("--max-samples", type=int, default=None, metavar="N",
                    help="build only N samples, taken round-robin over classes (a quick look)")
     p.add_argument("--block-samples", type=int, default=None, metavar="N",
@@ -149,6 +154,7 @@ def _build(args: argparse.Namespace, variants: list, generation: object, executo
         repo_id=args.repo_id,
         executor=executor,
         storage_options=parse_storage_options(args.storage_options),
+        source_split=args.source_split,
     )
 
 

@@ -267,13 +267,10 @@ def _json_file(path: Path) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-#: What a build may record about where its source images come from (``build_info.json``: ``source_split``).
-SOURCE_SPLITS: tuple[str, ...] = ("ImageNet train", "ImageNet val", "not ImageNet")
-
-
 def source_split_of(data: str | os.PathLike) -> str:
-    """The build's recorded ``source_split`` (its ``build_info.json``); ``unknown`` when it records none
-    or the data is not a folder here."""
+    """The build's recorded ``source_split`` (``build --source-split``, one of
+    :data:`ximagenet12.constants.SOURCE_SPLITS`, in its ``build_info.json``); ``unknown`` when it
+    records none or the data is not a folder here."""
     info = Path(os.fspath(data)) / "build_info.json"
     value = _json_file(info).get("source_split") if info.is_file() else None
     return str(value) if value else UNKNOWN
