@@ -83,6 +83,7 @@ def build_dataset(
     executor: Any = None,
     storage_options: dict[str, Any] | None = None,
     auto_mask: Any = None,
+    source_split: str | None = None,
 ) -> BuildSummary:
     """Build ``out_dir`` (a Hub-ready folder: ``data/<config>/*.parquet`` + card) from ``source``.
 
@@ -121,8 +122,14 @@ def build_dataset(
     Shards are written under a staging folder and get their final names only when every
     config is complete; a failed write (full disk) is one ``OSError`` line, with the
     temporary files removed. A config no sample can fill is left out (named in the
-    summary and ``build_info.json``).
+    summary and ``build_info.json``). ``source_split``: where the source images come from
+    (:data:`~ximagenet12.constants.SOURCE_SPLITS`; default: the source's ``source_split``
+    attribute, else ``unknown``), recorded in ``build_info.json``.
     """
+    from ximagenet12.constants import SOURCE_SPLITS
+
+    if source_split is not None and source_split not in SOURCE_SPLITS:
+        raise ValueError(f"source_split must be one of {', '.join(SOURCE_SPLITS)}, got {source_split!r}")
     started = time.perf_counter()
     if repo_id is not None:  # the card names it: refused before any work (newlines, HTML, links, `..`)
         check_repo_id(repo_id, option="--repo-id")
@@ -142,7 +149,7 @@ def build_dataset(
                 executor.preflight()
             try:
                 return _build(plan, out, executor, resume=resume, overwrite=overwrite, strict=strict,
-                              progress=progress, card=CardOptions(license, pretty_name, repo_id), started=started)
+                              progress=progress, card=CardOptions(license, pretty_name, repo_id, source_split), started=started)
             except OSError as exc:
                 remove_temporary_files(out)
                 raise write_error(out, exc) from exc

@@ -70,6 +70,8 @@ class BuildSummary:
     elapsed: float
     resumed_blocks: int = 0
     license: str = "unknown"
+    #: where the source images come from (``build --source-split``), or unknown
+    source_split: str = "unknown"
     #: configs left out because no sample gave them a row: name -> why
     empty_configs: dict[str, str] = field(default_factory=dict)
     #: hidden files of the source left out on purpose
@@ -130,6 +132,7 @@ class CardOptions:
     license: str | None = None
     pretty_name: str = "XImageNet-12"
     repo_id: str | None = None
+    source_split: str | None = None
 
 
 def _merge_config(job: tuple[list[Path], Path, pa.Schema, str, dict[str, int]]) -> tuple[list[Path], int, int]:
@@ -205,7 +208,7 @@ def finalize_build(plan: BuildPlan, work: Path, out: Path, *, skipped: list[Skip
         samples=len(plan.items), classes=plan.classes, class_names=plan.class_names,
         configs=merge_configs(built, plan, work, stage, arrow_schema(features), mapper=mapper), skipped=skipped,
         elapsed=0.0, resumed_blocks=resumed_blocks, license=card.license or getattr(src, "license", None) or "unknown",
-        empty_configs=empty, hidden_files=len(getattr(src, "hidden", ()) or ()),
+        source_split=card.source_split or getattr(src, "source_split", None) or "unknown", empty_configs=empty, hidden_files=len(getattr(src, "hidden", ()) or ()),
     )
     files = [f for c in summary.configs.values() for f in c.files] + [SKIPPED_FILE, CARD_FILE, BUILD_INFO]
     atomic_write_bytes(stage / SKIPPED_FILE, "".join(json.dumps(s.to_dict()) + "\n" for s in skipped).encode("utf-8"))
@@ -310,7 +313,8 @@ def finished_summary(out: Path, info: dict[str, Any]) -> BuildSummary:
         out_dir=out, source=str(info.get("source")), seed=int(info.get("seed", 0)), split=str(info.get("split")),
         samples=int(info.get("samples", 0)), classes=list(info.get("classes") or []),
         class_names=list(info.get("class_names") or []), configs=configs, skipped=[], elapsed=0.0,
-        license=str(info.get("license")), empty_configs=dict(info.get("empty_configs") or {}),
+        license=str(info.get("license")), source_split=str(info.get("source_split") or "unknown"),
+        empty_configs=dict(info.get("empty_configs") or {}),
         hidden_files=int(info.get("hidden_files") or 0), nothing_to_do=True,
     )
 
@@ -334,6 +338,7 @@ def build_info(summary: BuildSummary, plan: BuildPlan) -> dict[str, Any]:
         "backgrounds": list(plan.backgrounds.ids) if plan.backgrounds is not None else None,
         "generation": repr(plan.generation) if plan.generative else None,
         "license": summary.license,
+        "source_split": summary.source_split,
         "elapsed_s": round(summary.elapsed, 3),
         "versions": {
             "ximagenet12": __version__,

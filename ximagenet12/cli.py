@@ -28,7 +28,10 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "ximagenet12.cli_explain",
     "ximagenet12.cli_leaderboard",
     "ximagenet12.cli_train",
+    "ximagenet12.cli_submissions",
 )
+#: Two-word commands and the subcommand that runs them (``leaderboard`` takes folders as positionals).
+COMMAND_ALIASES: dict[tuple[str, str], str] = {("leaderboard", "worker"): "leaderboard-worker"}
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -108,6 +111,11 @@ EXAMPLES: dict[str, str] = {
     "--out reports/lite0-challenge",
     "leaderboard": "ximagenet12 leaderboard reports/lite0 reports/vit --out site/",
     "push-leaderboard": "ximagenet12 push-leaderboard site/ --repo owner/ximagenet12-leaderboard",
+    "submit": "ximagenet12 submit google/vit-base-patch16-224 --leaderboard owner/ximagenet12-requests "
+    "--results owner/ximagenet12-results",
+    "leaderboard-worker": "ximagenet12 leaderboard worker --requests owner/ximagenet12-requests "
+    "--results owner/ximagenet12-results --data owner/ximagenet12\n  "
+    "(`ximagenet12 leaderboard-worker ...` is the same command)",
 }
 
 
@@ -146,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if tuple(argv[:2]) in COMMAND_ALIASES:
+        argv = [COMMAND_ALIASES[tuple(argv[:2])], *argv[2:]]
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

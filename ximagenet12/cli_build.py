@@ -59,6 +59,11 @@ def register(subparsers) -> None:
     p.add_argument("--license", default=None, metavar="ID",
                    help="Hub licence id for the card, e.g. cc-by-4.0 (default: 'other' with per-image terms for the embedded "
                    "sample, 'unknown' otherwise)")
+    from ximagenet12.constants import SOURCE_SPLITS
+
+    p.add_argument("--source-split", default=None, choices=SOURCE_SPLITS,
+                   help="where the source images come from, recorded in build_info.json and shown on leaderboard rows "
+                        "(a model trained on ImageNet train may have seen imagenet-train photographs)")
     p.add_argument("--max-samples", type=int, default=None, metavar="N",
                    help="build only N samples, taken round-robin over classes (a quick look)")
     p.add_argument("--block-samples", type=int, default=None, metavar="N",
@@ -103,6 +108,8 @@ def _run_build(args: argparse.Namespace) -> int:
         from ximagenet12.generation import options_from_args
 
         generation = options_from_args(args)
+        if not args.no_leak_check and not 0.0 < args.leak_threshold <= 1.0:
+            raise ValueError(f"--leak-threshold must be in (0, 1], got {args.leak_threshold}")
     from ximagenet12.ray_engine import executor_from_args
 
     executor = executor_from_args(args)
@@ -118,6 +125,8 @@ def _run_build(args: argparse.Namespace) -> int:
         if executor is not None:
             executor.close()
     print(summary)
+    if generation is not None and not args.no_leak_check:
+        _leak_check(args)
     sys.stdout.flush()
     return 0
 
@@ -136,6 +145,20 @@ def _mask_maker(args: argparse.Namespace) -> object:
 
     return mask_maker(args.auto_mask, model=args.auto_mask_model, margin=args.auto_mask_margin,
                       trust_remote_code=args.auto_mask_trust_remote_code)
+
+
+def _leak_check(args: argparse.Namespace) -> None:
+    """Flag ai_background rows whose background alone gives the class away (see generation.leak)."""
+    from ximagenet12.generation.leak import check_background_leak
+
+    if "://" in str(args.out):
+        print("note: the background leak check runs on local folders only; run the build to a folder to check",
+              file=sys.stderr)
+        return
+    leak = check_background_leak(args.out, classifier=args.leak_check, threshold=args.leak_threshold,
+                                 device=args.device)
+    for line in leak.lines():
+        print(f"background leak check: {line}")
 
 
 def _build(args: argparse.Namespace, variants: list, generation: object, executor: object,
@@ -162,6 +185,7 @@ def _build(args: argparse.Namespace, variants: list, generation: object, executo
         executor=executor,
         storage_options=parse_storage_options(args.storage_options),
         auto_mask=maker,
+        source_split=args.source_split,
     )
 
 

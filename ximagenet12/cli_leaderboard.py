@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 __all__ = ["register"]
@@ -31,6 +32,9 @@ def register(subparsers) -> None:
     lb.add_argument("--save-results", default=None, metavar="DIR",
                     help="also write the collected rows as a results repo folder")
     lb.add_argument("--title", default="XImageNet-12 leaderboard", help="the Space's title")
+    lb.add_argument("--requests", default=None, metavar="REPO",
+                    help="requests repo (dataset id) of `ximagenet12 submit`: adds a submission form and the "
+                         "requests' status to the site (a single Hub --results repo is the one the form checks)")
     lb.add_argument("--serve", default=None, metavar="SITE", help="serve this site folder on 127.0.0.1 instead")
     lb.add_argument("--port", type=int, default=7860, help="port for --serve")
     lb.set_defaults(func=_run_leaderboard)
@@ -95,7 +99,9 @@ def _leaderboard(args: argparse.Namespace) -> int:
     if args.save_results:
         write_results(results, args.save_results)
         print(f"results repo folder written to {args.save_results}")
-    site, notes = write_site(results, args.out, title=args.title, source=", ".join(args.results) or None)
+    hub_results = [r for r in args.results if not os.path.isdir(r)]
+    site, notes = write_site(results, args.out, title=args.title, source=", ".join(args.results) or None,
+                             requests=args.requests, results_repo=hub_results[0] if len(hub_results) == 1 else None)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     print(f"leaderboard site written to {site} ({len(results.rows)} report(s)); "

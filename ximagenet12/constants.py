@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "SOURCE_SPLITS",
     "REFERENCE_CLASSES",
     "REFERENCE_WNIDS",
     "JPEG_QUALITY",
@@ -55,3 +56,6 @@ TRAIN_PROTOCOLS: tuple[str, ...] = ("ex1", "ex2")
 TRAIN_METHODS: tuple[str, ...] = ("linear-probe", "finetune")
 #: ``train --mixed-precision``.
 MIXED_PRECISION: tuple[str, ...] = ("no", "fp16", "bf16")
+#: ``build --source-split``: where the source images come from, recorded in ``build_info.json`` (a
+#: leaderboard row shows it; a model trained on ImageNet train has seen train-split photographs).
+SOURCE_SPLITS: tuple[str, ...] = ("imagenet-train", "imagenet-val", "other")

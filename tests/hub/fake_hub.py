@@ -3,7 +3,9 @@
 Implemented (each used by ``huggingface_hub`` 2.x or ``datasets`` 5.x, seen in the log):
 
 - ``POST /api/repos/create``; ``POST /api/validate-yaml``;
-- ``GET /api/{type}s/{repo}`` and ``.../revision/{rev}`` (repo info with siblings);
+- ``GET /api/{type}s/{repo}`` and ``.../revision/{rev}`` (repo info with siblings; ``cardData`` and a
+  ``license:`` tag from the README's front matter, a model's ``config`` architectures and model_type);
+- ``GET /api/whoami-v2`` (the user of a token: ``users`` maps tokens to names, default ``tester``);
 - ``POST .../preupload/{rev}``, ``POST /{prefix}{repo}.git/info/lfs/objects/batch``,
   ``PUT /__lfs__/{type}/{repo}/{oid}`` (LFS basic transfer; storage is per repo), ``POST .../commit/{rev}`` (NDJSON);
 - ``GET .../tree/{rev}[/{path}]``, ``POST .../paths-info/{rev}``, ``POST .../branch/{name}``;
@@ -83,6 +85,23 @@ class _Repo:
         return None if sha is None else (sha, self.commits[sha])
 
 
+def _card_data(card: _File | None) -> dict | None:
+    """The YAML front matter of a README.md, as the Hub's ``cardData`` (None without one)."""
+    import yaml
+
+    if card is None:
+        return None
+    text = card.data.decode("utf-8", errors="replace")
+    if not text.startswith("---"):
+        return None
+    head = text[3:].split("\n---", 1)[0]
+    try:
+        data = yaml.safe_load(head)
+    except yaml.YAMLError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
 class _HTTPError(Exception):
     def __init__(self, status: int, message: str, code: str | None = None, extra: dict | None = None):
         super().__init__(message)
@@ -102,6 +121,7 @@ class FakeHub:
         self.fail_commits: set[int] = set()
         self.echo_authorization = False
         self.card_errors: list[str] = []
+        self.users: dict[str, str] = {}  # token -> user name for /api/whoami-v2 (default "tester")
         self._lock = threading.RLock()
         self._counter = 0
         self._server: ThreadingHTTPServer | None = None
@@ -245,6 +265,18 @@ class FakeHub:
         }
         if repo.repo_type == "space":
             info["sdk"] = repo.sdk
+        card = _card_data(files.get("README.md"))
+        if card is not None:  # the Hub parses the card's front matter into cardData and tags
+            info["cardData"] = card
+            if card.get("license"):
+                info["tags"] = [f"license:{card['license']}"]
+        if repo.repo_type == "model" and "config.json" in files:
+            try:
+                config = json.loads(files["config.json"].data)
+            except ValueError:
+                config = {}
+            if isinstance(config, dict):  # the Hub shows a few config fields
+                info["config"] = {k: config[k] for k in ("architectures", "model_type") if k in config}
         return info
 
     @staticmethod
@@ -356,6 +388,12 @@ class _Handler(BaseHTTPRequestHandler):
             if hub.repos.pop((repo_type, repo_id), None) is None:
                 raise _HTTPError(404, f"Repository Not Found for url: {repo_type}s/{repo_id}", "RepoNotFound")
             return self._send(200, b"")
+        if parts[:2] == ["api", "whoami-v2"]:  # the user a token belongs to
+            self._require_auth()
+            token = self.headers["Authorization"][len("Bearer "):]
+            name = hub.users.get(token, "tester")
+            return self._json(200, {"type": "user", "name": name, "fullname": name, "orgs": [],
+                                    "auth": {"type": "access_token", "accessToken": {"role": "write"}}})
         if parts[:2] == ["api", "agent-harnesses"]:  # huggingface_hub's user-agent lookup
             return self._json(200, {"standardEnvVars": [], "harnesses": {}})
         if parts[:2] == ["api", "validate-yaml"]:

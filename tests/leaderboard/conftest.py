@@ -107,3 +107,9 @@ def reports(run_dir):
     out = {"data": root / "data"}
     out.update({k: root / "reports" / k.replace("_", "-") for k in ("vit_a", "vit_b", "lite0")})
     return out
+
+
+@pytest.fixture
+def make_tiny_vit():
+    """:func:`tiny_vit`, for tests that save their own tiny model (conftest is not importable here)."""
+    return tiny_vit

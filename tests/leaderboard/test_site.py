@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+
 import json
 import math
 
@@ -37,7 +39,14 @@ def test_the_site_is_a_complete_gradio_space(site):
     assert f"gradio=={meta['sdk_version']}" in (site / "requirements.txt").read_text().split()
     assert publish.site_problems(site) == []
     app_source = (site / "app.py").read_text()
-    assert "import ximagenet12" not in app_source and "from ximagenet12" not in app_source  # runs on a bare Space
+    # runs on a bare Space: only the Submit tab (a site written with --requests) imports ximagenet12
+    submission_only = {"submit_request", "request_status", "_submission_tab"}
+    importers = [node.name if hasattr(node, "name") else type(node).__name__
+                 for node in ast.parse(app_source).body
+                 for inner in ast.walk(node) if isinstance(inner, (ast.Import, ast.ImportFrom))
+                 and "ximagenet12" in ast.unparse(inner)]
+    assert set(importers) == submission_only
+    assert "ximagenet12" not in (site / "requirements.txt").read_text()
 
 
 def test_the_csv_has_every_row_and_leaves_missing_figures_empty(site, reports):
@@ -166,3 +175,31 @@ def test_the_count_bootstrap_of_right_wrong_outcomes_matches_scipy_resampling(ap
     iou = rng.random(400)  # not right/wrong: scipy resamples
     assert app._paired_interval(iou, iou, paired=True) == pytest.approx((0.0, 0.0))
     assert all(math.isnan(x) for x in app._paired_interval(a[:1], b[:1], paired=paired))
+
+
+def test_rows_show_model_facts_and_the_severity_csv_has_one_line_per_row_and_level(site, reports):
+    meta = json.loads((site / "leaderboard.json").read_text())
+    board = meta["boards"][0]
+    table = pd.read_parquet(site / board["table"]).set_index("model")
+    lite0 = table.loc["efficientnet-lite0"]
+    assert (lite0["architecture"], lite0["training_data"], lite0["task"], lite0["precision"]) == (
+        "EfficientNet-Lite0", "ImageNet-1k", "classification", "float32")
+    assert lite0["preprocessing"] == "resize short side 256, centre crop 224, bicubic"
+    vit = table.loc[str(reports["vit_a"].parent.parent / "models" / "vit-a")]
+    assert vit["architecture"] == "ViTForImageClassification"
+    assert vit["training_data"] == "unknown"  # a saved model without a card says nothing about its data
+    assert vit["preprocessing"] == "resize 32×32, no crop, bilinear"
+    assert set(table["source_split"]) == {"unknown"}  # the sample build records no source split
+    assert set(table["submitter"].isna()) == {True}  # reports pushed directly, not submitted
+    assert "training_data" in meta["columns"]
+
+    severity = pd.read_csv(site / board["severity_csv"], keep_default_na=False)
+    assert len(severity) == len(table) * (1 + len(board["scenarios"]))
+    levels = dict(zip(severity["config"], severity["scenario"] + "@" + severity["level"].astype(str)))
+    assert levels["blur_background"] == "blur_background@3"  # the paper's level of the blur ladder
+    assert levels["original"] == "original@" and levels["mixed_same"] == "mixed_same@"  # no ladder: blank
+    lite_rows = severity[severity["model"] == "efficientnet-lite0"].set_index("config")
+    report = json.loads((reports["lite0"] / "report.json").read_text())
+    for config, entry in report["scenarios"].items():
+        got = lite_rows.loc[config, "value"]
+        assert got == "" if entry["accuracy"] is None else float(got) == pytest.approx(entry["accuracy"])

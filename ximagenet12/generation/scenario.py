@@ -303,6 +303,14 @@ def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--ai-negative-prompt", default=None, help="default: the prompt file's")
     group.add_argument("--ai-batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                        help=f"samples per pipeline call (default {DEFAULT_BATCH_SIZE})")
+    from ximagenet12.generation.leak import DEFAULT_LEAK_CLASSIFIER, DEFAULT_LEAK_THRESHOLD
+
+    group.add_argument("--leak-check", default=DEFAULT_LEAK_CLASSIFIER, metavar="MODEL",
+                       help="classifier that scores each generated background with the object blacked out; rows "
+                            f"whose background alone is the object's class are flagged (default {DEFAULT_LEAK_CLASSIFIER})")
+    group.add_argument("--leak-threshold", type=float, default=DEFAULT_LEAK_THRESHOLD,
+                       help=f"flag a row when that probability is at least this (default {DEFAULT_LEAK_THRESHOLD})")
+    group.add_argument("--no-leak-check", action="store_true", help="skip the background leak check")
     default = HardnessThresholds()
     group.add_argument("--ai-keep-hard", action="store_true",
                        help="do not skip hard samples (several, tiny or cut-off objects)")

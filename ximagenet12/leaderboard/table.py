@@ -31,6 +31,7 @@ __all__ = [
     "chance_caveat",
     "set_caveat",
     "board_scenario_set",
+    "FACT_COLUMNS",
 ]
 
 #: (column in the table, results field, what it means): the columns before the scenarios.
@@ -58,6 +59,16 @@ CHANCE_ALPHA = 0.05
 TEXT_COLUMNS: tuple[str, ...] = ("model", "family", "protocol", "caveat", "S_set")
 #: Columns after the scenarios.
 KEY_COLUMNS: tuple[str, ...] = ("n_samples", "n_failed", "evaluated_at", "report_id", "model_url", "model_revision")
+#: (column, results field, what it means): what a researcher reads about each row's protocol, at the end.
+FACT_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("architecture", "architecture", "architecture (the config's `architectures`, or the built-in's name)"),
+    ("training_data", "training_data", "training data from the model card's `datasets:` (ImageNet-1k / more / unknown)"),
+    ("task", "task", "what the model was scored as (classification, zero-shot)"),
+    ("preprocessing", "preprocessing", "resize, crop and interpolation of the model's image processor"),
+    ("precision", "precision", "dtype the weights ran in"),
+    ("source_split", "source_split", "where the build's source images come from (ImageNet train / val), if recorded"),
+    ("submitter", "submitter", "who submitted the model (a leaderboard request), blank for a direct push"),
+)
 
 
 @dataclass
@@ -168,8 +179,10 @@ def _frame(rows: list[dict], scenarios: list[str], board_set: tuple):
             rec[s] = values.get(s)
         for column in KEY_COLUMNS:
             rec[column] = row.get(column)
+        for column, source, _ in FACT_COLUMNS:
+            rec[column] = row.get(source)
         records.append(rec)
-    columns = [c for c, _, _ in SUMMARY_COLUMNS] + scenarios + list(KEY_COLUMNS)
+    columns = [c for c, _, _ in SUMMARY_COLUMNS] + scenarios + list(KEY_COLUMNS) + [c for c, _, _ in FACT_COLUMNS]
     frame = pd.DataFrame.from_records(records, columns=columns)
     numeric = [c for c, _, _ in SUMMARY_COLUMNS if c not in TEXT_COLUMNS] + scenarios
     frame[numeric] = frame[numeric].astype(float)  # None → NaN: missing, never 0
