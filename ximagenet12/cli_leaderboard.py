@@ -25,6 +25,9 @@ def register(subparsers) -> None:
     lb.add_argument("--results", action="append", default=[], metavar="REPO",
                     help="a results repo (Hub dataset id or local folder); repeatable")
     lb.add_argument("--out", default=None, help="site folder to write (replaced if it is a site already)")
+    lb.add_argument("--overwrite", action="store_true",
+                    help="write --out / --save-results into a non-empty folder that holds no site / results folder; "
+                    "files ximagenet12 did not write are never replaced")
     lb.add_argument("--data", default=None,
                     help="where the reports' evaluated data lives now, when it moved since the evaluation "
                          "(folder or Hub id; used for the data fingerprint)")
@@ -93,9 +96,10 @@ def _leaderboard(args: argparse.Namespace) -> int:
         attach_companion(entries, folder, data=args.data)
     results = merge_results(results, entries)
     if args.save_results:
-        write_results(results, args.save_results)
+        write_results(results, args.save_results, overwrite=args.overwrite)
         print(f"results repo folder written to {args.save_results}")
-    site, notes = write_site(results, args.out, title=args.title, source=", ".join(args.results) or None)
+    site, notes = write_site(results, args.out, title=args.title, source=", ".join(args.results) or None,
+                             overwrite=args.overwrite)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     print(f"leaderboard site written to {site} ({len(results.rows)} report(s)); "
