@@ -221,3 +221,15 @@ class OwnedFolder:
                     path.rmdir()
                 except OSError:  # still holds something: left as it is
                     pass
+
+    def discard(self) -> None:
+        """Delete every file of the manifest, the manifest itself, and the folder once empty
+        (a work folder at the end of its run); a file ximagenet12 did not write stays."""
+        self.clear()
+        refuse_links(self.root, [MANIFEST], what="delete from")
+        (self.root / MANIFEST).unlink(missing_ok=True)
+        for folder in (self.root / MANIFEST).parent, self.root:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty: something else lives there
+                pass
