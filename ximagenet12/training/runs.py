@@ -50,11 +50,42 @@ def atomic_write_text(path: Path, text: str) -> None:
             os.unlink(tmp)
 
 
+#: Files at the top of a run folder (the evaluator's report files come on top).
+TOP_FILES = ("run.json", "folds.json", "ex1_training.json", "curves.png")
+#: Sub-folders a run writes into: never a link (issue 25).
+SUB_FOLDERS = ("folds", "features", "failures", "model", "models", "tmp")
+
+
 class RunFolder:
-    """One run's folder (see the module docstring)."""
+    """One run's folder (see the module docstring): an owned output folder
+    (:class:`ximagenet12.builder.owned.OwnedFolder`, command ``train``), so a folder holding
+    another tool's files is refused, no link in it is followed, and its top-level files are
+    written through the folder's manifest."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        self.owned: Any = None
+
+    def _open(self, *, exists: bool) -> None:
+        """Take the folder (``exists``: it holds a run of this project, maybe from before manifests)."""
+        from ximagenet12.builder.owned import MANIFEST, OwnedFolder, refuse_links
+        from ximagenet12.evaluation.report import REPORT_FILES
+
+        legacy = exists and not (self.path / MANIFEST).is_file()
+        self.owned = OwnedFolder.open(self.path, command="train", overwrite=legacy,
+                                      planned=() if legacy else (*TOP_FILES, *REPORT_FILES))
+        if legacy:  # a run folder from before manifests: its own files are the run's
+            for name in (*TOP_FILES, *REPORT_FILES):
+                if (self.path / name).is_file() and not (self.path / name).is_symlink():
+                    self.owned.claim(name)
+        refuse_links(self.path, SUB_FOLDERS, what="write into")
+
+    def write_text(self, rel: str, text: str) -> None:
+        """A file of the run, through its manifest (temporary name, then rename)."""
+        if self.owned is None:  # a worker's view of the folder (Ray): the run's main process opened it
+            atomic_write_text(self.path / rel, text)
+        else:
+            self.owned.write_text(rel, text)
 
     # ----------------------------------------------------------------- settings
     def start(self, settings: Mapping[str, Any], folds: Mapping[str, int]) -> bool:
@@ -63,6 +94,10 @@ class RunFolder:
         settings = json.loads(json.dumps(dict(settings)))  # tuples as JSON lists, as run.json holds them
         if self.path.exists() and not self.path.is_dir():
             raise ValueError(f"--out {str(self.path)!r} exists and is not a folder")
+        if not run_json.is_file() and self.path.is_dir() and any(self.path.iterdir()) \
+                and not (self.path / ".cache").is_dir():
+            raise ValueError(f"--out {str(self.path)!r} is a non-empty folder that holds no run (no run.json)")
+        self._open(exists=run_json.is_file())
         if run_json.is_file():
             old = json.loads(run_json.read_text(encoding="utf-8"))
             diff = [k for k in RESUME_KEYS if old.get("settings", {}).get(k) != settings.get(k)]
@@ -76,17 +111,15 @@ class RunFolder:
             if saved != dict(folds):
                 raise ValueError(f"--out {str(self.path)!r} holds another fold assignment (the data changed?)")
             return True
-        elif self.path.is_dir() and any(self.path.iterdir()):
-            raise ValueError(f"--out {str(self.path)!r} is a non-empty folder that holds no run (no run.json)")
-        atomic_write_text(self.path / "folds.json", json.dumps(dict(folds), indent=0, sort_keys=True))
-        atomic_write_text(run_json, json.dumps({"settings": dict(settings)}, indent=2))
+        self.write_text("folds.json", json.dumps(dict(folds), indent=0, sort_keys=True))
+        self.write_text("run.json", json.dumps({"settings": dict(settings)}, indent=2))
         return False
 
     def update_run_json(self, **fields: Any) -> None:
         run_json = self.path / "run.json"
         doc = json.loads(run_json.read_text(encoding="utf-8"))
         doc.update(fields)
-        atomic_write_text(run_json, json.dumps(doc, indent=2, default=str))
+        self.write_text("run.json", json.dumps(doc, indent=2, default=str))
 
     # ----------------------------------------------------------------- folds
     def _fold_base(self, config: str, fold: int) -> Path:
