@@ -146,6 +146,11 @@ class ProcessOutcome:
     changed_blocks: int = 0
 
 
+#: Files up to this size are digested whole; a larger one (over the readers' size limit for
+#: any image, :func:`ximagenet12.imageio.max_file_bytes`) by its size and first and last MiB.
+_DIGEST_WHOLE_BYTES = 2 * 1024**3
+
+
 def _feed(h: Any, value: Any) -> None:
     """Add one argument of an item's ``load`` to a digest: a file path by its bytes, bytes and
     arrays as they are, anything else by its ``repr`` (options, ids, annotations)."""
@@ -153,10 +158,16 @@ def _feed(h: Any, value: Any) -> None:
         h.update(b"b%d:" % len(value))
         h.update(value)
     elif isinstance(value, str) and value and os.path.isfile(value):
-        h.update(b"f:")
         with open(value, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
+            size = os.fstat(fh.fileno()).st_size
+            h.update(b"f%d:" % size)
+            if size > _DIGEST_WHOLE_BYTES:  # beyond any image the reader accepts: it is refused, not built
+                h.update(fh.read(1 << 20))
+                fh.seek(size - (1 << 20))
+                h.update(fh.read(1 << 20))
+            else:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
     elif isinstance(value, np.ndarray):
         h.update(f"a{value.dtype}{value.shape}:".encode())
         h.update(np.ascontiguousarray(value).tobytes())
