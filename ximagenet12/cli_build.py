@@ -99,6 +99,9 @@ def _run_build(args: argparse.Namespace) -> int:
     except (OSError, RuntimeError) as exc:  # full disk, no permission, folder in use, a worker died: one line
         print(f"ximagenet12 build: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: say how to go on (issue 26)
+        print(_interrupted_line(args.out), file=sys.stderr)
+        return 130
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
@@ -107,6 +110,21 @@ def _run_build(args: argparse.Namespace) -> int:
     print(summary)
     sys.stdout.flush()
     return 0
+
+
+def _interrupted_line(out: str) -> str:
+    """What an interrupted build prints: whether there is anything to resume, and how."""
+    from ximagenet12.builder.layout import is_previous_build
+    from ximagenet12.storage import destination
+
+    try:
+        resumable = is_previous_build(destination(out))
+    except (OSError, ValueError):
+        resumable = False
+    if resumable:
+        return (f"interrupted: the build in {out} is unfinished; rerun the same command with --resume to continue "
+                "(its finished blocks are kept) or with --overwrite to start again")
+    return f"interrupted: nothing was built in {out}"
 
 
 def _build(args: argparse.Namespace, variants: list, generation: object, executor: object) -> object:
