@@ -6,7 +6,8 @@ Every command that writes a folder (``build``, ``evaluate``, ``evaluate-segmenta
 
 - **a manifest of exact relative paths**: ``.cache/ximagenet12-output.json`` lists every
   file the command wrote (``.cache`` is never published, so a pushed folder does not carry
-  it). A path is put in the manifest *before* the file gets its name, so a crash leaves
+  it; ``.cache/.gitignore`` keeps it out of git, as pytest's cache does — the outputs
+  themselves carry no ``.gitignore``: they are results to commit or publish). A path is put in the manifest *before* the file gets its name, so a crash leaves
   nothing unowned. The build keeps its own manifest, ``build_info.json`` ``files``, and
   uses the same checks (:func:`exact_paths`, :func:`refuse_links`);
 - **no globbing**: a manifest entry is one exact path; ``*``, ``**/*``, ``..``, an absolute
@@ -38,6 +39,9 @@ __all__ = ["MANIFEST", "OwnedFolder", "exact_paths", "is_exact_path", "refuse_li
 #: Where an owned folder keeps its manifest, relative to the folder.
 MANIFEST = ".cache/ximagenet12-output.json"
 _GLOB = frozenset("*?[]")
+#: Keeps the bookkeeping folder out of git; the outputs themselves carry no ``.gitignore``
+#: (they are results to commit or publish, and ``push`` refuses hidden files).
+_CACHE_IGNORE = ".cache/.gitignore"
 
 
 def is_exact_path(rel: Any) -> bool:
@@ -156,6 +160,8 @@ class OwnedFolder:
     def _save(self) -> None:
         doc = {"tool": "ximagenet12", "command": self.command, "files": sorted(self._owned)}
         self._place(MANIFEST, lambda tmp: tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8"))
+        if not (self.root / _CACHE_IGNORE).exists():  # bookkeeping, never committed (as pytest's cache does)
+            self._place(_CACHE_IGNORE, lambda tmp: tmp.write_text("# written by ximagenet12\n*\n", encoding="utf-8"))
 
     def _place(self, rel: str, write: Callable[[Path], Any]) -> None:
         """``write(tmp)`` in the target's folder, then rename: the final name is only ever complete."""
@@ -226,8 +232,9 @@ class OwnedFolder:
         """Delete every file of the manifest, the manifest itself, and the folder once empty
         (a work folder at the end of its run); a file ximagenet12 did not write stays."""
         self.clear()
-        refuse_links(self.root, [MANIFEST], what="delete from")
+        refuse_links(self.root, [MANIFEST, _CACHE_IGNORE], what="delete from")
         (self.root / MANIFEST).unlink(missing_ok=True)
+        (self.root / _CACHE_IGNORE).unlink(missing_ok=True)
         for folder in (self.root / MANIFEST).parent, self.root:
             try:
                 folder.rmdir()
