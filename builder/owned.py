@@ -101,6 +101,16 @@ class OwnedFolder:
         ``planned``: the files the command is about to write; one that exists and is not in
         the manifest is refused here, before any work is done.
         """
+        folder = cls.check(path, command=command, overwrite=overwrite, planned=planned)
+        folder.root.mkdir(parents=True, exist_ok=True)
+        folder._save()
+        return folder
+
+    @classmethod
+    def check(cls, path: str | os.PathLike[str], *, command: str, overwrite: bool = False,
+              planned: Iterable[str] = ()) -> OwnedFolder:
+        """What :meth:`open` checks, without creating or writing anything (a command checks its
+        folder before slow work, and opens it once there is something to write)."""
         root = Path(path)
         if root.exists() and not root.is_dir():
             raise ValueError(f"output path {root} exists and is not a folder")
@@ -115,11 +125,8 @@ class OwnedFolder:
                     "deletes a file ximagenet12 did not write"
                 )
         folder = cls(root, command=command, owned=owned)
-        planned = list(planned)
         for rel in planned:
             folder._check(rel)
-        root.mkdir(parents=True, exist_ok=True)
-        folder._save()
         return folder
 
     @staticmethod

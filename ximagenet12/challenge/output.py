@@ -25,7 +25,7 @@ from ximagenet12.registry import Scenario, Variant
 from ximagenet12.rng import derive_seed
 from ximagenet12.types import Sample
 
-__all__ = ["REPORT_FILE", "ConfigWriter", "prepare_out_dir", "write_card", "write_report_files", "VARIANT"]
+__all__ = ["REPORT_FILE", "ConfigWriter", "check_out_dir", "prepare_out_dir", "write_card", "write_report_files", "VARIANT"]
 
 REPORT_FILE = "report.json"
 TASK = "worst_background_challenge"
@@ -43,6 +43,11 @@ VARIANT = Variant(
 #: What the challenge writes at the top of its folder (``data/worst_background/`` holds the shards).
 _TOP_FILES = ("README.md", REPORT_FILE, "samples.jsonl", "curve.png", "report.md")
 _WORK = ".cache/ximagenet12-challenge"
+
+
+def check_out_dir(out: Path, *, overwrite: bool = False) -> None:
+    """:func:`prepare_out_dir`'s refusals, with nothing created (before the slow work)."""
+    OwnedFolder.check(out, command="challenge", overwrite=overwrite, planned=_TOP_FILES)
 
 
 def prepare_out_dir(out: Path, *, overwrite: bool = False) -> OwnedFolder:

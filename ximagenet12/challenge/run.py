@@ -11,7 +11,7 @@ from typing import Any, Sequence
 from ximagenet12.backgrounds import BackgroundLibrary
 from ximagenet12.challenge.candidates import Candidate, ChallengeSample, ImageStore
 from ximagenet12.challenge.model import Classifier
-from ximagenet12.challenge.output import ConfigWriter, prepare_out_dir, write_card, write_report_files
+from ximagenet12.challenge.output import ConfigWriter, check_out_dir, prepare_out_dir, write_card, write_report_files
 from ximagenet12.challenge.search import Outcome, check_originals, per_class, search_sample, worst_case_curve
 
 __all__ = ["ChallengeResult", "DEFAULT_BATCH_SIZE", "load_samples", "build_pool", "run_challenge"]
@@ -103,6 +103,7 @@ def run_challenge(model: Any, data: str | os.PathLike, out: str | os.PathLike, *
     _check(candidates, batch_size)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit must be a positive integer, got {limit!r}")
+    check_out_dir(Path(out), overwrite=overwrite)  # before the data and the model are loaded
     store = ImageStore()
     samples, names, keys = load_samples(data, store, limit=limit)
     classifier = Classifier(model, class_names=names, class_keys=keys, mode=mode, device=device)  # refuses unmappable labels

@@ -66,14 +66,27 @@ class RunFolder:
         self.path = Path(path)
         self.owned: Any = None
 
-    def _open(self, *, exists: bool) -> None:
+    def check(self) -> None:
+        """The folder's refusals (not a folder, another tool's files, a link), with nothing
+        created: the CLI calls it before the model is loaded."""
+        self._open(exists=(self.path / "run.json").is_file(), create=False)
+
+    def _open(self, *, exists: bool, create: bool = True) -> None:
         """Take the folder (``exists``: it holds a run of this project, maybe from before manifests)."""
         from ximagenet12.builder.owned import MANIFEST, OwnedFolder, refuse_links
         from ximagenet12.evaluation.report import REPORT_FILES
 
+        if self.path.exists() and not self.path.is_dir():
+            raise ValueError(f"--out {str(self.path)!r} exists and is not a folder")
+        if not exists and self.path.is_dir() and any(self.path.iterdir()) and not (self.path / ".cache").is_dir():
+            raise ValueError(f"--out {str(self.path)!r} is a non-empty folder that holds no run (no run.json)")
         legacy = exists and not (self.path / MANIFEST).is_file()
-        self.owned = OwnedFolder.open(self.path, command="train", overwrite=legacy,
-                                      planned=() if legacy else (*TOP_FILES, *REPORT_FILES))
+        owned = (OwnedFolder.open if create else OwnedFolder.check)(
+            self.path, command="train", overwrite=legacy, planned=() if legacy else (*TOP_FILES, *REPORT_FILES))
+        if not create:
+            refuse_links(self.path, SUB_FOLDERS, what="write into")
+            return
+        self.owned = owned
         if legacy:  # a run folder from before manifests: its own files are the run's
             for name in (*TOP_FILES, *REPORT_FILES):
                 if (self.path / name).is_file() and not (self.path / name).is_symlink():
@@ -92,11 +105,6 @@ class RunFolder:
         """Write ``run.json``/``folds.json``, or check that they match; ``True`` if resuming."""
         run_json = self.path / "run.json"
         settings = json.loads(json.dumps(dict(settings)))  # tuples as JSON lists, as run.json holds them
-        if self.path.exists() and not self.path.is_dir():
-            raise ValueError(f"--out {str(self.path)!r} exists and is not a folder")
-        if not run_json.is_file() and self.path.is_dir() and any(self.path.iterdir()) \
-                and not (self.path / ".cache").is_dir():
-            raise ValueError(f"--out {str(self.path)!r} is a non-empty folder that holds no run (no run.json)")
         self._open(exists=run_json.is_file())
         if run_json.is_file():
             old = json.loads(run_json.read_text(encoding="utf-8"))
