@@ -129,8 +129,8 @@ class LocalExecutor:
             self._abort()
             raise RuntimeError(
                 "a build worker process died (killed, out of memory, or unable to start: worker "
-                "processes re-import the calling script, so a build started from standard input "
-                "needs num_proc=1); finished blocks are kept, rerun with resume=True (--resume)"
+                "processes re-import the calling script, whose top level must be guarded by "
+                "if __name__ == '__main__'); finished blocks are kept, rerun with resume=True (--resume)"
             ) from exc
         except BaseException:  # an error, an interrupt, or the driver stopped early
             self._abort()
