@@ -660,7 +660,7 @@ def owned_output_cases() -> list[Case]:
             out.mkdir()
             (out / ".cache").symlink_to(users, target_is_directory=True)
             argv = (["build", "--source", str(_src(tmp)), "--out", str(out), "--overwrite", "--no-progress"]
-                    if command == "build" else dict(hostile_out.COMMANDS(tmp / "built"))[command](out))
+                    if command == "build" else dict(hostile_out.commands(tmp / "built"))[command](out))
             kind, _, _, err = cli(argv)
             return Outcome(kind, "error", bytes_differ=differing_bytes(before, _tree(users)), note=err.strip()[:160])
         return Case(f"{command}_with_out_cache_linked_to_a_users_folder", "owned output", run)
@@ -758,7 +758,7 @@ def owned_output_cases() -> list[Case]:
         lost, differ = compare_rows(tmp / "out", tmp / "clean")
         return Outcome("ok", "ok", lost, differ, note=err.strip()[:160])
 
-    cases = [users_folder(name, argv) for name, argv in hostile_out.COMMANDS(Path("/nonexistent/built"))]
+    cases = [users_folder(name, argv) for name, argv in hostile_out.commands(Path("/nonexistent/built"))]
     cases += [
         api_refusal("leaderboard", site),
         api_refusal("score", score),

@@ -176,6 +176,8 @@ class OwnedFolder:
         refuse_links(self.root, [rel], what="write into")
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp{target.suffix}")  # suffix kept: savefig reads it
+        if tmp.is_symlink() or tmp.exists():  # a leftover, or a link planted at our temporary name: never followed
+            tmp.unlink()
         try:
             write(tmp)
             os.replace(tmp, target)

@@ -13,7 +13,7 @@ from typing import Callable
 
 import hostile
 
-__all__ = ["COMMANDS", "USER_FILES", "empty_hf", "path_only_hf", "plant_user_files", "sparse_jpeg", "tree"]
+__all__ = ["commands", "USER_FILES", "empty_hf", "path_only_hf", "plant_user_files", "sparse_jpeg", "tree"]
 
 #: What a user (or another tool) keeps in a folder a command is pointed at.
 USER_FILES = {"notes.txt": "my notes", "report.json": '{"tool": "another"}'}
@@ -48,7 +48,7 @@ def _cli_out(command: str, data: Path) -> Callable[[Path], list[str]]:
 
 #: Every command that writes an output folder, as (name, argv for an out folder) given a data
 #: folder (``build`` is driven by its own cases; ``leaderboard`` and ``score`` through their API).
-def COMMANDS(data: Path) -> list[tuple[str, Callable[[Path], list[str]]]]:  # noqa: N802 - a table, by name
+def commands(data: Path) -> list[tuple[str, Callable[[Path], list[str]]]]:
     return [(c, _cli_out(c, data)) for c in ("evaluate", "evaluate-segmentation", "analyze", "explain", "challenge",
                                              "train")]
 

@@ -62,6 +62,15 @@ def test_an_owned_folder_deletes_only_what_its_manifest_lists_and_never_through_
     assert not any((tmp_path / "elsewhere").iterdir())
 
 
+def test_a_link_planted_at_the_temporary_name_is_not_written_through(tmp_path):
+    folder = OwnedFolder.open(tmp_path / "out", command="evaluate")
+    (tmp_path / "victim.txt").write_text("precious")
+    (tmp_path / "out" / f".report.{os.getpid()}.tmp.json").symlink_to(tmp_path / "victim.txt")
+    folder.write_text("report.json", "{}")
+    assert (tmp_path / "victim.txt").read_text() == "precious"
+    assert (tmp_path / "out" / "report.json").read_text() == "{}" and not (tmp_path / "out" / "report.json").is_symlink()
+
+
 def test_an_owned_folder_refuses_a_foreign_folder_and_never_replaces_a_users_file(tmp_path):
     before = hostile_out.plant_user_files(tmp_path / "busy")
     with pytest.raises(ValueError, match=r"refusing to write into .*busy: it is not empty and holds no ximagenet12 "
@@ -105,7 +114,7 @@ def test_evaluate_into_a_users_folder_damages_nothing(tmp_path, monkeypatch):
 @pytest.mark.parametrize("command", ["evaluate", "evaluate-segmentation", "analyze", "explain", "challenge", "train"])
 def test_every_command_refuses_a_users_folder_in_one_line_before_any_work(tmp_path, source, command, capsys):
     data = tmp_path / "built"
-    argv = dict(hostile_out.COMMANDS(data))[command]
+    argv = dict(hostile_out.commands(data))[command]
     before = hostile_out.plant_user_files(tmp_path / "mine")
     code = main(argv(tmp_path / "mine"))
     err = capsys.readouterr().err
@@ -166,7 +175,7 @@ def test_a_cache_folder_that_is_a_link_to_a_users_folder_is_never_written_or_cle
     if command == "build":
         argv = ["build", "--source", str(source), "--out", str(out), "--overwrite", "--no-progress"]
     else:
-        argv = dict(hostile_out.COMMANDS(tmp_path / "built"))["evaluate"](out)
+        argv = dict(hostile_out.commands(tmp_path / "built"))["evaluate"](out)
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and ".cache is a symbolic link" in err and "never writes or deletes through" in err
