@@ -119,7 +119,7 @@ def _interrupted_line(out: str) -> str:
 
     try:
         resumable = is_previous_build(destination(out))
-    except (OSError, ValueError):
+    except Exception:  # noqa: BLE001 - an unreachable store: the interrupt still gets its one line
         resumable = False
     if resumable:
         return (f"interrupted: the build in {out} is unfinished; rerun the same command with --resume to continue "

@@ -24,7 +24,8 @@ def register(subparsers) -> None:
                     "`explain` folders of the same models, which add worst-case background accuracy / object focus)")
     lb.add_argument("--results", action="append", default=[], metavar="REPO",
                     help="a results repo (Hub dataset id or local folder); repeatable")
-    lb.add_argument("--out", default=None, help="site folder to write (replaced if it is a site already)")
+    lb.add_argument("--out", default=None, help="site folder to write (an earlier site of this command is replaced "
+                    "file by file)")
     lb.add_argument("--overwrite", action="store_true",
                     help="write --out / --save-results into a non-empty folder that holds no site / results folder; "
                     "files ximagenet12 did not write are never replaced")
