@@ -111,19 +111,20 @@ def _run(evaluate, args: argparse.Namespace, **kwargs):
     return evaluate(args.model, data, **kwargs)
 
 
-def _open_out(args: argparse.Namespace):
-    """The report folder, checked before the model runs (issue 25: a user's files are never replaced)."""
+def _check_out(args: argparse.Namespace) -> None:
+    """The report folder is checked before the model runs (issue 25: a user's files are never
+    replaced), and created only when the report is written."""
     from ximagenet12.builder.owned import OwnedFolder
     from ximagenet12.evaluation.report import REPORT_FILES
 
-    return OwnedFolder.open(args.out, command="evaluate", overwrite=args.overwrite, planned=REPORT_FILES)
+    OwnedFolder.check(args.out, command="evaluate", overwrite=args.overwrite, planned=REPORT_FILES)
 
 
-def _finish(result, out, *, push_results: str | None = None) -> int:
+def _finish(result, out: str, *, overwrite: bool = False, push_results: str | None = None) -> int:
     from ximagenet12.evaluation.classification import summarise
     from ximagenet12.evaluation.report import write_report
 
-    folder = write_report(result, out)
+    folder = write_report(result, out, overwrite=overwrite)
     print(summarise(result.report))
     report = result.report
     if result.failures:
@@ -154,16 +155,16 @@ def _split(text: str | None) -> list[str] | None:
 def _run_evaluate(args: argparse.Namespace) -> int:
     from ximagenet12.evaluation.classification import evaluate_classification
 
-    out = _open_out(args)
+    _check_out(args)
     result = _run(evaluate_classification, args, mode=args.mode, **_common_kwargs(args))
-    return _finish(result, out, push_results=args.push_results)
+    return _finish(result, args.out, overwrite=args.overwrite, push_results=args.push_results)
 
 
 @_needs_eval_extra("evaluate-segmentation")
 def _run_segmentation(args: argparse.Namespace) -> int:
     from ximagenet12.evaluation.segmentation import evaluate_segmentation
 
-    out = _open_out(args)
+    _check_out(args)
     result = _run(
         evaluate_segmentation,
         args,
@@ -171,7 +172,7 @@ def _run_segmentation(args: argparse.Namespace) -> int:
         background_labels=_split(args.background_labels),
         **_common_kwargs(args),
     )
-    return _finish(result, out, push_results=args.push_results)
+    return _finish(result, args.out, overwrite=args.overwrite, push_results=args.push_results)
 
 
 @_needs_eval_extra("analyze")

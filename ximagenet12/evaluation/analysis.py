@@ -247,7 +247,7 @@ def analyze_reports(folders: Sequence[str | os.PathLike], out: str | os.PathLike
 
     if not folders:
         raise ValueError("name at least one report folder")
-    folder = OwnedFolder.open(out, command="analyze", overwrite=overwrite, planned=ANALYSIS_FILES)
+    OwnedFolder.check(out, command="analyze", overwrite=overwrite, planned=ANALYSIS_FILES)  # nothing created yet
     reports = [read_report(f) for f in folders]
     notes = check_comparable(reports, names=[os.fspath(f) for f in folders])
     frame, metric = collect_accuracies(reports)
@@ -257,6 +257,7 @@ def analyze_reports(folders: Sequence[str | os.PathLike], out: str | os.PathLike
         warnings.warn(note, UserWarning, stacklevel=2)
     result = fit_analysis(frame, metric=metric)
     result.warnings = notes
+    folder = OwnedFolder.open(out, command="analyze", overwrite=overwrite, planned=ANALYSIS_FILES)
     folder.write_with("observations.csv", lambda p: frame.to_csv(p, index=False))
     folder.write_with("coefficients.csv", lambda p: result.coefficients.to_csv(p, index=False))
     folder.write_with("anova.csv", lambda p: result.anova.to_csv(p, index=False))
