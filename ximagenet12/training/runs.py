@@ -59,8 +59,8 @@ SUB_FOLDERS = ("folds", "features", "failures", "model", "models", "tmp")
 class RunFolder:
     """One run's folder (see the module docstring): an owned output folder
     (:class:`ximagenet12.builder.owned.OwnedFolder`, command ``train``), so a folder holding
-    another tool's files is refused, no link in it is followed, and its top-level files are
-    written through the folder's manifest."""
+    another tool's files is refused, no link in it is followed, and its files (but the saved
+    models, written whole by ``save_pretrained``) are written through the folder's manifest."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -137,17 +137,26 @@ class RunFolder:
         return self._fold_base(config, fold).with_suffix(".json").is_file()
 
     def write_fold(self, config: str, fold: int, result: Mapping[str, Any], predictions) -> None:
-        base = self._fold_base(config, fold)
-        base.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{base.name}-", suffix=".parquet", dir=base.parent)
+        rel = self._fold_base(config, fold).relative_to(self.path).as_posix()
+        self._write(f"{rel}.parquet", lambda tmp: predictions.to_parquet(tmp, index=False))
+        self._write(f"{rel}.json", lambda tmp: tmp.write_text(json.dumps(dict(result), indent=2), encoding="utf-8"))
+
+    def _write(self, rel: str, write: Any) -> None:
+        """One file of the run: through the run's manifest (temporary name, then rename); in a
+        Ray worker, which has no manifest of its own, through a temporary name as well."""
+        if self.owned is not None:
+            self.owned.write_with(rel, write)
+            return
+        path = self.path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
         os.close(fd)
         try:
-            predictions.to_parquet(tmp, index=False)
-            os.replace(tmp, base.with_suffix(".parquet"))
+            write(Path(tmp))
+            os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-        atomic_write_text(base.with_suffix(".json"), json.dumps(dict(result), indent=2))
 
     def read_fold(self, config: str, fold: int):
         import pandas as pd
@@ -161,16 +170,8 @@ class RunFolder:
         return self.path / "features" / f"{config}.npz"
 
     def save_features(self, config: str, **arrays: np.ndarray) -> None:
-        path = self.features_path(config)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".npz", dir=path.parent)
-        os.close(fd)
-        try:
-            np.savez(tmp, **arrays)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        rel = self.features_path(config).relative_to(self.path).as_posix()
+        self._write(rel, lambda tmp: np.savez(tmp, **arrays))
 
     def load_features(self, config: str) -> dict[str, np.ndarray] | None:
         path = self.features_path(config)
@@ -181,7 +182,8 @@ class RunFolder:
 
     # ----------------------------------------------------------------- decode failures
     def save_failures(self, config: str, failures: list[dict]) -> None:
-        atomic_write_text(self.path / "failures" / f"{config}.json", json.dumps(failures, indent=1))
+        self._write(f"failures/{config}.json",
+                    lambda tmp: tmp.write_text(json.dumps(failures, indent=1), encoding="utf-8"))
 
     def load_failures(self, config: str) -> list[dict] | None:
         path = self.path / "failures" / f"{config}.json"
