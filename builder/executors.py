@@ -8,6 +8,7 @@ tasks on a cluster.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import sys
@@ -54,6 +55,24 @@ def _exit_now() -> None:
     os._exit(0)
 
 
+@contextlib.contextmanager
+def _main_script_not_rerun() -> Iterator[None]:
+    """Start workers without re-running a calling script that is no file (``python -``, a
+    notebook's ``<stdin>``): ``spawn`` would try to run ``__main__.__file__`` in each worker and
+    fail with a traceback per worker. The workers need nothing from ``__main__`` (they run
+    this package's functions), so it is hidden from them while they start."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    hide = isinstance(path, str) and not os.path.isfile(path)
+    if hide:
+        del main.__file__  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        if hide:
+            main.__file__ = path  # type: ignore[union-attr]
+
+
 def _ready() -> None:
     """A no-op task: submitting one per worker starts every worker at once."""
 
@@ -81,10 +100,11 @@ class LocalExecutor:
 
     def _start(self, setup: WorkerSetup | None) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.num_proc, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_init_pool_worker, initargs=(setup, os.getpid()))
-            for _ in range(self.num_proc):  # spawned pools start workers on demand: start them all now
-                self._pool.submit(_ready)
+            with _main_script_not_rerun():
+                self._pool = ProcessPoolExecutor(self.num_proc, mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=_init_pool_worker, initargs=(setup, os.getpid()))
+                for _ in range(self.num_proc):  # spawned pools start workers on demand: start them all now
+                    self._pool.submit(_ready)
         return self._pool
 
     def run(self, tasks: Iterable[BlockTask], setup: WorkerSetup) -> Iterator[BlockResult]:
@@ -109,8 +129,8 @@ class LocalExecutor:
             self._abort()
             raise RuntimeError(
                 "a build worker process died (killed, out of memory, or unable to start: worker "
-                "processes re-import the calling script, so a build started from standard input "
-                "needs num_proc=1); finished blocks are kept, rerun with resume=True (--resume)"
+                "processes re-import the calling script, whose top level must be guarded by "
+                "if __name__ == '__main__'); finished blocks are kept, rerun with resume=True (--resume)"
             ) from exc
         except BaseException:  # an error, an interrupt, or the driver stopped early
             self._abort()
@@ -129,13 +149,52 @@ class LocalExecutor:
 
     def close(self) -> None:
         if self._pool is not None:
+            _restart_a_killed_resource_tracker()
             self._pool.shutdown(wait=True)
             self._pool = None
 
     def _abort(self) -> None:
         if self._pool is not None:
+            _restart_a_killed_resource_tracker()
             _stop_workers(self._pool)
             self._pool = None
+
+
+def _restart_a_killed_resource_tracker() -> None:
+    """If multiprocessing's resource tracker (the helper process that frees the pool's
+    semaphores) was killed during the build, start the new one before the pool releases its
+    semaphores, with its stderr on ``/dev/null``: left to itself it restarts later and prints a
+    warning and one traceback per semaphore it never saw (issue 25). The build itself is not
+    affected; one line says what happened."""
+    from multiprocessing import resource_tracker
+
+    tracker = getattr(resource_tracker, "_resource_tracker", None)
+    pid = getattr(tracker, "_pid", None)
+    if pid is None:
+        return
+    try:
+        ended, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # already reaped
+        ended = pid
+    except OSError:
+        return
+    if ended == 0:  # still running
+        return
+    import warnings
+
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        sys.stderr.flush()
+        os.dup2(devnull, 2)  # the new tracker inherits this stderr
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tracker.ensure_running()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    print(f"warning: multiprocessing's resource tracker (process {pid}) was killed during the build and has been "
+          "restarted; the build's files are not affected", file=sys.stderr)
 
 
 def _stop_workers(pool: ProcessPoolExecutor) -> None:

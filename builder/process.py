@@ -12,6 +12,7 @@ rows are the same whatever the executor or the number of workers.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import sys
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Protocol, Sequence
 
+import numpy as np
 import pyarrow as pa
 
 from ximagenet12.builder.layout import block_record, generation_cache_dir, open_part, part_path
@@ -140,6 +142,62 @@ class ProcessOutcome:
     rows: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     resumed_blocks: int = 0
+    #: recorded blocks built again on resume because their samples' bytes changed
+    changed_blocks: int = 0
+
+
+#: Files up to this size are digested whole; a larger one (over the readers' size limit for
+#: any image, :func:`ximagenet12.imageio.max_file_bytes`) by its size and first and last MiB.
+_DIGEST_WHOLE_BYTES = 2 * 1024**3
+
+
+def _feed(h: Any, value: Any) -> None:
+    """Add one argument of an item's ``load`` to a digest: a file path by its bytes, bytes and
+    arrays as they are, anything else by its ``repr`` (options, ids, annotations)."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        h.update(b"b%d:" % len(value))
+        h.update(value)
+    elif isinstance(value, str) and value and os.path.isfile(value):
+        with open(value, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            h.update(b"f%d:" % size)
+            if size > _DIGEST_WHOLE_BYTES:  # beyond any image the reader accepts: it is refused, not built
+                h.update(fh.read(1 << 20))
+                fh.seek(size - (1 << 20))
+                h.update(fh.read(1 << 20))
+            else:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+    elif isinstance(value, np.ndarray):
+        h.update(f"a{value.dtype}{value.shape}:".encode())
+        h.update(np.ascontiguousarray(value).tobytes())
+    elif isinstance(value, (list, tuple)):
+        h.update(b"l%d:" % len(value))
+        for v in value:
+            _feed(h, v)
+    elif isinstance(value, (set, frozenset)):  # its order changes with the hash seed between runs
+        _feed(h, sorted(repr(v) for v in value))
+    else:
+        h.update(f"r{value!r}".encode())
+    h.update(b"\x1e")
+
+
+def content_digest(items: Sequence[SourceItem]) -> str:
+    """A digest of what the samples are made from: every argument of each item's ``load``
+    (a ``functools.partial`` of a reader's loader), files by their *bytes*, not their names,
+    so ``resume`` never reuses a block whose image changed under the same name (issue 25)."""
+    h = hashlib.blake2b(digest_size=16)
+    for item in items:
+        load = item.load
+        func = getattr(load, "func", load)
+        name = f"{getattr(func, '__module__', '')}.{getattr(func, '__qualname__', type(func).__name__)}"
+        h.update(f"{item.class_key}\x1f{item.source_id}\x1f{name}".encode())
+        for value in getattr(load, "args", ()):
+            _feed(h, value)
+        for key, value in sorted((getattr(load, "keywords", None) or {}).items()):
+            h.update(key.encode())
+            _feed(h, value)
+    return h.hexdigest()
 
 
 def worker_setup(plan: BuildPlan, schema: pa.Schema, *, strict: bool) -> WorkerSetup:
@@ -155,14 +213,24 @@ def run_process_stage(plan: BuildPlan, work: Path, executor: Executor, schema: p
         record = block_record(work, block.index)
         if record.is_file():
             done = json.loads(record.read_text(encoding="utf-8"))
-            outcome.skipped += [Skipped(d["source_id"], d["reason"], d["scenario"]) for d in done["skipped"]]
-            outcome.rows += done["rows"]
-            outcome.resumed_blocks += 1
-        else:
-            todo.append(block)
+            # a block is reused only while its samples' bytes are the ones it was built from (issue 25)
+            if done.get("content") == content_digest(plan.items[block.start : block.stop]):
+                outcome.skipped += [Skipped(d["source_id"], d["reason"], d["scenario"]) for d in done["skipped"]]
+                outcome.rows += done["rows"]
+                outcome.resumed_blocks += 1
+                continue
+            outcome.changed_blocks += 1
+        todo.append(block)
     bar = _progress_bar(len(plan.items), len(plan.items) - sum(b.stop - b.start for b in todo), outcome.rows,
                         progress)
-    tasks = (BlockTask(b.index, b.start, plan.items[b.start : b.stop], work) for b in todo)
+    digests: dict[int, str] = {}
+
+    def task(b: Block) -> BlockTask:
+        items = plan.items[b.start : b.stop]
+        digests[b.index] = content_digest(items)  # before the worker reads them: a later change shows on resume
+        return BlockTask(b.index, b.start, items, work)
+
+    tasks = (task(b) for b in todo)
     job = GenerationJob.of(plan, generation_cache_dir(work)) if plan.generative else None
     generated = _generated_stream(executor, job, todo)
     try:
@@ -175,7 +243,8 @@ def run_process_stage(plan: BuildPlan, work: Path, executor: Executor, schema: p
                     _generate_block(job, block, result, work, schema, strict=strict,
                                     generated=next(generated) if generated is not None else None)
                 _write_record(block_record(work, block.index), json.dumps(
-                    {"rows": result.rows, "skipped": [s.to_dict() for s in result.skipped]}).encode())
+                    {"rows": result.rows, "skipped": [s.to_dict() for s in result.skipped],
+                     "content": digests[block.index]}).encode())
                 outcome.skipped += result.skipped
                 outcome.rows += result.rows
                 if bar is not None:

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Iterable, Literal
+
+from ximagenet12.builder.owned import _link_on_the_way, exact_paths, is_exact_path, refuse_links
 
 __all__ = [
     "BUILD_INFO",
@@ -92,26 +94,53 @@ def read_build_info(out: Path) -> dict[str, Any] | None:
     return info if isinstance(info, dict) and info.get("builder") == "ximagenet12" else None
 
 
+class _LegacyShards(str):
+    """``data/<config>/<split>-NNNNN-of-NNNNN.parquet`` of a build from before the ``files``
+    list: matched by that exact shape of name inside that one folder (not a glob)."""
+
+    folder: str
+    split: str
+
+    def __new__(cls, config: str, split: str) -> _LegacyShards:
+        self = super().__new__(cls, f"{DATA_DIR}/{config}/{split}-NNNNN-of-NNNNN.parquet")
+        self.folder, self.split = f"{DATA_DIR}/{config}", split
+        return self
+
+    def matches(self, name: str) -> bool:
+        return re.fullmatch(re.escape(self.split) + r"-\d{5}-of-\d{5}\.parquet", name) is not None
+
+
 def manifest_files(info: dict[str, Any]) -> list[str]:
     """Relative paths of the files a finished build wrote, from its ``build_info.json``.
 
     Builds that predate the ``files`` list wrote the card, ``skipped.jsonl``,
-    ``build_info.json`` and ``data/<config>/<split>-*.parquet`` of their configs.
+    ``build_info.json`` and ``data/<config>/<split>-NNNNN-of-NNNNN.parquet`` of their configs
+    (such an entry matches that shape of name in that folder only). Entries that are not
+    exact relative paths (globs, ``..``, absolute paths) are dropped: they name nothing.
     """
     files = info.get("files")
     if isinstance(files, list) and all(isinstance(f, str) for f in files):
-        return list(files)
+        return exact_paths(files)
     split = str(info.get("split", "train"))
-    legacy = [f"{DATA_DIR}/{c}/{split}-*.parquet" for c in (info.get("rows") or {})]
-    return [*_TOP_FILES, *legacy]
+    configs = [c for c in (info.get("rows") or {}) if is_exact_path(c) and "/" not in c]
+    return [*_TOP_FILES, *(_LegacyShards(c, split) for c in configs)]
 
 
-def _expand(out: Path, patterns: Iterable[str]) -> set[Path]:
+def _expand(out: Path, entries: Iterable[str]) -> set[Path]:
+    """The regular files ``entries`` name in ``out``: exact relative paths only (issue 25: a
+    tampered manifest's ``*``, ``**/*``, ``..`` or absolute path names nothing), never
+    through a symbolic link. Legacy shard names (:func:`manifest_files`) match a fixed
+    pattern of names in their one folder, never a glob."""
     found: set[Path] = set()
-    for pattern in patterns:
-        if ".." in Path(pattern).parts or Path(pattern).is_absolute():
-            continue  # a tampered manifest never reaches outside the folder
-        found.update(p for p in out.glob(pattern) if p.is_file() and not p.is_symlink())
+    for entry in entries:
+        if isinstance(entry, _LegacyShards):
+            folder = out / entry.folder
+            if folder.is_dir() and not folder.is_symlink() and _link_on_the_way(out, entry.folder) is None:
+                found.update(p for p in folder.iterdir() if entry.matches(p.name) and p.is_file() and not p.is_symlink())
+        elif is_exact_path(entry) and _link_on_the_way(out, entry) is None:
+            path = out / entry
+            if path.is_file():
+                found.add(path)
     return found
 
 
@@ -204,6 +233,8 @@ def plan_out_dir(out: Path, *, resume: bool, overwrite: bool, fingerprint: dict[
     """
     if out.exists() and not out.is_dir():
         raise ValueError(f"output path {out} exists and is not a folder")
+    # a link at .cache, the work folder or data/ would make the build write (and clean) a user's folder
+    refuse_links(out, [(WORK_DIR / "state.json").as_posix(), DATA_DIR], what="build into")
     work = out / WORK_DIR
     state = _read_json(work / "state.json")
     info = read_build_info(out)
@@ -234,12 +265,14 @@ def _store_json(path: Any) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else {}
 
 
-def _matches(rel: str, patterns: Iterable[str]) -> bool:
-    """Whether ``rel`` is one of the manifest's paths or globs (a glob's ``*`` stays within one level)."""
-    for pattern in patterns:
-        if ".." in pattern.split("/") or pattern.startswith("/"):
-            continue  # a tampered manifest never reaches outside the folder
-        if rel.count("/") == pattern.count("/") and fnmatchcase(rel, pattern):
+def _matches(rel: str, entries: Iterable[str]) -> bool:
+    """Whether ``rel`` is one of the manifest's exact paths (or a legacy shard name; never a glob)."""
+    for entry in entries:
+        if isinstance(entry, _LegacyShards):
+            folder, _, name = rel.rpartition("/")
+            if folder == entry.folder and entry.matches(name):
+                return True
+        elif entry == rel and is_exact_path(entry):
             return True
     return False
 

@@ -119,6 +119,9 @@ def _run_build(args: argparse.Namespace) -> int:
     except (OSError, RuntimeError) as exc:  # full disk, no permission, folder in use, a worker died: one line
         print(f"ximagenet12 build: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: say how to go on (issue 26)
+        print(_interrupted_line(args.out), file=sys.stderr)
+        return 130
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
@@ -159,6 +162,21 @@ def _leak_check(args: argparse.Namespace) -> None:
                                  device=args.device)
     for line in leak.lines():
         print(f"background leak check: {line}")
+
+
+def _interrupted_line(out: str) -> str:
+    """What an interrupted build prints: whether there is anything to resume, and how."""
+    from ximagenet12.builder.layout import is_previous_build
+    from ximagenet12.storage import destination
+
+    try:
+        resumable = is_previous_build(destination(out))
+    except Exception:  # noqa: BLE001 - an unreachable store: the interrupt still gets its one line
+        resumable = False
+    if resumable:
+        return (f"interrupted: the build in {out} is unfinished; rerun the same command with --resume to continue "
+                "(its finished blocks are kept) or with --overwrite to start again")
+    return f"interrupted: nothing was built in {out}"
 
 
 def _build(args: argparse.Namespace, variants: list, generation: object, executor: object,

@@ -41,6 +41,9 @@ def register(subparsers) -> None:
     p.add_argument("--storage-options", default=None, metavar="JSON", help=DATA_STORAGE_OPTIONS_HELP)
     p.add_argument("--candidates", type=_positive, required=True, metavar="N", help="candidate backgrounds per sample, at most")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (new, empty, or an earlier challenge output)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into a non-empty folder that holds no challenge output; files ximagenet12 did not write "
+                   "are never replaced")
     p.add_argument("--seed", type=int, default=0, help="seed of every sample's candidate order")
     p.add_argument("--batch-size", type=_positive, default=16, help="candidates per forward pass")
     p.add_argument("--mode", choices=("restricted", "strict"), default="restricted",
@@ -63,6 +66,7 @@ def _run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         mode=args.mode, device=args.device, limit=args.limit, backgrounds=args.backgrounds,
         use_library=not args.no_library, license=args.license, progress=not args.no_progress,
+        overwrite=args.overwrite,
     )
     r = result.report
     f = r["forwards"]

@@ -60,7 +60,10 @@ def _common(p: argparse.ArgumentParser, *, batch_default: int, model_help: str) 
                    "(s3://BUCKET/PREFIX)")
     p.add_argument("--storage-options", default=None, metavar="JSON", help=DATA_STORAGE_OPTIONS_HELP)
     p.add_argument("--scenarios", default="all", help="'all' (every config of the data) or comma-separated config names")
-    p.add_argument("--out", required=True, help="report folder to write")
+    p.add_argument("--out", required=True, help="report folder to write (new, empty, or an earlier report of the command)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into a non-empty folder that holds no report of this command; files ximagenet12 did "
+                   "not write are never replaced")
     p.add_argument("--batch-size", type=int, default=batch_default, help=f"images per forward pass (default {batch_default})")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     p.add_argument("--num-workers", type=int, default=None, help="background decode/preprocess threads (default: up to 4)")
@@ -111,11 +114,20 @@ def _run(evaluate, args: argparse.Namespace, **kwargs):
     return evaluate(args.model, data, **kwargs)
 
 
-def _finish(result, out: str, *, push_results: str | None = None) -> int:
+def _check_out(args: argparse.Namespace) -> None:
+    """The report folder is checked before the model runs (issue 25: a user's files are never
+    replaced), and created only when the report is written."""
+    from ximagenet12.builder.owned import OwnedFolder
+    from ximagenet12.evaluation.report import REPORT_FILES
+
+    OwnedFolder.check(args.out, command="evaluate", overwrite=args.overwrite, planned=REPORT_FILES)
+
+
+def _finish(result, out: str, *, overwrite: bool = False, push_results: str | None = None) -> int:
     from ximagenet12.evaluation.classification import summarise
     from ximagenet12.evaluation.report import write_report
 
-    folder = write_report(result, out)
+    folder = write_report(result, out, overwrite=overwrite)
     print(summarise(result.report))
     report = result.report
     if result.failures:
@@ -146,15 +158,17 @@ def _split(text: str | None) -> list[str] | None:
 def _run_evaluate(args: argparse.Namespace) -> int:
     from ximagenet12.evaluation.classification import evaluate_classification
 
+    _check_out(args)
     result = _run(evaluate_classification, args, mode=args.mode, task=args.task,
                   prompt_template=args.prompt_template, **_common_kwargs(args))
-    return _finish(result, args.out, push_results=args.push_results)
+    return _finish(result, args.out, overwrite=args.overwrite, push_results=args.push_results)
 
 
 @_needs_eval_extra("evaluate-segmentation")
 def _run_segmentation(args: argparse.Namespace) -> int:
     from ximagenet12.evaluation.segmentation import evaluate_segmentation
 
+    _check_out(args)
     result = _run(
         evaluate_segmentation,
         args,
@@ -162,14 +176,14 @@ def _run_segmentation(args: argparse.Namespace) -> int:
         background_labels=_split(args.background_labels),
         **_common_kwargs(args),
     )
-    return _finish(result, args.out, push_results=args.push_results)
+    return _finish(result, args.out, overwrite=args.overwrite, push_results=args.push_results)
 
 
 @_needs_eval_extra("analyze")
 def _run_analyze(args: argparse.Namespace) -> int:
     from ximagenet12.evaluation.analysis import analyze_reports
 
-    result = analyze_reports(args.reports, args.out)
+    result = analyze_reports(args.reports, args.out, overwrite=args.overwrite)
     print(f"OLS: {result.formula} ({len(result.data)} observations of {result.metric})")
     print(result.coefficients.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print()
@@ -241,4 +255,7 @@ def register(subparsers) -> None:
     )
     an.add_argument("reports", nargs="+", help="report folders written by evaluate or explain (all over the same dataset)")
     an.add_argument("--out", required=True, help="folder for coefficients/anova CSV and Markdown")
+    an.add_argument("--overwrite", action="store_true",
+                    help="write into a non-empty folder that holds no analysis; files ximagenet12 did not write are "
+                    "never replaced")
     an.set_defaults(func=_run_analyze)

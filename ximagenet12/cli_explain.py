@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shutil
-from pathlib import Path
 
 from ximagenet12.constants import DTYPES
 
@@ -18,9 +16,14 @@ def _run_explain(args: argparse.Namespace) -> int:
     from ximagenet12.explain.report import write_explain_report
     from ximagenet12.explain.runner import explain_classification
 
+    from ximagenet12.builder.owned import OwnedFolder, refuse_links
+    from ximagenet12.explain.report import EXPLAIN_REPORT_FILES
     from ximagenet12.storage import cli_data
 
-    checkpoints = Path(args.out) / CHECKPOINT_DIR
+    # checked before the model runs (issue 25): a user's files are never replaced, no link followed
+    out = OwnedFolder.open(args.out, command="explain", overwrite=args.overwrite, planned=EXPLAIN_REPORT_FILES)
+    refuse_links(out.root, [CHECKPOINT_DIR], what="write into")
+    checkpoints = out.root / CHECKPOINT_DIR
     result = explain_classification(
         args.model, cli_data(args.data, args.storage_options), scenarios=args.scenarios, method=args.method,
         target=args.target,
@@ -29,8 +32,8 @@ def _run_explain(args: argparse.Namespace) -> int:
         overlay_samples=args.overlay_samples, seed=args.seed, n_bootstrap=args.n_bootstrap,
         checkpoint_dir=checkpoints, resume=args.resume, dtype=args.dtype, revision=args.revision,
     )
-    folder = write_explain_report(result, args.out)
-    shutil.rmtree(checkpoints, ignore_errors=True)
+    folder = write_explain_report(result, out)
+    OwnedFolder.open(checkpoints, command="explain-checkpoints").discard()
     report = result.report
     print(f"{'scenario':<28} {'n':>6} {'failed':>6} {'focus':>7} {'area':>7} {'ratio':>7} {'pointing':>8}")
     for config, e in report["scenarios"].items():
@@ -72,7 +75,10 @@ def register(subparsers) -> None:
                    "(s3://BUCKET/PREFIX)")
     p.add_argument("--storage-options", default=None, metavar="JSON", help=DATA_STORAGE_OPTIONS_HELP)
     p.add_argument("--scenarios", default="all", help="'all' or comma-separated config names")
-    p.add_argument("--out", required=True, help="report folder to write")
+    p.add_argument("--out", required=True, help="report folder to write (new, empty, or an earlier explain report)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into a non-empty folder that holds no explain report; files ximagenet12 did not write "
+                   "are never replaced")
     p.add_argument("--method", default="gradcam", help=f"one of {', '.join(METHODS)} (ig for short)")
     p.add_argument("--target", default="true", choices=TARGETS, help="explain the true class or the predicted one")
     p.add_argument("--target-layer", default=None, metavar="MODULE",

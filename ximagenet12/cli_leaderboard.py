@@ -25,7 +25,11 @@ def register(subparsers) -> None:
                     "`explain` folders of the same models, which add worst-case background accuracy / object focus)")
     lb.add_argument("--results", action="append", default=[], metavar="REPO",
                     help="a results repo (Hub dataset id or local folder); repeatable")
-    lb.add_argument("--out", default=None, help="site folder to write (replaced if it is a site already)")
+    lb.add_argument("--out", default=None, help="site folder to write (an earlier site of this command is replaced "
+                    "file by file)")
+    lb.add_argument("--overwrite", action="store_true",
+                    help="write --out / --save-results into a non-empty folder that holds no site / results folder; "
+                    "files ximagenet12 did not write are never replaced")
     lb.add_argument("--data", default=None,
                     help="where the reports' evaluated data lives now, when it moved since the evaluation "
                          "(folder or Hub id; used for the data fingerprint)")
@@ -97,11 +101,12 @@ def _leaderboard(args: argparse.Namespace) -> int:
         attach_companion(entries, folder, data=args.data)
     results = merge_results(results, entries)
     if args.save_results:
-        write_results(results, args.save_results)
+        write_results(results, args.save_results, overwrite=args.overwrite)
         print(f"results repo folder written to {args.save_results}")
     hub_results = [r for r in args.results if not os.path.isdir(r)]
     site, notes = write_site(results, args.out, title=args.title, source=", ".join(args.results) or None,
-                             requests=args.requests, results_repo=hub_results[0] if len(hub_results) == 1 else None)
+                             requests=args.requests, results_repo=hub_results[0] if len(hub_results) == 1 else None,
+                             overwrite=args.overwrite)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     print(f"leaderboard site written to {site} ({len(results.rows)} report(s)); "

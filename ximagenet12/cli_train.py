@@ -32,7 +32,9 @@ SCORE_EXAMPLES = """example:
 def _run_train(args: argparse.Namespace) -> int:
     from ximagenet12.evaluation.classification import summarise
     from ximagenet12.training.api import train
+    from ximagenet12.training.runs import RunFolder
 
+    RunFolder(args.out).check()  # a folder that is not a run is refused before the model loads (issue 25)
     result = train(
         args.model, args.data, out=args.out, protocol=args.protocol, method=args.method, scenarios=args.scenarios,
         folds=args.folds, seed=args.seed, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,

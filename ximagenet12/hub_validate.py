@@ -252,10 +252,14 @@ def scan_folder(folder: str | Path) -> FolderScan:
 
 
 def _only_the_lock(folder: Path, root: Path) -> bool:
-    """Whether ``folder`` holds nothing but the folder lock of a running build or push (said nowhere)."""
+    """Whether ``folder`` holds nothing but ximagenet12's own bookkeeping (said nowhere): the
+    folder lock of a running build or push, an owned folder's manifest and its ``.gitignore``
+    (:mod:`ximagenet12.builder.owned`)."""
+    from ximagenet12.builder.owned import MANIFEST
     from ximagenet12.locking import lock_path
 
-    return [p for p in folder.iterdir()] == [lock_path(root)]
+    ours = {lock_path(root), root / MANIFEST, root / ".cache" / ".gitignore"}
+    return all(p in ours and p.is_file() and not p.is_symlink() for p in folder.iterdir())
 
 
 def _file_refusal(path: Path, real_root: Path) -> str | None:

@@ -85,6 +85,12 @@ __all__ = [
 #: Largest image (width × height) that is decoded: Pillow's decompression-bomb
 #: *error* threshold (2 × ``PIL.Image.MAX_IMAGE_PIXELS`` at its default).
 MAX_IMAGE_PIXELS = 178_956_970
+#: Bytes an image file may take per allowed pixel (16-bit RGBA, uncompressed) ...
+FILE_BYTES_PER_PIXEL = 8
+#: ... plus this much for headers and metadata: a larger file cannot be an image within
+#: ``max_pixels`` and is refused before it is read (a multi-GB sparse file behind a valid
+#: JPEG header must not be read into memory; issue 25).
+FILE_BYTES_SLACK = 64 * 1024 * 1024
 #: The EXIF tag holding the orientation (1 = upright, 2–8 = flips and rotations).
 EXIF_ORIENTATION_TAG = 0x0112
 #: Largest value of a 16-bit sample.
@@ -142,13 +148,26 @@ def _stable(exc: BaseException) -> str:
     return _OBJECT_REPR.sub("", str(exc)).strip() or type(exc).__name__
 
 
-def _read_bytes(data: ImageData, source_id: str, what: str, name: str | None = None) -> bytes:
+def max_file_bytes(max_pixels: int | None) -> int | None:
+    """The largest file that can hold an image of ``max_pixels`` pixels (``None``: no limit)."""
+    return None if max_pixels is None else FILE_BYTES_PER_PIXEL * max_pixels + FILE_BYTES_SLACK
+
+
+def _read_bytes(data: ImageData, source_id: str, what: str, name: str | None = None,
+                max_pixels: int | None = None) -> bytes:
     if isinstance(data, (bytes, bytearray, memoryview)):
         return bytes(data)
     if not isinstance(data, (str, os.PathLike)):
         raise TypeError(f"{what} must be bytes or a path, got {type(data).__name__} (source {source_id})")
+    limit = max_file_bytes(max_pixels)
     try:
-        return Path(data).read_bytes()
+        with open(data, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if limit is not None and size > limit:
+                raise SampleError(source_id, f"{what} file {_describe(data, name)} of {size:,} bytes is over the "
+                                  f"limit of {limit:,} bytes for an image of at most {max_pixels:,} pixels; not read "
+                                  "(raise max_pixels to accept it)")
+            return fh.read()
     except FileNotFoundError:
         raise SampleError(source_id, f"{what} file not found: {_describe(data, name)}") from None
     except OSError as exc:
@@ -187,7 +206,7 @@ def _bomb_error(source_id: str, size: tuple[int, int], limit: int) -> SampleErro
 def _open(data: ImageData, *, source_id: str, max_pixels: int | None, what: str, name: str | None = None
           ) -> Image.Image:
     """Open the file lazily and check its size from the header; no pixel is decoded yet."""
-    fp = io.BytesIO(_read_bytes(data, source_id, what, name))
+    fp = io.BytesIO(_read_bytes(data, source_id, what, name, max_pixels))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:

@@ -137,8 +137,10 @@ def _acquire(path: Path, purpose: str) -> int:
 def folder_lock(folder: str | os.PathLike[str], *, purpose: str = "build") -> Iterator[Path]:
     """Hold an exclusive lock on ``folder`` (created if missing) for the ``with`` block.
 
-    Raises :class:`FolderInUseError` at once when another process holds it, and
-    ``PermissionError`` with a one-line message when the folder cannot be written.
+    Raises :class:`FolderInUseError` at once when another process holds it,
+    ``PermissionError`` with a one-line message when the folder cannot be written, and
+    ``ValueError`` when ``.cache`` is a symbolic link (issue 25; a link at the lock file
+    itself is never followed: ``O_NOFOLLOW``).
     Yields the folder.
     """
     from ximagenet12.storage import StorePath
@@ -149,6 +151,9 @@ def folder_lock(folder: str | os.PathLike[str], *, purpose: str = "build") -> It
         return
     folder = Path(folder)
     path = lock_path(folder)
+    from ximagenet12.builder.owned import refuse_links
+
+    refuse_links(folder, [LOCK_FILE.parent.as_posix()], what="lock")  # .cache: never a lock (or work) through a link
     created = [p for p in (folder, path.parent) if not p.exists()]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -225,17 +225,19 @@ def test_strict_with_workers_stops_and_keeps_no_half_written_file(tmp_path, make
 
 
 def test_workers_that_cannot_start_give_a_clear_error_not_a_hang(tmp_path):
-    # From standard input the spawned workers cannot re-import the calling script and die at
-    # start; a multiprocessing.Pool would replace them forever, the build must stop instead.
+    # A calling script that fails when a spawned worker re-imports it (an unguarded top level):
+    # the workers die at start; a multiprocessing.Pool would replace them forever, the build
+    # must stop instead. (From standard input nothing is re-imported: that build works.)
     import subprocess
     import sys
 
-    code = (
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "if __name__ == '__mp_main__':\n    raise SystemExit('a worker re-imported the script')\n"
         "from ximagenet12.builder import build_dataset\n"
         f"build_dataset(None, {str(tmp_path / 'out')!r}, scenarios=['original'], num_proc=2, progress=False)\n"
     )
-    proc = subprocess.run([sys.executable, "-"], input=code, capture_output=True, text=True, timeout=300,
-                          cwd=tmp_path)
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode != 0
     assert "RuntimeError: a build worker process died" in proc.stderr
-    assert "needs num_proc=1" in proc.stderr
+    assert "must be guarded by if __name__ == '__main__'" in proc.stderr

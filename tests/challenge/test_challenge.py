@@ -130,7 +130,8 @@ def test_fooling_composites_load_as_the_worst_background_config(data, tmp_path):
     assert "config_name: worst_background" in card and "Worst-case background challenge" in card
     for name in ("report.json", "report.md", "curve.png", "samples.jsonl"):
         assert (tmp_path / "out" / name).is_file()
-    assert not (tmp_path / "out" / ".cache").exists()
+    # .cache keeps only the folder's manifest (issue 25): the work part is gone
+    assert sorted(p.name for p in (tmp_path / "out" / ".cache").iterdir()) == [".gitignore", "ximagenet12-output.json"]
 
 
 def test_library_photos_and_ai_background_rows_join_the_pool(data, tmp_path):
@@ -209,7 +210,7 @@ def test_a_model_whose_labels_do_not_map_is_refused_before_any_search(data, tmp_
 
 
 def test_data_without_original_and_a_foreign_out_folder_are_refused(data, tmp_path):
-    with pytest.raises(ValueError, match="refusing to write into .*: it is not empty and holds no earlier challenge report"):
+    with pytest.raises(ValueError, match="refusing to write into .*: it is not empty and holds no ximagenet12 challenge output"):
         (tmp_path / "busy").mkdir()
         (tmp_path / "busy" / "notes.txt").write_text("mine", encoding="utf-8")
         _run(data, tmp_path / "busy")

@@ -47,7 +47,7 @@ def test_every_figure_is_in_range_and_every_scenario_has_cis(lite0_result):
 @pytest.mark.slow
 def test_the_report_folder_holds_every_file(lite0_result, tmp_path, sample_size):
     folder = write_explain_report(lite0_result, tmp_path / "r")
-    assert sorted(p.name for p in folder.iterdir()) == sorted(EXPLAIN_REPORT_FILES)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*EXPLAIN_REPORT_FILES, ".cache"])  # .cache: the manifest
     report = json.loads((folder / "report.json").read_text())
     assert report["task"] == "explanation" and report["metric"] == "object_focus"
     frame = pd.read_parquet(folder / "explanations.parquet")
@@ -133,7 +133,7 @@ def test_cli_rollout_report_and_analyze_it(sample_folder, tiny_vit_dir, tmp_path
     assert rc == 0
     text = capsys.readouterr().out
     assert "only_fg" in text and f"report written to {out}" in text
-    assert sorted(p.name for p in out.iterdir()) == sorted(EXPLAIN_REPORT_FILES)  # checkpoints removed
+    assert sorted(p.name for p in out.iterdir()) == sorted([*EXPLAIN_REPORT_FILES, ".cache"])  # checkpoints removed
     report = json.loads((out / "report.json").read_text())
     assert "switched from 'sdpa' to 'eager'" in report["notes"][0]
     provenance = report["provenance"]  # what ran, as every evaluator report records it

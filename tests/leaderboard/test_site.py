@@ -102,7 +102,7 @@ def test_comparison_of_a_model_with_itself_finds_nothing_and_with_another_finds_
 def test_write_site_refuses_to_replace_a_folder_that_is_not_a_site(tmp_path):
     (tmp_path / "precious").mkdir()
     (tmp_path / "precious" / "thesis.tex").write_text("...")
-    with pytest.raises(ValueError, match=r"exists and is not a leaderboard site: refusing to replace it"):
+    with pytest.raises(ValueError, match=r"refusing to write into .*precious: it is not empty and holds no ximagenet12 leaderboard output"):
         write_site(Results(rows=[{"report_id": "x"}]), tmp_path / "precious")
     with pytest.raises(ValueError, match=r"no report to put on the leaderboard: the results hold no row"):
         write_site(Results(), tmp_path / "site")

@@ -167,10 +167,13 @@ def test_workers_exit_when_the_main_process_dies(tmp_path, sig):
     time.sleep(1.0)  # let them take chunks (each sample takes 2 s)
     main_proc.send_signal(sig)
     main_proc.wait(timeout=60)
-    if sig == signal.SIGTERM:  # stopped like Ctrl-C: one word, exit 130, no temporary file left
+    if sig == signal.SIGTERM:  # stopped like Ctrl-C: one line with the --resume hint, exit 130, no temporary file
         err = main_proc.stderr.read().decode()
         # our own last word; a library may warn above it when the suite's environment differs
-        assert main_proc.returncode == 130 and err.strip().splitlines()[-1:] == ["interrupted"], (main_proc.returncode, err)
+        last = err.strip().splitlines()[-1:]
+        assert main_proc.returncode == 130 and last == [
+            f"interrupted: the build in {out} is unfinished; rerun the same command with --resume to continue "
+            "(its finished blocks are kept) or with --overwrite to start again"], (main_proc.returncode, err)
         assert not _leftovers(out)
     # generous: on a loaded 2-core machine a worker's next check of its parent can take a while;
     # the defect this guards against kept workers alive for minutes

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ximagenet12.builder.build import BuildSummary, ConfigSummary
+from ximagenet12.builder.owned import OwnedFolder
 from ximagenet12.builder.schema import arrow_schema, build_features
 from ximagenet12.builder.worker import Row, result_row
-from ximagenet12.builder.writer import PartWriter, atomic_write_bytes, finalize_parts
+from ximagenet12.builder.writer import PartWriter, finalize_parts
 from ximagenet12.challenge.candidates import SCENARIO, compose
 from ximagenet12.challenge.search import Outcome
 from ximagenet12.engine import ScenarioResult
@@ -24,7 +25,7 @@ from ximagenet12.registry import Scenario, Variant
 from ximagenet12.rng import derive_seed
 from ximagenet12.types import Sample
 
-__all__ = ["REPORT_FILE", "ConfigWriter", "prepare_out_dir", "write_card", "write_report_files", "VARIANT"]
+__all__ = ["REPORT_FILE", "ConfigWriter", "check_out_dir", "prepare_out_dir", "write_card", "write_report_files", "VARIANT"]
 
 REPORT_FILE = "report.json"
 TASK = "worst_background_challenge"
@@ -39,36 +40,34 @@ VARIANT = Variant(
         family="backgrounds_challenge",
     )
 )
-_OWNED = ("data", "README.md", REPORT_FILE, "samples.jsonl", "curve.png", "report.md", ".cache")
+#: What the challenge writes at the top of its folder (``data/worst_background/`` holds the shards).
+_TOP_FILES = ("README.md", REPORT_FILE, "samples.jsonl", "curve.png", "report.md")
+_WORK = ".cache/ximagenet12-challenge"
 
 
-def prepare_out_dir(out: Path) -> None:
-    """Refuse a non-empty folder that is not an earlier challenge output; clear an earlier one."""
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"output path {out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        try:
-            previous = json.loads((out / REPORT_FILE).read_text(encoding="utf-8")).get("task") == TASK
-        except (OSError, ValueError):
-            previous = False
-        if not previous:
-            raise ValueError(f"refusing to write into {out}: it is not empty and holds no earlier challenge report")
-        import shutil
+def check_out_dir(out: Path, *, overwrite: bool = False) -> None:
+    """:func:`prepare_out_dir`'s refusals, with nothing created (before the slow work)."""
+    OwnedFolder.check(out, command="challenge", overwrite=overwrite, planned=_TOP_FILES)
 
-        for name in _OWNED:
-            path = out / name
-            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
+
+def prepare_out_dir(out: Path, *, overwrite: bool = False) -> OwnedFolder:
+    """Take ``out`` as the challenge's owned output folder
+    (:class:`ximagenet12.builder.owned.OwnedFolder`): a non-empty folder holding no earlier
+    challenge output is refused unless ``overwrite``; the files of an earlier challenge are
+    deleted by its manifest, and a file ximagenet12 did not write is never replaced or deleted."""
+    folder = OwnedFolder.open(out, command="challenge", overwrite=overwrite, planned=_TOP_FILES)
+    folder.clear()
+    return folder
 
 
 class ConfigWriter:
     """Streams fooled samples' rows into the ``worst_background`` config."""
 
-    def __init__(self, out: Path, class_names: Sequence[str], *, seed: int, extra: dict[str, Any]):
-        self.out, self.seed, self.extra = out, int(seed), extra
+    def __init__(self, out: OwnedFolder, class_names: Sequence[str], *, seed: int, extra: dict[str, Any]):
+        self.folder, self.out, self.seed, self.extra = out, out.root, int(seed), extra
         self.features = build_features(list(class_names))
         self.schema = arrow_schema(self.features)
-        self._part = out / ".cache" / "ximagenet12-challenge" / f"{SCENARIO}.parquet"
+        self._part = out.claim(f"{_WORK}/{SCENARIO}.parquet")
         self._writer = PartWriter(self._part, self.schema)
         self._pending: list[Row] = []
 
@@ -90,25 +89,35 @@ class ConfigWriter:
             self._pending = []
 
     def finish(self) -> ConfigSummary:
+        """The part as shards, merged in the work folder and moved into ``data/`` by name."""
         self._writer.write(self._pending)
         self._writer.commit()
-        files, rows, nbytes = finalize_parts([self._part], self.out / "data" / SCENARIO, self.schema)
-        import shutil
-
-        shutil.rmtree(self.out / ".cache", ignore_errors=True)
-        return ConfigSummary(SCENARIO, SCENARIO, None, "RGB", rows, nbytes, sum(f.stat().st_size for f in files),
-                             [f.relative_to(self.out).as_posix() for f in files])
+        stage = self.out / _WORK / "final"
+        files, rows, nbytes = finalize_parts([self._part], stage, self.schema)
+        names = []
+        for f in files:
+            rel = f"data/{SCENARIO}/{f.name}"
+            self.folder.write_with(rel, lambda dest, f=f: os.replace(f, dest))
+            names.append(rel)
+        self.folder.remove(f"{_WORK}/{SCENARIO}.parquet")
+        for leftover in (stage, self.out / _WORK):
+            try:
+                leftover.rmdir()
+            except OSError:
+                pass
+        return ConfigSummary(SCENARIO, SCENARIO, None, "RGB", rows, nbytes,
+                             sum((self.out / n).stat().st_size for n in names), names)
 
     def abort(self) -> None:
         self._writer.abort()
 
 
-def write_card(out: Path, config: ConfigSummary, features: Any, *, report: dict, class_keys: Sequence[str],
+def write_card(out: OwnedFolder, config: ConfigSummary, features: Any, *, report: dict, class_keys: Sequence[str],
                class_names: Sequence[str], license: str) -> None:
     """The dataset card, by the builder's renderer, with the challenge described in its notes."""
     from ximagenet12.dataset_card.render import render_card
 
-    summary = BuildSummary(out_dir=out, source=str(report["data"]), seed=report["seed"], split="train",
+    summary = BuildSummary(out_dir=out.root, source=str(report["data"]), seed=report["seed"], split="train",
                            samples=report["n"], classes=list(class_keys), class_names=list(class_names),
                            configs={SCENARIO: config}, skipped=[], elapsed=report["seconds"], license=license)
     notes = (
@@ -122,7 +131,7 @@ def write_card(out: Path, config: ConfigSummary, features: Any, *, report: dict,
     )
     card = render_card(summary, [VARIANT], features, pretty_name="XImageNet-12 worst-case backgrounds",
                        source_notes=notes)
-    atomic_write_bytes(out / "README.md", card.encode("utf-8"))
+    out.write_text("README.md", card)
 
 
 def _curve_plot(report: dict, path: Path) -> None:
@@ -141,10 +150,8 @@ def _curve_plot(report: dict, path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp)
+    fig.savefig(path, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def _fmt(value: float | None) -> str:
@@ -178,8 +185,8 @@ def _markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report_files(out: Path, report: dict, samples: Sequence[dict]) -> None:
-    atomic_write_bytes(out / REPORT_FILE, json.dumps(report, indent=2).encode("utf-8"))
-    atomic_write_bytes(out / "samples.jsonl", "".join(json.dumps(s) + "\n" for s in samples).encode("utf-8"))
-    atomic_write_bytes(out / "report.md", _markdown(report).encode("utf-8"))
-    _curve_plot(report, out / "curve.png")
+def write_report_files(out: OwnedFolder, report: dict, samples: Sequence[dict]) -> None:
+    out.write_text(REPORT_FILE, json.dumps(report, indent=2))
+    out.write_text("samples.jsonl", "".join(json.dumps(s) + "\n" for s in samples))
+    out.write_text("report.md", _markdown(report))
+    out.write_with("curve.png", lambda tmp: _curve_plot(report, tmp))

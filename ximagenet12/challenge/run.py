@@ -11,7 +11,7 @@ from typing import Any, Sequence
 from ximagenet12.backgrounds import BackgroundLibrary
 from ximagenet12.challenge.candidates import Candidate, ChallengeSample, ImageStore
 from ximagenet12.challenge.model import Classifier
-from ximagenet12.challenge.output import ConfigWriter, prepare_out_dir, write_card, write_report_files
+from ximagenet12.challenge.output import ConfigWriter, check_out_dir, prepare_out_dir, write_card, write_report_files
 from ximagenet12.challenge.search import Outcome, check_originals, per_class, search_sample, worst_case_curve
 
 __all__ = ["ChallengeResult", "DEFAULT_BATCH_SIZE", "load_samples", "build_pool", "run_challenge"]
@@ -91,16 +91,19 @@ def run_challenge(model: Any, data: str | os.PathLike, out: str | os.PathLike, *
                   seed: int = 0, batch_size: int = DEFAULT_BATCH_SIZE, mode: str = "restricted",
                   device: str = "auto", limit: int | None = None,
                   backgrounds: BackgroundLibrary | str | os.PathLike | None = None, use_library: bool = True,
-                  license: str = "unknown", progress: bool = True) -> ChallengeResult:
+                  license: str = "unknown", progress: bool = True, overwrite: bool = False) -> ChallengeResult:
     """Search up to ``candidates`` backgrounds per sample of ``data`` for one that fools ``model``.
 
     ``model``: as for ``ximagenet12 evaluate`` (Hub id, directory, ``efficientnet-lite0``,
-    a pipeline or a callable). Writes ``out`` (see :mod:`ximagenet12.challenge.output`).
+    a pipeline or a callable). Writes ``out`` (see :mod:`ximagenet12.challenge.output`), an
+    owned output folder: a non-empty folder holding no earlier challenge is refused unless
+    ``overwrite``, and no file ximagenet12 did not write is ever replaced (issue 25).
     """
     started = time.perf_counter()
     _check(candidates, batch_size)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit must be a positive integer, got {limit!r}")
+    check_out_dir(Path(out), overwrite=overwrite)  # before the data and the model are loaded
     store = ImageStore()
     samples, names, keys = load_samples(data, store, limit=limit)
     classifier = Classifier(model, class_names=names, class_keys=keys, mode=mode, device=device)  # refuses unmappable labels
@@ -108,9 +111,8 @@ def run_challenge(model: Any, data: str | os.PathLike, out: str | os.PathLike, *
         backgrounds = BackgroundLibrary.from_folder(backgrounds)
     library = (backgrounds or BackgroundLibrary.default()) if use_library else None
     pool = build_pool(data, samples, store, library)
-    out = Path(out)
-    prepare_out_dir(out)
-    writer = ConfigWriter(out, names, seed=seed, extra={"model": classifier.name, "mode": mode, "candidates": candidates})
+    folder = prepare_out_dir(Path(out), overwrite=overwrite)
+    writer = ConfigWriter(folder, names, seed=seed, extra={"model": classifier.name, "mode": mode, "candidates": candidates})
     try:
         outcomes = _search_all(samples, store, pool, classifier, writer, candidates=candidates,
                                batch_size=batch_size, seed=seed, progress=progress)
@@ -120,9 +122,9 @@ def run_challenge(model: Any, data: str | os.PathLike, out: str | os.PathLike, *
         raise
     report = _report(outcomes, pool, classifier, names, keys, data=data, candidates=candidates, seed=seed,
                      batch_size=batch_size, seconds=time.perf_counter() - started)
-    write_report_files(out, report, [_sample_record(o) for o in outcomes])
-    write_card(out, config, writer.features, report=report, class_keys=keys, class_names=names, license=license)
-    return ChallengeResult(report, outcomes, out)
+    write_report_files(folder, report, [_sample_record(o) for o in outcomes])
+    write_card(folder, config, writer.features, report=report, class_keys=keys, class_names=names, license=license)
+    return ChallengeResult(report, outcomes, folder.root)
 
 
 def _search_all(samples, store, pool, classifier, writer, *, candidates, batch_size, seed, progress) -> list[Outcome]:

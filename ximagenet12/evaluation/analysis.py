@@ -254,14 +254,26 @@ def _markdown_table(frame, floats: str = "{:.4g}") -> str:
     return "\n".join(lines)
 
 
-def analyze_reports(folders: Sequence[str | os.PathLike], out: str | os.PathLike) -> AnalysisResult:
-    """Read ``report.json`` of each folder, fit, and write CSV + Markdown tables to ``out``."""
+#: What ``analyze`` writes into its folder.
+ANALYSIS_FILES = ("observations.csv", "coefficients.csv", "anova.csv", "coefficients.md", "anova.md", "analysis.md")
+
+
+def analyze_reports(folders: Sequence[str | os.PathLike], out: str | os.PathLike, *,
+                    overwrite: bool = False) -> AnalysisResult:
+    """Read ``report.json`` of each folder, fit, and write CSV + Markdown tables to ``out``.
+
+    ``out`` is an owned output folder (:class:`ximagenet12.builder.owned.OwnedFolder`): a
+    non-empty folder holding no earlier analysis is refused unless ``overwrite``, and a
+    file ximagenet12 did not write is never replaced.
+    """
+    from ximagenet12.builder.owned import OwnedFolder
     from ximagenet12.evaluation.report import read_report
 
     if not folders:
         raise ValueError("name at least one report folder")
     if Path(out).exists() and not Path(out).is_dir():
         raise ValueError(f"--out {os.fspath(out)!r} is an existing file; analyze writes a folder of tables")
+    OwnedFolder.check(out, command="analyze", overwrite=overwrite, planned=ANALYSIS_FILES)  # nothing created yet
     reports = [read_report(f) for f in folders]
     notes = check_comparable(reports, names=[os.fspath(f) for f in folders])
     notes += robustness_notes(reports, names=[os.fspath(f) for f in folders])
@@ -272,11 +284,10 @@ def analyze_reports(folders: Sequence[str | os.PathLike], out: str | os.PathLike
         warnings.warn(note, UserWarning, stacklevel=2)
     result = fit_analysis(frame, metric=metric)
     result.warnings = notes
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out / "observations.csv", index=False)
-    result.coefficients.to_csv(out / "coefficients.csv", index=False)
-    result.anova.to_csv(out / "anova.csv", index=False)
+    folder = OwnedFolder.open(out, command="analyze", overwrite=overwrite, planned=ANALYSIS_FILES)
+    folder.write_with("observations.csv", lambda p: frame.to_csv(p, index=False))
+    folder.write_with("coefficients.csv", lambda p: result.coefficients.to_csv(p, index=False))
+    folder.write_with("anova.csv", lambda p: result.anova.to_csv(p, index=False))
     md = [
         "# Regression analysis",
         "",
@@ -296,7 +307,7 @@ def analyze_reports(folders: Sequence[str | os.PathLike], out: str | os.PathLike
         _markdown_table(result.anova),
         "",
     ]
-    (out / "coefficients.md").write_text(_markdown_table(result.coefficients) + "\n", encoding="utf-8")
-    (out / "anova.md").write_text(_markdown_table(result.anova) + "\n", encoding="utf-8")
-    (out / "analysis.md").write_text("\n".join(md), encoding="utf-8")
+    folder.write_text("coefficients.md", _markdown_table(result.coefficients) + "\n")
+    folder.write_text("anova.md", _markdown_table(result.anova) + "\n")
+    folder.write_text("analysis.md", "\n".join(md))
     return result

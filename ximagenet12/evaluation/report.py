@@ -268,32 +268,28 @@ def read_report(folder: str | os.PathLike) -> dict:
 
 
 # --------------------------------------------------------------------------- writing
-def write_report(result: Any, out: str | os.PathLike) -> Path:
+def write_report(result: Any, out: str | os.PathLike | Any, *, overwrite: bool = False) -> Path:
     """Write every file of :data:`REPORT_FILES` for ``result`` (an ``EvaluationResult``).
 
-    Each file is written under a temporary name and renamed when complete, so a failure
-    half-way never leaves a truncated file under a report file's name.
+    ``out``: a folder, or an :class:`ximagenet12.builder.owned.OwnedFolder` a command has
+    already opened (``evaluate`` opens it before the model runs; ``train`` passes its run
+    folder). A folder holding files ximagenet12 did not write is refused unless
+    ``overwrite``, and no such file is ever replaced (issue 25). Each file is written under a
+    temporary name and renamed when complete, so a failure half-way never leaves a
+    truncated file under a report file's name.
     """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    from ximagenet12.builder.owned import OwnedFolder
+
+    folder = out if isinstance(out, OwnedFolder) else OwnedFolder.open(
+        out, command="evaluate", overwrite=overwrite, planned=REPORT_FILES)
     report = result.report
     text = json.dumps(_json_safe(report), indent=2, ensure_ascii=False) + "\n"
-    _atomic(out / "report.json", lambda p: p.write_text(text, encoding="utf-8"))
-    _atomic(out / "predictions.parquet", lambda p: result.predictions.to_parquet(p, index=False))
-    _atomic(out / "heatmap.png", lambda p: _heatmap(report, p))
-    _atomic(out / "scenarios.png", lambda p: _scenarios_plot(report, p))
-    _atomic(out / "report.md", lambda p: p.write_text(_markdown(report), encoding="utf-8"))
-    return out
-
-
-def _atomic(path: Path, write: Any) -> None:
-    """``write(tmp)`` then rename ``tmp`` to ``path``; the temporary file never outlives a failure."""
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # keeps the suffix: matplotlib picks the format by it
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    folder.write_text("report.json", text)
+    folder.write_with("predictions.parquet", lambda p: result.predictions.to_parquet(p, index=False))
+    folder.write_with("heatmap.png", lambda p: _heatmap(report, p))
+    folder.write_with("scenarios.png", lambda p: _scenarios_plot(report, p))
+    folder.write_text("report.md", _markdown(report))
+    return folder.root
 
 
 def _json_safe(value: Any) -> Any:

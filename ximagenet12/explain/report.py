@@ -26,38 +26,34 @@ __all__ = ["EXPLAIN_REPORT_FILES", "write_explain_report"]
 EXPLAIN_REPORT_FILES = ("report.json", "explanations.parquet", "focus.png", "heatmap.png", "overlays.png", "report.md")
 
 
-def _write(path: Path, payload: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(payload)
-    os.replace(tmp, path)
-
-
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
 
 
-def write_explain_report(result: Any, out: str | os.PathLike) -> Path:
-    """Write :data:`EXPLAIN_REPORT_FILES` for ``result`` (an ``ExplainResult``) into ``out``."""
+def write_explain_report(result: Any, out: str | os.PathLike | Any, *, overwrite: bool = False) -> Path:
+    """Write :data:`EXPLAIN_REPORT_FILES` for ``result`` (an ``ExplainResult``) into ``out``.
+
+    ``out``: a folder or an :class:`ximagenet12.builder.owned.OwnedFolder` the command opened
+    before the run; a folder holding files ximagenet12 did not write is refused unless
+    ``overwrite``, and no such file is ever replaced (issue 25)."""
+    from ximagenet12.builder.owned import OwnedFolder
     from ximagenet12.evaluation.report import _heatmap, _json_safe, _pyplot
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    folder = out if isinstance(out, OwnedFolder) else OwnedFolder.open(
+        out, command="explain", overwrite=overwrite, planned=EXPLAIN_REPORT_FILES)
     report = result.report
-    _write(out / "report.json", (json.dumps(_json_safe(report), indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
-    buf = io.BytesIO()
-    result.explanations.to_parquet(buf, index=False)
-    _write(out / "explanations.parquet", buf.getvalue())
+    folder.write_text("report.json", json.dumps(_json_safe(report), indent=2, ensure_ascii=False) + "\n")
+    folder.write_with("explanations.parquet", lambda p: result.explanations.to_parquet(p, index=False))
     plt = _pyplot()
-    _write(out / "focus.png", _png(_focus_plot(plt, report)))
-    tmp = out / f".heatmap.png.tmp-{os.getpid()}.png"
-    _heatmap({**report, "mode": report.get("method")}, tmp)  # the evaluator's density map, focus in [0, 1]
-    os.replace(tmp, out / "heatmap.png")
-    _write(out / "overlays.png", _png(_overlay_grid(plt, report, result.overlays)))
+    folder.write_bytes("focus.png", _png(_focus_plot(plt, report)))
+    # the evaluator's density map, focus in [0, 1]
+    folder.write_with("heatmap.png", lambda p: _heatmap({**report, "mode": report.get("method")}, p))
+    folder.write_bytes("overlays.png", _png(_overlay_grid(plt, report, result.overlays)))
     plt.close("all")
-    _write(out / "report.md", _markdown(report).encode("utf-8"))
-    return out
+    folder.write_text("report.md", _markdown(report))
+    return folder.root
 
 
 def _focus_plot(plt, report: dict):

@@ -306,6 +306,10 @@ class _Checkpoints:
         self.resumed: list[str] = []
         if self.folder is None:
             return
+        from ximagenet12.builder.owned import OwnedFolder
+
+        # an owned folder (issue 25): only files a run wrote are ever deleted, never through a link
+        self.owned = OwnedFolder.open(self.folder, command="explain-checkpoints", planned=[_SETTINGS])
         saved = self.folder / _SETTINGS
         if resume and saved.is_file():
             old = json.loads(saved.read_text(encoding="utf-8"))
@@ -315,12 +319,14 @@ class _Checkpoints:
                     f"cannot resume from {str(self.folder)!r}: it was written with other settings "
                     f"({', '.join(changed)} differ); run without --resume to start again"
                 )
-        elif self.folder.is_dir():
-            for old_file in self.folder.iterdir():  # only what this class writes
-                if old_file.is_file() and (old_file.suffix in (".parquet", ".npz", ".json") or ".tmp-" in old_file.name):
-                    old_file.unlink()
-        self.folder.mkdir(parents=True, exist_ok=True)
-        _write_atomic(saved, json.dumps(settings, indent=2).encode("utf-8"))
+        else:
+            self.owned.clear()
+        self.owned.write_text(_SETTINGS, json.dumps(settings, indent=2))
+
+    def discard(self) -> None:
+        """Remove the checkpoints (the run is finished and its report written)."""
+        if self.folder is not None:
+            self.owned.discard()
 
     def load(self, config: str):
         if self.folder is None:
@@ -348,20 +354,14 @@ class _Checkpoints:
         frame, overlays, failures, seconds = done
         buf = io.BytesIO()
         frame.to_parquet(buf, index=False)
-        _write_atomic(self.folder / f"{config}.parquet", buf.getvalue())
+        self.owned.write_bytes(f"{config}.parquet", buf.getvalue())
         arrays: dict[str, np.ndarray] = {}
         for i, o in enumerate(overlays):
             arrays.update({f"image{i}": o.image, f"mask{i}": o.mask, f"attr{i}": o.attribution})
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)
-        _write_atomic(self.folder / f"{config}.npz", buf.getvalue())
+        self.owned.write_bytes(f"{config}.npz", buf.getvalue())
         info = {"failures": failures, "seconds": seconds, "overlays": [
             {"source_id": o.source_id, "object_focus": o.object_focus, "correct": bool(o.correct),
              "class_key": o.class_key} for o in overlays]}
-        _write_atomic(self.folder / f"{config}.json", json.dumps(info).encode("utf-8"))  # last: marks it done
-
-
-def _write_atomic(path: Path, payload: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(payload)
-    os.replace(tmp, path)
+        self.owned.write_bytes(f"{config}.json", json.dumps(info).encode("utf-8"))  # last: marks it done

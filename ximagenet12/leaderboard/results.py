@@ -28,6 +28,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -316,35 +317,42 @@ def _features(schema: pa.Schema):
     return datasets.Features.from_arrow_schema(schema)
 
 
-def _write_parquet(table: pa.Table, path: Path, *, schema: pa.Schema | None = None) -> None:
-    """Through ``datasets``, so the file carries the feature metadata the Hub viewer needs."""
+def _write_parquet(table: pa.Table, folder: Any, rel: str, *, schema: pa.Schema | None = None) -> None:
+    """Through ``datasets``, so the file carries the feature metadata the Hub viewer needs;
+    under a temporary name, renamed when complete (``folder``: an ``OwnedFolder``)."""
     import datasets
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
     features = _features(schema) if schema is not None else None
-    datasets.Dataset(table, info=datasets.DatasetInfo(features=features) if features else None).to_parquet(
-        str(tmp), batch_size=_ROWS_PER_GROUP)
-    os.replace(tmp, path)  # never a half-written file under the final name
+    folder.write_with(rel, lambda tmp: datasets.Dataset(
+        table, info=datasets.DatasetInfo(features=features) if features else None).to_parquet(
+        str(tmp), batch_size=_ROWS_PER_GROUP))
 
 
-def write_results(results: Results, folder: str | os.PathLike) -> Path:
-    """Write ``results`` as a results repo folder (see :mod:`ximagenet12.leaderboard.schema`)."""
-    root = Path(folder)
-    root.mkdir(parents=True, exist_ok=True)
+def write_results(results: Results, folder: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write ``results`` as a results repo folder (see :mod:`ximagenet12.leaderboard.schema`).
+
+    ``folder`` is an owned output folder (:class:`ximagenet12.builder.owned.OwnedFolder`): a
+    non-empty folder holding no results folder written by ximagenet12 is refused unless
+    ``overwrite``, and a file ximagenet12 did not write is never replaced."""
+    from ximagenet12.builder.owned import OwnedFolder
+
+    planned = [RESULTS_FILE, "README.md",
+               *(f"data/{PREDICTIONS_CONFIG}/{rid}.parquet" for rid in results.predictions),
+               *(f"data/{FIGURES_CONFIG}/{rid}.parquet" for rid in results.figures)]
+    out = OwnedFolder.open(folder, command="leaderboard-results", overwrite=overwrite, planned=planned)
     table = pa.Table.from_pylist(results.rows, schema=RESULTS_SCHEMA)
-    _write_parquet(table, root / RESULTS_FILE)
+    _write_parquet(table, out, RESULTS_FILE)
     for report_id, outcomes in results.predictions.items():
-        target = root / "data" / PREDICTIONS_CONFIG / f"{report_id}.parquet"
-        if not target.is_file():
-            _write_parquet(outcomes, target)
+        rel = f"data/{PREDICTIONS_CONFIG}/{report_id}.parquet"
+        if not (out.owns(rel) and (out.root / rel).is_file()):  # predictions of a report never change
+            _write_parquet(outcomes, out, rel)
     for report_id, figures in results.figures.items():  # the Hub takes parquet only: PNG bytes in an Image column
         rows = [{"report_id": report_id, "name": name, "image": {"bytes": Path(src).read_bytes(), "path": None}}
                 for name, src in figures.items()]
-        _write_parquet(pa.Table.from_pylist(rows, schema=FIGURES_SCHEMA),
-                       root / "data" / FIGURES_CONFIG / f"{report_id}.parquet", schema=FIGURES_SCHEMA)
-    (root / "README.md").write_text(_card(results), encoding="utf-8")
-    return root
+        _write_parquet(pa.Table.from_pylist(rows, schema=FIGURES_SCHEMA), out,
+                       f"data/{FIGURES_CONFIG}/{report_id}.parquet", schema=FIGURES_SCHEMA)
+    out.write_text("README.md", _card(results))
+    return out.root
 
 
 def _check_card(root: Path, where: str) -> None:

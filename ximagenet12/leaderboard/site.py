@@ -128,23 +128,26 @@ def _severity_frame(frame, scenarios: list[str]):
 
 
 def write_site(results: Results, out: str | os.PathLike, *, title: str = "XImageNet-12 leaderboard",
-               source: str | None = None, overwrite: bool = True, requests: str | None = None,
+               source: str | None = None, overwrite: bool = False, requests: str | None = None,
                results_repo: str | None = None) -> tuple[Path, list[str]]:
     """Write the site for ``results`` to ``out``; returns the folder and the tables' notes.
 
+    ``out`` is an owned output folder (:class:`ximagenet12.builder.owned.OwnedFolder`): an
+    earlier site written by this command is replaced file by file (its files no longer
+    needed are deleted, by its manifest); a non-empty folder holding no site is refused
+    unless ``overwrite``, and a file ximagenet12 did not write is never replaced or deleted.
     ``requests`` (a requests repo id) adds the submission form and the request status to the
-    app; ``results_repo`` is the results repo the form checks for revisions already evaluated."""
+    app; ``results_repo`` is the results repo the form checks for revisions already evaluated.
+    """
+    from ximagenet12.builder.owned import OwnedFolder
     from ximagenet12.hub_validate import card_text
 
     out = Path(out)
     card_text(title)  # the Space card's title: a line break or control character is refused before any work
     if not results.rows:
         raise ValueError("no report to put on the leaderboard: the results hold no row")
-    if out.exists() and not (out / "leaderboard.json").is_file() and any(out.iterdir()):
-        raise ValueError(f"{str(out)!r} exists and is not a leaderboard site: refusing to replace it")
-    if out.exists() and not overwrite:
-        raise ValueError(f"{str(out)!r} exists (pass overwrite=True to replace it)")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    folder = OwnedFolder.open(out, command="leaderboard", overwrite=overwrite,
+                              planned=["leaderboard.json", "app.py", "requirements.txt", "README.md"])
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
         boards = _write_boards(results, tmp)
@@ -164,11 +167,13 @@ def write_site(results: Results, out: str | os.PathLike, *, title: str = "XImage
             reqs.append(f"ximagenet12[leaderboard]>={__version__}")
         (tmp / "requirements.txt").write_text("\n".join(reqs) + "\n", encoding="utf-8")
         (tmp / "README.md").write_text(_card(title), encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
+        staged = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
+        for rel in staged:  # every file is checked before the folder is changed
+            folder._check(rel)
+        folder.clear(keep=set(staged).__contains__)  # files of the earlier site no longer needed
+        for rel in [r for r in staged if r != "leaderboard.json"] + ["leaderboard.json"]:  # the site's index last
+            folder.write_with(rel, lambda dest, rel=rel: os.replace(tmp / rel, dest))
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
     notes = [n for b in boards for n in b["notes"]]
     return out, notes

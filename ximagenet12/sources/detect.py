@@ -51,6 +51,24 @@ def _unsupported(spec: Any, why: str) -> ValueError:
     return ValueError(f"cannot tell what kind of source {spec} is ({why}). Supported layouts:\n{layouts}")
 
 
+def _load_saved(path: Path) -> Any:
+    """``datasets.load_from_disk`` of a saved dataset, refusing one with no rows in one line
+    (``datasets`` itself fails on it with an ``IndexError`` deep in its table code)."""
+    import datasets
+
+    states = [path / "state.json"] if (path / "state.json").is_file() else sorted(path.glob("*/state.json"))
+    for state in states:
+        try:
+            files = json.loads(state.read_text(encoding="utf-8")).get("_data_files")
+        except (OSError, ValueError, AttributeError):
+            raise ValueError(f"{state}: not a readable saved Hugging Face dataset state (expected JSON with "
+                             "'_data_files')") from None
+        if isinstance(files, list) and not files:
+            split = "" if state.parent == path else f" (split {state.parent.name!r})"
+            raise ValueError(f"{path} is a saved Hugging Face dataset with 0 rows{split}: there is nothing to build")
+    return datasets.load_from_disk(str(path))
+
+
 def open_source(spec: str | os.PathLike | Any, **kw: Any) -> Source:
     """Open ``spec`` with the reader its layout calls for; ``kw`` go to that reader.
 
@@ -110,7 +128,8 @@ def open_source(spec: str | os.PathLike | Any, **kw: Any) -> Source:
 
         from ximagenet12.sources.hf import HFDatasetSource
 
-        return HFDatasetSource(datasets.load_from_disk(str(path)), **kw)
+        kw.setdefault("root", path)  # a row's file path is read only inside this folder
+        return HFDatasetSource(_load_saved(path), **kw)
     top_json = sorted(path.glob("*.json")) + sorted((path / "annotations").glob("*.json"))
     coco = [(p, doc) for p in top_json if (doc := _coco_doc(p)) is not None]
     if len(coco) == 1:

@@ -23,8 +23,11 @@ With ``auto_mask`` (a :class:`~ximagenet12.sources.automask.MaskMaker`; ``build
 --auto-mask`` on a saved dataset folder), no mask column is read: each row's mask is made
 by the maker from the centred box, in the worker that loads the row.
 
-Recorded in ``skipped``: rows without an image, a mask or a label, and rows whose
-id is shared with another row.
+Recorded in ``skipped``: rows without an image, a mask or a label, rows whose
+id is shared with another row, and rows whose image or mask has no embedded bytes but a
+file path outside ``root`` (the saved dataset's folder; links resolved): a source never
+makes the build read files beyond its own folder (issue 25). An in-memory dataset has no
+folder: its path-only rows are read only when ``root=`` names one.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from functools import partial
-from pathlib import PurePosixPath
+import os
+from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
 import numpy as np
@@ -96,15 +100,34 @@ def _encoded(value: Any) -> bytes | str | None:
     return value.get("bytes") or value.get("path") or None
 
 
-def _encoded_info(column: Any) -> tuple[list[bool], list[str | None]]:
+def _encoded_info(column: Any) -> tuple[list[bool], list[str | None], list[bool]]:
     """For an undecoded ``Image`` column (Arrow struct of bytes and path): whether
-    each row has bytes or a path, and the paths, without copying the bytes."""
+    each row has bytes or a path, the paths, and whether each row has bytes, without
+    copying the bytes."""
     import pyarrow.compute as pc
 
     array = column.combine_chunks() if hasattr(column, "combine_chunks") else column
     data, path = pc.struct_field(array, "bytes"), pc.struct_field(array, "path")
     present = pc.and_(array.is_valid(), pc.or_(data.is_valid(), path.is_valid()))
-    return present.to_pylist(), path.to_pylist()
+    has_bytes = pc.and_(array.is_valid(), data.is_valid())
+    return present.to_pylist(), path.to_pylist(), has_bytes.to_pylist()
+
+
+def _path_problem(path: str, root: Path | None, *, what: str, row: int) -> str | None:
+    """Why a row's file path (no embedded bytes) is not read: paths are read only inside the
+    source's own folder (``root``, links resolved), as the evaluator does (issue 25)."""
+    shown = path if len(path) <= 120 else path[:120] + "..."
+    if root is None:
+        return (f"{what} of row {row} has no embedded bytes, only a path ({shown!r}); paths are read only inside "
+                "the dataset's folder (open a saved dataset by its folder, or pass root=)")
+    target = Path(path) if Path(path).is_absolute() else root / path
+    try:
+        inside = target.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):
+        inside = False
+    if not inside:
+        return f"{what} path {shown!r} of row {row} lies outside the dataset folder {root}; not read"
+    return None
 
 
 @dataclass(frozen=True)
@@ -117,19 +140,23 @@ class _Columns:
 
 
 def _list_rows(
-    meta: Any, columns: _Columns, label_names: list[str] | None, default_class: str
+    meta: Any, columns: _Columns, label_names: list[str] | None, default_class: str, root: Path | None = None
 ) -> tuple[list[tuple[int, str | None, str | None, str | None]], dict[int, str]]:
     """Every row as (row, class key, id, path stem), read in Arrow batches without the
     image bytes, and why rows cannot be used (row -> reason)."""
     rows: list[tuple[int, str | None, str | None, str | None]] = []
     problems: dict[int, str] = {}
     offset = 0
+    if len(meta) == 0:  # datasets' batch iterator fails on a table of no rows
+        return rows, problems
     for batch in meta.iter(batch_size=_LIST_BATCH):
-        image_present, paths = _encoded_info(batch.column(columns.image))
+        image_present, paths, image_bytes = _encoded_info(batch.column(columns.image))
+        mask_paths: list[str | None] = [None] * batch.num_rows
+        mask_bytes = [True] * batch.num_rows
         if columns.mask is None:
             mask_present = [True] * batch.num_rows
         elif columns.mask_is_image:
-            mask_present, _ = _encoded_info(batch.column(columns.mask))
+            mask_present, mask_paths, mask_bytes = _encoded_info(batch.column(columns.mask))
         else:
             mask_present = batch.column(columns.mask).is_valid().to_pylist()
         labels = batch.column(columns.label).to_pylist() if columns.label is not None else [None] * batch.num_rows
@@ -142,6 +169,10 @@ def _list_rows(
                 problems[row] = f"mask missing (row {row} has no {columns.mask!r} value)"
             elif columns.label is not None and label is None:
                 problems[row] = f"label missing (row {row} has no {columns.label!r} value)"
+            elif not image_bytes[j] and (why := _path_problem(str(path), root, what="image", row=row)):
+                problems[row] = why
+            elif not mask_bytes[j] and (why := _path_problem(str(mask_paths[j]), root, what="mask", row=row)):
+                problems[row] = why
             if columns.label is None:
                 key = default_class
             elif label is None:
@@ -172,6 +203,7 @@ class HFDatasetSource(Source):
         options: LoadOptions | None = None,
         name: str | None = None,
         auto_mask: Any = None,
+        root: str | os.PathLike[str] | None = None,
     ):
         import datasets
 
@@ -209,7 +241,9 @@ class HFDatasetSource(Source):
         label_names = label_feature.names if isinstance(label_feature, datasets.ClassLabel) else None
 
         columns = _Columns(image_column, mask_column, label_column, id_column, self._mask_is_image)
-        rows, problems = _list_rows(encoded.with_format("arrow"), columns, label_names, default_class)
+        #: the only folder a row's file path (a row without embedded bytes) may be read from
+        self.root = Path(root) if root is not None else None
+        rows, problems = _list_rows(encoded.with_format("arrow"), columns, label_names, default_class, self.root)
         skipped: list[Skipped] = []
 
         stems = [stem for *_, stem in rows]

@@ -86,5 +86,5 @@ def train(
         if on_ray is not None:
             on_ray.close()
     result = assemble(ctx, provenance=provenance, robustness_config=robustness_config)
-    write_training_report(result, out)
+    write_training_report(result, ctx.folder)
     return result

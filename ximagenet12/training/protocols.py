@@ -31,7 +31,7 @@ from ximagenet12.training.backbone import LoadedModel, decode_all, extract_featu
 from ximagenet12.training.data import SourceTable, load_images, read_sources
 from ximagenet12.training.finetune import MIXED_PRECISION, FinetuneOptions, ImageDataset, finetune
 from ximagenet12.training.probe import DEFAULT_C, fit_probe
-from ximagenet12.training.runs import RunFolder, atomic_write_text
+from ximagenet12.training.runs import RunFolder
 
 __all__ = ["PROTOCOLS", "METHODS", "DEFAULT_FOLDS", "TrainSettings", "RunContext", "check_settings", "prepare_run",
            "run_folds", "prediction_frame", "finetune_job"]
@@ -351,7 +351,7 @@ def _train_ex1(ctx: RunContext) -> None:
     rows, ok = _decoded_rows(ctx, D.ORIGINAL, record=False)  # recorded when its test part is scored
     fold_rows = F.fold_of_rows(rows.source_ids, ctx.folds, config=D.ORIGINAL)
     info, _ = _train_fold(ctx, rows, (fold_rows != EX1_TEST_FOLD) & ok, None, EX1_TEST_FOLD, _initial_state(ctx))
-    atomic_write_text(ctx.folder.path / "ex1_training.json", json.dumps(info, indent=2))
+    ctx.folder.write_text("ex1_training.json", json.dumps(info, indent=2))
     ctx.folder.save_model(ctx.folder.model_dir(), ctx.loaded.model, ctx.loaded.processor)
 
 

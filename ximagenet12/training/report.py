@@ -156,10 +156,15 @@ def _training_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def write_training_report(result: EvaluationResult, out: str | Path) -> Path:
-    """The evaluator's report files, plus ``curves.png`` and a training section in ``report.md``."""
-    folder = write_report(result, out)
-    _curves_plot(result.report, folder / "curves.png")
-    with open(folder / "report.md", "a", encoding="utf-8") as fh:
-        fh.write(_training_markdown(result.report))
+def write_training_report(result: EvaluationResult, out: Any) -> Path:
+    """The evaluator's report files, plus ``curves.png`` and a training section in ``report.md``.
+
+    ``out``: the run's :class:`ximagenet12.training.runs.RunFolder` (its owned folder takes
+    the files), or a folder path (opened as the ``train`` command's owned folder)."""
+    from ximagenet12.builder.owned import OwnedFolder
+
+    owned = getattr(out, "owned", None) or OwnedFolder.open(out, command="train")
+    folder = write_report(result, owned)
+    owned.write_with("curves.png", lambda p: _curves_plot(result.report, p))
+    owned.write_text("report.md", (folder / "report.md").read_text(encoding="utf-8") + _training_markdown(result.report))
     return folder

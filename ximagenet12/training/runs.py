@@ -50,19 +50,62 @@ def atomic_write_text(path: Path, text: str) -> None:
             os.unlink(tmp)
 
 
+#: Files at the top of a run folder (the evaluator's report files come on top).
+TOP_FILES = ("run.json", "folds.json", "ex1_training.json", "curves.png")
+#: Sub-folders a run writes into: never a link (issue 25).
+SUB_FOLDERS = ("folds", "features", "failures", "model", "models", "tmp")
+
+
 class RunFolder:
-    """One run's folder (see the module docstring)."""
+    """One run's folder (see the module docstring): an owned output folder
+    (:class:`ximagenet12.builder.owned.OwnedFolder`, command ``train``), so a folder holding
+    another tool's files is refused, no link in it is followed, and its files (but the saved
+    models, written whole by ``save_pretrained``) are written through the folder's manifest."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        self.owned: Any = None
+
+    def check(self) -> None:
+        """The folder's refusals (not a folder, another tool's files, a link), with nothing
+        created: the CLI calls it before the model is loaded."""
+        self._open(exists=(self.path / "run.json").is_file(), create=False)
+
+    def _open(self, *, exists: bool, create: bool = True) -> None:
+        """Take the folder (``exists``: it holds a run of this project, maybe from before manifests)."""
+        from ximagenet12.builder.owned import MANIFEST, OwnedFolder, refuse_links
+        from ximagenet12.evaluation.report import REPORT_FILES
+
+        if self.path.exists() and not self.path.is_dir():
+            raise ValueError(f"--out {str(self.path)!r} exists and is not a folder")
+        if not exists and self.path.is_dir() and any(self.path.iterdir()) and not (self.path / ".cache").is_dir():
+            raise ValueError(f"--out {str(self.path)!r} is a non-empty folder that holds no run (no run.json)")
+        legacy = exists and not (self.path / MANIFEST).is_file()
+        owned = (OwnedFolder.open if create else OwnedFolder.check)(
+            self.path, command="train", overwrite=legacy, planned=() if legacy else (*TOP_FILES, *REPORT_FILES))
+        if not create:
+            refuse_links(self.path, SUB_FOLDERS, what="write into")
+            return
+        self.owned = owned
+        if legacy:  # a run folder from before manifests: its own files are the run's
+            for name in (*TOP_FILES, *REPORT_FILES):
+                if (self.path / name).is_file() and not (self.path / name).is_symlink():
+                    self.owned.claim(name)
+        refuse_links(self.path, SUB_FOLDERS, what="write into")
+
+    def write_text(self, rel: str, text: str) -> None:
+        """A file of the run, through its manifest (temporary name, then rename)."""
+        if self.owned is None:  # a worker's view of the folder (Ray): the run's main process opened it
+            atomic_write_text(self.path / rel, text)
+        else:
+            self.owned.write_text(rel, text)
 
     # ----------------------------------------------------------------- settings
     def start(self, settings: Mapping[str, Any], folds: Mapping[str, int]) -> bool:
         """Write ``run.json``/``folds.json``, or check that they match; ``True`` if resuming."""
         run_json = self.path / "run.json"
         settings = json.loads(json.dumps(dict(settings)))  # tuples as JSON lists, as run.json holds them
-        if self.path.exists() and not self.path.is_dir():
-            raise ValueError(f"--out {str(self.path)!r} exists and is not a folder")
+        self._open(exists=run_json.is_file())
         if run_json.is_file():
             old = json.loads(run_json.read_text(encoding="utf-8"))
             diff = [k for k in RESUME_KEYS if old.get("settings", {}).get(k) != settings.get(k)]
@@ -76,17 +119,15 @@ class RunFolder:
             if saved != dict(folds):
                 raise ValueError(f"--out {str(self.path)!r} holds another fold assignment (the data changed?)")
             return True
-        elif self.path.is_dir() and any(self.path.iterdir()):
-            raise ValueError(f"--out {str(self.path)!r} is a non-empty folder that holds no run (no run.json)")
-        atomic_write_text(self.path / "folds.json", json.dumps(dict(folds), indent=0, sort_keys=True))
-        atomic_write_text(run_json, json.dumps({"settings": dict(settings)}, indent=2))
+        self.write_text("folds.json", json.dumps(dict(folds), indent=0, sort_keys=True))
+        self.write_text("run.json", json.dumps({"settings": dict(settings)}, indent=2))
         return False
 
     def update_run_json(self, **fields: Any) -> None:
         run_json = self.path / "run.json"
         doc = json.loads(run_json.read_text(encoding="utf-8"))
         doc.update(fields)
-        atomic_write_text(run_json, json.dumps(doc, indent=2, default=str))
+        self.write_text("run.json", json.dumps(doc, indent=2, default=str))
 
     # ----------------------------------------------------------------- folds
     def _fold_base(self, config: str, fold: int) -> Path:
@@ -96,17 +137,26 @@ class RunFolder:
         return self._fold_base(config, fold).with_suffix(".json").is_file()
 
     def write_fold(self, config: str, fold: int, result: Mapping[str, Any], predictions) -> None:
-        base = self._fold_base(config, fold)
-        base.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{base.name}-", suffix=".parquet", dir=base.parent)
+        rel = self._fold_base(config, fold).relative_to(self.path).as_posix()
+        self._write(f"{rel}.parquet", lambda tmp: predictions.to_parquet(tmp, index=False))
+        self._write(f"{rel}.json", lambda tmp: tmp.write_text(json.dumps(dict(result), indent=2), encoding="utf-8"))
+
+    def _write(self, rel: str, write: Any) -> None:
+        """One file of the run: through the run's manifest (temporary name, then rename); in a
+        Ray worker, which has no manifest of its own, through a temporary name as well."""
+        if self.owned is not None:
+            self.owned.write_with(rel, write)
+            return
+        path = self.path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
         os.close(fd)
         try:
-            predictions.to_parquet(tmp, index=False)
-            os.replace(tmp, base.with_suffix(".parquet"))
+            write(Path(tmp))
+            os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-        atomic_write_text(base.with_suffix(".json"), json.dumps(dict(result), indent=2))
 
     def read_fold(self, config: str, fold: int):
         import pandas as pd
@@ -120,16 +170,8 @@ class RunFolder:
         return self.path / "features" / f"{config}.npz"
 
     def save_features(self, config: str, **arrays: np.ndarray) -> None:
-        path = self.features_path(config)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".npz", dir=path.parent)
-        os.close(fd)
-        try:
-            np.savez(tmp, **arrays)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        rel = self.features_path(config).relative_to(self.path).as_posix()
+        self._write(rel, lambda tmp: np.savez(tmp, **arrays))
 
     def load_features(self, config: str) -> dict[str, np.ndarray] | None:
         path = self.features_path(config)
@@ -140,7 +182,8 @@ class RunFolder:
 
     # ----------------------------------------------------------------- decode failures
     def save_failures(self, config: str, failures: list[dict]) -> None:
-        atomic_write_text(self.path / "failures" / f"{config}.json", json.dumps(failures, indent=1))
+        self._write(f"failures/{config}.json",
+                    lambda tmp: tmp.write_text(json.dumps(failures, indent=1), encoding="utf-8"))
 
     def load_failures(self, config: str) -> list[dict] | None:
         path = self.path / "failures" / f"{config}.json"

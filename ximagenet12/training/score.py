@@ -36,7 +36,7 @@ from typing import Any, Sequence
 
 from ximagenet12.evaluation.report import read_report, robustness_scenarios
 
-__all__ = ["SCORE_CONFIGS", "FORMULA_INTERNAL", "score_runs", "format_score"]
+__all__ = ["SCORE_CONFIGS", "FORMULA_INTERNAL", "score_runs", "format_score", "write_score"]
 
 SCORE_CONFIGS: tuple[str, ...] = ("table3", "formula")
 #: Internal terms the ``formula`` configuration can take: object classes (SPEC §6, default) or the ex2 scenarios.
@@ -203,15 +203,37 @@ def score_runs(
         "scores": results,
     }
     if out is not None:
-        path = Path(out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")  # renamed when complete: never half a score under its name
-        try:
-            tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_score(doc, out)
     return doc
+
+
+def write_score(doc: dict, out: str | os.PathLike) -> Path:
+    """Write the score JSON to ``out`` under a temporary name, then rename (issue 25): a file
+    that is not an earlier score of this command, a folder or a symbolic link is refused,
+    never replaced."""
+    path = Path(out)
+    if path.is_symlink():
+        raise ValueError(f"refusing to write the score to {path}: it is a symbolic link; ximagenet12 never writes "
+                         "through a link")
+    if path.exists():
+        if not path.is_file():
+            raise ValueError(f"refusing to write the score to {path}: it exists and is not a file")
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            old = None
+        if not (isinstance(old, dict) and {"runs", "scores"} <= set(old)):
+            raise ValueError(f"refusing to write the score to {path}: it exists and is not a score written by "
+                             "ximagenet12 score; choose another file or move it away")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        if tmp.is_file():
+            tmp.unlink()
+    return path
 
 
 def format_score(doc: dict) -> str:
