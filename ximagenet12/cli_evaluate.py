@@ -143,7 +143,8 @@ def _split(text: str | None) -> list[str] | None:
 def _run_evaluate(args: argparse.Namespace) -> int:
     from ximagenet12.evaluation.classification import evaluate_classification
 
-    result = _run(evaluate_classification, args, mode=args.mode, **_common_kwargs(args))
+    result = _run(evaluate_classification, args, mode=args.mode, include_training_rows=args.include_training_rows,
+                  **_common_kwargs(args))
     return _finish(result, args.out, push_results=args.push_results)
 
 
@@ -192,6 +193,11 @@ def register(subparsers) -> None:
         help="headline scoring mode (both are reported): restricted = argmax over the dataset's classes; "
         "strict = top-1 over all model classes. Default: restricted when the data has at least 10 classes, "
         "else strict (restricted over a few classes is too easy to headline)",
+    )
+    ev.add_argument(
+        "--include-training-rows", action="store_true",
+        help="score the rows a model folder written by `ximagenet12 train` was trained on (its training_rows.json); "
+        "by default they are left out and counted. Recorded in the report; the leaderboard refuses such reports",
     )
     ev.set_defaults(func=_run_evaluate)
 

@@ -108,6 +108,10 @@ def _load_report(folder: Path) -> tuple[dict, bytes]:
         raise ValueError(f"{str(path)!r} is not an evaluation report: it lacks {', '.join(missing)}")
     if report["task"] not in _SAMPLE_VALUE:
         raise ValueError(f"{str(path)!r}: unknown task {report['task']!r} (expected {', '.join(_SAMPLE_VALUE)})")
+    training = report.get("training_rows") or {}
+    if training.get("included"):
+        raise ValueError(f"{str(path)!r} scored {training.get('trained_on')} source id(s) its model was trained on "
+                         "(--include-training-rows): the leaderboard ranks held-out scores only; evaluate again without it")
     absent = [f for f in ("predictions.parquet", *_FIGURES) if not (folder / f).is_file()]
     if absent:
         raise ValueError(f"report folder {str(folder)!r} lacks {', '.join(absent)} (an incomplete evaluate output)")

@@ -129,6 +129,10 @@ def score_runs(
     if formula_internal not in FORMULA_INTERNAL:
         raise ValueError(f"unknown formula internal term {formula_internal!r}; expected {', '.join(FORMULA_INTERNAL)}")
     ext, intl = read_report(external), read_report(internal)
+    training = ext.get("training_rows") or {}
+    if training.get("included"):
+        raise ValueError(f"{os.fspath(external)!r} scored {training.get('trained_on')} source id(s) its model was trained "
+                         "on (--include-training-rows): S_robust needs held-out accuracies; evaluate again without it")
     _check_pair(external, ext, internal, intl)
     mu_e, values_e = _accuracies(ext, external)
     mu_i, values_i = _accuracies(intl, internal)
