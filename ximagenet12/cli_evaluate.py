@@ -164,13 +164,26 @@ def _run_segmentation(args: argparse.Namespace) -> int:
 
 @_needs_eval_extra("analyze")
 def _run_analyze(args: argparse.Namespace) -> int:
-    from ximagenet12.evaluation.analysis import analyze_reports
+    from ximagenet12.evaluation.analysis import (
+        analyze_reports,
+        class_names_of,
+        describe_baselines,
+        display_levels,
+        format_number,
+    )
+    from ximagenet12.evaluation.report import read_report
 
-    result = analyze_reports(args.reports, args.out)
-    print(f"OLS: {result.formula} ({len(result.data)} observations of {result.metric})")
-    print(result.coefficients.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    print()
-    print(result.anova.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    result = analyze_reports(args.reports, args.out, mode=args.mode)
+    names = class_names_of([read_report(f) for f in args.reports])
+    mode = f", {result.mode} scoring" if result.mode else ""
+    print(f"OLS: {result.formula} ({len(result.data)} observations of {result.metric}{mode})")
+    print(f"baselines (each estimate is a difference from): {describe_baselines(result, names)}")
+    for table in (display_levels(result.coefficients, names), result.anova):
+        shown = table.copy().astype(object)
+        for column in shown.columns:
+            shown[column] = [format_number(v, column) for v in table[column]]
+        print(shown.to_string(index=False))
+        print()
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"tables written to {args.out}")
@@ -227,4 +240,8 @@ def register(subparsers) -> None:
     )
     an.add_argument("reports", nargs="+", help="report folders written by evaluate or explain (all over the same dataset)")
     an.add_argument("--out", required=True, help="folder for coefficients/anova CSV and Markdown")
+    an.add_argument("--mode", default=None, choices=("strict", "restricted"),
+                    help="scoring mode to analyse in every classification report (each records both); without it "
+                    "the reports' headline modes must agree, since a strict and a restricted report of one model "
+                    "would show the scoring rule as a model effect")
     an.set_defaults(func=_run_analyze)

@@ -147,7 +147,8 @@ def primary_mode(mode: ScoringMode | None, n_classes: int) -> tuple[ScoringMode,
         return "strict", (f"strict, because restricted scoring over only {n_classes} classes (fewer than "
                           f"{MIN_RESTRICTED_CLASSES}) is too easy to be a headline: a guess among {n_classes} "
                           "classes is already right often")
-    return "restricted", f"restricted (the default for {n_classes} >= {MIN_RESTRICTED_CLASSES} classes)"
+    return "restricted", (f"restricted: argmax over the data's {n_classes} classes (the default when the data has "
+                          f"at least {MIN_RESTRICTED_CLASSES} classes; strict is reported too)")
 
 
 def evaluate_classification(
