@@ -26,6 +26,7 @@ import time
 import numpy as np
 
 from ximagenet12.metrics.robustness_score.functional import robustness_score_from_samples
+from ximagenet12.registry import SCENARIOS
 
 N_SCENARIOS = 15
 N_CLASSES = 12
@@ -33,7 +34,8 @@ N_CLASSES = 12
 
 def synthetic(n: int, *, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    names = np.array(["original"] + [f"scenario_{i:02d}" for i in range(1, N_SCENARIOS)])
+    # real scenario names: the metric refuses names it does not know (made-up ones need custom_scenarios=True)
+    names = np.array(["original"] + [s for s in SCENARIOS if s != "original"][: N_SCENARIOS - 1])
     scen = rng.integers(0, N_SCENARIOS, size=n)
     refs = rng.integers(0, N_CLASSES, size=n)
     p_right = np.linspace(0.95, 0.4, N_SCENARIOS)[scen]
