@@ -103,3 +103,14 @@ def test_score_and_the_leaderboard_refuse_a_report_that_scored_training_rows(ex1
     with pytest.raises(ValueError, match=r"scored 36 source id\(s\) its model was trained on \(--include-training-rows\): "
                                          r"S_robust needs held-out accuracies"):
         score_runs(folder, ex1)
+
+
+def test_the_leaderboard_refuses_an_older_report_of_a_trained_model(ex1, planted, tmp_path):
+    from ximagenet12.leaderboard.results import report_entry
+
+    result = evaluate_classification(str(ex1 / "model"), planted, **EVAL)
+    del result.report["training_rows"]  # as a report written before training rows were left out
+    folder = write_report(result, tmp_path / "report")
+    with pytest.raises(ValueError, match=r"scored a model trained by `ximagenet12 train` with a version that did not "
+                                         r"leave its training rows out: evaluate it again"):
+        report_entry(folder)

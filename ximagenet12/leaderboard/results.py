@@ -112,6 +112,11 @@ def _load_report(folder: Path) -> tuple[dict, bytes]:
     if training.get("included"):
         raise ValueError(f"{str(path)!r} scored {training.get('trained_on')} source id(s) its model was trained on "
                          "(--include-training-rows): the leaderboard ranks held-out scores only; evaluate again without it")
+    model = (report.get("provenance") or {}).get("model") or {}
+    if ("training_rows" not in report and model.get("kind") == "local"
+            and os.path.isfile(os.path.join(str(model.get("source")), "training_rows.json"))):
+        raise ValueError(f"{str(path)!r} scored a model trained by `ximagenet12 train` with a version that did not leave "
+                         "its training rows out: evaluate it again (the rows are now left out by default)")
     absent = [f for f in ("predictions.parquet", *_FIGURES) if not (folder / f).is_file()]
     if absent:
         raise ValueError(f"report folder {str(folder)!r} lacks {', '.join(absent)} (an incomplete evaluate output)")
