@@ -78,6 +78,8 @@ class BuildSummary:
     nothing_to_do: bool = False
     #: background photos that show a class of this build (``check_background_library``)
     background_findings: list = field(default_factory=list)
+    #: why the background photos could not be checked, else None
+    background_unchecked: str | None = None
 
     @property
     def rows(self) -> int:
@@ -121,6 +123,9 @@ class BuildSummary:
         else:
             lines.append("skipped: none")
         lines += background_warning(self.background_findings)
+        if self.background_unchecked:
+            lines.append(f"WARNING: {self.background_unchecked}; look at the photos yourself "
+                         "(recorded in build_info.json 'background_check')")
         lines.append("load it with:")
         lines.append(f"  import datasets; ds = {self.load_line()}")
         return "\n".join(lines)
@@ -209,7 +214,7 @@ def finalize_build(plan: BuildPlan, work: Path, out: Path, *, skipped: list[Skip
         configs=merge_configs(built, plan, work, stage, arrow_schema(features), mapper=mapper), skipped=skipped,
         elapsed=0.0, resumed_blocks=resumed_blocks, license=card.license or getattr(src, "license", None) or "unknown",
         empty_configs=empty, hidden_files=len(getattr(src, "hidden", ()) or ()),
-        background_findings=list(plan.background_findings),
+        background_findings=list(plan.background_findings), background_unchecked=plan.background_unchecked,
     )
     files = [f for c in summary.configs.values() for f in c.files] + [SKIPPED_FILE, CARD_FILE, BUILD_INFO]
     atomic_write_bytes(stage / SKIPPED_FILE, "".join(json.dumps(s.to_dict()) + "\n" for s in skipped).encode("utf-8"))
@@ -323,12 +328,12 @@ def background_warning(findings: Sequence[Any]) -> list[str]:
     return lines
 
 
-def background_check_record(findings: Sequence[Any]) -> dict[str, Any]:
+def background_check_record(findings: Sequence[Any], *, unchecked: str | None = None) -> dict[str, Any]:
     """``build_info.json`` ``background_check``: how photos were checked and what was found."""
     from ximagenet12.backgrounds import CHECK_MIN_SCORE, CHECK_TOP_K
     from ximagenet12.constants import BUILTIN_MODELS
 
-    return {"models": list(BUILTIN_MODELS), "top_k": CHECK_TOP_K, "min_score": CHECK_MIN_SCORE,
+    return {"checked": unchecked is None, "reason": unchecked, "models": list(BUILTIN_MODELS), "top_k": CHECK_TOP_K, "min_score": CHECK_MIN_SCORE,
             "rule": "a build class (ImageNet-1k wnid) is a classifier's top-1, or in its top-k with p >= min_score",
             "findings": [f.to_dict() for f in findings]}
 
@@ -350,7 +355,8 @@ def build_info(summary: BuildSummary, plan: BuildPlan) -> dict[str, Any]:
         "rows": {c.name: c.rows for c in summary.configs.values()},
         "skipped": len(summary.skipped),
         "backgrounds": list(plan.backgrounds.ids) if plan.backgrounds is not None else None,
-        "background_check": background_check_record(plan.background_findings) if plan.backgrounds is not None else None,
+        "background_check": (background_check_record(plan.background_findings, unchecked=plan.background_unchecked)
+                             if plan.backgrounds is not None else None),
         "generation": repr(plan.generation) if plan.generative else None,
         "license": summary.license,
         "elapsed_s": round(summary.elapsed, 3),

@@ -15,7 +15,12 @@ from functools import cached_property
 from typing import Any, Sequence
 
 from ximagenet12 import __version__
-from ximagenet12.backgrounds import BackgroundFinding, BackgroundLibrary, check_background_library
+from ximagenet12.backgrounds import (
+    BackgroundCheckUnavailable,
+    BackgroundFinding,
+    BackgroundLibrary,
+    check_background_library,
+)
 from ximagenet12.builder.layout import STATE_FORMAT
 from ximagenet12.builder.worker import DonorSampler
 from ximagenet12.engine import RunContext
@@ -63,6 +68,8 @@ class BuildPlan:
     fingerprint: dict[str, Any]
     #: library photos a built-in classifier sees as a class of this build (see check_background_library)
     background_findings: tuple[BackgroundFinding, ...] = ()
+    #: why the library could not be checked (no classifiers installed), else None
+    background_unchecked: str | None = None
 
     @property
     def classes(self) -> list[str]:
@@ -152,7 +159,13 @@ def plan_build(
     if backgrounds is None and uses_library:
         backgrounds = BackgroundLibrary.default()
     # a photo that shows a class of this build makes random_background a two-object test: warn, record
-    findings = tuple(check_background_library(backgrounds, classes=src.classes)) if uses_library else ()
+    findings: tuple[BackgroundFinding, ...] = ()
+    unchecked = None
+    if uses_library:
+        try:
+            findings = tuple(check_background_library(backgrounds, classes=src.classes))
+        except BackgroundCheckUnavailable as exc:  # a core install without the classifiers: say so, record it
+            unchecked = str(exc)
     fingerprint = _fingerprint(src, items, variants, seed, split, block_samples, backgrounds)
     if any(v.scenario.family == "generative" for v in variants):
         from ximagenet12.generation import GenerationOptions
@@ -162,7 +175,7 @@ def plan_build(
         fingerprint["generation"] = _generation_fingerprint(generation)
     return BuildPlan(source=src, items=tuple(items), variants=tuple(variants), seed=int(seed), split=split,
                      block_samples=block_samples, backgrounds=backgrounds, generation=generation,
-                     fingerprint=fingerprint, background_findings=findings)
+                     fingerprint=fingerprint, background_findings=findings, background_unchecked=unchecked)
 
 
 def source_skipped(plan: BuildPlan) -> list[Skipped]:

