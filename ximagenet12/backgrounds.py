@@ -308,8 +308,18 @@ def _write_default_table() -> Path:
     indices = sorted({i for by_photo in models.values() for top in by_photo.values() for i, _ in top})
     table = {"classes": {str(i): [wnids[i], names[i].split(",")[0].strip()] for i in indices}, "models": models}
     path = Path(str(resources.files("ximagenet12").joinpath(DEFAULT_CHECK_RESOURCE)))
-    path.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    path.write_text(_compact(table), encoding="utf-8")
     return path
+
+
+def _compact(table: dict) -> str:
+    """The table as JSON with one class or one photo per line (small, and diffs by photo)."""
+    classes = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in sorted(table["classes"].items(), key=lambda x: int(x[0])))
+    models = ",\n".join(
+        f"  {json.dumps(m)}: {{\n" + ",\n".join(f"   {json.dumps(d)}: {json.dumps(top, separators=(',', ':'))}"
+                                               for d, top in sorted(by_photo.items())) + "\n  }"
+        for m, by_photo in sorted(table["models"].items()))
+    return f'{{\n "classes": {{\n{classes}\n }},\n "models": {{\n{models}\n }}\n}}\n'
 
 
 if __name__ == "__main__":  # regenerate the shipped table
