@@ -114,3 +114,20 @@ def test_the_leaderboard_refuses_an_older_report_of_a_trained_model(ex1, planted
     with pytest.raises(ValueError, match=r"scored a model trained by `ximagenet12 train` with a version that did not "
                                          r"leave its training rows out: evaluate it again"):
         report_entry(folder)
+
+
+def test_evaluate_shares_for_ray_leave_the_same_rows_out_as_a_local_run(ex1, planted):
+    """The shares of ``evaluate --engine ray`` (run here, without Ray) each leave their
+    training rows out; the merged report counts them as the local one does."""
+    from ximagenet12.evaluation import data as D
+    from ximagenet12.ray_engine import _evaluate_shard, _planned_rows, merge_evaluations, plan_shards
+
+    configs = ["original", "no_fg"]
+    local = evaluate_classification(str(ex1 / "model"), planted, scenarios=configs, **EVAL)
+    shards = plan_shards({c: _planned_rows(D, planted, c, None) for c in configs}, replicas=3, batch_size=16)
+    results = [_evaluate_shard(evaluate_classification, str(ex1 / "model"), planted, s, EVAL) for s in shards]
+    merged = merge_evaluations(results, configs, seconds=0.0)
+    assert merged.report["training_rows"]["excluded"] == local.report["training_rows"]["excluded"] == {
+        "original": 36, "no_fg": 36}
+    assert merged.report["training_rows"]["n_excluded"] == 72
+    assert sorted(merged.predictions["source_id"]) == sorted(local.predictions["source_id"])
