@@ -131,3 +131,23 @@ def test_evaluate_shares_for_ray_leave_the_same_rows_out_as_a_local_run(ex1, pla
         "original": 36, "no_fg": 36}
     assert merged.report["training_rows"]["n_excluded"] == 72
     assert sorted(merged.predictions["source_id"]) == sorted(local.predictions["source_id"])
+
+
+def test_the_challenge_leaves_the_training_rows_out_too(ex1, planted, tmp_path):
+    from ximagenet12.challenge import run_challenge
+
+    result = run_challenge(str(ex1 / "model"), planted, tmp_path / "challenge", candidates=2, use_library=False,
+                           progress=False, mode="strict")
+    trained = set(json.loads((ex1 / "model" / TRAINING_ROWS_FILE).read_text())["source_ids"])
+    searched = {o.sample.source_id for o in result.outcomes}
+    assert len(searched) == 12 and not searched & trained
+    assert result.report["training_rows"]["n_excluded"] == 36
+    assert any(w.startswith("left out 36 sample(s) the model was trained on") for w in result.report["warnings"])
+    model = tmp_path / "model"
+    shutil.copytree(ex1 / "model", model)
+    record = json.loads((model / TRAINING_ROWS_FILE).read_text())
+    record["source_ids"] = sorted(json.loads((ex1 / "folds.json").read_text()))
+    (model / TRAINING_ROWS_FILE).write_text(json.dumps(record))
+    with pytest.raises(ValueError, match=r"every sample of .* \(48\) is one the model was trained on .*: the challenge "
+                                         r"needs held-out samples"):
+        run_challenge(str(model), planted, tmp_path / "again", candidates=2, use_library=False, progress=False)

@@ -109,7 +109,8 @@ def run_challenge(model: Any, data: str | os.PathLike, out: str | os.PathLike, *
     if isinstance(backgrounds, (str, os.PathLike)):
         backgrounds = BackgroundLibrary.from_folder(backgrounds)
     library = (backgrounds or BackgroundLibrary.default()) if use_library else None
-    pool = build_pool(data, samples, store, library)
+    pool = build_pool(data, samples, store, library)  # training rows stay candidate backgrounds
+    samples, training = _without_training_rows(model, samples, data)
     out = Path(out)
     prepare_out_dir(out)
     writer = ConfigWriter(out, names, seed=seed, extra={"model": classifier.name, "mode": mode, "candidates": candidates})
@@ -123,6 +124,10 @@ def run_challenge(model: Any, data: str | os.PathLike, out: str | os.PathLike, *
     report = _report(outcomes, pool, classifier, names, keys, data=data, candidates=candidates, seed=seed,
                      batch_size=batch_size, seconds=time.perf_counter() - started)
     _name_backgrounds_that_show_a_class(report, outcomes, classifier, library, keys, names, batch_size=batch_size)
+    if training is not None:
+        report["training_rows"] = training
+        report["warnings"].append(f"left out {training['n_excluded']} sample(s) the model was trained on "
+                                  f"({training['record']})")
     write_report_files(out, report, [_sample_record(o) for o in outcomes])
     write_card(out, config, writer.features, report=report, class_keys=keys, class_names=names, license=license)
     return ChallengeResult(report, outcomes, out)
@@ -190,6 +195,23 @@ def _report(outcomes, pool, classifier, names, keys, *, data, candidates, seed, 
         "warnings": warnings,
         "seconds": round(seconds, 3),
     }
+
+
+def _without_training_rows(model: Any, samples: list[ChallengeSample],
+                           data: Any) -> tuple[list[ChallengeSample], dict | None]:
+    """The samples less those a ``ximagenet12 train`` model folder was trained on (as ``evaluate``)."""
+    from ximagenet12.evaluation.data import data_name
+    from ximagenet12.training.runs import read_training_rows
+
+    record = read_training_rows(model)
+    if record is None:
+        return samples, None
+    trained = set(record["source_ids"])
+    kept = [s for s in samples if s.source_id not in trained]
+    if not kept:
+        raise ValueError(f"every sample of {data_name(data)!r} ({len(samples)}) is one the model was trained on "
+                         f"({record['path']}): the challenge needs held-out samples")
+    return kept, {"record": record["path"], "trained_on": len(trained), "n_excluded": len(samples) - len(kept)}
 
 
 def bare_background(candidate: Candidate) -> np.ndarray:
