@@ -195,7 +195,8 @@ def _image_sources(summary: "BuildSummary", variants: Sequence[Variant], backgro
             listed = "; ".join(f"`{b}` ({DEFAULT_BACKGROUND_LICENSES.get(b, 'see skimage.data')})" for b in background_ids)
             lines.append(
                 f"- **Background photographs** (`random_background`): photographs bundled with scikit-image, "
-                f"textures and a sky chosen to show no object of an ImageNet-1k class: {listed}."
+                f"textures, a deep-sky photograph and a microscopy stain, chosen to show no object of an ImageNet-1k "
+                f"class: {listed}."
             )
         else:
             lines.append(

@@ -1,8 +1,8 @@
 """The background library for ``random_background``: real photographs.
 
 By default it holds photographs that ship with scikit-image, so a build works offline.
-They are textures and a sky, chosen because they show **no object of an ImageNet-1k
-class**: a background that shows an object of a class the build uses (scikit-image's
+They are textures, a deep-sky photograph and a microscopy stain, chosen because they
+show **no object of an ImageNet-1k class**: a background that shows an object of a class the build uses (scikit-image's
 coffee cup, cat, astronaut ...) would score a model "fooled" when it is right about what
 it sees. Users pass a folder of their own photos instead (``--backgrounds DIR``). Photos
 are decoded on first use and kept (they are few); choosing one is the caller's seeded draw.
