@@ -4,8 +4,9 @@ By default it holds photographs that ship with scikit-image, so a build works of
 They are textures, a deep-sky photograph and a microscopy stain, chosen because they
 show **no object of an ImageNet-1k class**: a background that shows an object of a
 class the build uses (scikit-image's coffee cup, cat, astronaut ...) would score a model
-"fooled" when it is right about what it sees. Users pass a folder of their own photos instead (``--backgrounds DIR``). Photos
-are decoded on first use and kept (they are few); choosing one is the caller's seeded draw.
+"fooled" when it is right about what it sees. Users pass a folder of their own photos
+instead (``--backgrounds DIR``). Photos are decoded on first use and kept (they are
+few); choosing one is the caller's seeded draw.
 
 :func:`check_background_library` classifies every photo of a library with the built-in
 ImageNet-1k classifiers (EfficientNet-Lite0/1/2) and reports each photo that shows a class
