@@ -24,7 +24,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -78,6 +78,10 @@ class BuildSummary:
     hidden_files: int = 0
     #: the same build was already finished in ``out_dir``: nothing was done
     nothing_to_do: bool = False
+    #: background photos that show a class of this build (``check_background_library``)
+    background_findings: list = field(default_factory=list)
+    #: why the background photos could not be checked, else None
+    background_unchecked: str | None = None
 
     @property
     def rows(self) -> int:
@@ -120,6 +124,10 @@ class BuildSummary:
                 lines.append(f"  ... and {len(self.skipped) - 20} more")
         else:
             lines.append("skipped: none")
+        lines += background_warning(self.background_findings)
+        if self.background_unchecked:
+            lines.append(f"WARNING: {self.background_unchecked}; look at the photos yourself "
+                         "(recorded in build_info.json 'background_check')")
         lines.append("load it with:")
         lines.append(f"  import datasets; ds = {self.load_line()}")
         return "\n".join(lines)
@@ -208,7 +216,9 @@ def finalize_build(plan: BuildPlan, work: Path, out: Path, *, skipped: list[Skip
         samples=len(plan.items), classes=plan.classes, class_names=plan.class_names,
         configs=merge_configs(built, plan, work, stage, arrow_schema(features), mapper=mapper), skipped=skipped,
         elapsed=0.0, resumed_blocks=resumed_blocks, license=card.license or getattr(src, "license", None) or "unknown",
-        source_split=card.source_split or getattr(src, "source_split", None) or "unknown", empty_configs=empty, hidden_files=len(getattr(src, "hidden", ()) or ()),
+        source_split=card.source_split or getattr(src, "source_split", None) or "unknown", empty_configs=empty,
+        hidden_files=len(getattr(src, "hidden", ()) or ()),
+        background_findings=list(plan.background_findings), background_unchecked=plan.background_unchecked,
     )
     files = [f for c in summary.configs.values() for f in c.files] + [SKIPPED_FILE, CARD_FILE, BUILD_INFO]
     atomic_write_bytes(stage / SKIPPED_FILE, "".join(json.dumps(s.to_dict()) + "\n" for s in skipped).encode("utf-8"))
@@ -319,6 +329,30 @@ def finished_summary(out: Path, info: dict[str, Any]) -> BuildSummary:
     )
 
 
+def background_warning(findings: Sequence[Any]) -> list[str]:
+    """The build report's loud lines about library photos that show a class of the build."""
+    if not findings:
+        return []
+    photos = sorted({f.background_id for f in findings})
+    lines = [f"WARNING: {len(photos)} background photo(s) show a class this build uses, so random_background rows "
+             "on them hold two objects and a model that names the photo's object is scored wrong "
+             "(recorded in build_info.json 'background_check'; replace them or pick another --backgrounds folder):"]
+    lines += [f"  - {f}" for f in findings[:20]]
+    if len(findings) > 20:
+        lines.append(f"  ... and {len(findings) - 20} more")
+    return lines
+
+
+def background_check_record(findings: Sequence[Any], *, unchecked: str | None = None) -> dict[str, Any]:
+    """``build_info.json`` ``background_check``: how photos were checked and what was found."""
+    from ximagenet12.backgrounds import CHECK_MIN_SCORE, CHECK_TOP_K
+    from ximagenet12.constants import BUILTIN_MODELS
+
+    return {"checked": unchecked is None, "reason": unchecked, "models": list(BUILTIN_MODELS), "top_k": CHECK_TOP_K, "min_score": CHECK_MIN_SCORE,
+            "rule": "a build class (ImageNet-1k wnid) is a classifier's top-1, or in its top-k with p >= min_score",
+            "findings": [f.to_dict() for f in findings]}
+
+
 def build_info(summary: BuildSummary, plan: BuildPlan) -> dict[str, Any]:
     """``build_info.json``: the settings and library versions that produced the folder."""
     import cv2
@@ -336,6 +370,8 @@ def build_info(summary: BuildSummary, plan: BuildPlan) -> dict[str, Any]:
         "rows": {c.name: c.rows for c in summary.configs.values()},
         "skipped": len(summary.skipped),
         "backgrounds": list(plan.backgrounds.ids) if plan.backgrounds is not None else None,
+        "background_check": (background_check_record(plan.background_findings, unchecked=plan.background_unchecked)
+                             if plan.backgrounds is not None else None),
         "generation": repr(plan.generation) if plan.generative else None,
         "license": summary.license,
         "source_split": summary.source_split,

@@ -15,7 +15,12 @@ from functools import cached_property
 from typing import Any, Sequence
 
 from ximagenet12 import __version__
-from ximagenet12.backgrounds import BackgroundLibrary
+from ximagenet12.backgrounds import (
+    BackgroundCheckUnavailable,
+    BackgroundFinding,
+    BackgroundLibrary,
+    check_background_library,
+)
 from ximagenet12.builder.layout import STATE_FORMAT
 from ximagenet12.builder.worker import DonorSampler
 from ximagenet12.engine import RunContext
@@ -61,6 +66,10 @@ class BuildPlan:
     backgrounds: BackgroundLibrary | None
     generation: Any  # GenerationOptions when a generative variant is built, else None
     fingerprint: dict[str, Any]
+    #: library photos a built-in classifier sees as a class of this build (see check_background_library)
+    background_findings: tuple[BackgroundFinding, ...] = ()
+    #: why the library could not be checked (no classifiers installed), else None
+    background_unchecked: str | None = None
 
     @property
     def classes(self) -> list[str]:
@@ -157,9 +166,17 @@ def plan_build(
         raise SampleError(first.source_id, first.reason)
     if isinstance(backgrounds, (str, os.PathLike)):
         backgrounds = BackgroundLibrary.from_folder(backgrounds)
-    if backgrounds is None and any(v.scenario.needs == "background" for v in variants
-                                   if v.scenario.family != "generative"):
+    uses_library = any(v.scenario.needs == "background" for v in variants if v.scenario.family != "generative")
+    if backgrounds is None and uses_library:
         backgrounds = BackgroundLibrary.default()
+    # a photo that shows a class of this build makes random_background a two-object test: warn, record
+    findings: tuple[BackgroundFinding, ...] = ()
+    unchecked = None
+    if uses_library:
+        try:
+            findings = tuple(check_background_library(backgrounds, classes=src.classes))
+        except BackgroundCheckUnavailable as exc:  # a core install without the classifiers: say so, record it
+            unchecked = str(exc)
     fingerprint = _fingerprint(src, items, variants, seed, split, block_samples, backgrounds)
     if getattr(src, "mask_maker", None) is not None:  # the masks are made: their maker decides the rows
         fingerprint["auto_mask"] = src.mask_maker.fingerprint()
@@ -171,7 +188,7 @@ def plan_build(
         fingerprint["generation"] = _generation_fingerprint(generation)
     return BuildPlan(source=src, items=tuple(items), variants=tuple(variants), seed=int(seed), split=split,
                      block_samples=block_samples, backgrounds=backgrounds, generation=generation,
-                     fingerprint=fingerprint)
+                     fingerprint=fingerprint, background_findings=findings, background_unchecked=unchecked)
 
 
 def source_skipped(plan: BuildPlan) -> list[Skipped]:

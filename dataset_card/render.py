@@ -191,16 +191,29 @@ def _image_sources(summary: "BuildSummary", variants: Sequence[Variant], backgro
     ]
     if "background" in needs:
         if background_ids and all(b.startswith(_SKIMAGE_PREFIX) for b in background_ids):
-            listed = ", ".join(card_code(b) for b in background_ids)
+            from ximagenet12.backgrounds import DEFAULT_BACKGROUND_LICENSES
+
+            listed = "; ".join(f"{card_code(b)} ({DEFAULT_BACKGROUND_LICENSES.get(b, 'see skimage.data')})"
+                               for b in background_ids)
             lines.append(
-                f"- **Background photographs** (`random_background`): photographs bundled with scikit-image "
-                f"({listed}), CC0 or public domain as stated in `skimage/data/README.txt`."
+                f"- **Background photographs** (`random_background`): photographs bundled with scikit-image, "
+                f"textures, a deep-sky photograph and a microscopy stain, chosen to show no object of an ImageNet-1k "
+                f"class: {listed}."
             )
         else:
             lines.append(
                 "- **Background photographs** (`random_background`): the builder's `--backgrounds` folder; their "
                 "licence was not given to the builder (`build_info.json` lists their ids): check it before "
                 "publishing."
+            )
+        findings = getattr(summary, "background_findings", None) or []
+        if findings:
+            shown = "; ".join(f"`{f.background_id}` shows {_cell(f.name)} (`{f.wnid}`) to {f.model} "
+                              f"(rank {f.rank}, p={f.score:.3f})" for f in findings[:20])
+            lines.append(
+                f"- **Warning: {len({f.background_id for f in findings})} background photo(s) show a class this "
+                f"dataset uses** (checked with the built-in ImageNet-1k classifiers; `build_info.json` "
+                f"`background_check`): {shown}. `random_background` rows on them hold two objects."
             )
     if "donor" in needs:
         lines.append(

@@ -160,7 +160,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
     _check_out(args)
     result = _run(evaluate_classification, args, mode=args.mode, task=args.task,
-                  prompt_template=args.prompt_template, **_common_kwargs(args))
+                  prompt_template=args.prompt_template, include_training_rows=args.include_training_rows,
+                  **_common_kwargs(args))
     return _finish(result, args.out, overwrite=args.overwrite, push_results=args.push_results)
 
 
@@ -181,13 +182,26 @@ def _run_segmentation(args: argparse.Namespace) -> int:
 
 @_needs_eval_extra("analyze")
 def _run_analyze(args: argparse.Namespace) -> int:
-    from ximagenet12.evaluation.analysis import analyze_reports
+    from ximagenet12.evaluation.analysis import (
+        analyze_reports,
+        class_names_of,
+        describe_baselines,
+        display_levels,
+        format_number,
+    )
+    from ximagenet12.evaluation.report import read_report
 
-    result = analyze_reports(args.reports, args.out, overwrite=args.overwrite)
-    print(f"OLS: {result.formula} ({len(result.data)} observations of {result.metric})")
-    print(result.coefficients.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    print()
-    print(result.anova.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    result = analyze_reports(args.reports, args.out, mode=args.mode, overwrite=args.overwrite)
+    names = class_names_of([read_report(f) for f in args.reports])
+    mode = f", {result.mode} scoring" if result.mode else ""
+    print(f"OLS: {result.formula} ({len(result.data)} observations of {result.metric}{mode})")
+    print(f"baselines (each estimate is a difference from): {describe_baselines(result, names)}")
+    for table in (display_levels(result.coefficients, names), result.anova):
+        shown = table.copy().astype(object)
+        for column in shown.columns:
+            shown[column] = [format_number(v, column) for v in table[column]]
+        print(shown.to_string(index=False))
+        print()
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"tables written to {args.out}")
@@ -227,6 +241,11 @@ def register(subparsers) -> None:
         "strict = top-1 over all model classes. Default: restricted when the data has at least 10 classes, "
         "else strict (restricted over a few classes is too easy to headline)",
     )
+    ev.add_argument(
+        "--include-training-rows", action="store_true",
+        help="score the rows a model folder written by `ximagenet12 train` was trained on (its training_rows.json); "
+        "by default they are left out and counted. Recorded in the report; the leaderboard refuses such reports",
+    )
     ev.set_defaults(func=_run_evaluate)
 
     seg = subparsers.add_parser(
@@ -258,4 +277,8 @@ def register(subparsers) -> None:
     an.add_argument("--overwrite", action="store_true",
                     help="write into a non-empty folder that holds no analysis; files ximagenet12 did not write are "
                     "never replaced")
+    an.add_argument("--mode", default=None, choices=("strict", "restricted"),
+                    help="scoring mode to analyse in every classification report (each records both); without it "
+                    "the reports' headline modes must agree, since a strict and a restricted report of one model "
+                    "would show the scoring rule as a model effect")
     an.set_defaults(func=_run_analyze)

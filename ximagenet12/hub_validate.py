@@ -38,6 +38,7 @@ control characters refused) and :func:`card_plain` (the escapes undone, for the 
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import re
@@ -305,6 +306,9 @@ def read_card_metadata(readme: str | Path) -> dict[str, Any]:
 
     # a StorePath (an object-store build, read by the evaluator) reads its own text
     text = (readme if hasattr(readme, "read_text") else Path(readme)).read_text(encoding="utf-8")
+    parsed = _PARSED_CARDS.get(text)
+    if parsed is not None:  # one run reads the same card for configs, classes, counts ...: parse it once
+        return copy.deepcopy(parsed)
     if not text.lstrip().startswith("---"):
         raise ValueError(f"{readme}: the card must start with a '---' line opening its YAML metadata")
     try:
@@ -316,7 +320,16 @@ def read_card_metadata(readme: str | Path) -> dict[str, Any]:
         raise ValueError(f"{readme}: the YAML metadata must be a mapping ({exc})") from None
     if card.text == text:  # huggingface_hub found no closed block
         raise ValueError(f"{readme}: the YAML metadata block is not closed by a '---' line")
-    return card.data.to_dict()
+    data = card.data.to_dict()
+    if len(_PARSED_CARDS) >= _PARSED_CARDS_MAX:
+        _PARSED_CARDS.clear()
+    _PARSED_CARDS[text] = copy.deepcopy(data)
+    return data
+
+
+#: Parsed card metadata by card text (a card that changes is parsed again).
+_PARSED_CARDS: dict[str, dict[str, Any]] = {}
+_PARSED_CARDS_MAX = 16
 
 
 def read_card_configs(readme: str | Path) -> list[str]:

@@ -507,6 +507,12 @@ def merge_evaluations(results: Sequence[Any], configs: Sequence[str], *, seconds
              for c in configs if any(c in r.report["scenarios"] for r in results)}
     done = list(spent)
     _merge_records(report, results, configs, done)
+    if report.get("training_rows"):  # each share counted the training rows it left out
+        excluded: dict[str, int] = {}
+        for r in results:
+            for c, n in ((r.report.get("training_rows") or {}).get("excluded") or {}).items():
+                excluded[c] = excluded.get(c, 0) + n
+        report["training_rows"] = {**report["training_rows"], "excluded": excluded, "n_excluded": sum(excluded.values())}
     if not done:  # every share came back empty: the error a local run raises
         raise D.nothing_to_evaluate(report["data"], report["skipped_configs"])
     frames = [r.predictions[r.predictions["config"] == c] for c in done for r in results]

@@ -720,9 +720,11 @@ def _combine(var_e: np.ndarray, var_i: np.ndarray, dispersion: str) -> np.ndarra
 
 def _check_count(n: int, ddof: int, what: str) -> None:
     if n - ddof <= 0:
+        divisor = "n" if ddof == 0 else f"n − {ddof}"
         raise ValueError(
-            f"{what} has {n} value(s) but ddof={ddof} divides by n - ddof: "
-            f"need at least {ddof + 1} (fewer than two scenarios cannot have a spread with ddof=1)"
+            f"{what} has {n} scenario value(s), but this configuration's spread divides the squared deviations by "
+            f"{divisor} (the number of scenarios{'' if ddof == 0 else f' minus {ddof}'}): it needs at least "
+            f"{ddof + 1} scenario(s) besides original"
         )
 
 

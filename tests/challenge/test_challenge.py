@@ -148,9 +148,10 @@ def test_library_photos_and_ai_background_rows_join_the_pool(data, tmp_path):
                             "data_files": [{"split": "train", "path": "data/ai_background/train-*.parquet"}]})
     (copy / "README.md").write_text("---\n" + yaml.safe_dump(meta) + "---\n", encoding="utf-8")
     result = _run(copy, tmp_path / "out", use_library=True, candidates=50, batch_size=8)
-    assert result.report["pool"] == {"sample_background": 6, "library": 9, "ai_background": 6}
-    assert {o.available for o in result.outcomes} == {6 + 9 + 6 - 2}  # never its own background, nor its own ai row
+    assert result.report["pool"] == {"sample_background": 6, "library": 5, "ai_background": 6}
+    assert {o.available for o in result.outcomes} == {6 + 5 + 6 - 2}  # never its own background, nor its own ai row
     assert any("fewer than 50 candidates" in w for w in result.report["warnings"])
+    assert result.report["library_check"] == []  # the default photos show no class of the data
 
 
 def test_same_seed_same_search_other_seed_other_order(data, tmp_path):
@@ -224,3 +225,39 @@ def test_data_without_original_and_a_foreign_out_folder_are_refused(data, tmp_pa
     _run(data, tmp_path / "again")
     _run(data, tmp_path / "again")  # an earlier challenge output is replaced
     assert os.listdir(tmp_path / "again" / "data") == ["worst_background"]
+
+
+def test_a_fooling_background_the_model_calls_the_class_it_named_is_reported(data, tmp_path):
+    # alone (hole inpainted, no object), the planted background reads as the blue class,
+    # flipped to CLASSES[0]: the class-1 samples it "fooled" into CLASSES[0] were shown
+    # a background the model itself calls CLASSES[0]; the class-0 samples were fooled
+    result = _run(data, tmp_path / "out", batch_size=2)
+    showing = result.report["fooling_backgrounds_showing_a_class"]
+    fooled_class1 = sorted(o.sample.source_id for o in result.outcomes
+                           if o.candidate is not None and o.sample.class_key == CLASSES[1])
+    assert len(fooled_class1) == 2
+    assert showing == [{"background_id": PLANTED, "background_kind": "sample_background", "shows": CLASSES[0],
+                        "shows_name": CLASSES[0], "score": 0.9, "fooled": 2, "source_ids": fooled_class1}]
+    assert any(w.startswith("2 of 5 fooled sample(s) were fooled by a background that the model") and PLANTED in w
+               for w in result.report["warnings"])
+    md = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert f"{PLANTED} ({CLASSES[0]}, 2 sample(s))" in md
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["fooling_backgrounds_showing_a_class"] == showing
+
+
+def test_a_library_photo_that_shows_a_class_of_the_data_is_named(data, tmp_path):
+    import skimage.data
+
+    from ximagenet12.backgrounds import BackgroundLibrary
+
+    folder = tmp_path / "library"
+    folder.mkdir()
+    Image.fromarray(skimage.data.coffee()).save(folder / "coffee.png")
+    library = BackgroundLibrary.from_folder(folder)
+    # the data's classes are not ImageNet's espresso: only the 12 XImageNet-12 classes are checked
+    result = _run(data, tmp_path / "out", batch_size=2, use_library=True, backgrounds=library)
+    assert result.report["library_check"] == []
+    from ximagenet12.backgrounds import check_background_library
+
+    findings = check_background_library(library, classes=["n07920052"], models=["efficientnet-lite0"])
+    assert [(f.background_id, f.name, f.rank) for f in findings] == [("coffee.png", "espresso", 1)]

@@ -179,3 +179,60 @@ def test_analyze_flags_a_model_at_chance_and_s_robust_over_different_sets(tmp_pa
     assert "'background' (3 scenario(s)" in sets and "'all' (3 scenario(s)" in sets
     assert sets.endswith("their S_robust values are not comparable")
     assert "**Warning:** " + chance[0] in (tmp_path / "out" / "analysis.md").read_text()
+
+
+def _moded(model, mode, rng):
+    """A classification report with both modes recorded, headlined in ``mode``."""
+    report = _report(model, rng, 0.005)
+    for entry in report["scenarios"].values():
+        strict = {k: {**c, "accuracy": c["accuracy"] - 0.3} for k, c in entry["per_class"].items()}
+        entry["modes"] = {"restricted": {"per_class": entry["per_class"]}, "strict": {"per_class": strict}}
+        if mode == "strict":
+            entry["per_class"] = strict
+    report["mode"] = mode
+    report["classes"] = [{"key": c, "name": f"class {c}"} for c in CLASSES]
+    return report
+
+
+def test_reports_in_different_scoring_modes_are_refused_or_read_in_one_mode(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    strict = _write(tmp_path / "strict", _moded("vit", "strict", rng))
+    restricted = _write(tmp_path / "restricted", _moded("vit", "restricted", rng))
+    assert main(["analyze", str(strict), str(restricted), "--out", str(tmp_path / "a")]) == 1
+    err = capsys.readouterr().err
+    assert "the reports are scored in different modes" in err and "pass --mode strict or --mode restricted" in err
+    assert len(err.strip().splitlines()) == 1
+    assert main(["analyze", str(strict), str(restricted), "--out", str(tmp_path / "b"), "--mode", "restricted"]) == 0
+    out = capsys.readouterr().out
+    assert "observations of accuracy, restricted scoring" in out
+    coef = pd.read_csv(tmp_path / "b" / "coefficients.csv").set_index(["term", "level"])
+    # the same model in the same mode twice: no model effect (the 0.3 strict gap is not a model effect)
+    assert abs(coef.loc[("model", "vit [1]"), "estimate"]) < 0.01
+    with pytest.raises(ValueError, match=r"unknown scoring mode 'top5'; expected strict or restricted"):
+        analyze_reports([strict], tmp_path / "c", mode="top5")
+    explain = {**_report("vit", rng, 0.01), "metric": "object_focus", "mode": "restricted"}
+    with pytest.raises(ValueError, match=r"report .* has no strict values \(it was scored in 'restricted' only\)"):
+        analyze_reports([_write(tmp_path / "explain", explain)], tmp_path / "d", mode="strict")
+
+
+def test_the_real_baselines_are_named_and_numbers_print_plainly(tmp_path, capsys):
+    rng = np.random.default_rng(4)
+    report = _moded("vit", "restricted", rng)
+    del report["scenarios"]["original"]  # e.g. an explain run over some scenarios only
+    folder = _write(tmp_path / "r", report)
+    assert main(["analyze", str(folder), "--out", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out
+    assert "baselines (each estimate is a difference from): scenario `blur_background`, class `class n01 (n01)`" in out
+    assert "class n02 (n02)" in out and "e-" not in out  # names, not keys alone; no 6.939e-17
+    md = (tmp_path / "a" / "analysis.md").read_text()
+    assert "Each estimate is the difference from its factor's baseline: scenario `blur_background`, class `class n01 (n01)`." in md
+    assert "baseline scenario `original`" not in md
+
+
+def test_round_off_prints_as_zero_and_tiny_p_values_as_a_bound():
+    from ximagenet12.evaluation.analysis import format_number
+
+    assert format_number(6.938893903907228e-17, "estimate") == "0.0000"
+    assert format_number(-1e-9, "estimate") == "0.0000"
+    assert format_number(3.2e-12, "p_value") == "<0.0001"
+    assert format_number(0.04, "p_value") == "0.0400" and format_number(float("nan")) == "" and format_number(3) == "3"

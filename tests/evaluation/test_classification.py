@@ -187,7 +187,8 @@ def test_when_every_config_fails_the_error_is_raised(folder):
 
 def test_headline_mode_rule():
     assert primary_mode(None, 3)[0] == "strict" and "fewer than 10" in primary_mode(None, 3)[1]
-    assert primary_mode(None, 12) == ("restricted", "restricted (the default for 12 >= 10 classes)")
+    assert primary_mode(None, 12) == ("restricted", "restricted: argmax over the data's 12 classes (the default when the data "
+                                                    "has at least 10 classes; strict is reported too)")
     mode, why = primary_mode("restricted", 3)
     assert mode == "restricted" and "as asked, although it covers only 3 classes" in why
     assert primary_mode("strict", 12) == ("strict", "strict, as asked")

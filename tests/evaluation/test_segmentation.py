@@ -198,3 +198,57 @@ def test_full_cover_warning_rule():
     assert full_cover_warning([1.0, 0.995, 0.2], policy).startswith("the predicted object covers >= 99% of the pixels in 2 of 3")
     assert full_cover_warning([1.0, 0.2], policy) is None  # half is not most
     assert full_cover_warning([], policy) is None
+
+
+def test_the_low_resolution_argmax_matches_the_pipelines_post_processing(tiny_segformer_dir, ev, tmp_path, monkeypatch):
+    """The fast path (argmax at output size, one map upsampled) against the pipeline's own
+    post-processing (every class map upsampled, argmax at image size) on a random Segformer:
+    the same object labels and masks that differ along label boundaries only."""
+    from ximagenet12.evaluation import segmentation
+
+    root = ev.make_folder(tmp_path / "f", {"original": 4, "blur_background": 3})
+    fast = evaluate_segmentation(str(tiny_segformer_dir), root, progress=False, device="cpu", batch_size=3)
+    monkeypatch.setattr(segmentation, "LOW_RES_ARGMAX", False)
+    slow = evaluate_segmentation(str(tiny_segformer_dir), root, progress=False, device="cpu", batch_size=3)
+    a, b = fast.predictions, slow.predictions
+    assert list(a["source_id"]) == list(b["source_id"]) and len(a) == 7
+    # this model's output map is 8 x 8: one output pixel is 1/64 of the image, so masks that
+    # differ along label boundaries differ by a few percent of the image (realistic sizes:
+    # a mean IoU difference of about 0.003, see benchmarks/bench_segmentation.py)
+    assert (a["iou"] - b["iou"]).abs().mean() < 0.08 and (a["iou"] - b["iou"]).abs().max() < 0.15
+    assert (a["predicted_fraction"] - b["predicted_fraction"]).abs().max() < 0.15
+    assert fast.report["object_labels"] == slow.report["object_labels"]
+
+
+def test_a_constant_model_gives_identical_masks_on_both_paths(ade_labels, ev, tmp_path, monkeypatch):
+    from ximagenet12.evaluation import segmentation
+
+    root = ev.make_folder(tmp_path / "f", {"original": 3})
+    model = str(constant_segformer(tmp_path / "ade-person", ade_labels, "person"))
+    with pytest.warns(UserWarning, match="covers >= 99%"):
+        fast = evaluate_segmentation(model, root, progress=False, device="cpu")
+    monkeypatch.setattr(segmentation, "LOW_RES_ARGMAX", False)
+    with pytest.warns(UserWarning, match="covers >= 99%"):
+        slow = evaluate_segmentation(model, root, progress=False, device="cpu")
+    cols = ["source_id", "iou", "pixel_accuracy", "predicted_fraction", "object_segments"]
+    assert fast.predictions[cols].equals(slow.predictions[cols])
+    assert set(fast.predictions["object_segments"]) == {"person"}
+
+
+def test_one_run_parses_the_dataset_card_once(tiny_segformer_dir, folder, monkeypatch):
+    import huggingface_hub
+
+    from ximagenet12 import hub_validate
+
+    hub_validate._PARSED_CARDS.clear()
+    parsed = []
+    real = huggingface_hub.RepoCard
+
+    class Counting(real):
+        def __init__(self, *args, **kwargs):
+            parsed.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(huggingface_hub, "RepoCard", Counting)
+    evaluate_segmentation(str(tiny_segformer_dir), folder, progress=False, device="cpu")
+    assert len(parsed) == 1

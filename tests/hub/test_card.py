@@ -104,7 +104,10 @@ def test_card_has_uses_risks_sources_and_citation(card_build):
                     "## Image sources and licences", "## Citation"):
         assert f"\n{heading}\n" in text, heading
     sources = text.split("## Image sources and licences", 1)[1].split("## Citation", 1)[0]
-    assert "`skimage/grass`" in sources and "CC0 or public domain" in sources  # random_background's photos
+    # random_background's photos, each with its licence, chosen to show no ImageNet-1k object
+    assert "`skimage/grass` (grass texture, DeviantArt 'Grass-01' by linolafett, CC0" in sources
+    assert "`skimage/hubble` (Hubble eXtreme Deep Field, NASA, public domain)" in sources
+    assert "chosen to show no object of an ImageNet-1k class" in sources
     assert "Donor backgrounds" not in sources  # no mixed_* config in this build
     assert "arXiv:2310.08182" in text and f"With {len(summary.classes)} classes" in text
 

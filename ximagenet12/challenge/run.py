@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+
 from ximagenet12.backgrounds import BackgroundLibrary
 from ximagenet12.challenge.candidates import Candidate, ChallengeSample, ImageStore
 from ximagenet12.challenge.model import Classifier
@@ -110,7 +112,8 @@ def run_challenge(model: Any, data: str | os.PathLike, out: str | os.PathLike, *
     if isinstance(backgrounds, (str, os.PathLike)):
         backgrounds = BackgroundLibrary.from_folder(backgrounds)
     library = (backgrounds or BackgroundLibrary.default()) if use_library else None
-    pool = build_pool(data, samples, store, library)
+    pool = build_pool(data, samples, store, library)  # training rows stay candidate backgrounds
+    samples, training = _without_training_rows(model, samples, data)
     folder = prepare_out_dir(Path(out), overwrite=overwrite)
     writer = ConfigWriter(folder, names, seed=seed, extra={"model": classifier.name, "mode": mode, "candidates": candidates})
     try:
@@ -122,6 +125,11 @@ def run_challenge(model: Any, data: str | os.PathLike, out: str | os.PathLike, *
         raise
     report = _report(outcomes, pool, classifier, names, keys, data=data, candidates=candidates, seed=seed,
                      batch_size=batch_size, seconds=time.perf_counter() - started)
+    _name_backgrounds_that_show_a_class(report, outcomes, classifier, library, keys, names, batch_size=batch_size)
+    if training is not None:
+        report["training_rows"] = training
+        report["warnings"].append(f"left out {training['n_excluded']} sample(s) the model was trained on "
+                                  f"({training['record']})")
     write_report_files(folder, report, [_sample_record(o) for o in outcomes])
     write_card(folder, config, writer.features, report=report, class_keys=keys, class_names=names, license=license)
     return ChallengeResult(report, outcomes, folder.root)
@@ -189,6 +197,80 @@ def _report(outcomes, pool, classifier, names, keys, *, data, candidates, seed, 
         "warnings": warnings,
         "seconds": round(seconds, 3),
     }
+
+
+def _without_training_rows(model: Any, samples: list[ChallengeSample],
+                           data: Any) -> tuple[list[ChallengeSample], dict | None]:
+    """The samples less those a ``ximagenet12 train`` model folder was trained on (as ``evaluate``)."""
+    from ximagenet12.evaluation.data import data_name
+    from ximagenet12.training.runs import read_training_rows
+
+    record = read_training_rows(model)
+    if record is None:
+        return samples, None
+    trained = set(record["source_ids"])
+    kept = [s for s in samples if s.source_id not in trained]
+    if not kept:
+        raise ValueError(f"every sample of {data_name(data)!r} ({len(samples)}) is one the model was trained on "
+                         f"({record['path']}): the challenge needs held-out samples")
+    return kept, {"record": record["path"], "trained_on": len(trained), "n_excluded": len(samples) - len(kept)}
+
+
+def bare_background(candidate: Candidate) -> np.ndarray:
+    """The background as the search put it under objects, without an object: a donor's
+    hole inpainted (as :func:`compose` does), a library photo or ai_background row as is."""
+    from ximagenet12 import functional as F
+
+    image, mask = candidate.load()
+    if mask is None:
+        return image
+    return F.mixed_background(image, np.zeros(mask.shape, bool), donor_image=image, donor_mask=mask, fill="inpaint").image
+
+
+def _name_backgrounds_that_show_a_class(report: dict, outcomes: Sequence[Outcome], classifier: Classifier,
+                                        library: BackgroundLibrary | None, keys: Sequence[str], names: Sequence[str],
+                                        *, batch_size: int) -> None:
+    """Name each fooling background that itself shows the class it fooled the model into.
+
+    The model classifies every fooling background alone (no object on it); where it names
+    the class it named on the composite, the sample was not fooled by a background but
+    shown two objects. Library photos are also checked with the built-in classifiers
+    (:func:`~ximagenet12.backgrounds.check_background_library`).
+    """
+    fooling: dict[str, tuple[Candidate, list[Outcome]]] = {}
+    for o in outcomes:
+        if o.candidate is not None:
+            fooling.setdefault(o.candidate.id, (o.candidate, []))[1].append(o)
+    ids = list(fooling)
+    alone = []
+    for start in range(0, len(ids), batch_size):
+        chunk = ids[start : start + batch_size]
+        alone += classifier.predict([bare_background(fooling[c][0]) for c in chunk], [0] * len(chunk), chunk)
+    name_of = dict(zip(keys, names))
+    showing = []
+    for cid, seen in zip(ids, alone):
+        candidate, fooled = fooling[cid]
+        same = [o for o in fooled if seen.prediction is not None and o.prediction.prediction == seen.prediction]
+        if same:
+            showing.append({"background_id": cid, "background_kind": candidate.kind, "shows": seen.prediction,
+                            "shows_name": name_of.get(seen.prediction, seen.prediction), "score": round(seen.score, 4),
+                            "fooled": len(same), "source_ids": [o.sample.source_id for o in same]})
+    report["fooling_backgrounds_showing_a_class"] = showing
+    n = sum(s["fooled"] for s in showing)
+    if n:
+        listed = ", ".join(f"{s['background_id']} ({s['shows_name']}, {s['fooled']} sample(s))" for s in showing[:10])
+        report["warnings"].append(
+            f"{n} of {report['fooled']} fooled sample(s) were fooled by a background that the model, shown the "
+            f"background alone, calls the very class it named on the composite: {listed}. These count as "
+            "fooled, but the background shows that class; see 'fooling_backgrounds_showing_a_class'")
+    if library is not None:
+        from ximagenet12.backgrounds import check_background_library
+
+        findings = check_background_library(library, classes=keys)
+        report["library_check"] = [f.to_dict() for f in findings]
+        for bid in sorted({f.background_id for f in findings}):
+            report["warnings"].append(f"library photo {bid} shows a class of this data to a built-in classifier: "
+                                      + "; ".join(str(f) for f in findings if f.background_id == bid))
 
 
 def _sample_record(o: Outcome) -> dict:

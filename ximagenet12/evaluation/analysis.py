@@ -10,7 +10,12 @@ coefficient table (estimate, standard error, 95 % CI, p-value, significance star
 ``***`` p < 0.001, ``**`` < 0.01, ``*`` < 0.05, ``.`` < 0.1) and the type-II ANOVA
 table (SS, DF, MS, F, p), each as CSV and Markdown. Reports of ``ximagenet12 explain`` fit
 the same way with object focus as the response (their ``metric``); reports that measure
-different things are not mixed.
+different things are not mixed, nor reports scored in different modes (strict top-1 and
+restricted argmax of the same model differ by the mode, not the model: a "model effect"
+between them would be the scoring rule): ``mode=`` picks one mode from every
+classification report instead. Each estimate is a difference from its factor's
+baseline level, which the tables name (the first level in sorted order where
+``original`` is absent, e.g. in an explain report over other scenarios).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ __all__ = [
     "check_comparable",
     "collect_accuracies",
     "constant_response_warning",
+    "format_number",
+    "report_mode",
     "fit_analysis",
     "robustness_notes",
     "stars",
@@ -61,6 +68,9 @@ class AnalysisResult:
     formula: str
     metric: str
     warnings: list[str] = field(default_factory=list)
+    #: factor -> the level its estimates are differences from ("scenario": "original" ...)
+    baselines: dict[str, str] = field(default_factory=dict)
+    mode: str | None = None  # the scoring mode of every report (classification), else None
 
 
 def check_comparable(reports: Sequence[dict], *, names: Sequence[str] | None = None) -> list[str]:
@@ -131,8 +141,38 @@ def constant_response_warning(frame, metric: str) -> str | None:
     return None
 
 
-def collect_accuracies(reports: Sequence[dict], *, names: Sequence[str] | None = None):
-    """One row per (model, scenario, class) with the report's primary metric."""
+def report_mode(reports: Sequence[dict], *, mode: str | None = None, names: Sequence[str] | None = None) -> str | None:
+    """The one scoring mode the reports are analysed in; refuses a mix.
+
+    Without ``mode`` every report's headline mode must be the same. With ``mode`` each
+    classification report gives that mode's values (it records both)."""
+    labels = list(names) if names else [str(r.get("model")) for r in reports]
+    if mode is not None:
+        if mode not in ("strict", "restricted"):
+            raise ValueError(f"unknown scoring mode {mode!r}; expected strict or restricted")
+        for lab, r in zip(labels, reports):
+            if r.get("mode") != mode and not all("modes" in e for e in (r.get("scenarios") or {}).values()):
+                raise ValueError(f"report {lab} has no {mode} values (it was scored in {r.get('mode')!r} only)")
+        return mode
+    modes = {r.get("mode") for r in reports}
+    if len(modes) > 1:
+        raise ValueError(
+            "the reports are scored in different modes ("
+            + "; ".join(f"{lab}: {r.get('mode')}" for lab, r in zip(labels, reports))
+            + "): a model term would measure the scoring rule, not the model; pass --mode strict or --mode "
+            "restricted to analyse one mode of every report")
+    return modes.pop()
+
+
+def _per_class(entry: dict, report: dict, mode: str | None) -> dict:
+    if mode is None or report.get("mode") == mode or "modes" not in entry:
+        return entry.get("per_class") or {}
+    return (entry["modes"].get(mode) or {}).get("per_class") or {}
+
+
+def collect_accuracies(reports: Sequence[dict], *, names: Sequence[str] | None = None, mode: str | None = None):
+    """One row per (model, scenario, class) with the report's primary metric (in ``mode``
+    for classification reports: see :func:`report_mode`)."""
     import pandas as pd
 
     if not reports:
@@ -148,7 +188,7 @@ def collect_accuracies(reports: Sequence[dict], *, names: Sequence[str] | None =
         labels = [f"{lab} [{i}]" for i, lab in enumerate(labels)]
     for label, report in zip(labels, reports):
         for scenario, entry in (report.get("scenarios") or {}).items():
-            for key, cell in (entry.get("per_class") or {}).items():
+            for key, cell in _per_class(entry, report, mode).items():
                 value = cell.get(metric)
                 if value is None or not cell.get("n"):
                     continue
@@ -195,6 +235,9 @@ def fit_analysis(frame, *, metric: str = "accuracy") -> AnalysisResult:
             "parameters; evaluate more scenarios, classes or models"
         )
     fit = smf.ols(formula, data=frame).fit()
+    baselines = {label: (BASELINE_SCENARIO if column == "scenario" and BASELINE_SCENARIO in set(frame[column])
+                         else sorted(frame[column].unique())[0])
+                 for column, label in _FACTOR_LABELS.items() if frame[column].nunique() > 1}
     ci = fit.conf_int(alpha=ALPHA)
     coef_rows = []
     for name in fit.params.index:
@@ -234,23 +277,43 @@ def fit_analysis(frame, *, metric: str = "accuracy") -> AnalysisResult:
             }
         )
     anova = pd.DataFrame(anova_rows)
-    return AnalysisResult(data=frame, coefficients=coefficients, anova=anova, formula=formula, metric=metric)
+    return AnalysisResult(data=frame, coefficients=coefficients, anova=anova, formula=formula, metric=metric,
+                          baselines=baselines)
 
 
-def _markdown_table(frame, floats: str = "{:.4g}") -> str:
+#: Decimals shown for estimates, errors, sums of squares: a value below half the last digit
+#: prints as 0 (least squares leaves round-off like 6.9e-17 where the exact value is 0).
+DECIMALS = 4
+
+
+def format_number(value: Any, column: str = "") -> str:
+    """A table cell: fixed decimals; p-values below 0.0001 as ``<0.0001``; blanks for NaN."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if column == "p_value" and value < 10 ** -DECIMALS:
+        return f"<{10 ** -DECIMALS:.{DECIMALS}f}"
+    text = f"{value:.{DECIMALS}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def display_levels(frame, class_names: dict[str, str]):
+    """The table with class levels shown by name (``Maltese dog (n02085936)``), for people."""
+    out = frame.copy()
+    if "level" in out.columns:
+        out["level"] = [f"{class_names[lv]} ({lv})" if t == "class" and class_names.get(lv, lv) != lv else lv
+                        for t, lv in zip(out["term"], out["level"])]
+    return out
+
+
+def _markdown_table(frame) -> str:
     cols = list(frame.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for _, row in frame.iterrows():
-        cells = []
-        for c in cols:
-            v = row[c]
-            if v is None or (isinstance(v, float) and v != v):
-                cells.append("")
-            elif isinstance(v, float):
-                cells.append(floats.format(v))
-            else:
-                cells.append(str(v))
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(format_number(row[c], c) for c in cols) + " |")
     return "\n".join(lines)
 
 
@@ -258,13 +321,34 @@ def _markdown_table(frame, floats: str = "{:.4g}") -> str:
 ANALYSIS_FILES = ("observations.csv", "coefficients.csv", "anova.csv", "coefficients.md", "anova.md", "analysis.md")
 
 
+def class_names_of(reports: Sequence[dict]) -> dict[str, str]:
+    """Class key -> name from the reports' ``classes`` (the key where a report names none)."""
+    names: dict[str, str] = {}
+    for r in reports:
+        for c in r.get("classes") or []:
+            if c.get("key") is not None and c.get("name"):
+                names.setdefault(str(c["key"]), str(c["name"]))
+    return names
+
+
+def describe_baselines(result: "AnalysisResult", class_names: dict[str, str]) -> str:
+    """``scenario `original`, class `Maltese dog (n02085936)` ...``: what each estimate is compared with."""
+    parts = []
+    for factor, level in result.baselines.items():
+        shown = f"{class_names[level]} ({level})" if factor == "class" and level in class_names else level
+        parts.append(f"{factor} `{shown}`")
+    return ", ".join(parts) if parts else "none (no factor has two levels)"
+
+
 def analyze_reports(folders: Sequence[str | os.PathLike], out: str | os.PathLike, *,
-                    overwrite: bool = False) -> AnalysisResult:
+                    mode: str | None = None, overwrite: bool = False) -> AnalysisResult:
     """Read ``report.json`` of each folder, fit, and write CSV + Markdown tables to ``out``.
 
-    ``out`` is an owned output folder (:class:`ximagenet12.builder.owned.OwnedFolder`): a
-    non-empty folder holding no earlier analysis is refused unless ``overwrite``, and a
-    file ximagenet12 did not write is never replaced.
+    ``mode``: the scoring mode to analyse in every classification report; without it the
+    reports' headline modes must agree (see :func:`report_mode`). ``out`` is an owned output
+    folder (:class:`ximagenet12.builder.owned.OwnedFolder`): a non-empty folder holding no
+    earlier analysis is refused unless ``overwrite``, and a file ximagenet12 did not write is
+    never replaced.
     """
     from ximagenet12.builder.owned import OwnedFolder
     from ximagenet12.evaluation.report import read_report
@@ -277,13 +361,16 @@ def analyze_reports(folders: Sequence[str | os.PathLike], out: str | os.PathLike
     reports = [read_report(f) for f in folders]
     notes = check_comparable(reports, names=[os.fspath(f) for f in folders])
     notes += robustness_notes(reports, names=[os.fspath(f) for f in folders])
-    frame, metric = collect_accuracies(reports)
+    mode = report_mode(reports, mode=mode, names=[os.fspath(f) for f in folders])
+    frame, metric = collect_accuracies(reports, mode=mode)
     constant = constant_response_warning(frame, metric)
     notes += [constant] if constant else []
     for note in notes:
         warnings.warn(note, UserWarning, stacklevel=2)
     result = fit_analysis(frame, metric=metric)
     result.warnings = notes
+    result.mode = mode
+    names = class_names_of(reports)
     folder = OwnedFolder.open(out, command="analyze", overwrite=overwrite, planned=ANALYSIS_FILES)
     folder.write_with("observations.csv", lambda p: frame.to_csv(p, index=False))
     folder.write_with("coefficients.csv", lambda p: result.coefficients.to_csv(p, index=False))
@@ -293,21 +380,23 @@ def analyze_reports(folders: Sequence[str | os.PathLike], out: str | os.PathLike
         "",
         f"Reports: {', '.join(f'`{os.fspath(f)}`' for f in folders)}",
         "",
-        f"OLS fit of per-(model, scenario, class) {metric}: `{result.formula}` "
-        f"({len(frame)} observations; baseline scenario `{BASELINE_SCENARIO}`).",
+        f"OLS fit of per-(model, scenario, class) {metric}"
+        + (f" ({mode} scoring)" if mode else "") + f": `{result.formula}` ({len(frame)} observations).",
+        "",
+        f"Each estimate is the difference from its factor's baseline: {describe_baselines(result, names)}.",
         "Significance: `***` p < 0.001, `**` p < 0.01, `*` p < 0.05, `.` p < 0.1.",
         "",
         *[f"> **Warning:** {note}\n" for note in notes],
         "## Coefficients",
         "",
-        _markdown_table(result.coefficients),
+        _markdown_table(display_levels(result.coefficients, names)),
         "",
         "## ANOVA (type II)",
         "",
         _markdown_table(result.anova),
         "",
     ]
-    folder.write_text("coefficients.md", _markdown_table(result.coefficients) + "\n")
+    folder.write_text("coefficients.md", _markdown_table(display_levels(result.coefficients, names)) + "\n")
     folder.write_text("anova.md", _markdown_table(result.anova) + "\n")
     folder.write_text("analysis.md", "\n".join(md))
     return result

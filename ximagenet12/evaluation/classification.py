@@ -163,7 +163,8 @@ def primary_mode(mode: ScoringMode | None, n_classes: int) -> tuple[ScoringMode,
         return "strict", (f"strict, because restricted scoring over only {n_classes} classes (fewer than "
                           f"{MIN_RESTRICTED_CLASSES}) is too easy to be a headline: a guess among {n_classes} "
                           "classes is already right often")
-    return "restricted", f"restricted (the default for {n_classes} >= {MIN_RESTRICTED_CLASSES} classes)"
+    return "restricted", (f"restricted: argmax over the data's {n_classes} classes (the default when the data has "
+                          f"at least {MIN_RESTRICTED_CLASSES} classes; strict is reported too)")
 
 
 def evaluate_classification(
@@ -183,8 +184,15 @@ def evaluate_classification(
     spans: Mapping[str, tuple[int, int]] | None = None,
     task: EvaluationTask = "image-classification",
     prompt_template: str | None = None,
+    include_training_rows: bool = False,
 ) -> EvaluationResult:
     """Evaluate ``model`` on each scenario config of ``data``.
+
+    A model folder written by ``ximagenet12 train`` records the rows it was trained on
+    (``training_rows.json``): their source ids are left out of every config (the same
+    object and photo under another background is no held-out test either), and the report
+    says how many (``report["training_rows"]``). ``include_training_rows=True`` scores them
+    anyway, loudly, and the report records it (the leaderboard then refuses the report).
 
     ``mode`` is the *primary* scoring mode (``report["mode"]``, the ``prediction`` and
     ``accuracy`` fields); ``None`` picks it by :func:`primary_mode`. Both modes are always
@@ -199,7 +207,8 @@ def evaluate_classification(
         return _evaluate(model, data, scenarios=scenarios, mode=mode, batch_size=batch_size, device=device,
                          workers=default_num_workers() if num_workers is None else num_workers,
                          limit=limit, progress=progress, robustness_config=robustness_config,
-                         dtype=dtype, revision=revision, spans=spans, task=task, template=template)
+                         dtype=dtype, revision=revision, spans=spans, task=task, template=template,
+                         include_training_rows=include_training_rows)
 
 
 def check_task(task: str, prompt_template: str | None, model: Any = None) -> str | None:
@@ -212,6 +221,22 @@ def check_task(task: str, prompt_template: str | None, model: Any = None) -> str
         return None
     check_zero_shot_model(model)
     return check_prompt_template(DEFAULT_PROMPT_TEMPLATE if prompt_template is None else prompt_template)
+
+
+def training_rows_section(record: dict | None, log: D.RunLog, *, include: bool, model: str) -> dict | None:
+    """``report["training_rows"]``: the model's training record and what was done with it."""
+    if record is None:
+        return None
+    excluded = sum(log.excluded.values())
+    if include:
+        log.warn(f"{model} was trained on {len(record['source_ids'])} of these source ids ({record['path']}) and "
+                 "they were scored anyway (include_training_rows): these accuracies are not held-out")
+    elif excluded:
+        log.warn(f"left out {excluded} row(s) of source ids {model} was trained on ({record['path']}; "
+                 + ", ".join(f"{c}: {n}" for c, n in log.excluded.items()) + ")")
+    return {"record": record["path"], "data": record.get("data"), "data_fingerprint": record.get("data_fingerprint"),
+            "config": record.get("config"), "trained_on": len(record["source_ids"]), "included": bool(include),
+            "excluded": dict(log.excluded), "n_excluded": excluded}
 
 
 def check_options(*, batch_size: int, limit: int | None, robustness_config: str, mode: str | None = None) -> None:
@@ -229,8 +254,13 @@ def check_options(*, batch_size: int, limit: int | None, robustness_config: str,
 
 def _evaluate(model, data, *, scenarios, mode, batch_size, device, workers, limit, progress,
               robustness_config, dtype=None, revision=None, spans=None, task="image-classification",
-              template=None) -> EvaluationResult:
+              template=None, include_training_rows=False) -> EvaluationResult:
     import pandas as pd
+
+    from ximagenet12.training.runs import read_training_rows
+
+    record = read_training_rows(model)
+    exclude = frozenset(record["source_ids"]) if record is not None and not include_training_rows else frozenset()
 
     configs = D.resolve_scenarios(data, scenarios)
     names, keys = D.dataset_classes(data, configs)
@@ -266,7 +296,9 @@ def _evaluate(model, data, *, scenarios, mode, batch_size, device, workers, limi
     log = D.RunLog()
     started = time.perf_counter()
     rows_out = D.run_configs(data, configs, prepare, process, columns=["image", "label", "class_key", "source_id", "scenario"],
-                             batch_size=batch_size, num_workers=workers, limit=limit, progress=progress, log=log, spans=spans)
+                             batch_size=batch_size, num_workers=workers, limit=limit, progress=progress, log=log, spans=spans,
+                             exclude=exclude)
+    training = training_rows_section(record, log, include=include_training_rows, model=model_name(model))
     predictions = pd.DataFrame(rows_out, columns=list(PREDICTION_COLUMNS))
     for m in SCORING_MODES:
         predictions[f"{m}_correct"] = predictions[f"{m}_correct"].astype(bool)
@@ -296,6 +328,7 @@ def _evaluate(model, data, *, scenarios, mode, batch_size, device, workers, limi
         },
         **run_record(log, data=data, pipe=pipe, batch_size=batch_size, workers=workers, limit=limit, started=started,
                      model=model, dtype=dtype, revision=revision),
+        "training_rows": training,
     }
     if zero_shot is not None:
         report["prompt_template"] = template
@@ -488,6 +521,13 @@ def summarise(report: dict) -> str:
         lines.append(f"robustness: not computed ({rb['reason']})")
     if report.get("mode_reason"):
         lines.append(f"headline mode: {report['mode_reason']}")
+    training = report.get("training_rows")
+    if training and training.get("included"):
+        lines.append(f"TRAINING ROWS SCORED: the model was trained on {training['trained_on']} of these source ids "
+                     "(--include-training-rows); these are not held-out accuracies")
+    elif training:
+        lines.append(f"left out {training['n_excluded']} row(s) of the {training['trained_on']} source ids the model "
+                     f"was trained on ({training['record']}); --include-training-rows scores them")
     labels = report.get("object_labels")
     if isinstance(labels, dict):
         lines.append(f"object labels: {labels.get('rule')}")

@@ -446,6 +446,8 @@ class RunLog:
     seconds: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     interrupted: bool = False  # Ctrl-C: the configs finished before it are kept
+    #: rows left out because the model was trained on them (config -> count; see ``exclude``)
+    excluded: dict[str, int] = field(default_factory=dict)
 
     def warn(self, message: str) -> None:
         """Record a warning for the report and raise it as a Python warning now."""
@@ -853,8 +855,12 @@ def run_configs(
     progress: bool,
     log: RunLog,
     spans: Mapping[str, tuple[int, int]] | None = None,
+    exclude: frozenset[str] = frozenset(),
 ) -> list[dict]:
     """Score every config: ``process(config, [(row, prepare(row)), ...])`` returns result rows.
+
+    ``exclude``: source ids never scored (the model's training rows), counted per config
+    in ``log.excluded``; ``limit`` counts the rows that remain.
 
     The loop both evaluators share. Each config is streamed (first ``limit`` rows), prepared
     ahead on ``num_workers`` threads and shown in a per-config bar under one overall bar
@@ -892,7 +898,8 @@ def run_configs(
             try:
                 out += _run_config(data, config, prepare, process, columns=columns, batch_size=batch_size,
                                    num_workers=num_workers, limit=limit, total=planned[config],
-                                   progress=progress, log=log, overall=overall, span=spans.get(config))
+                                   progress=progress, log=log, overall=overall, span=spans.get(config),
+                                   exclude=exclude)
             except KeyboardInterrupt:
                 log.interrupted = True
                 for rest in todo[todo.index(config):]:
@@ -925,12 +932,25 @@ def _skip(log: RunLog, config: str, reason: str) -> None:
     log.warn(f"config {config!r} skipped: {reason}")
 
 
+def _without(rows: Iterable[dict], exclude: frozenset[str], counts: dict[str, int], config: str) -> Iterator[dict]:
+    for row in rows:
+        if str(row.get("source_id")) in exclude:
+            counts[config] = counts.get(config, 0) + 1
+        else:
+            yield row
+
+
 def _run_config(data, config, prepare, process, *, columns, batch_size, num_workers, limit, total,
-                progress, log: RunLog, overall, span: tuple[int, int] | None = None) -> list[dict]:
+                progress, log: RunLog, overall, span: tuple[int, int] | None = None,
+                exclude: frozenset[str] = frozenset()) -> list[dict]:
     if span is not None:
         rows: Iterable[dict] = span_rows(data, config, span, columns=columns, log=log)
+        if exclude:
+            rows = _without(rows, exclude, log.excluded, config)
     else:
         rows = _config_rows(data, config, columns=columns, log=log)
+        if exclude:
+            rows = _without(rows, exclude, log.excluded, config)
         if limit is not None:
             rows = itertools.islice(rows, limit)
     bar = progress_bar(progress, total=total, desc=config, position=1, leave=False)
@@ -952,7 +972,11 @@ def _run_config(data, config, prepare, process, *, columns, batch_size, num_work
             bar.close()
     if seen == 0:
         damaged = len(log.bad_shards) - shards_before
-        _skip(log, config, f"no readable rows ({damaged} damaged shard(s))" if damaged else "empty (0 rows)")
+        if log.excluded.get(config):
+            _skip(log, config, f"every row ({log.excluded[config]}) is one the model was trained on "
+                               "(left out; --include-training-rows scores them)")
+        else:
+            _skip(log, config, f"no readable rows ({damaged} damaged shard(s))" if damaged else "empty (0 rows)")
         return []
     log.seconds[config] = round(time.perf_counter() - started, 3)
     return out

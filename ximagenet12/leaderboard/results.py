@@ -113,6 +113,15 @@ def _load_report(folder: Path) -> tuple[dict, bytes]:
         raise ValueError(f"{str(path)!r} is not an evaluation report: it lacks {', '.join(missing)}")
     if report["task"] not in _SAMPLE_VALUE:
         raise ValueError(f"{str(path)!r}: unknown task {report['task']!r} (expected {', '.join(_SAMPLE_VALUE)})")
+    training = report.get("training_rows") or {}
+    if training.get("included"):
+        raise ValueError(f"{str(path)!r} scored {training.get('trained_on')} source id(s) its model was trained on "
+                         "(--include-training-rows): the leaderboard ranks held-out scores only; evaluate again without it")
+    model = (report.get("provenance") or {}).get("model") or {}
+    if ("training_rows" not in report and model.get("kind") == "local"
+            and os.path.isfile(os.path.join(str(model.get("source")), "training_rows.json"))):
+        raise ValueError(f"{str(path)!r} scored a model trained by `ximagenet12 train` with a version that did not leave "
+                         "its training rows out: evaluate it again (the rows are now left out by default)")
     absent = [f for f in ("predictions.parquet", *_FIGURES) if not (folder / f).is_file()]
     if absent:
         raise ValueError(f"report folder {str(folder)!r} lacks {', '.join(absent)} (an incomplete evaluate output)")

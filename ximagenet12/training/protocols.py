@@ -209,6 +209,17 @@ def _extract_here(ctx: RunContext, config: str) -> dict[str, np.ndarray]:
                 seconds=np.array([time.perf_counter() - started, forward_s]))
 
 
+def training_rows(ctx: RunContext, config: str, fold: int, source_ids: Sequence[str]) -> dict:
+    """The training record saved with a model: which rows (validation rows included, as
+    they chose the epoch) of which data it was fitted on."""
+    from ximagenet12.evaluation.models import data_fingerprint
+
+    data = ctx.settings.data
+    return {"data": data, "data_fingerprint": data_fingerprint(data) if os.path.isdir(data) else None,
+            "config": config, "protocol": ctx.settings.protocol, "method": ctx.settings.method,
+            "held_out_fold": fold, "n": len(set(source_ids)), "source_ids": sorted(set(map(str, source_ids)))}
+
+
 def _probe_fold(ctx: RunContext, config: str, cache: dict, fold: int, train: np.ndarray, test: np.ndarray) -> None:
     started = time.perf_counter()
     x, y, sids = cache["features"], cache["labels"], cache["source_ids"]
@@ -221,7 +232,8 @@ def _probe_fold(ctx: RunContext, config: str, cache: dict, fold: int, train: np.
     save = ctx.settings.save_models and ctx.settings.protocol == "ex2"
     if save:
         install_head(ctx.loaded, head.weight, head.bias)
-        ctx.folder.save_model(ctx.folder.model_dir(config, fold), ctx.loaded.model, ctx.loaded.processor)
+        ctx.folder.save_model(ctx.folder.model_dir(config, fold), ctx.loaded.model, ctx.loaded.processor,
+                              training_rows=training_rows(ctx, config, fold, sids[train].tolist()))
     ctx.folder.write_fold(config, fold, result, frame)
 
 
@@ -257,7 +269,9 @@ def _probe_ex1(ctx: RunContext) -> None:
             "curve": [], "trained_on": D.ORIGINAL}, frame)
     if not (ctx.folder.model_dir() / "config.json").is_file():
         install_head(ctx.loaded, head.weight, head.bias)
-        ctx.folder.save_model(ctx.folder.model_dir(), ctx.loaded.model, ctx.loaded.processor)
+        ctx.folder.save_model(ctx.folder.model_dir(), ctx.loaded.model, ctx.loaded.processor,
+                              training_rows=training_rows(ctx, D.ORIGINAL, EX1_TEST_FOLD,
+                                                          original["source_ids"][train].tolist()))
 
 
 # --------------------------------------------------------------------------- fine-tuning
@@ -341,7 +355,9 @@ def _finetune_folds(ctx: RunContext, config: str, folds: Sequence[int], initial:
         frame = prediction_frame(config, np.array(rows.source_ids)[test].tolist(), rows.labels[test], logits,
                                  ctx.table.class_keys, fold=k)
         if ctx.settings.save_models:
-            ctx.folder.save_model(ctx.folder.model_dir(config, k), ctx.loaded.model, ctx.loaded.processor)
+            ctx.folder.save_model(ctx.folder.model_dir(config, k), ctx.loaded.model, ctx.loaded.processor,
+                                  training_rows=training_rows(ctx, config, k,
+                                                              np.array(rows.source_ids)[(fold_rows != k) & ok].tolist()))
         ctx.folder.write_fold(config, k, {"config": config, **info, "accuracy": float(frame["correct"].mean()),
                                           "n": int(test.sum())}, frame)
 
@@ -350,9 +366,11 @@ def _train_ex1(ctx: RunContext) -> None:
     """EX1's one training job: fit on original but the test fold; the model and its training record saved."""
     rows, ok = _decoded_rows(ctx, D.ORIGINAL, record=False)  # recorded when its test part is scored
     fold_rows = F.fold_of_rows(rows.source_ids, ctx.folds, config=D.ORIGINAL)
-    info, _ = _train_fold(ctx, rows, (fold_rows != EX1_TEST_FOLD) & ok, None, EX1_TEST_FOLD, _initial_state(ctx))
+    train = (fold_rows != EX1_TEST_FOLD) & ok
+    info, _ = _train_fold(ctx, rows, train, None, EX1_TEST_FOLD, _initial_state(ctx))
     ctx.folder.write_text("ex1_training.json", json.dumps(info, indent=2))
-    ctx.folder.save_model(ctx.folder.model_dir(), ctx.loaded.model, ctx.loaded.processor)
+    ctx.folder.save_model(ctx.folder.model_dir(), ctx.loaded.model, ctx.loaded.processor,
+                          training_rows=training_rows(ctx, D.ORIGINAL, EX1_TEST_FOLD, np.array(rows.source_ids)[train].tolist()))
 
 
 def finetune_job(ctx: RunContext, config: str, fold: int | None) -> None:

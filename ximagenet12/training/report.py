@@ -55,9 +55,12 @@ def _scenario_entry(ctx: RunContext, config: str):
 
 
 def internal_block(scenarios: dict) -> dict:
-    """An ex2 run's internal term: per-scenario accuracy and its own μ (``original``)."""
+    """An ex2 run's internal term: per-scenario accuracy and its own μ (``original``).
+
+    Every scenario of the run is listed (scenario set ``all``): ``score`` picks the members
+    of the set it is asked for."""
     mu = scenarios.get("original", {}).get("accuracy")
-    values = {c: scenarios[c]["accuracy"] for c in robustness_scenarios(list(scenarios))
+    values = {c: scenarios[c]["accuracy"] for c in robustness_scenarios(list(scenarios), scenario_set="all")
               if scenarios[c]["accuracy"] is not None}
     return {"reference": mu, "scenarios": values,
             "note": "models trained and tested within each scenario (k-fold); reference = the same protocol on original"}

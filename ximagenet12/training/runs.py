@@ -9,7 +9,8 @@ Layout::
     <out>/folds/<config>/fold-KK.parquet # its predictions
     <out>/failures/<config>.json         # fine-tuning: images that failed to decode (left out)
     <out>/model/                         # ex1: the trained model (save_pretrained + processor)
-    <out>/models/<config>/fold-KK/       # ex2 with --save-models
+    <out>/model/training_rows.json       # the rows it was trained on (source ids, config, data fingerprint)
+    <out>/models/<config>/fold-KK/       # ex2 with --save-models (each with its training_rows.json)
     <out>/report.json, predictions.parquet, report.md, heatmap.png, scenarios.png, curves.png
 
 Every file is written to a temporary name and renamed, and a fold's ``.json`` is renamed
@@ -28,7 +29,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-__all__ = ["RESUME_KEYS", "RunFolder", "atomic_write_text"]
+__all__ = ["RESUME_KEYS", "RunFolder", "TRAINING_ROWS_FILE", "atomic_write_text", "read_training_rows"]
+
+#: Written into every saved model folder: the rows the model was trained on, so that
+#: ``evaluate``, ``score`` and the leaderboard never score a model on them silently.
+TRAINING_ROWS_FILE = "training_rows.json"
 
 #: Settings that must match for a rerun to continue a run folder (device, workers and
 #: progress bars may change between tries).
@@ -195,13 +200,15 @@ class RunFolder:
             return self.path / "model"
         return self.path / "models" / config / f"fold-{fold:02d}"
 
-    def save_model(self, target: Path, model: Any, processor: Any) -> Path:
-        """``save_pretrained`` of model and processor into ``target``, atomically."""
+    def save_model(self, target: Path, model: Any, processor: Any, *, training_rows: Mapping[str, Any]) -> Path:
+        """``save_pretrained`` of model and processor into ``target`` with its
+        :data:`TRAINING_ROWS_FILE` (``training_rows``: data, config, source ids ...), atomically."""
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
         try:
             model.save_pretrained(tmp)
             processor.save_pretrained(tmp)
+            (tmp / TRAINING_ROWS_FILE).write_text(json.dumps(dict(training_rows), indent=1), encoding="utf-8")
             if target.exists():
                 shutil.rmtree(target)
             os.replace(tmp, target)
@@ -209,3 +216,24 @@ class RunFolder:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
         return target
+
+
+def read_training_rows(model: Any) -> dict[str, Any] | None:
+    """The training record of a model folder written by ``ximagenet12 train`` (its
+    :data:`TRAINING_ROWS_FILE`), or ``None`` for any other model (Hub id, pipeline, folder
+    without one). A record that cannot be read is an error, never taken as "no record"."""
+    if not isinstance(model, (str, os.PathLike)) or not os.path.isdir(model):
+        return None
+    path = Path(model) / TRAINING_ROWS_FILE
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        ids = record["source_ids"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path} is not a readable training record ({type(exc).__name__}: {exc}); expected JSON "
+                         "with 'source_ids' as `ximagenet12 train` writes it") from None
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise ValueError(f"{path}: 'source_ids' must be a list of source id strings")
+    record["path"] = str(path)
+    return record

@@ -161,6 +161,10 @@ def score_runs(
         raise ValueError(f"--out {os.fspath(out)!r} is an existing folder; score writes one JSON file (e.g. "
                          f"{os.path.join(os.fspath(out), 'score.json')!r})")
     ext, intl = read_report(external), read_report(internal)
+    training = ext.get("training_rows") or {}
+    if training.get("included"):
+        raise ValueError(f"{os.fspath(external)!r} scored {training.get('trained_on')} source id(s) its model was trained "
+                         "on (--include-training-rows): S_robust needs held-out accuracies; evaluate again without it")
     _check_pair(external, ext, internal, intl)
     mu_e, values_e = _accuracies(ext, external, scenario_set)
     mu_i, values_i = _accuracies(intl, internal, scenario_set)
