@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from ximagenet12.backgrounds import BackgroundLibrary
 from ximagenet12.builder.executors import make_executor
@@ -134,28 +135,41 @@ def build_dataset(
     if repo_id is not None:  # the card names it: refused before any work (newlines, HTML, links, `..`)
         check_repo_id(repo_id, option="--repo-id")
     card_text(pretty_name)  # a line break or control character has no place in the card's title
-    owned = executor is None
-    if owned:
-        executor = make_executor(engine, num_proc=num_proc, **({"address": ray_address} if engine == "ray" else {}))
-    try:
+    with _executor(executor, engine=engine, num_proc=num_proc, ray_address=ray_address) as executor:
         out = destination_path(out_dir, storage_options=storage_options)
         _check_out(out, source, None)  # before the source is even listed
         plan = plan_build(source, scenarios=scenarios, seed=seed, split=split, block_samples=block_samples,
                           max_samples=max_samples, backgrounds=backgrounds, generation=generation, strict=strict,
                           auto_mask=auto_mask)
         _check_out(out, source, plan.source)
-        with folder_lock(out, purpose="build"):
-            if hasattr(executor, "preflight"):  # connect to a cluster before the folder is changed
-                executor.preflight()
-            try:
-                return _build(plan, out, executor, resume=resume, overwrite=overwrite, strict=strict,
-                              progress=progress, card=CardOptions(license, pretty_name, repo_id, source_split), started=started)
-            except OSError as exc:
-                remove_temporary_files(out)
-                raise write_error(out, exc) from exc
+        return _locked_build(plan, out, executor, resume=resume, overwrite=overwrite, strict=strict,
+                             progress=progress, card=CardOptions(license, pretty_name, repo_id, source_split), started=started)
+
+
+@contextmanager
+def _executor(executor: Any, *, engine: str, num_proc: int, ray_address: str | None) -> Iterator[Any]:
+    """The caller's executor as is, or one made for ``engine`` and closed on the way out."""
+    if executor is not None:
+        yield executor
+        return
+    executor = make_executor(engine, num_proc=num_proc, **({"address": ray_address} if engine == "ray" else {}))
+    try:
+        yield executor
     finally:
-        if owned and hasattr(executor, "close"):
+        if hasattr(executor, "close"):
             executor.close()
+
+
+def _locked_build(plan: Any, out: Any, executor: Any, **options: Any) -> BuildSummary:
+    """Lock the folder, connect the executor, build; a failed write becomes one ``OSError`` line."""
+    with folder_lock(out, purpose="build"):
+        if hasattr(executor, "preflight"):  # connect to a cluster before the folder is changed
+            executor.preflight()
+        try:
+            return _build(plan, out, executor, **options)
+        except OSError as exc:
+            remove_temporary_files(out)
+            raise write_error(out, exc) from exc
 
 
 def _check_out(out: Any, spec: Any, source: Any) -> None:

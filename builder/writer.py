@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -212,68 +212,109 @@ def merge_parts(
         old.unlink()
     for old in folder.glob(f".{split}-*.tmp"):
         old.unlink()
-    tmps: list[Path] = []
-    writer: pq.ParquetWriter | None = None
-    shard_bytes = total_rows = total_bytes = 0
-    pending: list[pa.Table] = []
-    pending_rows = pending_bytes = 0
-
-    def flush(n: int) -> None:
-        nonlocal writer, shard_bytes, total_rows, total_bytes, pending, pending_rows, pending_bytes
-        table = pa.concat_tables(pending)
-        sizes = _row_bytes(table)
-        n = max(1, int((np.cumsum(sizes[:n]) <= max_group_bytes).sum()))  # fewer rows if images are big
-        group, rest = table.slice(0, n), table.slice(n)
-        pending, pending_rows, pending_bytes = ([rest] if rest.num_rows else []), rest.num_rows, int(sizes[n:].sum())
-        size = _batch_bytes(group)
-        if writer is not None and shard_bytes + size > max_shard_bytes:  # this group starts the next shard
-            writer.close()
-            writer = None
-        if writer is None:
-            tmps.append(folder / f".{split}-{len(tmps):05d}.{os.getpid()}.tmp")
-            writer = _writer(tmps[-1], schema, cdc=cdc)
-            shard_bytes = 0
-        writer.write_table(group, row_group_size=n)
-        shard_bytes += size
-        total_bytes += size
-        total_rows += group.num_rows
-        if shard_bytes >= max_shard_bytes:
-            writer.close()
-            writer = None
-
+    sink = _ShardSink(folder, schema, split=split, max_shard_bytes=max_shard_bytes, cdc=cdc)
+    pending = _PendingRows(max_group_bytes)
     try:
-        for part in parts:
-            pf = pq.ParquetFile(part)
-            for i in range(pf.num_row_groups):
-                table = pf.read_row_group(i)
-                if table.num_rows == 0:
-                    continue
-                pending.append(table.replace_schema_metadata(schema.metadata))
-                pending_rows += table.num_rows
-                pending_bytes += int(_row_bytes(table).sum())
-                while pending_rows >= rows_per_group or pending_bytes >= max_group_bytes:
-                    flush(rows_per_group)
-        while pending_rows:
-            flush(pending_rows)
-        if writer is None and not tmps:  # no rows at all: one empty shard keeps the config loadable
-            tmps.append(folder / f".{split}-00000.{os.getpid()}.tmp")
-            writer = _writer(tmps[-1], schema, cdc=cdc)
-        if writer is not None:
-            writer.close()
-            writer = None
+        for table in _row_groups(parts, schema):
+            pending.add(table)
+            while pending.rows >= rows_per_group or pending.bytes >= max_group_bytes:
+                sink.write(pending.take(rows_per_group))
+        while pending.rows:
+            sink.write(pending.take(pending.rows))
+        tmps = sink.close()
     except BaseException:
-        if writer is not None:
-            try:
-                writer.close()
-            except Exception:  # noqa: BLE001 - e.g. a full disk: the first error is the one to report
-                pass
-        for tmp in tmps:
-            tmp.unlink(missing_ok=True)
+        sink.abort()
         raise
     finals = [folder / shard_name(split, i, len(tmps)) for i in range(len(tmps))]
     for tmp, final in zip(tmps, finals):
         os.replace(tmp, final)
-    return finals, total_rows, total_bytes
+    return finals, sink.rows, sink.bytes
+
+
+def _row_groups(parts: Iterable[Path], schema: pa.Schema) -> Iterator[pa.Table]:
+    """Every non-empty row group of ``parts``, in order, with ``schema``'s metadata."""
+    for part in parts:
+        pf = pq.ParquetFile(part)
+        for i in range(pf.num_row_groups):
+            table = pf.read_row_group(i)
+            if table.num_rows:
+                yield table.replace_schema_metadata(schema.metadata)
+
+
+class _PendingRows:
+    """Rows read but not yet written, cut into row groups of at most ``max_group_bytes`` of images."""
+
+    def __init__(self, max_group_bytes: int):
+        self.max_group_bytes = max_group_bytes
+        self.tables: list[pa.Table] = []
+        self.rows = self.bytes = 0
+
+    def add(self, table: pa.Table) -> None:
+        self.tables.append(table)
+        self.rows += table.num_rows
+        self.bytes += int(_row_bytes(table).sum())
+
+    def take(self, n: int) -> pa.Table:
+        """The next row group: ``n`` rows, or fewer (at least one) if their images are big."""
+        table = pa.concat_tables(self.tables)
+        sizes = _row_bytes(table)
+        n = max(1, int((np.cumsum(sizes[:n]) <= self.max_group_bytes).sum()))
+        group, rest = table.slice(0, n), table.slice(n)
+        self.tables, self.rows, self.bytes = ([rest] if rest.num_rows else []), rest.num_rows, int(sizes[n:].sum())
+        return group
+
+
+class _ShardSink:
+    """Temporary shard files of one split; a shard is closed once it holds ``max_shard_bytes``."""
+
+    def __init__(self, folder: Path, schema: pa.Schema, *, split: str, max_shard_bytes: int,
+                 cdc: dict[str, int] | None):
+        self.folder, self.schema, self.split, self.cdc = folder, schema, split, cdc
+        self.max_shard_bytes = max_shard_bytes
+        self.tmps: list[Path] = []
+        self.writer: pq.ParquetWriter | None = None
+        self.shard_bytes = self.rows = self.bytes = 0
+
+    def write(self, group: pa.Table) -> None:
+        size = _batch_bytes(group)
+        if self.writer is not None and self.shard_bytes + size > self.max_shard_bytes:  # starts the next shard
+            self._close_shard()
+        if self.writer is None:
+            self._open_shard()
+        self.writer.write_table(group, row_group_size=group.num_rows)
+        self.shard_bytes += size
+        self.bytes += size
+        self.rows += group.num_rows
+        if self.shard_bytes >= self.max_shard_bytes:
+            self._close_shard()
+
+    def close(self) -> list[Path]:
+        """Close the last shard; the temporary files, in order (one empty shard if no row came)."""
+        if self.writer is None and not self.tmps:  # no rows at all: one empty shard keeps the config loadable
+            self._open_shard()
+        if self.writer is not None:
+            self._close_shard()
+        return self.tmps
+
+    def abort(self) -> None:
+        """Close quietly and remove every temporary file (the caller re-raises the first error)."""
+        if self.writer is not None:
+            try:
+                self.writer.close()
+            except Exception:  # noqa: BLE001 - e.g. a full disk: the first error is the one to report
+                pass
+            self.writer = None
+        for tmp in self.tmps:
+            tmp.unlink(missing_ok=True)
+
+    def _open_shard(self) -> None:
+        self.tmps.append(self.folder / f".{self.split}-{len(self.tmps):05d}.{os.getpid()}.tmp")
+        self.writer = _writer(self.tmps[-1], self.schema, cdc=self.cdc)
+        self.shard_bytes = 0
+
+    def _close_shard(self) -> None:
+        self.writer.close()
+        self.writer = None
 
 
 def finalize_parts(

@@ -23,11 +23,12 @@ there.
 from __future__ import annotations
 
 import threading
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from ximagenet12.functional import _fill_hole, _select
+from ximagenet12.registry import Scenario, resolve
 from ximagenet12.types import SampleError, ScenarioOutput
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "check_corruption",
     "corruption_summary",
     "REGIONS",
+    "PLUGIN_SCENARIOS",
 ]
 
 #: The 19 corruptions of ``imagecorruptions.get_corruption_names("all")``, in its order:
@@ -183,8 +185,6 @@ REGIONS = ("background", "object")
 
 def _parse_config(config: str) -> tuple[str, str, int] | None:
     """(corruption, region, severity) of a corruption config name, ``None`` for other configs."""
-    from ximagenet12.registry import resolve
-
     if not config.startswith("corrupt_"):
         return None
     variant = resolve(config)[0]
@@ -234,3 +234,41 @@ def corruption_summary(accuracy: dict[str, float | None], *, reference: float | 
                       if s not in levels.get((n, r), {})]
     out["complete"] = not out["missing"]
     return out
+
+
+# -- the scenarios (registered by ximagenet12.registry through its PLUGINS list) ----------
+
+# ImageNet-C corruptions confined to one region (issue 14): corrupt_<name>_background and
+# corrupt_<name>_object for each of imagecorruptions' 19 corruptions, severities 1-5.
+# There is no paper level; level 3 (ImageNet-C's middle severity) is the bare config name.
+_CORRUPTION_LEVELS = {lv: {"severity": lv} for lv in SEVERITIES}
+_CORRUPTION_DEFAULT = 3
+_scenarios: list[Scenario] = []
+for _corruption in CORRUPTIONS:
+    for _where, _fn in (("background", corrupt_background), ("object", corrupt_object)):
+        _params: dict[str, Any] = {"corruption": _corruption, "severity": _CORRUPTION_DEFAULT}
+        if _where == "background":
+            _params["fill"] = "none"
+        _scenarios.append(
+            Scenario(
+                f"corrupt_{_corruption}_{_where}",
+                _fn,
+                f"ImageNet-C {_corruption.replace('_', ' ')} (imagecorruptions) computed on the whole frame "
+                f"and kept only {'outside' if _where == 'background' else 'inside'} the object mask"
+                + (
+                    " (a blur may carry the object's colours across its edge; fill=inpaint, "
+                    "--corruption-fill, fills the object's hole first)."
+                    if _where == "background"
+                    else "."
+                ),
+                params=_params,
+                levels=_CORRUPTION_LEVELS,
+                paper_level=_CORRUPTION_DEFAULT,
+                random=_corruption in RANDOM_CORRUPTIONS,
+                family="corruption",
+                keeps_object=_where == "background",
+                keeps_background=_where == "object",
+            )
+        )
+#: The 38 corruption scenarios, background then object per corruption, in CORRUPTIONS' order.
+PLUGIN_SCENARIOS: tuple[Scenario, ...] = tuple(_scenarios)

@@ -12,16 +12,25 @@ levels (``blur_background_level5``). On the command line the config name, or
 types is the name ``load_dataset`` takes, so ``blur_background_level3`` (the paper's
 level, whose config is ``blur_background``) is refused with that advice rather than
 built under another name.
+
+The registry knows no scenario implementation beyond the pure functions of
+:mod:`ximagenet12.functional`. Plug-in families (the ImageNet-C corruptions, the
+generative ``ai_background``) import this module for :class:`Scenario` and declare their
+scenarios in a module-level tuple; :data:`PLUGINS` names those tuples as entry points do
+(``module:attribute``), and the first look at the registry imports and registers them in
+that order. So :data:`SCENARIOS` is complete, and in the same order, whatever was
+imported first, while the imports point one way: plug-in -> registry.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
+import threading
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Literal, Mapping
+from typing import Any, Callable, Iterable, Iterator, Literal, Mapping
 
-from ximagenet12 import corruptions as C
 from ximagenet12 import functional as F
 
 __all__ = [
@@ -40,6 +49,7 @@ __all__ = [
     "TABLE3_SCENARIOS",
     "DEFAULT_SCENARIO_SET",
     "scenario_sets",
+    "PLUGINS",
 ]
 
 LEVELS = (1, 2, 3, 4, 5)
@@ -118,12 +128,63 @@ class Variant:
 
 
 _REGISTRY: dict[str, Scenario] = {}
+
+#: Plug-in scenarios as ``module:attribute`` (a tuple of :class:`Scenario`), registered in
+#: this order after the built-in scenarios below. Each module imports this one, never the
+#: other way round.
+PLUGINS: tuple[str, ...] = (
+    "ximagenet12.corruptions:PLUGIN_SCENARIOS",
+    "ximagenet12.generation.scenario:PLUGIN_SCENARIOS",
+)
+_plugins_state = {"loaded": False, "loading": False}
+_plugins_lock = threading.RLock()
+
+
+def _load_plugins() -> dict[str, Scenario]:
+    """Register the scenarios of every entry of :data:`PLUGINS` once; returns the registry.
+
+    A plug-in that looks at the registry while it is being imported (same thread, the lock
+    is re-entrant) sees the scenarios registered so far instead of loading itself again.
+    """
+    if _plugins_state["loaded"]:
+        return _REGISTRY
+    with _plugins_lock:
+        if _plugins_state["loaded"] or _plugins_state["loading"]:
+            return _REGISTRY
+        _plugins_state["loading"] = True
+        try:
+            for entry in PLUGINS:
+                module, _, attribute = entry.partition(":")
+                for scenario in getattr(importlib.import_module(module), attribute):
+                    register(scenario)
+            _plugins_state["loaded"] = True
+        finally:
+            _plugins_state["loading"] = False
+    return _REGISTRY
+
+
+class _Scenarios(Mapping[str, Scenario]):
+    """Read-only view of the registry, in registration order, plug-ins loaded on first use."""
+
+    def __getitem__(self, name: str) -> Scenario:
+        return _load_plugins()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_load_plugins())
+
+    def __len__(self) -> int:
+        return len(_load_plugins())
+
+    def __repr__(self) -> str:
+        return f"SCENARIOS({', '.join(_load_plugins())})"
+
+
 #: Read-only view of the registry, in registration order.
-SCENARIOS: Mapping[str, Scenario] = MappingProxyType(_REGISTRY)
+SCENARIOS: Mapping[str, Scenario] = _Scenarios()
 
 
 def register(scenario: Scenario) -> Scenario:
-    """Add a scenario (for plug-ins such as ``ai_background``)."""
+    """Add a scenario (for plug-ins such as ``ai_background`` and the corruptions)."""
     if scenario.name in _REGISTRY:
         raise ValueError(f"scenario {scenario.name!r} is already registered")
     if scenario.paper_level is not None and dict(scenario.levels.get(scenario.paper_level, {})) != {
@@ -136,7 +197,7 @@ def register(scenario: Scenario) -> Scenario:
 
 def get_scenario(name: str) -> Scenario:
     try:
-        return _REGISTRY[name]
+        return _load_plugins()[name]
     except KeyError:
         raise ValueError(f"unknown scenario {name!r}; known: {', '.join(_REGISTRY)}") from None
 
@@ -146,7 +207,7 @@ _QUALIFIED = re.compile(r"^(?P<name>[a-z0-9_]+?)(?:@(?P<at>\d+)|_level(?P<lv>\d+
 
 def _variant_from_name(token: str) -> Variant:
     match = _QUALIFIED.match(token)
-    if match is None or match["name"] not in _REGISTRY:
+    if match is None or match["name"] not in _load_plugins():
         raise ValueError(
             f"unknown scenario {token!r}; known: {', '.join(_REGISTRY)} "
             "(add @<level> or _level<level> for a severity level, or use 'all')"
@@ -163,7 +224,7 @@ def _variant_from_name(token: str) -> Variant:
 
 def all_variants(*, levels: bool = True, include: Iterable[str] | None = None) -> list[Variant]:
     """Every registered scenario at the paper's level, then (``levels``) every other level."""
-    names = list(_REGISTRY) if include is None else list(include)
+    names = list(_load_plugins()) if include is None else list(include)
     variants = [get_scenario(n).variant() for n in names]
     if levels:
         for n in names:
@@ -216,7 +277,7 @@ def _group_variants(token: str) -> list[Variant] | None:
     name, _, level = token.partition("@")
     if name not in GROUPS:
         return None
-    members = [s for s in _REGISTRY.values() if GROUPS[name](s)]
+    members = [s for s in _load_plugins().values() if GROUPS[name](s)]
     if not level:
         return [s.variant(lv) for s in members for lv in sorted(s.levels)]
     if not level.isdigit() or int(level) not in LEVELS:
@@ -246,7 +307,8 @@ def with_params(variants: Iterable[Variant], overrides: Mapping[str, Any], *, fa
 
 def paper_variants() -> list[Variant]:
     """One variant per scenario, at the paper's parameters (what ``all`` builds by default)."""
-    return all_variants(levels=False, include=[n for n, s in _REGISTRY.items() if s.family not in OPT_IN_FAMILIES])
+    names = [n for n, s in _load_plugins().items() if s.family not in OPT_IN_FAMILIES]
+    return all_variants(levels=False, include=names)
 
 
 def resolve(tokens: str | Iterable[str]) -> list[Variant]:
@@ -267,7 +329,7 @@ def resolve(tokens: str | Iterable[str]) -> list[Variant]:
         if tok == "all":
             found = paper_variants()
         elif tok == "all-levels":
-            non_generative = [n for n, s in _REGISTRY.items() if s.family not in OPT_IN_FAMILIES]
+            non_generative = [n for n, s in _load_plugins().items() if s.family not in OPT_IN_FAMILIES]
             found = all_variants(levels=True, include=non_generative)
         else:
             found = _group_variants(tok) or [_variant_from_name(tok)]
@@ -450,40 +512,3 @@ for _name, _policy, _which in (
             family="backgrounds_challenge",
         )
     )
-
-# ImageNet-C corruptions confined to one region (issue 14): corrupt_<name>_background and
-# corrupt_<name>_object for each of imagecorruptions' 19 corruptions, severities 1-5.
-# There is no paper level; level 3 (ImageNet-C's middle severity) is the bare config name.
-_CORRUPTION_LEVELS = {lv: {"severity": lv} for lv in C.SEVERITIES}
-_CORRUPTION_DEFAULT = 3
-for _corruption in C.CORRUPTIONS:
-    for _where, _fn in (("background", C.corrupt_background), ("object", C.corrupt_object)):
-        _params: dict[str, Any] = {"corruption": _corruption, "severity": _CORRUPTION_DEFAULT}
-        if _where == "background":
-            _params["fill"] = "none"
-        register(
-            Scenario(
-                f"corrupt_{_corruption}_{_where}",
-                _fn,
-                f"ImageNet-C {_corruption.replace('_', ' ')} (imagecorruptions) computed on the whole frame "
-                f"and kept only {'outside' if _where == 'background' else 'inside'} the object mask"
-                + (
-                    " (a blur may carry the object's colours across its edge; fill=inpaint, "
-                    "--corruption-fill, fills the object's hole first)."
-                    if _where == "background"
-                    else "."
-                ),
-                params=_params,
-                levels=_CORRUPTION_LEVELS,
-                paper_level=_CORRUPTION_DEFAULT,
-                random=_corruption in C.RANDOM_CORRUPTIONS,
-                family="corruption",
-                keeps_object=_where == "background",
-                keeps_background=_where == "object",
-            )
-        )
-
-# Plug-in scenarios register themselves with register() when imported; importing them
-# here keeps SCENARIOS complete for every caller. ai_background's module needs neither
-# torch nor diffusers until a pipeline is loaded.
-import ximagenet12.generation.scenario  # noqa: E402,F401  (registers ai_background)

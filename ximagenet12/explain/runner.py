@@ -117,18 +117,49 @@ def explain_classification(
     the dataset's classes; ``strict``: top-1 over all model classes). ``correct`` in every
     row follows ``mode``. See the module docstring for checkpoints and overlay samples.
     """
-    import torch
-
-    from ximagenet12.evaluation.classification import _model_labels, default_num_workers
-    from ximagenet12.evaluation.labels import map_labels
-    from ximagenet12.evaluation.models import is_pipeline, load_pipeline, model_name, run_provenance
-    from ximagenet12.explain.geometry import input_space
-    from ximagenet12.explain.constants import DEFAULT_IG_STEPS
-    from ximagenet12.explain.methods import make_explainer
+    from ximagenet12.evaluation.classification import default_num_workers
+    from ximagenet12.evaluation.models import run_provenance
+    from ximagenet12.explain.summary import build_report
 
     method = _check_options(method, target, mode, batch_size, limit, overlay_samples)
     configs = D.resolve_scenarios(data, scenarios)
-    names, keys = D.class_info(data, configs[0])
+    ctx, names, settings = _load(model, data, configs[0], method=method, target=target, target_layer=target_layer,
+                                 mode=mode, ig_steps=ig_steps, batch_size=batch_size, device=device, limit=limit,
+                                 seed=seed, overlay_samples=overlay_samples, dtype=dtype, revision=revision)
+    store = _Checkpoints(checkpoint_dir, settings, resume=resume)
+    workers = default_num_workers() if num_workers is None else num_workers
+    started = time.perf_counter()
+    frames, overlays, failures, seconds = _explain_configs(ctx, data, configs, store, batch_size=batch_size,
+                                                           workers=workers, limit=limit, progress=progress)
+    explanations = _concat(frames)
+    extra = {"batch_size": batch_size, "num_workers": workers, "device": str(ctx.pipe.device),
+             "resumed_configs": store.resumed,
+             "dataset": {"source": D.data_name(data), "fingerprint": D.dataset_fingerprint(data)},
+             "provenance": run_provenance(model, data, loaded=ctx.pipe, revision=revision, dtype=dtype),
+             "seconds": round(time.perf_counter() - started, 3)}
+    report = build_report(explanations, settings=settings, explainer=ctx.explainer, mapping=ctx.mapping, names=names,
+                          keys=ctx.keys, configs=configs, failures=failures, seconds=seconds,
+                          n_bootstrap=n_bootstrap, extra=extra)
+    return ExplainResult(report=report, explanations=explanations, overlays=overlays, failures=failures)
+
+
+def _load(model: Any, data: Any, first_config: str, *, method: str, target: str, target_layer: str | None,
+          mode: str, ig_steps: int | None, batch_size: int, device: str, limit: int | None, seed: int,
+          overlay_samples: int, dtype: str | None, revision: str | None) -> tuple[_Context, list[str], dict]:
+    """Load the pipeline, map its labels onto the dataset's classes and make the explainer.
+
+    Returns the run's context, the class names and the settings a checkpoint must match.
+    """
+    import torch
+
+    from ximagenet12.evaluation.classification import _model_labels
+    from ximagenet12.evaluation.labels import map_labels
+    from ximagenet12.evaluation.models import is_pipeline, load_pipeline, model_name
+    from ximagenet12.explain.constants import DEFAULT_IG_STEPS
+    from ximagenet12.explain.geometry import input_space
+    from ximagenet12.explain.methods import make_explainer
+
+    names, keys = D.class_info(data, first_config)
     keys = [k or n for k, n in zip(keys, names)]
     pipe = load_pipeline(model, task="image-classification", device=device, dtype=dtype, revision=revision)
     if not is_pipeline(pipe):
@@ -145,9 +176,12 @@ def explain_classification(
                 "seed": seed, "overlay_samples": overlay_samples}
     ctx = _Context(pipe=pipe, explainer=explainer, mapping=mapping, keys=keys, space=space, target=target,
                    mode=mode, seed=seed, overlay_samples=overlay_samples)
-    store = _Checkpoints(checkpoint_dir, settings, resume=resume)
-    workers = default_num_workers() if num_workers is None else num_workers
-    started = time.perf_counter()
+    return ctx, names, settings
+
+
+def _explain_configs(ctx: _Context, data: Any, configs: list[str], store: _Checkpoints, *, batch_size: int,
+                     workers: int, limit: int | None, progress: bool) -> tuple[list, dict, list[dict], dict]:
+    """Every config, from its checkpoint when one is there: (frames, overlays, failures, seconds)."""
     frames, overlays, failures, seconds = [], {}, [], {}
     for config in configs:
         done = store.load(config)
@@ -158,20 +192,7 @@ def explain_classification(
         frame, overlays[config], fails, seconds[config] = done
         frames.append(frame)
         failures += fails
-    from ximagenet12.explain.summary import build_report
-
-    explanations = _concat(frames)
-    report = build_report(explanations, settings=settings, explainer=explainer, mapping=mapping, names=names,
-                          keys=keys, configs=configs, failures=failures, seconds=seconds,
-                          n_bootstrap=n_bootstrap, extra={"batch_size": batch_size, "num_workers": workers,
-                                                          "device": str(pipe.device),
-                                                          "resumed_configs": store.resumed,
-                                                          "dataset": {"source": D.data_name(data),
-                                                                      "fingerprint": D.dataset_fingerprint(data)},
-                                                          "provenance": run_provenance(model, data, loaded=pipe,
-                                                                                       revision=revision, dtype=dtype),
-                                                          "seconds": round(time.perf_counter() - started, 3)})
-    return ExplainResult(report=report, explanations=explanations, overlays=overlays, failures=failures)
+    return frames, overlays, failures, seconds
 
 
 @dataclass

@@ -29,7 +29,7 @@ import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from PIL import Image
@@ -46,12 +46,10 @@ from ximagenet12.generation.inpaint import (
     InpaintResult,
     check_model_source,
 )
-from ximagenet12.registry import Scenario, Variant, register
+from ximagenet12.engine import ScenarioResult
+from ximagenet12.registry import Scenario, Variant
 from ximagenet12.rng import derive_seed
 from ximagenet12.types import Sample, SampleError, ScenarioOutput, Skipped
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ximagenet12.engine import ScenarioResult
 
 __all__ = [
     "SCENARIO_NAME",
@@ -187,8 +185,6 @@ def generate_variant(
     for classes the prompt file does not know. ``generator`` replaces the process's
     generator for ``options`` (tests, or a caller managing its own).
     """
-    from ximagenet12.engine import ScenarioResult  # the engine imports the registry, which imports us
-
     if variant.scenario.family != "generative":
         raise ValueError(f"scenario {variant.name!r} is not generative; run it with engine.apply_variant")
     options = options or GenerationOptions()
@@ -260,7 +256,8 @@ def ai_background(image: np.ndarray, mask: np.ndarray, **params: Any) -> Scenari
     )
 
 
-register(
+#: Registered by :mod:`ximagenet12.registry` through its ``PLUGINS`` list.
+PLUGIN_SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         SCENARIO_NAME,
         ai_background,
@@ -275,7 +272,7 @@ register(
         },
         random=True,
         family="generative",
-    )
+    ),
 )
 
 
