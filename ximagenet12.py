@@ -41,11 +41,11 @@ from typing import Any, Iterator
 
 import datasets
 
-from ximagenet12.backgrounds import BackgroundLibrary
+from ximagenet12.scenarios.backgrounds import BackgroundLibrary
 from ximagenet12.builder.worker import DonorSampler, process_sample
 from ximagenet12.builder.schema import build_features
-from ximagenet12.engine import RunContext
-from ximagenet12.registry import SCENARIOS, Variant, all_variants
+from ximagenet12.scenarios.engine import RunContext
+from ximagenet12.scenarios.registry import SCENARIOS, Variant, all_variants
 
 __all__ = ["GEN_SHARDS", "XImageNet12", "XImageNet12Config", "shard_ranges"]
 

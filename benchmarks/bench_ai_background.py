@@ -30,7 +30,7 @@ import numpy as np
 
 
 def _samples(n: int, height: int, width: int):
-    from ximagenet12.types import Sample
+    from ximagenet12.core.types import Sample
 
     out = []
     for i in range(n):
@@ -67,14 +67,14 @@ def main() -> None:
 
     import torch
 
-    from ximagenet12.generation import AIBackgroundGenerator, GenerationOptions, InpaintRequest, generate_variant
-    from ximagenet12.generation.inpaint import _inpaint_mask, _resize, generation_size
-    from ximagenet12.registry import resolve
+    from ximagenet12.scenarios.generation import AIBackgroundGenerator, GenerationOptions, InpaintRequest, generate_variant
+    from ximagenet12.scenarios.generation.inpaint import _inpaint_mask, _resize, generation_size
+    from ximagenet12.scenarios.registry import resolve
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-ai-"))
     model = args.model
     if model is None:
-        from ximagenet12.generation.testing import save_tiny_sdxl_inpainting
+        from ximagenet12.scenarios.generation.testing import save_tiny_sdxl_inpainting
 
         model = str(save_tiny_sdxl_inpainting(tmp / "tiny"))
     generator = AIBackgroundGenerator(model, device=args.device, steps=args.steps, size=args.size)

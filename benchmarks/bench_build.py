@@ -72,7 +72,7 @@ def make_release(root: Path, n: int, *, classes: int = 4, seed: int = 0) -> Path
 
 def floor(source_dir: Path, scenarios: str) -> float:
     from ximagenet12.builder.encode import encode_image, encode_mask
-    from ximagenet12.registry import resolve
+    from ximagenet12.scenarios.registry import resolve
     from ximagenet12.sources import open_source
 
     modes = [v.scenario.mode for v in resolve(scenarios)]
@@ -105,11 +105,11 @@ def naive(source_dir: Path, out: Path, scenarios: str) -> float:
     import datasets
     from PIL import Image
 
-    from ximagenet12.backgrounds import BackgroundLibrary
+    from ximagenet12.scenarios.backgrounds import BackgroundLibrary
     from ximagenet12.builder.schema import build_features
     from ximagenet12.builder.worker import DonorSampler
-    from ximagenet12.engine import RunContext, apply_variant
-    from ximagenet12.registry import resolve
+    from ximagenet12.scenarios.engine import RunContext, apply_variant
+    from ximagenet12.scenarios.registry import resolve
     from ximagenet12.sources import open_source
 
     datasets.disable_progress_bars()
@@ -179,7 +179,7 @@ def main() -> None:
         n = args.images
         src1 = make_release(tmp / "src1", n)
         src4 = make_release(tmp / "src4", 4 * n, seed=1)
-        from ximagenet12.registry import resolve
+        from ximagenet12.scenarios.registry import resolve
 
         configs = len(resolve(args.scenarios))
         print(f"{n} images of {WIDTH}x{HEIGHT}, {configs} configs ({args.scenarios}), {os.cpu_count()} CPU(s), "

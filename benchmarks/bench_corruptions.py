@@ -61,10 +61,10 @@ def _median_ms(fn, repeats: int) -> tuple[float, float]:
 def measure(repeats: int) -> list[dict]:
     from imagecorruptions import corrupt
 
-    from ximagenet12.corruptions import CORRUPTIONS
-    from ximagenet12.engine import RunContext, apply_variant
-    from ximagenet12.registry import get_scenario, with_params
-    from ximagenet12.types import Sample
+    from ximagenet12.scenarios.corruptions import CORRUPTIONS
+    from ximagenet12.scenarios.engine import RunContext, apply_variant
+    from ximagenet12.scenarios.registry import get_scenario, with_params
+    from ximagenet12.core.types import Sample
 
     image, mask = _photo()
     sample = Sample("bench_1", "n02123045", image, mask)

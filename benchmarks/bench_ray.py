@@ -67,7 +67,7 @@ def timeline(source: Path, out: Path, scenarios: str, num_proc: int) -> dict[str
     wrapped here; each block result carries its worker's process id and start/end times)."""
     import ximagenet12.builder.build as build
     import ximagenet12.builder.finalize as finalize
-    from ximagenet12.builder.executors import LocalExecutor
+    from ximagenet12.engines.local import LocalExecutor
 
     marks: dict[str, float] = {}
     blocks: list[tuple[int, float, float, float]] = []
@@ -135,7 +135,7 @@ def floor_cpu(source: Path, scenarios: str) -> tuple[float, float]:
 
 def ray_build(source: Path, out: Path, scenarios: str, cpus: int) -> tuple[float, float]:
     from ximagenet12.builder import build_dataset
-    from ximagenet12.ray_engine import RayExecutor
+    from ximagenet12.engines.ray import RayExecutor
 
     executor = RayExecutor(num_cpus=cpus)
     start = time.perf_counter()
@@ -152,13 +152,13 @@ def ray_build(source: Path, out: Path, scenarios: str, cpus: int) -> tuple[float
 def breakdown(source: Path, scenarios: str) -> dict[str, Any]:
     """CPU seconds per sample of each step, run in this process the way a build worker runs
     them (``time.process_time``: what a core spends, whatever else the machine runs)."""
-    from ximagenet12.backgrounds import BackgroundLibrary
+    from ximagenet12.scenarios.backgrounds import BackgroundLibrary
     from ximagenet12.builder.encode import encode_image, encode_mask
     from ximagenet12.builder.schema import arrow_schema, build_features
     from ximagenet12.builder.worker import DonorSampler
     from ximagenet12.builder.writer import PartWriter
-    from ximagenet12.engine import RunContext, SampleMemo, apply_variant
-    from ximagenet12.registry import resolve
+    from ximagenet12.scenarios.engine import RunContext, SampleMemo, apply_variant
+    from ximagenet12.scenarios.registry import resolve
     from ximagenet12.sources import open_source
 
     import cv2

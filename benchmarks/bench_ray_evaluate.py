@@ -55,7 +55,7 @@ def main() -> None:
     import torch
 
     from ximagenet12.evaluation.classification import evaluate_classification
-    from ximagenet12.ray_engine import RayExecutor, evaluate_on_ray
+    from ximagenet12.engines.ray import RayExecutor, evaluate_on_ray
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=300, help="rows of the one config (default 300)")

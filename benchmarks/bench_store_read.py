@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     import s3fs
 
     from ximagenet12.builder import build_dataset
-    from ximagenet12.storage import data_source
+    from ximagenet12.io.storage import data_source
 
     with moto_bucket("bench") as options, tempfile.TemporaryDirectory(prefix="bench-store-read-") as tmp:
         fs = s3fs.S3FileSystem(skip_instance_cache=True, **options)

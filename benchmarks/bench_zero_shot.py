@@ -75,7 +75,7 @@ def base_sized_clip():
     import transformers
     from transformers import CLIPConfig, CLIPModel, pipeline
 
-    from ximagenet12.generation.testing import _tokenizer
+    from ximagenet12.scenarios.generation.testing import _tokenizer
 
     with tempfile.TemporaryDirectory() as tmp:
         tokenizer = _tokenizer(Path(tmp))

@@ -52,8 +52,8 @@ def main() -> None:
         size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
         n_files = sum(1 for p in folder.rglob("*") if p.is_file())
 
-        from ximagenet12.hub import push
-        from ximagenet12.hub_validate import validate_folder
+        from ximagenet12.hub.publish import push
+        from ximagenet12.hub.validate import validate_folder
 
         t = time.perf_counter(); validate_folder(folder); t_validate = time.perf_counter() - t
         t = time.perf_counter(); full = push(folder, "bench/full", commit_batch_size=10); t_full = time.perf_counter() - t

@@ -506,7 +506,7 @@ def push_cases() -> list[Case]:
         return "configs[blur_background]: 0 rows"
 
     def locked(folder: Path, tmp: Path) -> str:
-        from ximagenet12.locking import folder_lock
+        from ximagenet12.io.locking import folder_lock
 
         holder = folder_lock(folder, purpose="build")
         holder.__enter__()  # released by the case once the push has run

@@ -15,10 +15,10 @@ where it is cheap"):
    ``skipped.jsonl``, the card ``README.md`` and ``build_info.json`` (the manifest of every
    file written), which get their final names by renames only, ``build_info.json`` last.
 
-Only the executor (:mod:`~ximagenet12.builder.executors`: in-process, a local process
+Only the executor (:mod:`~ximagenet12.engines.local`: in-process, a local process
 pool, or Ray) differs between engines. What keeps a build from destroying or mixing data
 (the source check, the manifest, the folder lock) is in
-:mod:`ximagenet12.builder.safety` and :mod:`ximagenet12.locking`. Every random draw comes
+:mod:`ximagenet12.builder.safety` and :mod:`ximagenet12.io.locking`. Every random draw comes
 from a generator derived from (seed, source id, scenario, level) and results are taken in
 block order, so the rows do not depend on the engine or ``num_proc``.
 """
@@ -31,8 +31,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from ximagenet12.backgrounds import BackgroundLibrary
-from ximagenet12.builder.executors import make_executor
+from ximagenet12.scenarios.backgrounds import BackgroundLibrary
+from ximagenet12.engines.local import make_executor
 from ximagenet12.builder.finalize import BuildSummary, CardOptions, ConfigSummary, finalize_build, finished_summary
 from ximagenet12.builder.layout import (
     WORK_DIR,
@@ -46,9 +46,9 @@ from ximagenet12.builder.layout import (
 from ximagenet12.builder.plan import BLOCK_SAMPLES, plan_build, resolve_block_samples, source_skipped
 from ximagenet12.builder.process import run_process_stage
 from ximagenet12.builder.safety import check_out_vs_source, remove_temporary_files, source_roots
-from ximagenet12.hub_validate import card_text, check_repo_id
-from ximagenet12.locking import folder_lock
-from ximagenet12.registry import Variant
+from ximagenet12.hub.validate import card_text, check_repo_id
+from ximagenet12.io.locking import folder_lock
+from ximagenet12.scenarios.registry import Variant
 
 __all__ = [
     "BLOCK_SAMPLES",
@@ -102,13 +102,13 @@ def build_dataset(
     only that many samples, taken round-robin over classes. ``block_samples``: samples per
     resumable block (default: about 32 blocks of 8 to ``BLOCK_SAMPLES`` samples, the
     same for any ``num_proc`` or engine, so the output files are the same bytes).
-    ``generation``: a :class:`ximagenet12.generation.GenerationOptions` for generative
+    ``generation``: a :class:`ximagenet12.scenarios.generation.GenerationOptions` for generative
     scenarios (``ai_background``). ``repo_id``: the Hub repo named in the card's examples. ``out_dir`` may be a ``file://`` or object-store URL (``s3://bucket/prefix``,
-    ``gs://...``: :mod:`ximagenet12.storage`; with ``storage_options``). ``engine``: ``local``
+    ``gs://...``: :mod:`ximagenet12.io.storage`; with ``storage_options``). ``engine``: ``local``
     (``num_proc`` processes) or ``ray`` (block tasks on the Ray cluster at ``ray_address``, default
-    ``$RAY_ADDRESS``, else a local Ray instance; see :mod:`ximagenet12.ray_engine`).
+    ``$RAY_ADDRESS``, else a local Ray instance; see :mod:`ximagenet12.engines.ray`).
     ``executor``: an executor object instead (e.g. a configured
-    :class:`ximagenet12.ray_engine.RayExecutor`); the caller closes it. ``auto_mask``: make the
+    :class:`ximagenet12.engines.ray.RayExecutor`); the caller closes it. ``auto_mask``: make the
     masks of a source of photos without masks: a maker name (``grabcut``, ``rembg``), a
     ``transformers`` model id or folder, or a :class:`ximagenet12.sources.automask.MaskMaker`;
     masks are made in the workers, every row's provenance records ``mask_source``, and masks
@@ -116,7 +116,7 @@ def build_dataset(
 
     Safety (issue 17): an ``out_dir`` that is, holds or lies inside the source is refused
     before anything is touched; the folder is locked for the whole build
-    (:func:`ximagenet12.locking.folder_lock`: a second run stops with "in use by process
+    (:func:`ximagenet12.io.locking.folder_lock`: a second run stops with "in use by process
     N"); only files listed in the folder's own manifest (``build_info.json`` ``files``)
     are ever deleted; a finished build with other settings is replaced only with
     ``overwrite``, and ``resume`` on the same finished build does nothing and says so.
@@ -124,10 +124,10 @@ def build_dataset(
     config is complete; a failed write (full disk) is one ``OSError`` line, with the
     temporary files removed. A config no sample can fill is left out (named in the
     summary and ``build_info.json``). ``source_split``: where the source images come from
-    (:data:`~ximagenet12.constants.SOURCE_SPLITS`; default: the source's ``source_split``
+    (:data:`~ximagenet12.core.constants.SOURCE_SPLITS`; default: the source's ``source_split``
     attribute, else ``unknown``), recorded in ``build_info.json``.
     """
-    from ximagenet12.constants import SOURCE_SPLITS
+    from ximagenet12.core.constants import SOURCE_SPLITS
 
     if source_split is not None and source_split not in SOURCE_SPLITS:
         raise ValueError(f"source_split must be one of {', '.join(SOURCE_SPLITS)}, got {source_split!r}")

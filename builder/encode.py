@@ -1,8 +1,8 @@
 """Encode scenario outputs straight to bytes, once, with OpenCV.
 
-RGB outputs become JPEG at :data:`~ximagenet12.constants.JPEG_QUALITY` with 4:4:4
+RGB outputs become JPEG at :data:`~ximagenet12.core.constants.JPEG_QUALITY` with 4:4:4
 chroma (no subsampling, so thin coloured edges at the mask boundary survive); RGBA
-outputs and masks become PNG at :data:`~ximagenet12.constants.PNG_COMPRESSION`
+outputs and masks become PNG at :data:`~ximagenet12.core.constants.PNG_COMPRESSION`
 (lossless). A mask is a single-channel PNG holding 0 (background) and 255 (object).
 
 The bytes go into parquet as ``{"bytes": ..., "path": None}`` structs, so ``datasets``
@@ -16,7 +16,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from ximagenet12.constants import JPEG_QUALITY, PNG_COMPRESSION
+from ximagenet12.core.constants import JPEG_QUALITY, PNG_COMPRESSION
 
 __all__ = ["encode_jpeg", "encode_png", "encode_mask", "encode_image", "JPEG_PARAMS", "PNG_PARAMS"]
 

@@ -33,10 +33,10 @@ from ximagenet12 import __version__
 from ximagenet12.builder.layout import BUILD_INFO, CARD_FILE, DATA_DIR, SKIPPED_FILE, WORK_DIR, part_path
 from ximagenet12.builder.plan import BuildPlan
 from ximagenet12.builder.writer import atomic_write_bytes, cdc_options, finalize_parts
-from ximagenet12.locking import check_lock_held
-from ximagenet12.registry import Variant
-from ximagenet12.storage import StorePath
-from ximagenet12.types import Skipped
+from ximagenet12.io.locking import check_lock_held
+from ximagenet12.scenarios.registry import Variant
+from ximagenet12.io.storage import StorePath
+from ximagenet12.core.types import Skipped
 
 __all__ = ["BuildSummary", "CardOptions", "ConfigSummary", "empty_configs", "finalize_build", "finalize_to_store",
            "finished_summary", "publish", "publish_to_store"]
@@ -345,8 +345,8 @@ def background_warning(findings: Sequence[Any]) -> list[str]:
 
 def background_check_record(findings: Sequence[Any], *, unchecked: str | None = None) -> dict[str, Any]:
     """``build_info.json`` ``background_check``: how photos were checked and what was found."""
-    from ximagenet12.backgrounds import CHECK_MIN_SCORE, CHECK_TOP_K
-    from ximagenet12.constants import BUILTIN_MODELS
+    from ximagenet12.scenarios.backgrounds import CHECK_MIN_SCORE, CHECK_TOP_K
+    from ximagenet12.core.constants import BUILTIN_MODELS
 
     return {"checked": unchecked is None, "reason": unchecked, "models": list(BUILTIN_MODELS), "top_k": CHECK_TOP_K, "min_score": CHECK_MIN_SCORE,
             "rule": "a build class (ImageNet-1k wnid) is a classifier's top-1, or in its top-k with p >= min_score",

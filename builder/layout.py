@@ -8,7 +8,7 @@ staged shards under ``final/``. ``.cache`` is never uploaded to the Hub. What th
 may delete and when it refuses a folder is decided in :mod:`ximagenet12.builder.safety`.
 
 The output may also be a folder (prefix) in an object store (a
-:class:`ximagenet12.storage.StorePath`, from an ``s3://``, ``gs://``, ... URL): the same
+:class:`ximagenet12.io.storage.StorePath`, from an ``s3://``, ``gs://``, ... URL): the same
 layout, as keys. There every file is written locally first and uploaded whole in one
 request (:func:`write_file`, :class:`StorePartWriter`), since object stores have no
 rename; an object under its final key is therefore always complete.
@@ -41,7 +41,7 @@ from ximagenet12.builder.safety import (
     read_build_info,
 )
 from ximagenet12.builder.writer import PartWriter, Row, atomic_write_bytes
-from ximagenet12.storage import StorePath, destination, scrub
+from ximagenet12.io.storage import StorePath, destination, scrub
 
 __all__ = [
     "BUILD_INFO",

@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import Any, Sequence
 
 from ximagenet12 import __version__
-from ximagenet12.backgrounds import (
+from ximagenet12.scenarios.backgrounds import (
     BackgroundCheckUnavailable,
     BackgroundFinding,
     BackgroundLibrary,
@@ -23,9 +23,9 @@ from ximagenet12.backgrounds import (
 )
 from ximagenet12.builder.layout import STATE_FORMAT
 from ximagenet12.builder.worker import DonorSampler
-from ximagenet12.engine import RunContext
-from ximagenet12.registry import Variant, resolve
-from ximagenet12.types import SampleError, Skipped, SourceItem
+from ximagenet12.scenarios.engine import RunContext
+from ximagenet12.scenarios.registry import Variant, resolve
+from ximagenet12.core.types import SampleError, Skipped, SourceItem
 
 __all__ = ["AUTO_BLOCKS", "BLOCK_SAMPLES", "Block", "BuildPlan", "auto_block_samples", "plan_build",
            "resolve_block_samples"]
@@ -181,7 +181,7 @@ def plan_build(
     if getattr(src, "mask_maker", None) is not None:  # the masks are made: their maker decides the rows
         fingerprint["auto_mask"] = src.mask_maker.fingerprint()
     if any(v.scenario.family == "generative" for v in variants):
-        from ximagenet12.generation import GenerationOptions
+        from ximagenet12.scenarios.generation import GenerationOptions
 
         generation = generation or GenerationOptions()
         generation.validate()  # a bad model, device or prompt file fails before anything is written
@@ -246,7 +246,7 @@ def _open(source: Any, maker: Any = None) -> Any:
 
 def _config_key(variant: Variant) -> str:
     """The config name, plus any parameter a run-wide option (``--corruption-fill``) changed."""
-    from ximagenet12.registry import SCENARIOS
+    from ximagenet12.scenarios.registry import SCENARIOS
 
     registered = SCENARIOS.get(variant.name)
     base = registered.parameters(variant.level) if registered is not None else variant.params

@@ -29,10 +29,10 @@ from ximagenet12.builder.layout import block_record, generation_cache_dir, open_
 from ximagenet12.builder.plan import Block, BuildPlan
 from ximagenet12.builder import worker
 from ximagenet12.builder.writer import Row, atomic_write_bytes
-from ximagenet12.engine import RunContext
-from ximagenet12.registry import Variant
-from ximagenet12.storage import StorePath
-from ximagenet12.types import SampleError, Skipped, SourceItem
+from ximagenet12.scenarios.engine import RunContext
+from ximagenet12.scenarios.registry import Variant
+from ximagenet12.io.storage import StorePath
+from ximagenet12.core.types import SampleError, Skipped, SourceItem
 
 __all__ = [
     "WRITE_BUFFER_BYTES",
@@ -65,7 +65,7 @@ class WorkerSetup:
 @dataclass(frozen=True)
 class BlockTask:
     """One block for a worker: its samples (``start`` is the first one's index) and its work folder
-    (local, or a :class:`ximagenet12.storage.StorePath`: the worker uploads its parts itself)."""
+    (local, or a :class:`ximagenet12.io.storage.StorePath`: the worker uploads its parts itself)."""
 
     block: int
     start: int
@@ -147,7 +147,7 @@ class ProcessOutcome:
 
 
 #: Files up to this size are digested whole; a larger one (over the readers' size limit for
-#: any image, :func:`ximagenet12.imageio.max_file_bytes`) by its size and first and last MiB.
+#: any image, :func:`ximagenet12.io.imageio.max_file_bytes`) by its size and first and last MiB.
 _DIGEST_WHOLE_BYTES = 2 * 1024**3
 
 
@@ -334,7 +334,7 @@ def _generate_block(job: GenerationJob, block: Block, result: BlockResult, work:
 
 def generate_rows(job: GenerationJob, variant: Variant, loaded: Sequence[SourceItem]) -> GeneratedRows:
     """A generative variant's rows for ``loaded`` samples (decoded here), with skips and failures."""
-    from ximagenet12.generation import generate_variant
+    from ximagenet12.scenarios.generation import generate_variant
 
     samples = [item.load() for item in loaded]
     results = generate_variant(variant, samples, seed=job.seed, options=job.options, cache_dir=job.cache_dir,

@@ -10,7 +10,7 @@
   object store, from a listing of its keys.
 - :func:`remove_temporary_files`: after a failure, no ``*.tmp`` file is left behind.
 
-The lock that keeps two runs out of one folder is :mod:`ximagenet12.locking`.
+The lock that keeps two runs out of one folder is :mod:`ximagenet12.io.locking`.
 """
 
 from __future__ import annotations
@@ -279,7 +279,7 @@ def _matches(rel: str, entries: Iterable[str]) -> bool:
 
 def plan_store(out: Any, *, resume: bool, overwrite: bool, fingerprint: dict[str, Any]) -> OutPlan:
     """:func:`plan_out_dir` for a folder (prefix) in an object store (a
-    :class:`ximagenet12.storage.StorePath`); ``delete`` holds keys relative to ``out``."""
+    :class:`ximagenet12.io.storage.StorePath`); ``delete`` holds keys relative to ``out``."""
     if out.is_file():
         raise ValueError(f"output {out} is an object, not a folder (prefix)")
     files = out.files()

@@ -16,9 +16,9 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ximagenet12.builder.encode import encode_image, encode_mask
-from ximagenet12.engine import RunContext, SampleMemo, ScenarioResult, apply_variant
-from ximagenet12.registry import Variant
-from ximagenet12.types import Sample, SampleError, Skipped, SourceItem
+from ximagenet12.scenarios.engine import RunContext, SampleMemo, ScenarioResult, apply_variant
+from ximagenet12.scenarios.registry import Variant
+from ximagenet12.core.types import Sample, SampleError, Skipped, SourceItem
 
 __all__ = [
     "DONOR_CACHE_SIZE",
@@ -45,7 +45,7 @@ Row = tuple[bytes, bytes, int, str, str, str, "int | None", int, str]
 
 
 class DonorSampler:
-    """The ``mixed_*`` scenarios' donor pool (implements :class:`ximagenet12.engine.DonorPool`).
+    """The ``mixed_*`` scenarios' donor pool (implements :class:`ximagenet12.scenarios.engine.DonorPool`).
 
     ``same``: another sample of the sample's class; ``random``: a sample of a class drawn
     uniformly among the other classes; ``next``: a sample of the next class in sorted

@@ -6,8 +6,8 @@ with :func:`os.replace`, so a file under a final name is always complete.
 A build writes one *part* per (block of samples, config), as it goes; when every block
 is done, :func:`finalize_parts` always streams a config's parts through
 :func:`merge_parts` into shards named ``<split>-00000-of-0000N.parquet``, in row groups
-of :data:`~ximagenet12.constants.ROWS_PER_ROW_GROUP` rows (fewer only for the last group,
-or when 100 rows would hold more than :data:`~ximagenet12.constants.ROW_GROUP_IMAGE_BYTES`
+of :data:`~ximagenet12.core.constants.ROWS_PER_ROW_GROUP` rows (fewer only for the last group,
+or when 100 rows would hold more than :data:`~ximagenet12.core.constants.ROW_GROUP_IMAGE_BYTES`
 of images, so the Hub's viewer still reads them), closing a shard once it holds
 ``MAX_SHARD_BYTES`` of data. A part's own row groups follow the builder's write buffer
 (often 10-30 rows), so no part is ever published as it is.
@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 
 from ximagenet12.builder.schema import COLUMNS
 from ximagenet12.builder.worker import Row
-from ximagenet12.constants import MAX_SHARD_BYTES, ROW_GROUP_IMAGE_BYTES, ROWS_PER_ROW_GROUP
+from ximagenet12.core.constants import MAX_SHARD_BYTES, ROW_GROUP_IMAGE_BYTES, ROWS_PER_ROW_GROUP
 
 __all__ = [
     "Row",

@@ -20,8 +20,8 @@ from string import Template
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ximagenet12 import __version__
-from ximagenet12.hub_validate import card_code, card_text, check_repo_id
-from ximagenet12.registry import SCENARIOS, Variant
+from ximagenet12.hub.validate import card_code, card_text, check_repo_id
+from ximagenet12.scenarios.registry import SCENARIOS, Variant
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
@@ -191,7 +191,7 @@ def _image_sources(summary: "BuildSummary", variants: Sequence[Variant], backgro
     ]
     if "background" in needs:
         if background_ids and all(b.startswith(_SKIMAGE_PREFIX) for b in background_ids):
-            from ximagenet12.backgrounds import DEFAULT_BACKGROUND_LICENSES
+            from ximagenet12.scenarios.backgrounds import DEFAULT_BACKGROUND_LICENSES
 
             listed = "; ".join(f"{card_code(b)} ({DEFAULT_BACKGROUND_LICENSES.get(b, 'see skimage.data')})"
                                for b in background_ids)
@@ -250,8 +250,8 @@ def render_card(
     """The card's Markdown, YAML metadata included (a :class:`~huggingface_hub.DatasetCard`'s content).
 
     Every user string goes through one gate: ``repo_id`` through ``huggingface_hub``'s
-    validator, text through :func:`~ximagenet12.hub_validate.card_text` and names shown as
-    code through :func:`~ximagenet12.hub_validate.card_code`, so the card renders each back
+    validator, text through :func:`~ximagenet12.hub.validate.card_text` and names shown as
+    code through :func:`~ximagenet12.hub.validate.card_code`, so the card renders each back
     exactly and nothing in it becomes markup, a link or the end of the YAML block.
     """
     from huggingface_hub import DatasetCard

@@ -1,7 +1,7 @@
 """Rewrite the metric's copies of the registry's scenario names and scenario sets.
 
 The robustness_score metric runs inside ``evaluate`` with numpy alone, so it cannot import
-``ximagenet12.registry``; it keeps copies between BEGIN/END markers in
+``ximagenet12.scenarios.registry``; it keeps copies between BEGIN/END markers in
 ``metrics/robustness_score/functional.py`` (``KNOWN_SCENARIOS`` and ``SCENARIO_SETS``),
 which tests/metrics/test_functional.py checks against the registry. Run after adding a
 scenario::
@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ximagenet12.registry import all_variants, scenario_sets
+from ximagenet12.scenarios.registry import all_variants, scenario_sets
 
 TARGET = Path(__file__).resolve().parents[1] / "metrics" / "robustness_score" / "functional.py"
 

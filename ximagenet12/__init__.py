@@ -10,11 +10,11 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from ximagenet12.constants import REFERENCE_CLASSES, REFERENCE_WNIDS
-from ximagenet12.engine import RunContext, ScenarioResult, apply_variant
-from ximagenet12.registry import SCENARIOS, Scenario, Variant, all_variants, get_scenario, resolve
-from ximagenet12.rng import derive_seed, sample_rng
-from ximagenet12.types import Sample, SampleError, ScenarioOutput, Skipped, SourceItem
+from ximagenet12.core.constants import REFERENCE_CLASSES, REFERENCE_WNIDS
+from ximagenet12.scenarios.engine import RunContext, ScenarioResult, apply_variant
+from ximagenet12.scenarios.registry import SCENARIOS, Scenario, Variant, all_variants, get_scenario, resolve
+from ximagenet12.core.rng import derive_seed, sample_rng
+from ximagenet12.core.types import Sample, SampleError, ScenarioOutput, Skipped, SourceItem
 
 __all__ = [
     "__version__",

@@ -89,7 +89,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "formula": {"dispersion": "std", "ddof": 0},
 }
 DEFAULT_CONFIG = "table3"
-#: Every scenario config name of the XImageNet-12 registry (``ximagenet12.registry``), the
+#: Every scenario config name of the XImageNet-12 registry (``ximagenet12.scenarios.registry``), the
 #: only names scored without ``custom_scenarios=True``. This file cannot import the registry
 #: (it must run with numpy alone inside ``evaluate``): a test keeps the copy in step, and
 #: ``python scripts/update_metric_scenarios.py`` rewrites it.
@@ -346,7 +346,7 @@ KNOWN_SCENARIOS: frozenset[str] = frozenset(
     # END KNOWN_SCENARIOS
 )
 #: Named scenario sets S_robust is computed over (``original`` never a member): a copy of
-#: ``ximagenet12.registry.scenario_sets()``, kept in step like KNOWN_SCENARIOS.
+#: ``ximagenet12.scenarios.registry.scenario_sets()``, kept in step like KNOWN_SCENARIOS.
 #: ``background``: the paper's scenarios that keep the object and change the background
 #: (controls that change the object, ImageNet-9 diagnostics and opt-in families left out);
 #: ``table3``: the eight scenarios of the paper's Table 3, in its order.

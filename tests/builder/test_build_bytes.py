@@ -75,11 +75,11 @@ def _files(out: Path) -> dict[str, bytes]:
 
 
 def test_without_a_memo_or_cache_every_variant_gives_the_same_bytes(photos):
-    from ximagenet12.backgrounds import BackgroundLibrary
+    from ximagenet12.scenarios.backgrounds import BackgroundLibrary
     from ximagenet12.builder.worker import DonorSampler
-    from ximagenet12.engine import RunContext, SampleMemo, apply_variant
-    from ximagenet12.memo import ArrayCache
-    from ximagenet12.registry import resolve
+    from ximagenet12.scenarios.engine import RunContext, SampleMemo, apply_variant
+    from ximagenet12.scenarios.memo import ArrayCache
+    from ximagenet12.scenarios.registry import resolve
     from ximagenet12.sources import open_source
 
     items = list(open_source(photos).items())

@@ -27,8 +27,8 @@ from s3_server import KEY_ID, SECRET, moto_endpoint, s3, s3_env  # noqa: E402,F4
 
 from ximagenet12.builder import build_dataset  # noqa: E402
 from ximagenet12.cli import main  # noqa: E402
-from ximagenet12.locking import FolderInUseError, folder_lock  # noqa: E402
-from ximagenet12.storage import StorePath, destination, parse_storage_options, scrub  # noqa: E402
+from ximagenet12.io.locking import FolderInUseError, folder_lock  # noqa: E402
+from ximagenet12.io.storage import StorePath, destination, parse_storage_options, scrub  # noqa: E402
 
 SCENARIOS = ["original", "image_rainbow", "transparent_image"]
 WORK = ".cache/ximagenet12-build"
@@ -199,7 +199,7 @@ def test_the_lock_object_is_created_with_a_conditional_put(s3_env):
 
 
 def test_the_lock_is_refreshed_while_held_and_never_after_another_run_took_it_over():
-    from ximagenet12.locking import _store_lock
+    from ximagenet12.io.locking import _store_lock
 
     out = destination("memory://locks/refresh")
     lock = out / LOCK
@@ -405,8 +405,8 @@ def test_any_fsspec_protocol_takes_the_same_path():
 def test_ai_background_into_a_store_writes_the_rows_of_a_local_build(tmp_path, s3_env, release):
     pytest.importorskip("diffusers")
     from ximagenet12.builder.layout import generation_cache_dir
-    from ximagenet12.generation import GenerationOptions
-    from ximagenet12.generation.testing import save_tiny_sdxl_inpainting
+    from ximagenet12.scenarios.generation import GenerationOptions
+    from ximagenet12.scenarios.generation.testing import save_tiny_sdxl_inpainting
 
     model = str(save_tiny_sdxl_inpainting(tmp_path / "tiny-sdxl-inpaint"))
     kwargs = dict(scenarios=["original", "ai_background"], progress=False, max_samples=2,
@@ -441,7 +441,7 @@ def test_finalize_frees_each_configs_local_parts_once_merged(monkeypatch):
 
 def test_a_build_whose_lock_was_taken_over_while_it_stalled_publishes_nothing(s3_env, monkeypatch):
     import ximagenet12.builder.build as build
-    from ximagenet12.locking import LockLostError
+    from ximagenet12.io.locking import LockLostError
 
     real = build.run_process_stage
 

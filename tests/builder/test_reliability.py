@@ -14,7 +14,7 @@ import pytest
 
 from ximagenet12.builder import build_dataset, is_previous_build
 from ximagenet12.builder.build import WORK_DIR
-from ximagenet12.types import SampleError
+from ximagenet12.core.types import SampleError
 
 
 def _rows(out):

@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from ximagenet12.builder.sample import sample_source
-from ximagenet12.constants import ROWS_PER_ROW_GROUP
-from ximagenet12.hub_validate import read_card_metadata, validate_folder
-from ximagenet12.registry import resolve
+from ximagenet12.core.constants import ROWS_PER_ROW_GROUP
+from ximagenet12.hub.validate import read_card_metadata, validate_folder
+from ximagenet12.scenarios.registry import resolve
 
 PAPER_CONFIGS = [v.config_name for v in resolve("all")]
 SOURCE = {item.source_id: item for item in sample_source().items()}

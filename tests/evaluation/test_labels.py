@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ximagenet12.constants import REFERENCE_CLASSES
+from ximagenet12.core.constants import REFERENCE_CLASSES
 from ximagenet12.evaluation.labels import UnmappableLabelsError, map_labels, score_logits
 from ximagenet12.evaluation.models import imagenet1k_id2label
 

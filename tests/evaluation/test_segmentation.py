@@ -238,7 +238,7 @@ def test_a_constant_model_gives_identical_masks_on_both_paths(ade_labels, ev, tm
 def test_one_run_parses_the_dataset_card_once(tiny_segformer_dir, folder, monkeypatch):
     import huggingface_hub
 
-    from ximagenet12 import hub_validate
+    from ximagenet12.hub import validate as hub_validate
 
     hub_validate._PARSED_CARDS.clear()
     parsed = []

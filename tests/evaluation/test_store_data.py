@@ -23,7 +23,7 @@ from s3_server import KEY_ID, SECRET, moto_endpoint  # noqa: E402,F401 - the ses
 
 from ximagenet12.cli import main  # noqa: E402
 from ximagenet12.evaluation import data as D  # noqa: E402
-from ximagenet12.storage import StorePath, data_source  # noqa: E402
+from ximagenet12.io.storage import StorePath, data_source  # noqa: E402
 
 SCENARIOS = ["original", "image_grey", "transparent_image"]
 BUCKET = "ximagenet12-store-read"
@@ -240,7 +240,7 @@ def test_a_missing_s3fs_names_the_extra(aws_env, monkeypatch, capsys):
     ],
 )
 def test_a_data_source_that_cannot_be_read_is_refused_before_any_work(data, options, match):
-    from ximagenet12.storage import cli_data
+    from ximagenet12.io.storage import cli_data
 
     with pytest.raises(ValueError, match=match):
         cli_data(data, options)

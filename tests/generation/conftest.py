@@ -1,7 +1,7 @@
 """A tiny randomly initialised SDXL inpainting pipeline, built once per test session.
 
 It is the real ``StableDiffusionXLInpaintPipeline`` with SPEC §8's tiny components
-(:func:`ximagenet12.generation.testing.save_tiny_sdxl_inpainting`), saved with
+(:func:`ximagenet12.scenarios.generation.testing.save_tiny_sdxl_inpainting`), saved with
 ``save_pretrained`` so the generator loads it the way it loads SDXL from a local
 folder. Nothing touches the network.
 """
@@ -13,7 +13,7 @@ import os
 import numpy as np
 import pytest
 
-from ximagenet12.generation.testing import save_tiny_sdxl_inpainting
+from ximagenet12.scenarios.generation.testing import save_tiny_sdxl_inpainting
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ximagenet12.generation import AIBackgroundGenerator, GenerationOptions
-from ximagenet12.rng import derive_seed
+from ximagenet12.scenarios.generation import AIBackgroundGenerator, GenerationOptions
+from ximagenet12.core.rng import derive_seed
 
 build = pytest.importorskip("ximagenet12.builder.build", reason="the dataset builder has not landed yet")
 
@@ -132,7 +132,7 @@ def test_strict_keeps_going_past_hard_samples_skipped_by_policy(release, tmp_pat
 
 
 def test_strict_stops_at_a_sample_that_fails_to_generate(release, tmp_path, tiny_model, monkeypatch):
-    from ximagenet12.types import SampleError
+    from ximagenet12.core.types import SampleError
 
     def failing(self, requests, **kwargs):
         return [SampleError(r.source_id, "the pipeline returned a black image") for r in requests]

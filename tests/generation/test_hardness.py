@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ximagenet12.generation.hardness import HardnessThresholds, hard_sample_reason, mask_statistics
+from ximagenet12.scenarios.generation.hardness import HardnessThresholds, hard_sample_reason, mask_statistics
 
 
 def _disc(h=100, w=100, centre=(50, 50), radius=20, mask=None):

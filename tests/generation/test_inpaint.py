@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ximagenet12.generation.inpaint import (
+from ximagenet12.scenarios.generation.inpaint import (
     AIBackgroundGenerator,
     GenerationError,
     InpaintRequest,
@@ -17,7 +17,7 @@ from ximagenet12.generation.inpaint import (
     load_pipeline,
     resolve_device,
 )
-from ximagenet12.types import SampleError
+from ximagenet12.core.types import SampleError
 
 STEPS = 2
 RED_FOX = "n02119022"

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from ximagenet12.constants import REFERENCE_CLASSES
-from ximagenet12.generation.prompts import PromptBook, load_prompts
+from ximagenet12.core.constants import REFERENCE_CLASSES
+from ximagenet12.scenarios.generation.prompts import PromptBook, load_prompts
 
 
 def test_every_reference_class_has_its_own_paper_style_prompt():

@@ -7,8 +7,8 @@ import argparse
 import numpy as np
 import pytest
 
-from ximagenet12.engine import RunContext, ScenarioResult, apply_variant
-from ximagenet12.generation import (
+from ximagenet12.scenarios.engine import RunContext, ScenarioResult, apply_variant
+from ximagenet12.scenarios.generation import (
     AIBackgroundGenerator,
     GenerationCache,
     GenerationError,
@@ -18,9 +18,9 @@ from ximagenet12.generation import (
     generate_variant,
     options_from_args,
 )
-from ximagenet12.registry import SCENARIOS, resolve
-from ximagenet12.rng import derive_seed
-from ximagenet12.types import Sample, SampleError, Skipped
+from ximagenet12.scenarios.registry import SCENARIOS, resolve
+from ximagenet12.core.rng import derive_seed
+from ximagenet12.core.types import Sample, SampleError, Skipped
 
 VARIANT = resolve("ai_background")[0]
 

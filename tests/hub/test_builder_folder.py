@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ximagenet12.hub_validate import validate_folder
+from ximagenet12.hub.validate import validate_folder
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def test_builder_output_has_no_hub_problems(builder_folder):
 def test_builder_output_round_trips_through_the_hub(builder_folder, run_client):
     code = f"""
 import json, datasets
-from ximagenet12.hub import push
+from ximagenet12.hub.publish import push
 push({str(builder_folder)!r}, "owner/ximagenet12")
 out = {{}}
 for config in ("original", "blur_background"):
@@ -50,7 +50,7 @@ def test_the_evaluator_reads_a_pushed_dataset_by_its_repo_id(builder_folder, run
     pytest.importorskip("torch")
     code = f"""
 import json
-from ximagenet12.hub import push
+from ximagenet12.hub.publish import push
 from ximagenet12.evaluation import evaluate_classification
 push({str(builder_folder)!r}, "owner/ximagenet12")
 out = {{}}

@@ -16,8 +16,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from ximagenet12.constants import ROWS_PER_ROW_GROUP
-from ximagenet12.hub_validate import MAX_ROW_GROUP_BYTES, read_card_configs, read_card_metadata, validate_folder
+from ximagenet12.core.constants import ROWS_PER_ROW_GROUP
+from ximagenet12.hub.validate import MAX_ROW_GROUP_BYTES, read_card_configs, read_card_metadata, validate_folder
 
 CONFIGS = ["original", "blur_background", "segmented_image", "random_background"]
 
@@ -143,7 +143,7 @@ def test_every_python_block_of_the_card_runs_on_a_local_copy(card_build, tmp_pat
 def test_the_card_code_runs_as_written_against_the_pushed_repo(card_build, run_client):
     out, summary = card_build
     (block,) = _python_blocks((out / "README.md").read_text(encoding="utf-8"))
-    code = f"from ximagenet12.hub import push\npush({str(out)!r}, 'owner/ximagenet12')\n" + block + _REPORT
+    code = f"from ximagenet12.hub.publish import push\npush({str(out)!r}, 'owner/ximagenet12')\n" + block + _REPORT
     _check(run_client(code).stdout, summary)
 
 

@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from ximagenet12.hub_validate import CARD_RULES, validate_folder
+from ximagenet12.hub.validate import CARD_RULES, validate_folder
 
 CONFIGS = {"original": 6, "blur_background": 6}
 

@@ -11,11 +11,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from ximagenet12.hub import PushError, push
+from ximagenet12.hub.publish import PushError, push
 
 ROUND_TRIP = """
 import json, datasets
-from ximagenet12.hub import push
+from ximagenet12.hub.publish import push
 summary = push({folder!r}, "owner/ximagenet12", commit_batch_size=2)
 out = {{"uploaded": summary.uploaded, "commits": len(summary.commits), "url": summary.url}}
 for config in ("original", "blur_background"):
@@ -59,7 +59,7 @@ def test_push_then_load_dataset_returns_the_same_rows(built_folder, hub, run_cli
 PUSH = """
 import json, logging, sys
 logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
-from ximagenet12.hub import push, PushError
+from ximagenet12.hub.publish import push, PushError
 try:
     summary = push({folder!r}, "owner/ximagenet12", commit_batch_size={batch}{extra})
 except PushError as exc:
@@ -112,7 +112,7 @@ def test_invalid_card_is_refused_before_any_request(built_folder, folders, hub, 
     meta["size_categories"] = "100K<n<1M"
     folders.write_card(built_folder, meta)
     code = f"""
-from ximagenet12.hub import push
+from ximagenet12.hub.publish import push
 try:
     push({str(built_folder)!r}, "owner/ximagenet12")
 except ValueError as exc:
@@ -176,7 +176,7 @@ def test_push_refuses_a_code_file_in_process(built_folder, monkeypatch):
 def test_the_hubs_own_card_check_runs_before_anything_is_sent(built_folder, hub, run_client):
     hub.card_errors = ["task_ids: 'not-a-task' is not a valid task id"]
     code = f"""
-from ximagenet12.hub import push
+from ximagenet12.hub.publish import push
 try:
     push({str(built_folder)!r}, "owner/ximagenet12")
 except ValueError as exc:
@@ -215,8 +215,8 @@ class _RecordingApi:
 def test_pipelined_path_sends_only_validated_data_files_then_the_card(built_folder, monkeypatch):
     import fnmatch
 
-    import ximagenet12.hub as hub_module
-    from ximagenet12.hub_validate import upload_paths
+    import ximagenet12.hub.publish as hub_module
+    from ximagenet12.hub.validate import upload_paths
 
     (built_folder / "notes[1].txt").write_text("x")  # refused by validation, and must not match a pattern
     monkeypatch.setattr(hub_module, "pipelined_upload_available", lambda: True)
@@ -237,7 +237,7 @@ def test_pipelined_path_sends_only_validated_data_files_then_the_card(built_fold
 def test_the_loopback_tests_take_the_legacy_path(monkeypatch):
     from huggingface_hub import constants
 
-    from ximagenet12.hub import pipelined_upload_available
+    from ximagenet12.hub.publish import pipelined_upload_available
 
     monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
     assert pipelined_upload_available() is False

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ximagenet12.hub import METRIC_NAME, push_metric
+from ximagenet12.hub.publish import METRIC_NAME, push_metric
 
 SCRIPT = '''"""A stand-in for the robustness metric with the same file layout."""
 import datasets
@@ -61,7 +61,7 @@ def test_push_metric_then_evaluate_load(tmp_path, hub, run_client):
     folder = make_metric(tmp_path)
     code = f"""
 import json, evaluate
-from ximagenet12.hub import push_metric
+from ximagenet12.hub.publish import push_metric
 summary = push_metric("owner/{METRIC_NAME}", source={str(folder)!r})
 metric = evaluate.load("owner/{METRIC_NAME}")
 result = metric.compute(predictions=[1, 2, 3, 4], references=[1, 2, 0, 0])
@@ -104,7 +104,7 @@ def test_the_installed_metric_pushes_and_loads_back_with_evaluate(run_client, hu
     code = """
         import json
         import evaluate
-        from ximagenet12.hub import push_metric
+        from ximagenet12.hub.publish import push_metric
         summary = push_metric("owner/robustness_score")          # the installed folder
         table3 = evaluate.load("owner/robustness_score")
         formula = evaluate.load("owner/robustness_score", "formula")

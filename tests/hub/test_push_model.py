@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ximagenet12.hub_model import MAX_TEXT_FILE_BYTES, locate_model, prepare_model_push
+from ximagenet12.hub.model import MAX_TEXT_FILE_BYTES, locate_model, prepare_model_push
 
 from .conftest import CLASS_NAMES, make_folder
 
@@ -53,8 +53,8 @@ def run_copy(vit_ex1, tmp_path) -> Path:
 def _push_code(folder: Path, repo: str, **options) -> str:
     return f"""
 import json
-from ximagenet12.hub import PushError
-from ximagenet12.hub_model import push_model
+from ximagenet12.hub.publish import PushError
+from ximagenet12.hub.model import push_model
 try:
     s = push_model({str(folder)!r}, {repo!r}, **{options!r})
 except PushError as exc:
@@ -292,7 +292,7 @@ def test_a_model_of_another_class_list_is_refused(run_copy):
 
 def test_every_built_in_model_has_a_licence():
     from ximagenet12.evaluation.models import BUILTIN_MODELS
-    from ximagenet12.hub_model import BUILTIN_LICENSES
+    from ximagenet12.hub.model import BUILTIN_LICENSES
 
     assert set(BUILTIN_LICENSES) == set(BUILTIN_MODELS)
 

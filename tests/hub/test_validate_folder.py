@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ximagenet12.hub_validate import (
+from ximagenet12.hub.validate import (
     HUB_SIZE_CATEGORIES,
     Problem,
     format_problems,

@@ -48,7 +48,7 @@ def test_push_results_then_leaderboard_from_the_repo_then_push_the_space(reports
 def test_a_foreign_dataset_repo_is_refused_before_anything_is_sent(reports, run_client, hub, folders, tmp_path):
     foreign = folders.make_folder(tmp_path / "foreign")
     code = f"""
-        from ximagenet12.hub import push
+        from ximagenet12.hub.publish import push
         from ximagenet12.leaderboard.results import push_results
         push({str(foreign)!r}, "owner/foreign")
         try:
@@ -67,7 +67,7 @@ def test_a_pushed_dataset_has_the_fingerprint_of_its_folder_and_a_hub_model_its_
     code = f"""
         import json
         from huggingface_hub import HfApi
-        from ximagenet12.hub import push
+        from ximagenet12.hub.publish import push
         from ximagenet12.leaderboard.provenance import data_fingerprint, model_provenance
         summary = push({str(reports["data"])!r}, "owner/sample")
         api = HfApi()

@@ -140,7 +140,7 @@ def test_a_folder_that_is_not_a_report_is_one_clear_error(reports, tmp_path, bre
 def test_results_round_trip_as_a_hub_ready_datasets_folder(entries, tmp_path):
     import datasets
 
-    from ximagenet12.hub_validate import validate_folder
+    from ximagenet12.hub.validate import validate_folder
 
     results = merge_results(Results(), list(entries.values()))
     folder = write_results(results, tmp_path / "results")

@@ -31,7 +31,7 @@ def app(site):
 
 
 def test_the_site_is_a_complete_gradio_space(site):
-    from ximagenet12.hub_validate import read_card_metadata
+    from ximagenet12.hub.validate import read_card_metadata
 
     assert all((site / name).is_file() for name in SITE_FILES)
     meta = read_card_metadata(site / "README.md")

@@ -15,7 +15,7 @@ import pytest
 
 evaluate = pytest.importorskip("evaluate")
 
-from ximagenet12.hub_validate import read_card_metadata  # noqa: E402
+from ximagenet12.hub.validate import read_card_metadata  # noqa: E402
 from ximagenet12.metrics import METRICS, load_metric, metric_path  # noqa: E402
 from ximagenet12.metrics.robustness_score.functional import (  # noqa: E402
     robustness_score,

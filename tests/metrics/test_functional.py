@@ -432,7 +432,7 @@ def test_chance_test_bad_input(args, error, match):
 
 # --------------------------------------------------------------------------- scenario sets
 def test_the_metric_sets_are_the_registry_sets():
-    from ximagenet12.registry import DEFAULT_SCENARIO_SET, TABLE3_SCENARIOS, scenario_sets
+    from ximagenet12.scenarios.registry import DEFAULT_SCENARIO_SET, TABLE3_SCENARIOS, scenario_sets
 
     assert functional.SCENARIO_SETS == scenario_sets(), (
         "the metric's copy of the scenario sets is stale: run python scripts/update_metric_scenarios.py"
@@ -442,7 +442,7 @@ def test_the_metric_sets_are_the_registry_sets():
 
 
 def test_the_default_set_changes_only_the_background():
-    from ximagenet12.registry import get_scenario
+    from ximagenet12.scenarios.registry import get_scenario
 
     members = functional.SCENARIO_SETS[functional.DEFAULT_SCENARIO_SET]
     for control in ("blur_object", "brightness_object", "only_fg", "no_fg", "original"):
@@ -612,7 +612,7 @@ def test_factorize_agrees_with_np_unique(values):
 # --------------------------------------------------------------------------- scenario names
 def test_the_metric_knows_exactly_the_registry_scenarios():
     from ximagenet12.metrics.robustness_score.functional import KNOWN_SCENARIOS
-    from ximagenet12.registry import all_variants
+    from ximagenet12.scenarios.registry import all_variants
 
     assert KNOWN_SCENARIOS == {v.config_name for v in all_variants()}, (
         "the metric's copy of the scenario names is stale: run python scripts/update_metric_scenarios.py"

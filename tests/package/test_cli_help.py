@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from ximagenet12 import verbosity
+from ximagenet12.core import verbosity
 from ximagenet12.cli import EXAMPLES, build_parser, main
 
 ENV = ("TRANSFORMERS_VERBOSITY", "DATASETS_VERBOSITY", "HF_HUB_VERBOSITY", "HF_HUB_DISABLE_PROGRESS_BARS",

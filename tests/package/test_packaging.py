@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ximagenet12.cli import main, scenario_table
-from ximagenet12.registry import SCENARIOS
+from ximagenet12.scenarios.registry import SCENARIOS
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPPED = {"ximagenet12": "ximagenet12", "ximagenet12.builder": "builder",

@@ -17,7 +17,7 @@ import pytest
 from hostile_cards import ESCAPED_CLASSES, HOSTILE_REPO_IDS, UNROUNDTRIPPABLE_CLASSES, class_folders
 
 from ximagenet12.cli import main
-from ximagenet12.hub_validate import card_code, card_plain, card_text, check_repo_id
+from ximagenet12.hub.validate import card_code, card_plain, card_text, check_repo_id
 
 #: Text that is legal but means something to Markdown or HTML: escaped, and must read back exactly.
 TRICKY_TEXT = [

@@ -12,7 +12,7 @@ import pytest
 import hostile
 from ximagenet12.builder import build_dataset
 from ximagenet12.builder.worker import DonorSampler
-from ximagenet12.types import Sample, SampleError, SourceItem
+from ximagenet12.core.types import Sample, SampleError, SourceItem
 
 
 def _load(source_id: str, class_key: str, good: bool) -> Sample:

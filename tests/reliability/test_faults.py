@@ -22,7 +22,7 @@ import hostile
 from ximagenet12.builder import build_dataset
 from ximagenet12.builder.safety import WORK_DIR
 from ximagenet12.cli import main
-from ximagenet12.locking import FolderInUseError, folder_lock, lock_path
+from ximagenet12.io.locking import FolderInUseError, folder_lock, lock_path
 
 SCENARIOS = ["original", "blur_background", "mixed_rand"]
 
@@ -59,7 +59,7 @@ def test_a_second_run_on_a_locked_folder_stops_naming_the_holder(tmp_path, sourc
 
 def test_the_lock_is_released_when_its_holder_is_killed(tmp_path):
     out = tmp_path / "out"
-    code = f"from ximagenet12.locking import folder_lock\nwith folder_lock({str(out)!r}):\n    import time; time.sleep(60)\n"
+    code = f"from ximagenet12.io.locking import folder_lock\nwith folder_lock({str(out)!r}):\n    import time; time.sleep(60)\n"
     holder = subprocess.Popen([sys.executable, "-c", code])
     try:
         deadline = time.monotonic() + 30

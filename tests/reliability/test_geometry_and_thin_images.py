@@ -10,15 +10,15 @@ import cv2
 import numpy as np
 import pytest
 
-from ximagenet12 import functional as F
-from ximagenet12.backgrounds import BackgroundLibrary
+from ximagenet12.scenarios import functional as F
+from ximagenet12.scenarios.backgrounds import BackgroundLibrary
 from ximagenet12.builder.worker import DonorSampler
-from ximagenet12.engine import RunContext, apply_variant
-from ximagenet12.registry import SCENARIOS, resolve
+from ximagenet12.scenarios.engine import RunContext, apply_variant
+from ximagenet12.scenarios.registry import SCENARIOS, resolve
 from ximagenet12.sources.coco import segmentation_to_mask
 from ximagenet12.sources.labelme import shapes_to_mask
 from ximagenet12.sources.raster import clip_polygon
-from ximagenet12.types import Sample, SourceItem
+from ximagenet12.core.types import Sample, SourceItem
 
 H, W = 12, 16
 TOP_ROWS = np.zeros((H, W), bool)

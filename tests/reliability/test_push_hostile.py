@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from ximagenet12.hub import FolderInUseError, mask_tokens, push
-from ximagenet12.hub_validate import check_regular_file, scan_folder, upload_paths, validate_folder
-from ximagenet12.locking import folder_lock
+from ximagenet12.hub.publish import FolderInUseError, mask_tokens, push
+from ximagenet12.hub.validate import check_regular_file, scan_folder, upload_paths, validate_folder
+from ximagenet12.io.locking import folder_lock
 
 _spec = importlib.util.spec_from_file_location(
     "ximagenet12_tests_hub_conftest", Path(__file__).resolve().parents[1] / "hub" / "conftest.py"
@@ -177,7 +177,7 @@ def test_check_only_lists_every_hostile_file(built_folder, secret_file, capsys):
 
 HOSTILE_PUSH = """
 import json
-from ximagenet12.hub import push
+from ximagenet12.hub.publish import push
 try:
     push({folder!r}, "owner/ximagenet12")
 except ValueError as exc:
@@ -198,7 +198,7 @@ def test_hostile_folder_is_refused_before_any_request(built_folder, secret_file,
 
 SWAP_AFTER_VALIDATION = """
 import json, pathlib
-import ximagenet12.hub as hub_module
+import ximagenet12.hub.publish as hub_module
 original = hub_module.upload_paths
 
 def upload_paths_then_swap(root):
@@ -230,7 +230,7 @@ def test_a_link_swapped_in_during_the_push_is_never_sent(built_folder, secret_fi
 LEAKY_PUSH = """
 import logging, sys
 logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
-from ximagenet12.hub import push, PushError
+from ximagenet12.hub.publish import push, PushError
 try:
     push({folder!r}, "owner/ximagenet12"{extra})
 except PushError as exc:
@@ -309,9 +309,9 @@ def test_cli_push_stops_at_once_when_a_build_holds_the_folder(built_folder, hub,
 
 
 def test_a_read_only_folder_is_checked_and_pushed_without_a_lock(built_folder, monkeypatch):
-    import ximagenet12.hub as hub_module
+    import ximagenet12.hub.publish as hub_module
 
-    def unwritable(folder, *, purpose):  # what ximagenet12.locking raises on a read-only folder
+    def unwritable(folder, *, purpose):  # what ximagenet12.io.locking raises on a read-only folder
         raise PermissionError(f"cannot write to {folder}: Read-only file system")
 
     monkeypatch.setattr(hub_module, "folder_lock", unwritable)
@@ -326,7 +326,7 @@ def test_a_warning_without_any_logging_set_up_is_masked_too():
     secret = "hf_" + "NoHandler5" * 4
     code = f"""
 import logging
-from ximagenet12.hub import _masked_logs
+from ximagenet12.hub.publish import _masked_logs
 with _masked_logs([{secret!r}]):  # no handler anywhere: logging's last resort prints the warning
     logging.getLogger("huggingface_hub.x").warning("failed with Authorization: Bearer %s", {secret!r})
 """

@@ -22,7 +22,7 @@ def _files(out: Path) -> dict[str, bytes]:
 
 @pytest.mark.slow
 def test_default_blocks_give_the_same_files_for_num_proc_1_and_2_and_ray(tmp_path, release, ray_cluster):
-    from ximagenet12.ray_engine import RayExecutor
+    from ximagenet12.engines.ray import RayExecutor
 
     for image in list((release / "image").rglob("*.JPEG")):  # 7 samples -> 14: two blocks
         mask = release / "masks" / image.parent.name / f"{image.stem}.png"

@@ -23,7 +23,7 @@ SCENARIOS = ["original", "image_rainbow", "mixed_rand"]
 def test_ray_workers_write_their_parts_to_the_store_and_the_build_equals_a_local_one(tmp_path, release, ray_cluster,
                                                                                    s3, monkeypatch):
     from ximagenet12.builder import layout
-    from ximagenet12.ray_engine import RayExecutor
+    from ximagenet12.engines.ray import RayExecutor
 
     uploads: list[str] = []
     real = layout.StorePartWriter.commit

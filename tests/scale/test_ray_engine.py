@@ -14,7 +14,7 @@ import pytest
 
 from ximagenet12.builder import build_dataset
 from ximagenet12.sources import open_source
-from ximagenet12.types import SourceItem
+from ximagenet12.core.types import SourceItem
 
 ray = pytest.importorskip("ray")
 #: Every kind of input: plain, random, RGBA, background photo, donor.
@@ -28,7 +28,7 @@ def _files(out: Path) -> dict[str, bytes]:
 
 @pytest.mark.slow
 def test_ray_on_two_nodes_writes_the_bytes_of_local_num_proc_1_and_2(tmp_path, release, ray_cluster):
-    from ximagenet12.ray_engine import RayExecutor
+    from ximagenet12.engines.ray import RayExecutor
 
     kwargs = dict(scenarios=SCENARIOS, block_samples=2, progress=False)
     one = build_dataset(release, tmp_path / "one", num_proc=1, **kwargs)
@@ -71,7 +71,7 @@ class _Killing:
 
 @pytest.mark.slow
 def test_a_killed_ray_worker_is_retried_without_duplicate_or_missing_rows(tmp_path, release, ray_cluster):
-    from ximagenet12.ray_engine import RayExecutor
+    from ximagenet12.engines.ray import RayExecutor
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # tests are not importable by Ray workers
     marker = tmp_path / "killed"

@@ -14,7 +14,7 @@ import pytest
 
 from ximagenet12.builder import build_dataset
 from ximagenet12.builder.sample import sample_source
-from ximagenet12.ray_engine import EvalShard, plan_shards, replica_device
+from ximagenet12.engines.ray import EvalShard, plan_shards, replica_device
 
 CONFIGS = ["original", "blur_background", "image_grey", "segmented_image", "mixed_same"]
 #: What differs between any two runs (wall times) or names the engine itself.
@@ -150,7 +150,7 @@ def test_evaluate_on_two_replicas_writes_the_local_report_and_predictions(built,
 @pytest.mark.xdist_group("ray")
 def test_one_config_split_over_two_replicas_gives_the_local_numbers(built, tiny_vit, ray_cluster):
     from ximagenet12.evaluation.classification import evaluate_classification
-    from ximagenet12.ray_engine import evaluate_on_ray
+    from ximagenet12.engines.ray import evaluate_on_ray
 
     kwargs = dict(scenarios="image_grey", device="cpu", num_workers=0, batch_size=2, progress=False)
     local = evaluate_classification(tiny_vit, built, **kwargs)
@@ -170,7 +170,7 @@ def test_one_config_split_over_two_replicas_gives_the_local_numbers(built, tiny_
 @pytest.mark.xdist_group("ray")
 def test_real_lite0_on_one_config_split_over_two_replicas_gives_the_local_report(small, ray_cluster):
     from ximagenet12.evaluation.classification import evaluate_classification
-    from ximagenet12.ray_engine import evaluate_on_ray
+    from ximagenet12.engines.ray import evaluate_on_ray
 
     kwargs = dict(scenarios="original", device="cpu", num_workers=0, batch_size=4, progress=False)
     local = evaluate_classification("efficientnet-lite0", small, **kwargs)
@@ -207,7 +207,7 @@ def test_a_replica_killed_mid_share_is_retried_without_duplicate_or_missing_rows
 
     from ximagenet12.evaluation import data as D
     from ximagenet12.evaluation.classification import evaluate_classification
-    from ximagenet12.ray_engine import evaluate_on_ray
+    from ximagenet12.engines.ray import evaluate_on_ray
 
     ray = pytest.importorskip("ray")
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # tests are not importable by Ray workers
@@ -240,7 +240,7 @@ def test_evaluate_without_ray_names_the_extra_to_install(small, tmp_path, monkey
 
 def test_evaluate_on_an_unreachable_cluster_fails_in_one_line_before_any_work(small, tmp_path, monkeypatch):
     from ximagenet12.evaluation.classification import evaluate_classification
-    from ximagenet12.ray_engine import evaluate_on_ray
+    from ximagenet12.engines.ray import evaluate_on_ray
 
     ray = pytest.importorskip("ray")
     monkeypatch.setattr(ray, "is_initialized", lambda: False)  # as in a fresh process
@@ -289,7 +289,7 @@ def test_shares_merge_into_the_local_report_with_decode_failures_and_a_damaged_s
 
     from ximagenet12.evaluation import data as D
     from ximagenet12.evaluation.classification import evaluate_classification
-    from ximagenet12.ray_engine import _evaluate_shard, _planned_rows, merge_evaluations
+    from ximagenet12.engines.ray import _evaluate_shard, _planned_rows, merge_evaluations
 
     data = _split_and_damage(small, tmp_path / "damaged")
     names = datasets.load_dataset(str(small), "original", split="train").features["label"].names
@@ -337,7 +337,7 @@ class _WholeImageSegmenter:
 def test_segmentation_shares_merge_into_the_local_report_with_its_whole_run_warning(small):
     from ximagenet12.evaluation import data as D
     from ximagenet12.evaluation.segmentation import evaluate_segmentation
-    from ximagenet12.ray_engine import _evaluate_shard, _planned_rows, merge_evaluations
+    from ximagenet12.engines.ray import _evaluate_shard, _planned_rows, merge_evaluations
 
     options = dict(object_labels=["thing"], batch_size=4, device="cpu", num_workers=0, progress=False)
     configs = ["original", "blur_background"]
@@ -358,7 +358,7 @@ def test_limit_applies_before_the_rows_are_cut_into_shares(small, tmp_path):
 
     from ximagenet12.evaluation import data as D
     from ximagenet12.evaluation.classification import evaluate_classification
-    from ximagenet12.ray_engine import _evaluate_shard, _planned_rows, merge_evaluations
+    from ximagenet12.engines.ray import _evaluate_shard, _planned_rows, merge_evaluations
 
     names = datasets.load_dataset(str(small), "original", split="train").features["label"].names
     (tmp_path / "never-kill").write_text("")

@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> str:
-    from ximagenet12.generation.testing import save_tiny_sdxl_inpainting
+    from ximagenet12.scenarios.generation.testing import save_tiny_sdxl_inpainting
 
     return str(save_tiny_sdxl_inpainting(tmp_path_factory.mktemp("models") / "tiny-sdxl-inpaint"))
 
@@ -34,8 +34,8 @@ def _table(out, config):
 
 
 def test_ai_background_on_a_ray_actor_pool_matches_the_local_build(tmp_path, release, tiny_model, ray_cluster):
-    from ximagenet12.generation import GenerationOptions
-    from ximagenet12.ray_engine import RayExecutor
+    from ximagenet12.scenarios.generation import GenerationOptions
+    from ximagenet12.engines.ray import RayExecutor
 
     _two_objects(release)
     (release / "image" / "n01000001" / "n01000001_3.JPEG").write_bytes(b"not a jpeg")

@@ -17,7 +17,7 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from ximagenet12.backgrounds import (
+from ximagenet12.scenarios.backgrounds import (
     CHECK_MIN_SCORE,
     CHECK_TOP_K,
     DEFAULT_BACKGROUND_LICENSES,
@@ -28,7 +28,7 @@ from ximagenet12.backgrounds import (
 )
 from ximagenet12.builder.sample import sample_source
 from ximagenet12.cli import main
-from ximagenet12.constants import BUILTIN_MODELS, REFERENCE_WNIDS
+from ximagenet12.core.constants import BUILTIN_MODELS, REFERENCE_WNIDS
 from ximagenet12.evaluation.models import imagenet1k_wnids
 
 
@@ -120,7 +120,7 @@ def test_without_the_classifiers_a_build_says_the_library_is_unchecked(object_li
     and records it; the default photos are still checked from the shipped table."""
     import builtins
 
-    from ximagenet12 import backgrounds
+    from ximagenet12.scenarios import backgrounds
 
     real_import = builtins.__import__
 

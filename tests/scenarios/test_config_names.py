@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ximagenet12.registry import SCENARIOS, resolve
+from ximagenet12.scenarios.registry import SCENARIOS, resolve
 
 
 def test_the_paper_level_is_the_bare_name_and_other_levels_carry_their_number():

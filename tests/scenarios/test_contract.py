@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ximagenet12.backgrounds import BackgroundLibrary
-from ximagenet12.engine import RunContext, apply_variant
-from ximagenet12.registry import SCENARIOS, all_variants
-from ximagenet12.types import Sample
+from ximagenet12.scenarios.backgrounds import BackgroundLibrary
+from ximagenet12.scenarios.engine import RunContext, apply_variant
+from ximagenet12.scenarios.registry import SCENARIOS, all_variants
+from ximagenet12.core.types import Sample
 
 H, W = 48, 64
 VARIANTS = [v for v in all_variants() if v.scenario.family != "generative"]

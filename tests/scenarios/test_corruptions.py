@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import skimage.data
 
-from ximagenet12 import corruptions as C
-from ximagenet12.engine import RunContext, apply_variant
-from ximagenet12.registry import SCENARIOS, get_scenario, resolve, with_params
-from ximagenet12.types import Sample, SampleError
+from ximagenet12.scenarios import corruptions as C
+from ximagenet12.scenarios.engine import RunContext, apply_variant
+from ximagenet12.scenarios.registry import SCENARIOS, get_scenario, resolve, with_params
+from ximagenet12.core.types import Sample, SampleError
 
 
 def _sample(h: int = 64, w: int = 80) -> Sample:

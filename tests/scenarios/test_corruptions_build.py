@@ -52,7 +52,7 @@ def test_cli_corruption_fill_reaches_rows_and_card_and_loads(tmp_path, capsys):
 def test_resume_fingerprint_tells_the_fills_apart():
     """--resume compares this fingerprint: a build restarted with another fill must not mix rows."""
     from ximagenet12.builder.plan import _fingerprint
-    from ximagenet12.registry import resolve, with_params
+    from ximagenet12.scenarios.registry import resolve, with_params
 
     src = sample_source()
     items = list(src.items())

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import skimage.data
 
-from ximagenet12 import functional as F
-from ximagenet12.registry import SCENARIOS, resolve
+from ximagenet12.scenarios import functional as F
+from ximagenet12.scenarios.registry import SCENARIOS, resolve
 
 
 def _square(h=40, w=50, seed=0):

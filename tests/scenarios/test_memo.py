@@ -7,8 +7,8 @@ import pickle
 import numpy as np
 import pytest
 
-from ximagenet12 import functional as F
-from ximagenet12.memo import ArrayCache, SampleMemo, memoised
+from ximagenet12.scenarios import functional as F
+from ximagenet12.scenarios.memo import ArrayCache, SampleMemo, memoised
 
 
 def _image(seed: int = 0, shape=(24, 32, 3)) -> np.ndarray:
@@ -49,7 +49,7 @@ def test_a_memo_of_another_image_is_ignored():
      "transparent_image", "only_fg"],
 )
 def test_scenarios_sharing_a_memo_give_the_bytes_they_give_alone(name):
-    from ximagenet12.registry import get_scenario
+    from ximagenet12.scenarios.registry import get_scenario
 
     image, mask = _image(), _mask()
     memo = SampleMemo(image)

@@ -11,10 +11,10 @@ import sys
 
 import pytest
 
-from ximagenet12 import registry
-from ximagenet12.registry import PLUGINS, SCENARIOS, Scenario, get_scenario, register
+from ximagenet12.scenarios import registry
+from ximagenet12.scenarios.registry import PLUGINS, SCENARIOS, Scenario, get_scenario, register
 
-_LIST_SCENARIOS = "from ximagenet12.registry import SCENARIOS; import json; print(json.dumps(list(SCENARIOS)))"
+_LIST_SCENARIOS = "from ximagenet12.scenarios.registry import SCENARIOS; import json; print(json.dumps(list(SCENARIOS)))"
 
 
 def _names_after(first_import: str) -> list[str]:
@@ -23,7 +23,7 @@ def _names_after(first_import: str) -> list[str]:
     return json.loads(out.stdout.splitlines()[-1])
 
 
-@pytest.mark.parametrize("first", ["ximagenet12.generation.scenario", "ximagenet12.corruptions", "ximagenet12.engine"])
+@pytest.mark.parametrize("first", ["ximagenet12.scenarios.generation.scenario", "ximagenet12.scenarios.corruptions", "ximagenet12.scenarios.engine"])
 def test_registration_order_does_not_depend_on_which_module_is_imported_first(first):
     assert _names_after(first) == list(SCENARIOS)
 

@@ -23,7 +23,7 @@ from ximagenet12.sources.automask import (
     skipped_masks_note,
 )
 from ximagenet12.sources.automask_models import RembgMaskMaker, TransformersMaskMaker, choose_segments
-from ximagenet12.types import SampleError, Skipped
+from ximagenet12.core.types import SampleError, Skipped
 
 
 def disc_photo(h: int = 120, w: int = 160, *, centre=(80, 60), radius=30, seed=0):

@@ -1,4 +1,4 @@
-"""Decoding policies of ximagenet12.imageio: mask standardisation, colour modes,
+"""Decoding policies of ximagenet12.io.imageio: mask standardisation, colour modes,
 16-bit scaling, EXIF orientation of images and masks, corrupt files and
 decompression bombs. Fixtures are written by the tests, tiny and hand-checkable."""
 
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from ximagenet12.imageio import (
+from ximagenet12.io.imageio import (
     MAX_IMAGE_PIXELS,
     DecodedImage,
     align_mask,
@@ -24,7 +24,7 @@ from ximagenet12.imageio import (
     read_image,
     standardize_mask,
 )
-from ximagenet12.types import SampleError
+from ximagenet12.core.types import SampleError
 
 SID = "n01689811_1"
 

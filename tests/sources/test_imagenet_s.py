@@ -11,7 +11,7 @@ from PIL import Image
 from ximagenet12.builder import build_dataset
 from ximagenet12.sources import open_source
 from ximagenet12.sources.imagenet_s import IGNORE_ID, ImageNetSSource, decode_label_ids
-from ximagenet12.types import SampleError
+from ximagenet12.core.types import SampleError
 
 #: 50 made-up categories, listed out of order on purpose: ids come from the *sorted* list.
 CATEGORIES = [f"n{k:08d}" for k in range(1000, 1050)][::-1]

@@ -11,7 +11,7 @@ from ximagenet12.sources.base import scan_files
 from ximagenet12.sources.coco import rle_decode
 from ximagenet12.sources.labelme import check_labelme
 from ximagenet12.sources.raster import check_declared_size, fill_polygon, positive_int, stable_name
-from ximagenet12.types import SampleError
+from ximagenet12.core.types import SampleError
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ from ximagenet12.sources import (
     rle_decode,
     shapes_to_mask,
 )
-from ximagenet12.types import Sample, SampleError
+from ximagenet12.core.types import Sample, SampleError
 
 LIZARD, CELLO = "n01689811", "n02992211"
 

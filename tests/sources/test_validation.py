@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ximagenet12.types import Sample, SampleError
-from ximagenet12.validation import check_image, check_mask, check_mask_content, check_sample
+from ximagenet12.core.types import Sample, SampleError
+from ximagenet12.core.validation import check_image, check_mask, check_mask_content, check_sample
 
 SID = "n02992211_15171"
 

@@ -3,7 +3,7 @@
 Folders follow the dataset-folder contract (card with ``configs:``, parquet shards with
 embedded image bytes under ``data/<config>/``) and are written with ``datasets`` and the
 builder's feature schema; scenario images come from the project's pure scenario
-functions (``ximagenet12.functional``), so each test states exactly what is in its data.
+functions (``ximagenet12.scenarios.functional``), so each test states exactly what is in its data.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from PIL import Image
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before datasets / huggingface_hub are imported
 
-from ximagenet12 import functional as F  # noqa: E402
+from ximagenet12.scenarios import functional as F  # noqa: E402
 from ximagenet12.builder.schema import build_features  # noqa: E402
 
 SIZE = 32

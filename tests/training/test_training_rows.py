@@ -120,7 +120,7 @@ def test_evaluate_shares_for_ray_leave_the_same_rows_out_as_a_local_run(ex1, pla
     """The shares of ``evaluate --engine ray`` (run here, without Ray) each leave their
     training rows out; the merged report counts them as the local one does."""
     from ximagenet12.evaluation import data as D
-    from ximagenet12.ray_engine import _evaluate_shard, _planned_rows, merge_evaluations, plan_shards
+    from ximagenet12.engines.ray import _evaluate_shard, _planned_rows, merge_evaluations, plan_shards
 
     configs = ["original", "no_fg"]
     local = evaluate_classification(str(ex1 / "model"), planted, scenarios=configs, **EVAL)

@@ -24,9 +24,9 @@ from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 
-from ximagenet12 import functional as F
-from ximagenet12.rng import sample_rng
-from ximagenet12.types import ScenarioOutput
+from ximagenet12.scenarios import functional as F
+from ximagenet12.core.rng import sample_rng
+from ximagenet12.core.types import ScenarioOutput
 
 __all__ = [
     "CandidateKind",

@@ -20,10 +20,10 @@ from ximagenet12.builder.worker import Row, result_row
 from ximagenet12.builder.writer import PartWriter, finalize_parts
 from ximagenet12.challenge.candidates import SCENARIO, compose
 from ximagenet12.challenge.search import Outcome
-from ximagenet12.engine import ScenarioResult
-from ximagenet12.registry import Scenario, Variant
-from ximagenet12.rng import derive_seed
-from ximagenet12.types import Sample
+from ximagenet12.scenarios.engine import ScenarioResult
+from ximagenet12.scenarios.registry import Scenario, Variant
+from ximagenet12.core.rng import derive_seed
+from ximagenet12.core.types import Sample
 
 __all__ = ["REPORT_FILE", "ConfigWriter", "check_out_dir", "prepare_out_dir", "write_card", "write_report_files", "VARIANT"]
 

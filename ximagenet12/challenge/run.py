@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ximagenet12.backgrounds import BackgroundLibrary
+from ximagenet12.scenarios.backgrounds import BackgroundLibrary
 from ximagenet12.challenge.candidates import Candidate, ChallengeSample, ImageStore
 from ximagenet12.challenge.model import Classifier
 from ximagenet12.challenge.output import ConfigWriter, check_out_dir, prepare_out_dir, write_card, write_report_files
@@ -219,7 +219,7 @@ def _without_training_rows(model: Any, samples: list[ChallengeSample],
 def bare_background(candidate: Candidate) -> np.ndarray:
     """The background as the search put it under objects, without an object: a donor's
     hole inpainted (as :func:`compose` does), a library photo or ai_background row as is."""
-    from ximagenet12 import functional as F
+    from ximagenet12.scenarios import functional as F
 
     image, mask = candidate.load()
     if mask is None:
@@ -235,7 +235,7 @@ def _name_backgrounds_that_show_a_class(report: dict, outcomes: Sequence[Outcome
     The model classifies every fooling background alone (no object on it); where it names
     the class it named on the composite, the sample was not fooled by a background but
     shown two objects. Library photos are also checked with the built-in classifiers
-    (:func:`~ximagenet12.backgrounds.check_background_library`).
+    (:func:`~ximagenet12.scenarios.backgrounds.check_background_library`).
     """
     fooling: dict[str, tuple[Candidate, list[Outcome]]] = {}
     for o in outcomes:
@@ -264,7 +264,7 @@ def _name_backgrounds_that_show_a_class(report: dict, outcomes: Sequence[Outcome
             f"background alone, calls the very class it named on the composite: {listed}. These count as "
             "fooled, but the background shows that class; see 'fooling_backgrounds_showing_a_class'")
     if library is not None:
-        from ximagenet12.backgrounds import check_background_library
+        from ximagenet12.scenarios.backgrounds import check_background_library
 
         findings = check_background_library(library, classes=keys)
         report["library_check"] = [f.to_dict() for f in findings]

@@ -22,7 +22,7 @@ import numpy as np
 
 from ximagenet12.challenge.candidates import Candidate, ChallengeSample, ImageStore, candidate_order, compose
 from ximagenet12.challenge.model import Classifier, Prediction
-from ximagenet12.types import ScenarioOutput
+from ximagenet12.core.types import ScenarioOutput
 
 __all__ = ["Outcome", "search_sample", "check_originals", "worst_case_curve", "per_class"]
 

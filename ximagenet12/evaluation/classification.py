@@ -344,7 +344,7 @@ def _evaluate(model, data, *, scenarios, mode, batch_size, device, workers, limi
     if chance:  # S_robust of a model at chance is near 1 by construction: a report-level warning
         report["warnings"] = [*report["warnings"], chance]
     if any(c.startswith("corrupt_") for c in scen):
-        from ximagenet12.corruptions import corruption_summary
+        from ximagenet12.scenarios.corruptions import corruption_summary
 
         report["corruptions"] = corruption_summary({c: e["accuracy"] for c, e in scen.items()})
     return EvaluationResult(report=report, predictions=predictions, failures=log.failures)

@@ -3,8 +3,8 @@
 ``data`` is a built dataset folder (the folder contract: ``README.md`` with YAML
 ``configs:``, ``data/<config>/*.parquet``), a finished build in an object store (an
 ``s3://bucket/prefix`` URL, credentials from the environment, or a
-:class:`~ximagenet12.storage.StorePath` carrying storage options: see
-:func:`ximagenet12.storage.data_source`) or a Hub dataset repo id. Image columns stay
+:class:`~ximagenet12.io.storage.StorePath` carrying storage options: see
+:func:`ximagenet12.io.storage.data_source`) or a Hub dataset repo id. Image columns stay
 undecoded: the evaluator decodes them itself, in background threads, and counts the
 images that fail to decode instead of crashing.
 
@@ -54,7 +54,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 import numpy as np
 from PIL import Image
 
-from ximagenet12.storage import StorePath
+from ximagenet12.io.storage import StorePath
 
 __all__ = [
     "ORIGINAL",
@@ -111,20 +111,20 @@ def store_of(data: str | os.PathLike | StorePath) -> StorePath | None:
     """``data`` as a :class:`StorePath` when it names an object store, else ``None``.
 
     A URL string is resolved with the environment's credentials only; a caller with storage
-    options passes the :class:`StorePath` of :func:`ximagenet12.storage.data_source`.
+    options passes the :class:`StorePath` of :func:`ximagenet12.io.storage.data_source`.
     """
     if isinstance(data, StorePath):
         return data
     if "://" not in os.fspath(data):
         return None
-    from ximagenet12.storage import data_source
+    from ximagenet12.io.storage import data_source
 
     found = data_source(data)
     return found if isinstance(found, StorePath) else None
 
 
 def is_store(data: str | os.PathLike | StorePath) -> bool:
-    """Whether ``data`` is a build in an object store (read through :mod:`ximagenet12.storage`)."""
+    """Whether ``data`` is a build in an object store (read through :mod:`ximagenet12.io.storage`)."""
     return store_of(data) is not None
 
 
@@ -169,14 +169,14 @@ def _card_path(folder: Path | StorePath) -> Path | StorePath:
 
 def _card_configs(folder: Path | StorePath) -> list[str]:
     """Config names of a built folder's card, read the way ``datasets`` reads them."""
-    from ximagenet12.hub_validate import read_card_configs
+    from ximagenet12.hub.validate import read_card_configs
 
     return read_card_configs(_card_path(folder))
 
 
 def _card_entries(folder: Path | StorePath) -> list[dict]:
     """The ``configs:`` entries of a built folder's card (each with a ``config_name``), in card order."""
-    from ximagenet12.hub_validate import read_card_metadata
+    from ximagenet12.hub.validate import read_card_metadata
 
     card = _card_path(folder)
     names = _card_configs(folder)
@@ -273,7 +273,7 @@ def resolve_scenarios(data: str | os.PathLike, scenarios: str | Sequence[str] = 
         else:
             names = []
             if "@" in tok:
-                from ximagenet12.registry import resolve
+                from ximagenet12.scenarios.registry import resolve
 
                 try:
                     names = [v.config_name for v in resolve(tok)]

@@ -51,7 +51,7 @@ from typing import Any, Literal
 
 import torch
 
-from ximagenet12.constants import BUILTIN_MODELS, DTYPES
+from ximagenet12.core.constants import BUILTIN_MODELS, DTYPES
 from ximagenet12.evaluation.modeling_efficientnet_lite import (
     EfficientNetLiteConfig,
     EfficientNetLiteForImageClassification,

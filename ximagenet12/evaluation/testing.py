@@ -24,7 +24,7 @@ _TOWER = {"hidden_size": 32, "intermediate_size": 37, "num_attention_heads": 4, 
 
 
 def _tokenizer() -> Any:
-    from ximagenet12.generation.testing import _tokenizer as character_tokenizer
+    from ximagenet12.scenarios.generation.testing import _tokenizer as character_tokenizer
 
     with tempfile.TemporaryDirectory() as vocab_dir:  # the vocabulary is saved again with the model
         return character_tokenizer(Path(vocab_dir))

@@ -83,7 +83,7 @@ def check_zero_shot_model(model: Any) -> None:
     with both a ``text_config`` and a ``vision_config`` (CLIP, SigLIP, ALIGN ...). Hub
     ids are checked once loaded (:class:`ZeroShotHead`).
     """
-    from ximagenet12.constants import BUILTIN_MODELS
+    from ximagenet12.core.constants import BUILTIN_MODELS
 
     if not isinstance(model, (str, os.PathLike)):
         return

@@ -12,7 +12,7 @@ Resumable per config: with ``checkpoint_dir``, each finished config is saved the
 (``<config>.parquet`` rows + ``<config>.npz`` overlay samples, written under temporary
 names and renamed) next to ``settings.json``; a later run with ``resume=True`` and the
 same settings reuses them. Overlay samples per config are the ``overlay_samples`` rows
-with the smallest seeded hash of their source id (:func:`ximagenet12.rng.derive_seed`),
+with the smallest seeded hash of their source id (:func:`ximagenet12.core.rng.derive_seed`),
 so the choice depends only on the seed and the ids, not on order or batch size.
 """
 
@@ -255,7 +255,7 @@ def _explain_config(ctx: _Context, data, config: str, *, batch_size: int, worker
 
 
 def _keep_overlay(ctx: _Context, heap: list, overlay: Overlay, counter: int) -> None:
-    from ximagenet12.rng import derive_seed
+    from ximagenet12.core.rng import derive_seed
 
     if ctx.overlay_samples == 0:
         return

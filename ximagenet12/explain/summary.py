@@ -27,7 +27,7 @@ FIGURES = ("object_focus", "focus_ratio", "pointing_hit")
 
 
 def _rng(seed: int, what: str) -> np.random.Generator:
-    from ximagenet12.rng import sample_rng
+    from ximagenet12.core.rng import sample_rng
 
     return sample_rng(seed, "explain-bootstrap", what, None)
 

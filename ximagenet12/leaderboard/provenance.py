@@ -225,7 +225,7 @@ def preprocessing_of(config: dict) -> str:
 
 
 def _card_datasets(readme: Path) -> object:
-    from ximagenet12.hub_validate import read_card_metadata
+    from ximagenet12.hub.validate import read_card_metadata
 
     try:
         return read_card_metadata(readme).get("datasets")
@@ -269,7 +269,7 @@ def _json_file(path: Path) -> dict:
 
 def source_split_of(data: str | os.PathLike) -> str:
     """The build's recorded ``source_split`` (``build --source-split``, one of
-    :data:`ximagenet12.constants.SOURCE_SPLITS`, in its ``build_info.json``); ``unknown`` when it
+    :data:`ximagenet12.core.constants.SOURCE_SPLITS`, in its ``build_info.json``); ``unknown`` when it
     records none or the data is not a folder here."""
     info = Path(os.fspath(data)) / "build_info.json"
     value = _json_file(info).get("source_split") if info.is_file() else None

@@ -1,7 +1,7 @@
 """Publish a leaderboard site as a Gradio Space, and serve it locally.
 
-:func:`push_leaderboard` checks the site the way :func:`ximagenet12.hub.push_metric` checks
-a metric folder (the same card rules, :func:`ximagenet12.hub.space_card_problems`) plus the
+:func:`push_leaderboard` checks the site the way :func:`ximagenet12.hub.publish.push_metric` checks
+a metric folder (the same card rules, :func:`ximagenet12.hub.publish.space_card_problems`) plus the
 leaderboard's own files, refuses it with every problem listed before any request, and
 uploads it through the same resumable uploader. :func:`serve` runs the site's own
 ``app.py``, the file the Space runs, on a loopback address.
@@ -25,7 +25,7 @@ _NEVER_PUBLISHED_SUFFIXES = (".pyc", ".pyo")
 
 def site_problems(site: str | os.PathLike) -> list[str]:
     """Everything that keeps ``site`` from being a working leaderboard Space (empty: fine)."""
-    from ximagenet12.hub import space_card_problems
+    from ximagenet12.hub.publish import space_card_problems
 
     root = Path(site)
     if not root.is_dir():
@@ -48,7 +48,7 @@ def site_problems(site: str | os.PathLike) -> list[str]:
 
 def push_leaderboard(site: str | os.PathLike, repo_id: str, *, private: bool = False, token: str | None = None):
     """Upload the site folder to the Gradio Space ``repo_id``; returns the ``PushSummary``."""
-    from ximagenet12.hub import COMMIT_BATCH_SIZE, SPACE_SDK, _check_repo_id, _known_tokens, _masked_logs, _upload
+    from ximagenet12.hub.publish import COMMIT_BATCH_SIZE, SPACE_SDK, _check_repo_id, _known_tokens, _masked_logs, _upload
 
     _check_repo_id(repo_id)
     root = Path(site)
@@ -67,7 +67,7 @@ def _site_paths(root: Path) -> list[str]:
 
     Hidden files and caches are not sent; a link is refused rather than followed.
     """
-    from ximagenet12.hub_validate import IGNORED_DIRS
+    from ximagenet12.hub.validate import IGNORED_DIRS
 
     paths = []
     for path in sorted(root.rglob("*")):

@@ -11,7 +11,7 @@ scenario set and μ's test against chance beside S.
 
 :func:`read_results` / :func:`write_results` read and write a results repo folder;
 :func:`push_results` appends one report to a Hub results repo and publishes it with
-:func:`ximagenet12.hub.push` (validated like any dataset folder, resumable).
+:func:`ximagenet12.hub.publish.push` (validated like any dataset folder, resumable).
 """
 
 from __future__ import annotations
@@ -365,7 +365,7 @@ def write_results(results: Results, folder: str | os.PathLike, *, overwrite: boo
 
 
 def _check_card(root: Path, where: str) -> None:
-    from ximagenet12.hub_validate import read_card_metadata
+    from ximagenet12.hub.validate import read_card_metadata
 
     card = root / "README.md"
     if not card.is_file():
@@ -460,12 +460,12 @@ def push_results(
 
     The repo's current content is read at its head commit (a foreign repo is refused before
     anything is sent), the row is added, and the changed files go up in one commit based on
-    that head (:func:`ximagenet12.hub.push` with ``parent_commit``). When another writer
+    that head (:func:`ximagenet12.hub.publish.push` with ``parent_commit``). When another writer
     committed in between, the Hub refuses the commit and the append starts again from the new
     head, up to ``attempts`` times, so two concurrent ``evaluate --push-results`` keep both
     rows. Returns the ``PushSummary``.
     """
-    from ximagenet12.hub import _check_repo_id
+    from ximagenet12.hub.publish import _check_repo_id
 
     _check_repo_id(repo_id)
     entry = report_entry(report, data=data)
@@ -478,7 +478,7 @@ def push_entry(entry: ReportEntry, repo_id: str, *, token: str | None = None, pr
     a ``request_id`` is appended once: when the repo already holds a row of that request (a worker
     that died after appending, a second worker that took the request over), nothing is committed
     and None is returned."""
-    from ximagenet12.hub import ConcurrentCommitError, PushError, push
+    from ximagenet12.hub.publish import ConcurrentCommitError, PushError, push
 
     key = entry.row.get("request_id")
     for attempt in range(1, attempts + 1):

@@ -50,7 +50,7 @@ def _slug(fingerprint: str) -> str:
 
 
 def _card(title: str) -> str:
-    from ximagenet12.hub_validate import card_text
+    from ximagenet12.hub.validate import card_text
 
     return (
         "---\n"
@@ -105,7 +105,7 @@ def _severity_frame(frame, scenarios: list[str]):
     without ``_level<k>``; blank for a scenario without a ladder or one this install does not know)."""
     import pandas as pd
 
-    from ximagenet12.registry import _variant_from_name
+    from ximagenet12.scenarios.registry import _variant_from_name
 
     levels = {}
     for config in ["original", *scenarios]:
@@ -140,7 +140,7 @@ def write_site(results: Results, out: str | os.PathLike, *, title: str = "XImage
     app; ``results_repo`` is the results repo the form checks for revisions already evaluated.
     """
     from ximagenet12.builder.owned import OwnedFolder
-    from ximagenet12.hub_validate import card_text
+    from ximagenet12.hub.validate import card_text
 
     out = Path(out)
     card_text(title)  # the Space card's title: a line break or control character is refused before any work

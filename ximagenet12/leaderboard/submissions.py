@@ -185,7 +185,7 @@ class RequestsRepo:
     def __init__(self, repo_id: str, *, token: str | None = None) -> None:
         from huggingface_hub import HfApi
 
-        from ximagenet12.hub import _check_repo_id
+        from ximagenet12.hub.publish import _check_repo_id
 
         _check_repo_id(repo_id)
         self.repo_id = repo_id
@@ -221,7 +221,7 @@ class RequestsRepo:
             return fh.read()
 
     def _check_card(self, sha: str) -> None:
-        from ximagenet12.hub_validate import read_card_metadata
+        from ximagenet12.hub.validate import read_card_metadata
 
         with tempfile.TemporaryDirectory() as tmp:
             card = os.path.join(tmp, "README.md")
@@ -265,7 +265,7 @@ class RequestsRepo:
     def _commit(self, operations: list, *, parent: str, message: str) -> str:
         from huggingface_hub.errors import HfHubHTTPError
 
-        from ximagenet12.hub import ConcurrentCommitError
+        from ximagenet12.hub.publish import ConcurrentCommitError
 
         try:
             info = self.api.create_commit(self.repo_id, operations, commit_message=message, repo_type="dataset",
@@ -299,7 +299,7 @@ def _change(repo: RequestsRepo, request_id: str, change: Callable[[Request], Req
             ) -> Request | None:
     """Apply ``change`` to the request at the head and commit it; re-read on 412. ``change`` returns
     None when the request (as now read) must not be changed; then nothing is committed."""
-    from ximagenet12.hub import ConcurrentCommitError
+    from ximagenet12.hub.publish import ConcurrentCommitError
 
     for attempt in range(1, COMMIT_ATTEMPTS + 1):
         sha, files = repo.head()
@@ -444,7 +444,7 @@ def submit(model: str, leaderboard: str, *, revision: str | None = None, task: s
     ``results`` is the results repo, consulted so a revision already on the leaderboard is
     refused. Raises :class:`SubmissionRefused` (one line) when a check fails.
     """
-    from ximagenet12.hub import ConcurrentCommitError, _check_repo_id
+    from ximagenet12.hub.publish import ConcurrentCommitError, _check_repo_id
 
     if task not in TASKS:
         raise SubmissionRefused(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
@@ -500,7 +500,7 @@ def claim(repo: RequestsRepo, *, worker: str, lease_s: float = LEASE_S, now: Cal
     for one request exactly one gets it. A request already taken :data:`MAX_ATTEMPTS` times
     is marked FAILED instead. Returns None when nothing is left to take.
     """
-    from ximagenet12.hub import ConcurrentCommitError
+    from ximagenet12.hub.publish import ConcurrentCommitError
 
     for attempt in range(1, COMMIT_ATTEMPTS * 4 + 1):
         sha, files = repo.head()

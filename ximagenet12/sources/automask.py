@@ -44,8 +44,8 @@ from typing import Any, Callable, ClassVar, Sequence
 import cv2
 import numpy as np
 
-from ximagenet12.imageio import read_image
-from ximagenet12.types import Sample, SampleError
+from ximagenet12.io.imageio import read_image
+from ximagenet12.core.types import Sample, SampleError
 
 __all__ = [
     "DEFAULT_MARGIN",
@@ -380,7 +380,7 @@ def load_auto_masked(image_path: str | bytes, *, maker: MaskMaker, box: Box | No
     mask this process made for the same photo, box and maker is reused (a ``mixed_*``
     donor drawn again); failures and skips are not remembered (they are raised again).
     """
-    from ximagenet12.validation import check_image
+    from ximagenet12.core.validation import check_image
 
     image = read_image(image_path, source_id=source_id, max_pixels=max_pixels, name=name)
     check_image(image.pixels, source_id=source_id)

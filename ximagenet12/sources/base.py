@@ -19,11 +19,11 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ximagenet12.constants import REFERENCE_CLASSES
-from ximagenet12.imageio import MAX_IMAGE_PIXELS, DecodedImage, MaskOrientation, align_mask
+from ximagenet12.core.constants import REFERENCE_CLASSES
+from ximagenet12.io.imageio import MAX_IMAGE_PIXELS, DecodedImage, MaskOrientation, align_mask
 from ximagenet12.sources.raster import stable_name
-from ximagenet12.types import Sample, Skipped, SourceItem
-from ximagenet12.validation import check_image, check_mask, check_mask_content
+from ximagenet12.core.types import Sample, Skipped, SourceItem
+from ximagenet12.core.validation import check_image, check_mask, check_mask_content
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -55,9 +55,9 @@ class LoadOptions:
 
     ``max_pixels``: decompression-bomb limit (``None`` = no limit).
     ``mask_orientation``: how a mask meets an EXIF-rotated image
-    (see :func:`ximagenet12.imageio.align_mask`).
+    (see :func:`ximagenet12.io.imageio.align_mask`).
     ``allow_empty_mask`` / ``allow_full_mask``: accept masks with no object / no
-    background pixels (see :mod:`ximagenet12.validation`).
+    background pixels (see :mod:`ximagenet12.core.validation`).
     """
 
     max_pixels: int | None = MAX_IMAGE_PIXELS

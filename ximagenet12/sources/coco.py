@@ -16,7 +16,7 @@ Policies:
   name in ``class_names``); ``classes`` lists every selected category.
 - Segmentations are in the coordinates of the image record's ``height``/``width``;
   the mask is aligned with the decoded image by
-  :func:`ximagenet12.imageio.align_mask` (EXIF orientation rules there).
+  :func:`ximagenet12.io.imageio.align_mask` (EXIF orientation rules there).
 - Source id: ``file_name`` without its extension.
 
 With ``auto_mask`` (a :class:`~ximagenet12.sources.automask.MaskMaker`), segmentations are
@@ -47,10 +47,10 @@ from typing import Any, Iterable, Literal, Mapping, Sequence
 import cv2
 import numpy as np
 
-from ximagenet12.imageio import MAX_IMAGE_PIXELS, read_image
+from ximagenet12.io.imageio import MAX_IMAGE_PIXELS, read_image
 from ximagenet12.sources.base import LoadOptions, Source, class_names_for, finish_sample
 from ximagenet12.sources.raster import check_declared_size, fill_polygon, stable_name
-from ximagenet12.types import Sample, SampleError, Skipped, SourceItem
+from ximagenet12.core.types import Sample, SampleError, Skipped, SourceItem
 
 __all__ = [
     "CocoSource",

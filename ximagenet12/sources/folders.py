@@ -29,9 +29,9 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
-from ximagenet12.imageio import decode_mask, read_image
+from ximagenet12.io.imageio import decode_mask, read_image
 from ximagenet12.sources.base import LoadOptions, Source, check_class_name, finish_sample, scan_files
-from ximagenet12.types import Sample, Skipped, SourceItem
+from ximagenet12.core.types import Sample, Skipped, SourceItem
 
 __all__ = ["FolderSource", "ReleaseSource", "load_file_pair"]
 

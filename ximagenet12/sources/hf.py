@@ -4,7 +4,7 @@ Policies:
 
 - The image column must be an ``Image`` feature; it is read with
   ``cast_column(col, Image(decode=False))`` so the encoded bytes are decoded once,
-  by :mod:`ximagenet12.imageio`, never by ``datasets`` first. The mask column may be
+  by :mod:`ximagenet12.io.imageio`, never by ``datasets`` first. The mask column may be
   an ``Image`` feature (read the same way) or an array-like column (``Array2D``,
   nested sequences) whose values are standardised directly.
 - Picklable items: each item's ``load`` carries the row's encoded image and mask
@@ -41,9 +41,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ximagenet12.imageio import decode_mask, read_image, standardize_mask
+from ximagenet12.io.imageio import decode_mask, read_image, standardize_mask
 from ximagenet12.sources.base import LoadOptions, Source, finish_sample
-from ximagenet12.types import Sample, SampleError, Skipped, SourceItem
+from ximagenet12.core.types import Sample, SampleError, Skipped, SourceItem
 
 __all__ = ["HFDatasetSource", "load_hf_row"]
 

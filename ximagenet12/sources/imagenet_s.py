@@ -33,9 +33,9 @@ from typing import Literal, Sequence
 import numpy as np
 from PIL import Image
 
-from ximagenet12.imageio import MAX_IMAGE_PIXELS, read_image
+from ximagenet12.io.imageio import MAX_IMAGE_PIXELS, read_image
 from ximagenet12.sources.base import LoadOptions, Source, finish_sample, list_image_files
-from ximagenet12.types import Sample, SampleError, Skipped, SourceItem
+from ximagenet12.core.types import Sample, SampleError, Skipped, SourceItem
 
 __all__ = [
     "BACKGROUND_ID",

@@ -21,7 +21,7 @@ Policies:
   the item is skipped (path traversal). Windows ``\\`` separators are accepted.
 - Shapes are in the coordinates of the image as LabelMe displayed it, i.e. after
   EXIF orientation; the rasterised mask is aligned with the decoded image by
-  :func:`ximagenet12.imageio.align_mask`, so a file annotated on the stored
+  :func:`ximagenet12.io.imageio.align_mask`, so a file annotated on the stored
   orientation (``imageHeight``/``imageWidth`` swapped) also lines up.
 - Source id: the JSON path relative to ``root`` without extension.
 - With ``auto_mask`` (a :class:`~ximagenet12.sources.automask.MaskMaker`), the shapes only
@@ -53,10 +53,10 @@ from typing import Any, Iterable, Literal, Mapping, Sequence
 import cv2
 import numpy as np
 
-from ximagenet12.imageio import MAX_IMAGE_PIXELS, decode_mask, read_image
+from ximagenet12.io.imageio import MAX_IMAGE_PIXELS, decode_mask, read_image
 from ximagenet12.sources.base import LoadOptions, Source, finish_sample, scan_files
 from ximagenet12.sources.raster import check_declared_size, fill_polygon, positive_int, stable_name
-from ximagenet12.types import Sample, SampleError, Skipped, SourceItem
+from ximagenet12.core.types import Sample, SampleError, Skipped, SourceItem
 
 __all__ = ["BACKGROUND_LABELS", "LabelMeSource", "check_labelme", "load_labelme", "shapes_to_mask"]
 
@@ -245,7 +245,7 @@ def load_labelme(
 
 def _auto_masked(image: Any, shapes_mask: np.ndarray, *, maker: Any, source_id: str, class_key: str) -> Sample:
     """The maker's mask for ``image``, from the box around the object shapes (none: the centred box)."""
-    from ximagenet12.imageio import align_mask
+    from ximagenet12.io.imageio import align_mask
     from ximagenet12.sources.automask import auto_masked_sample
     from ximagenet12.sources.base import class_names_for
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ximagenet12.sources.automask import MaskMaker, load_auto_masked
 from ximagenet12.sources.base import LoadOptions, Source, class_names_for, scan_files
-from ximagenet12.types import Skipped, SourceItem
+from ximagenet12.core.types import Skipped, SourceItem
 
 __all__ = ["PhotoSource", "photo_folder"]
 

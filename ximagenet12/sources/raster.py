@@ -14,7 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ximagenet12.types import SampleError
+from ximagenet12.core.types import SampleError
 
 __all__ = [
     "check_declared_size",

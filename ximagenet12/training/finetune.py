@@ -33,7 +33,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import torch
 
-from ximagenet12.constants import MIXED_PRECISION
+from ximagenet12.core.constants import MIXED_PRECISION
 from ximagenet12.evaluation import data as D
 
 __all__ = ["MIXED_PRECISION", "FinetuneOptions", "FinetuneResult", "ImageDataset", "build_trainer", "finetune",

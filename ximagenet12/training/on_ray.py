@@ -5,7 +5,7 @@
 What runs where:
 
 - **linear-probe**: extracting a config's pooled features (the expensive part) is cut into
-  contiguous row shares, one per replica (:func:`ximagenet12.ray_engine.plan_shards`,
+  contiguous row shares, one per replica (:func:`ximagenet12.engines.ray.plan_shards`,
   cuts on batch boundaries so every replica forms the batches a local run forms); each
   replica is a Ray actor that loads the model once and serves every config. The shares
   are concatenated in row order into the per-config cache a local run writes
@@ -30,7 +30,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ximagenet12.ray_engine import MAX_RETRIES, RayExecutor, get_or_raise_cause, plan_shards, replica_device
+from ximagenet12.engines.ray import MAX_RETRIES, RayExecutor, get_or_raise_cause, plan_shards, replica_device
 
 __all__ = ["RayTraining"]
 

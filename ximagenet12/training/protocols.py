@@ -24,7 +24,7 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
-from ximagenet12.constants import TRAIN_METHODS, TRAIN_PROTOCOLS
+from ximagenet12.core.constants import TRAIN_METHODS, TRAIN_PROTOCOLS
 from ximagenet12.evaluation import data as D
 from ximagenet12.training import folds as F
 from ximagenet12.training.backbone import LoadedModel, decode_all, extract_features, install_head, load_for_training

@@ -14,21 +14,21 @@ import sys
 from typing import Sequence
 
 from ximagenet12 import __version__
-from ximagenet12.registry import SCENARIOS
-from ximagenet12.verbosity import configure as configure_verbosity
+from ximagenet12.scenarios.registry import SCENARIOS
+from ximagenet12.core.verbosity import configure as configure_verbosity
 
 __all__ = ["main", "build_parser", "HelpFormatter", "SUBCOMMAND_MODULES", "EXAMPLES"]
 
 #: Modules that add subcommands (imported lazily, so ``--help`` stays fast).
 SUBCOMMAND_MODULES: tuple[str, ...] = (
-    "ximagenet12.cli_hub",
-    "ximagenet12.cli_evaluate",
-    "ximagenet12.cli_build",
-    "ximagenet12.cli_challenge",
-    "ximagenet12.cli_explain",
-    "ximagenet12.cli_leaderboard",
-    "ximagenet12.cli_train",
-    "ximagenet12.cli_submissions",
+    "ximagenet12.cli.hub",
+    "ximagenet12.cli.evaluate",
+    "ximagenet12.cli.build",
+    "ximagenet12.cli.challenge",
+    "ximagenet12.cli.explain",
+    "ximagenet12.cli.leaderboard",
+    "ximagenet12.cli.train",
+    "ximagenet12.cli.submissions",
 )
 #: Two-word commands and the subcommand that runs them (``leaderboard`` takes folders as positionals).
 COMMAND_ALIASES: dict[tuple[str, str], str] = {("leaderboard", "worker"): "leaderboard-worker"}

@@ -8,9 +8,9 @@ is registered with ``family="generative"`` and the builder hands its samples to
     results = generate_variant(variant, samples, seed=seed, options=options,
                                cache_dir=out_dir / ".cache", class_names=names)
 
-Each result is a :class:`~ximagenet12.engine.ScenarioResult` (like ``apply_variant``'s),
-a :class:`~ximagenet12.types.Skipped` (a hard sample, with the reason) or a
-:class:`~ximagenet12.types.SampleError` (this sample failed; the others went on).
+Each result is a :class:`~ximagenet12.scenarios.engine.ScenarioResult` (like ``apply_variant``'s),
+a :class:`~ximagenet12.core.types.Skipped` (a hard sample, with the reason) or a
+:class:`~ximagenet12.core.types.SampleError` (this sample failed; the others went on).
 
 Resume: every generated image is written, as soon as its batch finishes, to
 ``<cache_dir>/ai_background/<key>.png`` (+ ``.json`` provenance), the key hashing the
@@ -34,8 +34,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
-from ximagenet12.generation.hardness import HardnessThresholds, hard_sample_reason
-from ximagenet12.generation.inpaint import (
+from ximagenet12.scenarios.generation.hardness import HardnessThresholds, hard_sample_reason
+from ximagenet12.scenarios.generation.inpaint import (
     DEFAULT_DILATE,
     DEFAULT_GUIDANCE_SCALE,
     DEFAULT_MODEL,
@@ -46,10 +46,10 @@ from ximagenet12.generation.inpaint import (
     InpaintResult,
     check_model_source,
 )
-from ximagenet12.engine import ScenarioResult
-from ximagenet12.registry import Scenario, Variant
-from ximagenet12.rng import derive_seed
-from ximagenet12.types import Sample, SampleError, ScenarioOutput, Skipped
+from ximagenet12.scenarios.engine import ScenarioResult
+from ximagenet12.scenarios.registry import Scenario, Variant
+from ximagenet12.core.rng import derive_seed
+from ximagenet12.core.types import Sample, SampleError, ScenarioOutput, Skipped
 
 __all__ = [
     "SCENARIO_NAME",
@@ -251,12 +251,12 @@ def ai_background(image: np.ndarray, mask: np.ndarray, **params: Any) -> Scenari
     """Not callable per sample: ``ai_background`` runs in batches through :func:`generate_variant`."""
     raise ValueError(
         "ai_background runs in batches with a diffusion model: call "
-        "ximagenet12.generation.generate_variant (the builder does this for generative "
+        "ximagenet12.scenarios.generation.generate_variant (the builder does this for generative "
         "scenarios), not apply_variant"
     )
 
 
-#: Registered by :mod:`ximagenet12.registry` through its ``PLUGINS`` list.
+#: Registered by :mod:`ximagenet12.scenarios.registry` through its ``PLUGINS`` list.
 PLUGIN_SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         SCENARIO_NAME,
@@ -300,7 +300,7 @@ def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--ai-negative-prompt", default=None, help="default: the prompt file's")
     group.add_argument("--ai-batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                        help=f"samples per pipeline call (default {DEFAULT_BATCH_SIZE})")
-    from ximagenet12.generation.leak import DEFAULT_LEAK_CLASSIFIER, DEFAULT_LEAK_THRESHOLD
+    from ximagenet12.scenarios.generation.leak import DEFAULT_LEAK_CLASSIFIER, DEFAULT_LEAK_THRESHOLD
 
     group.add_argument("--leak-check", default=DEFAULT_LEAK_CLASSIFIER, metavar="MODEL",
                        help="classifier that scores each generated background with the object blacked out; rows "

@@ -37,9 +37,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from ximagenet12.generation.prompts import PromptBook, load_prompts
-from ximagenet12.types import SampleError
-from ximagenet12.validation import check_image, check_mask
+from ximagenet12.scenarios.generation.prompts import PromptBook, load_prompts
+from ximagenet12.core.types import SampleError
+from ximagenet12.core.validation import check_image, check_mask
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

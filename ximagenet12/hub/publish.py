@@ -1,7 +1,7 @@
 """Publish a built dataset folder and the robustness metric to the Hugging Face Hub.
 
 :func:`push` holds an exclusive lock on the folder (no build may write it meanwhile),
-validates it (:mod:`ximagenet12.hub_validate`: an allow-list of what a dataset repo is
+validates it (:mod:`ximagenet12.hub.validate`: an allow-list of what a dataset repo is
 made of, no links, the card, the parquet layout) and refuses it with every problem
 listed before a single request is made. Online it then runs the Hub's own card check
 (``DatasetCard.validate``), creates the dataset repo if needed and uploads:
@@ -38,8 +38,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterator, Literal
 
-from ximagenet12.hub_validate import check_regular_file, format_problems, read_card_metadata, upload_paths, validate_folder
-from ximagenet12.locking import FolderInUseError, folder_lock
+from ximagenet12.hub.validate import check_regular_file, format_problems, read_card_metadata, upload_paths, validate_folder
+from ximagenet12.io.locking import FolderInUseError, folder_lock
 
 __all__ = [
     "push",
@@ -231,15 +231,15 @@ def space_card_problems(card: Path) -> list[str]:
 
 
 def _check_repo_id(repo_id: str) -> None:
-    """``owner/name`` by ``huggingface_hub``'s own validator (:func:`ximagenet12.hub_validate.check_repo_id`)."""
-    from ximagenet12.hub_validate import check_repo_id
+    """``owner/name`` by ``huggingface_hub``'s own validator (:func:`ximagenet12.hub.validate.check_repo_id`)."""
+    from ximagenet12.hub.validate import check_repo_id
 
     check_repo_id(repo_id)
 
 
 @contextlib.contextmanager
 def _push_lock(root: Path) -> Iterator[None]:
-    """The folder lock (:mod:`ximagenet12.locking`) for the push; none needed on a read-only folder."""
+    """The folder lock (:mod:`ximagenet12.io.locking`) for the push; none needed on a read-only folder."""
     with contextlib.ExitStack() as stack:
         try:
             stack.enter_context(folder_lock(root, purpose="push"))
