@@ -67,9 +67,8 @@ def main() -> None:
 
     import torch
 
-    from ximagenet12.scenarios.generation import AIBackgroundGenerator, GenerationOptions, InpaintRequest, generate_variant
+    from ximagenet12.scenarios.generation import AIBackgroundGenerator, InpaintRequest
     from ximagenet12.scenarios.generation.inpaint import _inpaint_mask, _resize, generation_size
-    from ximagenet12.scenarios.registry import resolve
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-ai-"))
     model = args.model
@@ -85,20 +84,7 @@ def main() -> None:
 
     print(f"model {model} on {generator.device} ({generator.dtype}), {args.steps} steps, "
           f"{args.samples} samples of {args.height}x{args.width}")
-    print("(a) throughput through AIBackgroundGenerator.generate")
-    base = None
-    batch = 1
-    while batch <= args.max_batch:
-        def run(b=batch):
-            for k in range(0, len(requests), b):
-                generator.generate(requests[k : k + b])
-            sync()
-
-        seconds = _timed(run, 2)
-        rate = len(requests) / seconds
-        base = base or rate
-        print(f"    batch {batch:>2}: {rate:8.2f} images/s  ({rate / base:.2f}x batch 1)")
-        batch *= 2
+    _throughput(generator, requests, max_batch=args.max_batch, sync=sync)
 
     size, multiple = generator._geometry()
     gh, gw = generation_size(args.height, args.width, size=size, multiple=multiple)
@@ -130,9 +116,34 @@ def main() -> None:
     print(f"(b) batch of {b} at {gw}x{gh}: bare pipeline {t_bare * 1000:.1f} ms, generate {t_wrapped * 1000:.1f} ms "
           f"-> overhead {100 * (t_wrapped / t_bare - 1):+.1f}%")
 
+    _resume(generator, samples, batch_size=b, cache=tmp / "cache")
+
+
+def _throughput(generator, requests, *, max_batch: int, sync) -> None:
+    """(a) images per second through ``AIBackgroundGenerator.generate`` at batch 1, 2, 4, ..."""
+    print("(a) throughput through AIBackgroundGenerator.generate")
+    base = None
+    batch = 1
+    while batch <= max_batch:
+        def run(b=batch):
+            for k in range(0, len(requests), b):
+                generator.generate(requests[k : k + b])
+            sync()
+
+        seconds = _timed(run, 2)
+        rate = len(requests) / seconds
+        base = base or rate
+        print(f"    batch {batch:>2}: {rate:8.2f} images/s  ({rate / base:.2f}x batch 1)")
+        batch *= 2
+
+
+def _resume(generator, samples, *, batch_size: int, cache: Path) -> None:
+    """(c) ``generate_variant`` twice on the same cache: the rerun only reads it."""
+    from ximagenet12.scenarios.generation import GenerationOptions, generate_variant
+    from ximagenet12.scenarios.registry import resolve
+
     variant = resolve("ai_background")[0]
-    options = GenerationOptions(batch_size=b)
-    cache = tmp / "cache"
+    options = GenerationOptions(batch_size=batch_size)
     t_first = _timed(lambda: generate_variant(variant, samples, options=options, cache_dir=cache, generator=generator))
     t_again = _timed(lambda: generate_variant(variant, samples, options=options, cache_dir=cache, generator=generator))
     print(f"(c) resume: first run {1000 * t_first / len(samples):.1f} ms/sample (generates, writes the cache), "
