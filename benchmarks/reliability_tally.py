@@ -55,6 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "reliability"))
 
 import hostile  # noqa: E402  (the generated corpus shared with the tests)
+import hostile_out  # noqa: E402  (issue 25's owned-output helpers, shared with the tests)
 import pyarrow.parquet as pq  # noqa: E402
 
 from ximagenet12.builder import build_dataset  # noqa: E402
@@ -761,6 +762,175 @@ def report_cases() -> list[Case]:
 # --------------------------------------------------------------------------- owned output folders (issue 25)
 
 
+def _oo_users_folder(name: str, argv_of: Callable[[Path], list[str]]) -> Case:
+    def run(tmp: Path) -> Outcome:
+        before = hostile_out.plant_user_files(tmp / "mine")
+        kind, _, _, err = cli(argv_of(tmp / "mine"))
+        return Outcome(kind, "error", bytes_differ=differing_bytes(before, hostile_out.tree(tmp / "mine")),
+                       note=err.strip()[:160])
+    return Case(f"{name}_into_a_users_folder", "owned output", run)
+
+
+def _oo_api_refusal(name: str, write: Callable[[Path], object]) -> Case:
+    def run(tmp: Path) -> Outcome:
+        before = hostile_out.plant_user_files(tmp / "mine")
+        try:
+            write(tmp / "mine")
+            kind, note = "ok", "not refused"
+        except ValueError as exc:
+            kind, note = ("error", str(exc)[:160]) if "\n" not in str(exc) else ("traceback", str(exc)[:160])
+        return Outcome(kind, "error", bytes_differ=differing_bytes(before, hostile_out.tree(tmp / "mine")), note=note)
+    return Case(f"{name}_into_a_users_folder", "owned output", run)
+
+
+def _oo_site(folder: Path) -> object:
+    from ximagenet12.leaderboard.results import Results
+    from ximagenet12.leaderboard.site import write_site
+
+    return write_site(Results(rows=[{"report_id": "x"}]), folder)
+
+
+def _oo_score(folder: Path) -> object:
+    from ximagenet12.training.score import write_score
+
+    return write_score({"runs": {}, "scores": {}}, folder / "notes.txt")
+
+
+def _oo_glob_manifest(pattern: str) -> Case:
+    def run(tmp: Path) -> Outcome:
+        source, out = _src(tmp), tmp / "out"
+        _built()(tmp, source)
+        (out / "notes.txt").write_text("keep me")
+        (out / "sub").mkdir()
+        (out / "sub" / "deep.txt").write_text("keep me too")
+        before = {k: v for k, v in _tree(out).items() if k in ("notes.txt", "sub/deep.txt")}
+        info = json.loads((out / "build_info.json").read_text())
+        info["files"].append(pattern)
+        (out / "build_info.json").write_text(json.dumps(info))
+        kind, _, _, err = cli(["build", "--source", str(source), "--out", str(out), "--scenarios", "blur_object",
+                               "--overwrite", "--no-progress"])
+        after = {k: v for k, v in _tree(out).items() if k in before}
+        return Outcome(kind, "ok", bytes_differ=differing_bytes(before, after), note=err.strip()[:160])
+    return Case(f"overwrite_with_{pattern.replace('*', 'star').replace('/', '_')}_in_the_manifest",
+                "owned output", run)
+
+
+def _oo_linked_cache(command: str) -> Case:
+    def run(tmp: Path) -> Outcome:
+        users = tmp / "users"
+        (users / "ximagenet12-build").mkdir(parents=True)
+        (users / "ximagenet12-build" / "state.json").write_text("{}")
+        (users / "thesis.tex").write_text("...")
+        before = _tree(users)
+        out = tmp / "out"
+        out.mkdir()
+        (out / ".cache").symlink_to(users, target_is_directory=True)
+        argv = (["build", "--source", str(_src(tmp)), "--out", str(out), "--overwrite", "--no-progress"]
+                if command == "build" else dict(hostile_out.commands(tmp / "built"))[command](out))
+        kind, _, _, err = cli(argv)
+        return Outcome(kind, "error", bytes_differ=differing_bytes(before, _tree(users)), note=err.strip()[:160])
+    return Case(f"{command}_with_out_cache_linked_to_a_users_folder", "owned output", run)
+
+
+def _oo_hf_path_leak(tmp: Path) -> Outcome:
+    secret = tmp / "secret.png"
+    secret.write_bytes(hostile.png_bytes(hostile.photo(42)))
+    saved = hostile_out.path_only_hf(tmp / "hf", secret)
+    kind, _, _, err = cli(["build", "--source", str(saved), "--out", str(tmp / "out"), "--scenarios", "original",
+                           "--no-progress"])
+    if kind != "ok":
+        return Outcome(kind, "skip", note=err.strip()[:160])
+    built = built_ids(tmp / "out")
+    if "secret" in built:
+        return Outcome("traceback", "skip", note="leaked: a file outside the dataset folder was read and built")
+    return Outcome("skip", "skip", rows_lost=len({"img0", "img1", "img2"} - built))
+
+
+def _oo_resume_after_content_change(tmp: Path) -> Outcome:
+    import numpy as np
+    from PIL import Image
+
+    import ximagenet12.builder.process as process
+
+    source = _src(tmp, per_class=3)
+    real, written = process._write_record, []
+
+    def stop_after_two(path: Path, data: bytes) -> None:
+        real(path, data)
+        written.append(path)
+        if len(written) == 2:
+            raise KeyboardInterrupt
+
+    process._write_record = stop_after_two
+    try:
+        build_dataset(source, tmp / "out", scenarios=["original"], block_samples=2, progress=False)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        process._write_record = real
+    first = sorted((source / "images").rglob("*.*"))[0]
+    Image.fromarray(255 - np.asarray(Image.open(first).convert("RGB"))).save(first)
+    kind, _, _, err = cli(["build", "--source", str(source), "--out", str(tmp / "out"), "--scenarios", "original",
+                           "--block-samples", "2", "--no-progress", "--resume"])
+    if kind != "ok":
+        return Outcome(kind, "ok", note=err.strip()[:160])
+    build_dataset(source, tmp / "clean", scenarios=["original"], block_samples=2, progress=False)
+    lost, differ = compare_rows(tmp / "out", tmp / "clean")
+    return Outcome("ok", "ok", lost, differ)
+
+
+def _oo_sparse_file(tmp: Path) -> Outcome:
+    source = _src(tmp)
+    hostile_out.sparse_jpeg(sorted((source / "images").rglob("*.*"))[0])
+    proc = subprocess.run([sys.executable, "-c", hostile_out.SPARSE_BUILD, str(source), str(tmp / "out"),
+                           str(3 * 1024**3)], capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0 or "Traceback" in proc.stderr:
+        return Outcome("traceback", "skip", note=(proc.stderr or proc.stdout).strip()[-200:])
+    return Outcome("skip", "skip", rows_lost=3 - len(built_ids(tmp / "out")))
+
+
+def _oo_empty_dataset(tmp: Path) -> Outcome:
+    kind, _, _, err = cli(["build", "--source", str(hostile_out.empty_hf(tmp)), "--out", str(tmp / "out"),
+                           "--no-progress"])
+    return Outcome(kind, "error", note=err.strip()[:160])
+
+
+def _oo_stdin_two_processes(tmp: Path) -> Outcome:
+    source = _src(tmp)
+    proc = subprocess.run([sys.executable, "-", str(source), str(tmp / "out")], input=hostile_out.STDIN_BUILD,
+                          capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0 or "Traceback" in proc.stderr:
+        return Outcome("traceback", "ok", note=proc.stderr.strip()[-200:])
+    return Outcome("ok", "ok", rows_lost=4 - len(built_ids(tmp / "out")))
+
+
+def _oo_tracker_killed(tmp: Path) -> Outcome:
+    import psutil
+
+    source = hostile._folders(tmp / "src", per_class=4)
+    script = tmp / "slow_build.py"
+    script.write_text(textwrap.dedent(_SLOW_BUILD).replace('"8"', '"2"'))
+    proc = subprocess.Popen([sys.executable, str(script), str(source), str(tmp / "out")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    parent, tracker = psutil.Process(proc.pid), None
+    deadline = time.monotonic() + 120
+    while tracker is None and time.monotonic() < deadline and proc.poll() is None:
+        for child in parent.children(recursive=True):
+            try:
+                tracker = child if "resource_tracker" in " ".join(child.cmdline()) else tracker
+            except psutil.Error:
+                pass
+        time.sleep(0.1)
+    if tracker is not None:
+        tracker.send_signal(signal.SIGKILL)
+    _, err = proc.communicate(timeout=600)
+    if tracker is None or proc.returncode != 0 or "Traceback" in err or len(err.strip().splitlines()) != 1:
+        return Outcome("traceback", "ok", note=f"tracker seen: {tracker is not None}; {err.strip()[-200:]}")
+    build_dataset(source, tmp / "clean", scenarios=["original"], block_samples=2, progress=False)
+    lost, differ = compare_rows(tmp / "out", tmp / "clean")
+    return Outcome("ok", "ok", lost, differ, note=err.strip()[:160])
+
+
 def owned_output_cases() -> list[Case]:
     """Issue 25's families (``tests/reliability/test_owned_outputs.py`` has the same): every
     command's output folder pointed at a user's files, globs in a tampered build manifest, a
@@ -769,180 +939,23 @@ def owned_output_cases() -> list[Case]:
     file behind a JPEG header under a 3 GB address-space limit, a saved dataset of 0 rows,
     ``num_proc=2`` from ``python -``, and SIGKILL of multiprocessing's resource tracker.
     Destroyed or changed user bytes count as bytes that differ, a leaked file as a traceback."""
-    import hostile_out
 
-    def users_folder(name: str, argv_of: Callable[[Path], list[str]]) -> Case:
-        def run(tmp: Path) -> Outcome:
-            before = hostile_out.plant_user_files(tmp / "mine")
-            kind, _, _, err = cli(argv_of(tmp / "mine"))
-            return Outcome(kind, "error", bytes_differ=differing_bytes(before, hostile_out.tree(tmp / "mine")),
-                           note=err.strip()[:160])
-        return Case(f"{name}_into_a_users_folder", "owned output", run)
 
-    def api_refusal(name: str, write: Callable[[Path], object]) -> Case:
-        def run(tmp: Path) -> Outcome:
-            before = hostile_out.plant_user_files(tmp / "mine")
-            try:
-                write(tmp / "mine")
-                kind, note = "ok", "not refused"
-            except ValueError as exc:
-                kind, note = ("error", str(exc)[:160]) if "\n" not in str(exc) else ("traceback", str(exc)[:160])
-            return Outcome(kind, "error", bytes_differ=differing_bytes(before, hostile_out.tree(tmp / "mine")), note=note)
-        return Case(f"{name}_into_a_users_folder", "owned output", run)
-
-    def site(folder: Path) -> object:
-        from ximagenet12.leaderboard.results import Results
-        from ximagenet12.leaderboard.site import write_site
-
-        return write_site(Results(rows=[{"report_id": "x"}]), folder)
-
-    def score(folder: Path) -> object:
-        from ximagenet12.training.score import write_score
-
-        return write_score({"runs": {}, "scores": {}}, folder / "notes.txt")
-
-    def glob_manifest(pattern: str) -> Case:
-        def run(tmp: Path) -> Outcome:
-            source, out = _src(tmp), tmp / "out"
-            _built()(tmp, source)
-            (out / "notes.txt").write_text("keep me")
-            (out / "sub").mkdir()
-            (out / "sub" / "deep.txt").write_text("keep me too")
-            before = {k: v for k, v in _tree(out).items() if k in ("notes.txt", "sub/deep.txt")}
-            info = json.loads((out / "build_info.json").read_text())
-            info["files"].append(pattern)
-            (out / "build_info.json").write_text(json.dumps(info))
-            kind, _, _, err = cli(["build", "--source", str(source), "--out", str(out), "--scenarios", "blur_object",
-                                   "--overwrite", "--no-progress"])
-            after = {k: v for k, v in _tree(out).items() if k in before}
-            return Outcome(kind, "ok", bytes_differ=differing_bytes(before, after), note=err.strip()[:160])
-        return Case(f"overwrite_with_{pattern.replace('*', 'star').replace('/', '_')}_in_the_manifest",
-                    "owned output", run)
-
-    def linked_cache(command: str) -> Case:
-        def run(tmp: Path) -> Outcome:
-            users = tmp / "users"
-            (users / "ximagenet12-build").mkdir(parents=True)
-            (users / "ximagenet12-build" / "state.json").write_text("{}")
-            (users / "thesis.tex").write_text("...")
-            before = _tree(users)
-            out = tmp / "out"
-            out.mkdir()
-            (out / ".cache").symlink_to(users, target_is_directory=True)
-            argv = (["build", "--source", str(_src(tmp)), "--out", str(out), "--overwrite", "--no-progress"]
-                    if command == "build" else dict(hostile_out.commands(tmp / "built"))[command](out))
-            kind, _, _, err = cli(argv)
-            return Outcome(kind, "error", bytes_differ=differing_bytes(before, _tree(users)), note=err.strip()[:160])
-        return Case(f"{command}_with_out_cache_linked_to_a_users_folder", "owned output", run)
-
-    def hf_path_leak(tmp: Path) -> Outcome:
-        secret = tmp / "secret.png"
-        secret.write_bytes(hostile.png_bytes(hostile.photo(42)))
-        saved = hostile_out.path_only_hf(tmp / "hf", secret)
-        kind, _, _, err = cli(["build", "--source", str(saved), "--out", str(tmp / "out"), "--scenarios", "original",
-                               "--no-progress"])
-        if kind != "ok":
-            return Outcome(kind, "skip", note=err.strip()[:160])
-        built = built_ids(tmp / "out")
-        if "secret" in built:
-            return Outcome("traceback", "skip", note="leaked: a file outside the dataset folder was read and built")
-        return Outcome("skip", "skip", rows_lost=len({"img0", "img1", "img2"} - built))
-
-    def resume_after_content_change(tmp: Path) -> Outcome:
-        import numpy as np
-        from PIL import Image
-
-        import ximagenet12.builder.process as process
-
-        source = _src(tmp, per_class=3)
-        real, written = process._write_record, []
-
-        def stop_after_two(path: Path, data: bytes) -> None:
-            real(path, data)
-            written.append(path)
-            if len(written) == 2:
-                raise KeyboardInterrupt
-
-        process._write_record = stop_after_two
-        try:
-            build_dataset(source, tmp / "out", scenarios=["original"], block_samples=2, progress=False)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            process._write_record = real
-        first = sorted((source / "images").rglob("*.*"))[0]
-        Image.fromarray(255 - np.asarray(Image.open(first).convert("RGB"))).save(first)
-        kind, _, _, err = cli(["build", "--source", str(source), "--out", str(tmp / "out"), "--scenarios", "original",
-                               "--block-samples", "2", "--no-progress", "--resume"])
-        if kind != "ok":
-            return Outcome(kind, "ok", note=err.strip()[:160])
-        build_dataset(source, tmp / "clean", scenarios=["original"], block_samples=2, progress=False)
-        lost, differ = compare_rows(tmp / "out", tmp / "clean")
-        return Outcome("ok", "ok", lost, differ)
-
-    def sparse_file(tmp: Path) -> Outcome:
-        source = _src(tmp)
-        hostile_out.sparse_jpeg(sorted((source / "images").rglob("*.*"))[0])
-        proc = subprocess.run([sys.executable, "-c", hostile_out.SPARSE_BUILD, str(source), str(tmp / "out"),
-                               str(3 * 1024**3)], capture_output=True, text=True, timeout=600)
-        if proc.returncode != 0 or "Traceback" in proc.stderr:
-            return Outcome("traceback", "skip", note=(proc.stderr or proc.stdout).strip()[-200:])
-        return Outcome("skip", "skip", rows_lost=3 - len(built_ids(tmp / "out")))
-
-    def empty_dataset(tmp: Path) -> Outcome:
-        kind, _, _, err = cli(["build", "--source", str(hostile_out.empty_hf(tmp)), "--out", str(tmp / "out"),
-                               "--no-progress"])
-        return Outcome(kind, "error", note=err.strip()[:160])
-
-    def stdin_two_processes(tmp: Path) -> Outcome:
-        source = _src(tmp)
-        proc = subprocess.run([sys.executable, "-", str(source), str(tmp / "out")], input=hostile_out.STDIN_BUILD,
-                              capture_output=True, text=True, timeout=600)
-        if proc.returncode != 0 or "Traceback" in proc.stderr:
-            return Outcome("traceback", "ok", note=proc.stderr.strip()[-200:])
-        return Outcome("ok", "ok", rows_lost=4 - len(built_ids(tmp / "out")))
-
-    def tracker_killed(tmp: Path) -> Outcome:
-        import psutil
-
-        source = hostile._folders(tmp / "src", per_class=4)
-        script = tmp / "slow_build.py"
-        script.write_text(textwrap.dedent(_SLOW_BUILD).replace('"8"', '"2"'))
-        proc = subprocess.Popen([sys.executable, str(script), str(source), str(tmp / "out")],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        parent, tracker = psutil.Process(proc.pid), None
-        deadline = time.monotonic() + 120
-        while tracker is None and time.monotonic() < deadline and proc.poll() is None:
-            for child in parent.children(recursive=True):
-                try:
-                    tracker = child if "resource_tracker" in " ".join(child.cmdline()) else tracker
-                except psutil.Error:
-                    pass
-            time.sleep(0.1)
-        if tracker is not None:
-            tracker.send_signal(signal.SIGKILL)
-        _, err = proc.communicate(timeout=600)
-        if tracker is None or proc.returncode != 0 or "Traceback" in err or len(err.strip().splitlines()) != 1:
-            return Outcome("traceback", "ok", note=f"tracker seen: {tracker is not None}; {err.strip()[-200:]}")
-        build_dataset(source, tmp / "clean", scenarios=["original"], block_samples=2, progress=False)
-        lost, differ = compare_rows(tmp / "out", tmp / "clean")
-        return Outcome("ok", "ok", lost, differ, note=err.strip()[:160])
-
-    cases = [users_folder(name, argv) for name, argv in hostile_out.commands(Path("/nonexistent/built"))]
+    cases = [_oo_users_folder(name, argv) for name, argv in hostile_out.commands(Path("/nonexistent/built"))]
     cases += [
-        api_refusal("leaderboard", site),
-        api_refusal("score", score),
-        glob_manifest("*"),
-        glob_manifest("**/*"),
-        glob_manifest("sub/*"),
-        linked_cache("build"),
-        linked_cache("evaluate"),
-        Case("hf_rows_that_are_paths_outside_the_dataset", "owned output", hf_path_leak),
-        Case("resume_after_an_images_pixels_changed", "owned output", resume_after_content_change),
-        Case("sparse_6gb_file_behind_a_jpeg_header_under_a_3gb_limit", "owned output", sparse_file),
-        Case("saved_hf_dataset_with_0_rows", "owned output", empty_dataset),
-        Case("num_proc_2_from_python_stdin", "owned output", stdin_two_processes),
-        Case("sigkill_of_the_resource_tracker_during_num_proc_2", "owned output", tracker_killed),
+        _oo_api_refusal("leaderboard", _oo_site),
+        _oo_api_refusal("score", _oo_score),
+        _oo_glob_manifest("*"),
+        _oo_glob_manifest("**/*"),
+        _oo_glob_manifest("sub/*"),
+        _oo_linked_cache("build"),
+        _oo_linked_cache("evaluate"),
+        Case("hf_rows_that_are_paths_outside_the_dataset", "owned output", _oo_hf_path_leak),
+        Case("resume_after_an_images_pixels_changed", "owned output", _oo_resume_after_content_change),
+        Case("sparse_6gb_file_behind_a_jpeg_header_under_a_3gb_limit", "owned output", _oo_sparse_file),
+        Case("saved_hf_dataset_with_0_rows", "owned output", _oo_empty_dataset),
+        Case("num_proc_2_from_python_stdin", "owned output", _oo_stdin_two_processes),
+        Case("sigkill_of_the_resource_tracker_during_num_proc_2", "owned output", _oo_tracker_killed),
     ]
     return cases
 

@@ -345,7 +345,7 @@ def background_warning(findings: Sequence[Any]) -> list[str]:
 
 def background_check_record(findings: Sequence[Any], *, unchecked: str | None = None) -> dict[str, Any]:
     """``build_info.json`` ``background_check``: how photos were checked and what was found."""
-    from ximagenet12.scenarios.backgrounds import CHECK_MIN_SCORE, CHECK_TOP_K
+    from ximagenet12.evaluation.background_check import CHECK_MIN_SCORE, CHECK_TOP_K
     from ximagenet12.core.constants import BUILTIN_MODELS
 
     return {"checked": unchecked is None, "reason": unchecked, "models": list(BUILTIN_MODELS), "top_k": CHECK_TOP_K, "min_score": CHECK_MIN_SCORE,

@@ -15,12 +15,12 @@ from functools import cached_property
 from typing import Any, Sequence
 
 from ximagenet12 import __version__
-from ximagenet12.scenarios.backgrounds import (
+from ximagenet12.evaluation.background_check import (
     BackgroundCheckUnavailable,
     BackgroundFinding,
-    BackgroundLibrary,
     check_background_library,
 )
+from ximagenet12.scenarios.backgrounds import BackgroundLibrary
 from ximagenet12.builder.layout import STATE_FORMAT
 from ximagenet12.builder.worker import DonorSampler
 from ximagenet12.scenarios.engine import RunContext

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
-from ximagenet12.builder.owned import _link_on_the_way, exact_paths, is_exact_path, refuse_links
+from ximagenet12.io.owned import _link_on_the_way, exact_paths, is_exact_path, refuse_links
 
 __all__ = [
     "BUILD_INFO",

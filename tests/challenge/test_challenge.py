@@ -257,7 +257,7 @@ def test_a_library_photo_that_shows_a_class_of_the_data_is_named(data, tmp_path)
     # the data's classes are not ImageNet's espresso: only the 12 XImageNet-12 classes are checked
     result = _run(data, tmp_path / "out", batch_size=2, use_library=True, backgrounds=library)
     assert result.report["library_check"] == []
-    from ximagenet12.scenarios.backgrounds import check_background_library
+    from ximagenet12.evaluation.background_check import check_background_library
 
     findings = check_background_library(library, classes=["n07920052"], models=["efficientnet-lite0"])
     assert [(f.background_id, f.name, f.rank) for f in findings] == [("coffee.png", "espresso", 1)]

@@ -19,7 +19,7 @@ import pytest
 import hostile
 import hostile_out
 from ximagenet12.builder import build_dataset
-from ximagenet12.builder.owned import MANIFEST, OwnedFolder, is_exact_path
+from ximagenet12.io.owned import MANIFEST, OwnedFolder, is_exact_path
 from ximagenet12.cli import main
 
 

@@ -17,15 +17,13 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from ximagenet12.scenarios.backgrounds import (
+from ximagenet12.evaluation.background_check import (
     CHECK_MIN_SCORE,
     CHECK_TOP_K,
-    DEFAULT_BACKGROUND_LICENSES,
-    DEFAULT_BACKGROUNDS,
-    BackgroundLibrary,
     check_background_library,
     classify_backgrounds,
 )
+from ximagenet12.scenarios.backgrounds import DEFAULT_BACKGROUND_LICENSES, DEFAULT_BACKGROUNDS, BackgroundLibrary
 from ximagenet12.builder.sample import sample_source
 from ximagenet12.cli import main
 from ximagenet12.core.constants import BUILTIN_MODELS, REFERENCE_WNIDS
@@ -120,7 +118,7 @@ def test_without_the_classifiers_a_build_says_the_library_is_unchecked(object_li
     and records it; the default photos are still checked from the shipped table."""
     import builtins
 
-    from ximagenet12.scenarios import backgrounds
+    from ximagenet12.evaluation import background_check as backgrounds
 
     real_import = builtins.__import__
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ximagenet12.builder.build import BuildSummary, ConfigSummary
-from ximagenet12.builder.owned import OwnedFolder
+from ximagenet12.io.owned import OwnedFolder
 from ximagenet12.builder.schema import arrow_schema, build_features
 from ximagenet12.builder.worker import Row, result_row
 from ximagenet12.builder.writer import PartWriter, finalize_parts
@@ -52,7 +52,7 @@ def check_out_dir(out: Path, *, overwrite: bool = False) -> None:
 
 def prepare_out_dir(out: Path, *, overwrite: bool = False) -> OwnedFolder:
     """Take ``out`` as the challenge's owned output folder
-    (:class:`ximagenet12.builder.owned.OwnedFolder`): a non-empty folder holding no earlier
+    (:class:`ximagenet12.io.owned.OwnedFolder`): a non-empty folder holding no earlier
     challenge output is refused unless ``overwrite``; the files of an earlier challenge are
     deleted by its manifest, and a file ximagenet12 did not write is never replaced or deleted."""
     folder = OwnedFolder.open(out, command="challenge", overwrite=overwrite, planned=_TOP_FILES)

@@ -203,7 +203,7 @@ def _without_training_rows(model: Any, samples: list[ChallengeSample],
                            data: Any) -> tuple[list[ChallengeSample], dict | None]:
     """The samples less those a ``ximagenet12 train`` model folder was trained on (as ``evaluate``)."""
     from ximagenet12.evaluation.data import data_name
-    from ximagenet12.training.runs import read_training_rows
+    from ximagenet12.evaluation.training_rows import read_training_rows
 
     record = read_training_rows(model)
     if record is None:
@@ -235,7 +235,7 @@ def _name_backgrounds_that_show_a_class(report: dict, outcomes: Sequence[Outcome
     The model classifies every fooling background alone (no object on it); where it names
     the class it named on the composite, the sample was not fooled by a background but
     shown two objects. Library photos are also checked with the built-in classifiers
-    (:func:`~ximagenet12.scenarios.backgrounds.check_background_library`).
+    (:func:`~ximagenet12.evaluation.background_check.check_background_library`).
     """
     fooling: dict[str, tuple[Candidate, list[Outcome]]] = {}
     for o in outcomes:
@@ -264,7 +264,7 @@ def _name_backgrounds_that_show_a_class(report: dict, outcomes: Sequence[Outcome
             f"background alone, calls the very class it named on the composite: {listed}. These count as "
             "fooled, but the background shows that class; see 'fooling_backgrounds_showing_a_class'")
     if library is not None:
-        from ximagenet12.scenarios.backgrounds import check_background_library
+        from ximagenet12.evaluation.background_check import check_background_library
 
         findings = check_background_library(library, classes=keys)
         report["library_check"] = [f.to_dict() for f in findings]

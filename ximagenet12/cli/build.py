@@ -74,6 +74,21 @@ def register(subparsers) -> None:
     p.add_argument("--corruption-fill", choices=("none", "inpaint"), default="none",
                    help="corrupt_*_background configs: 'inpaint' fills the object's hole from its surroundings "
                    "before corrupting, so blurs carry no trace of the object's colours")
+    _add_auto_mask_arguments(p)
+    from ximagenet12.engines.ray import add_engine_arguments
+
+    add_engine_arguments(p)
+    try:
+        from ximagenet12.scenarios.generation import add_generation_arguments
+    except ImportError:  # pragma: no cover - the generation package is optional at import time
+        add_generation_arguments = None
+    if add_generation_arguments is not None:
+        add_generation_arguments(p)
+    p.set_defaults(func=_run_build)
+
+
+def _add_auto_mask_arguments(p: argparse.ArgumentParser) -> None:
+    """--auto-mask and its options: masks made for photos that have none (sources.automask)."""
     p.add_argument("--auto-mask", default=None, metavar="grabcut|rembg|MODEL",
                    help="the source's photos have no masks: make them with GrabCut (OpenCV, no weights; the offline "
                    "choice), rembg (with --auto-mask-model FILE.onnx, staged locally) or a transformers "
@@ -86,16 +101,6 @@ def register(subparsers) -> None:
                    help="the centred box leaves this fraction of each side free (default 0.1)")
     p.add_argument("--auto-mask-trust-remote-code", action="store_true",
                    help="let a transformers mask model run its own code from its folder (e.g. BiRefNet)")
-    from ximagenet12.engines.ray import add_engine_arguments
-
-    add_engine_arguments(p)
-    try:
-        from ximagenet12.scenarios.generation import add_generation_arguments
-    except ImportError:  # pragma: no cover - the generation package is optional at import time
-        add_generation_arguments = None
-    if add_generation_arguments is not None:
-        add_generation_arguments(p)
-    p.set_defaults(func=_run_build)
 
 
 def _run_build(args: argparse.Namespace) -> int:
@@ -152,7 +157,7 @@ def _mask_maker(args: argparse.Namespace) -> object:
 
 def _leak_check(args: argparse.Namespace) -> None:
     """Flag ai_background rows whose background alone gives the class away (see generation.leak)."""
-    from ximagenet12.scenarios.generation.leak import check_background_leak
+    from ximagenet12.evaluation.leak import check_background_leak
 
     if "://" in str(args.out):
         print("note: the background leak check runs on local folders only; run the build to a folder to check",

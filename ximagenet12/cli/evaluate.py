@@ -117,7 +117,7 @@ def _run(evaluate, args: argparse.Namespace, **kwargs):
 def _check_out(args: argparse.Namespace) -> None:
     """The report folder is checked before the model runs (issue 25: a user's files are never
     replaced), and created only when the report is written."""
-    from ximagenet12.builder.owned import OwnedFolder
+    from ximagenet12.io.owned import OwnedFolder
     from ximagenet12.evaluation.report import REPORT_FILES
 
     OwnedFolder.check(args.out, command="evaluate", overwrite=args.overwrite, planned=REPORT_FILES)

@@ -16,7 +16,7 @@ def _run_explain(args: argparse.Namespace) -> int:
     from ximagenet12.explain.report import write_explain_report
     from ximagenet12.explain.runner import explain_classification
 
-    from ximagenet12.builder.owned import OwnedFolder, refuse_links
+    from ximagenet12.io.owned import OwnedFolder, refuse_links
     from ximagenet12.explain.report import EXPLAIN_REPORT_FILES
     from ximagenet12.io.storage import cli_data
 

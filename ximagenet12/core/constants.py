@@ -12,6 +12,8 @@ __all__ = [
     "ROW_GROUP_IMAGE_BYTES",
     "MAX_SHARD_BYTES",
     "DEFAULT_SEED",
+    "DEFAULT_LEAK_CLASSIFIER",
+    "DEFAULT_LEAK_THRESHOLD",
 ]
 
 #: The 12 ImageNet-1k synsets of the reference release (SPEC §2), in class-index
@@ -59,3 +61,9 @@ MIXED_PRECISION: tuple[str, ...] = ("no", "fp16", "bf16")
 #: ``build --source-split``: where the source images come from, recorded in ``build_info.json`` (a
 #: leaderboard row shows it; a model trained on ImageNet train has seen train-split photographs).
 SOURCE_SPLITS: tuple[str, ...] = ("imagenet-train", "imagenet-val", "other")
+
+#: The classifier and threshold of the ai_background leak check (``evaluation.leak``): a
+#: generated background whose object is blacked out, classified as the row's class with at
+#: least this probability, is flagged.
+DEFAULT_LEAK_CLASSIFIER = "efficientnet-lite0"
+DEFAULT_LEAK_THRESHOLD = 0.5

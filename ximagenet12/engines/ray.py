@@ -526,7 +526,8 @@ def merge_evaluations(results: Sequence[Any], configs: Sequence[str], *, seconds
                   device=", ".join(sorted({str(r.report.get("device")) for r in results})), replicas=len(results))
     if "robustness_by_mode" in report:
         report["robustness_by_mode"] = {
-            m: robustness_of({c: e["modes"][m] for c, e in scen.items()}, metric=metric, config=robustness_config)
+            m: robustness_of({c: {**e["modes"][m], "n": e["n"]} for c, e in scen.items()}, metric=metric,
+                             config=robustness_config)  # with n, as the local evaluator: μ tested against chance
             for m in report["robustness_by_mode"]
         }
     report.pop("corruptions", None)  # one share's summary covers its configs only: recomputed as the evaluator does

@@ -346,11 +346,11 @@ def analyze_reports(folders: Sequence[str | os.PathLike], out: str | os.PathLike
 
     ``mode``: the scoring mode to analyse in every classification report; without it the
     reports' headline modes must agree (see :func:`report_mode`). ``out`` is an owned output
-    folder (:class:`ximagenet12.builder.owned.OwnedFolder`): a non-empty folder holding no
+    folder (:class:`ximagenet12.io.owned.OwnedFolder`): a non-empty folder holding no
     earlier analysis is refused unless ``overwrite``, and a file ximagenet12 did not write is
     never replaced.
     """
-    from ximagenet12.builder.owned import OwnedFolder
+    from ximagenet12.io.owned import OwnedFolder
     from ximagenet12.evaluation.report import read_report
 
     if not folders:

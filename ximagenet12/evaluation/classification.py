@@ -255,9 +255,7 @@ def check_options(*, batch_size: int, limit: int | None, robustness_config: str,
 def _evaluate(model, data, *, scenarios, mode, batch_size, device, workers, limit, progress,
               robustness_config, dtype=None, revision=None, spans=None, task="image-classification",
               template=None, include_training_rows=False) -> EvaluationResult:
-    import pandas as pd
-
-    from ximagenet12.training.runs import read_training_rows
+    from ximagenet12.evaluation.training_rows import read_training_rows
 
     record = read_training_rows(model)
     exclude = frozenset(record["source_ids"]) if record is not None and not include_training_rows else frozenset()
@@ -299,12 +297,7 @@ def _evaluate(model, data, *, scenarios, mode, batch_size, device, workers, limi
                              batch_size=batch_size, num_workers=workers, limit=limit, progress=progress, log=log, spans=spans,
                              exclude=exclude)
     training = training_rows_section(record, log, include=include_training_rows, model=model_name(model))
-    predictions = pd.DataFrame(rows_out, columns=list(PREDICTION_COLUMNS))
-    for m in SCORING_MODES:
-        predictions[f"{m}_correct"] = predictions[f"{m}_correct"].astype(bool)
-    predictions["correct"] = predictions[f"{mode}_correct"]
-    predictions["prediction"] = predictions[f"{mode}_prediction"]
-    predictions["score"] = predictions[f"{mode}_score"]
+    predictions = _prediction_frame(rows_out, mode)
     done = [c for c in configs if c in log.seconds]
     scen = {c: _scenario_entry(predictions, c, keys, log) for c in done}
     report = {
@@ -330,28 +323,48 @@ def _evaluate(model, data, *, scenarios, mode, batch_size, device, workers, limi
                      model=model, dtype=dtype, revision=revision),
         "training_rows": training,
     }
+    _complete_report(report, zero_shot=zero_shot, template=template, n_classes=len(names))
+    return EvaluationResult(report=report, predictions=predictions, failures=log.failures)
+
+
+def _prediction_frame(rows: list, mode: str) -> Any:
+    """One row per scored sample, with both modes' columns and the headline mode's as ``correct``/...."""
+    import pandas as pd
+
+    predictions = pd.DataFrame(rows, columns=list(PREDICTION_COLUMNS))
+    for m in SCORING_MODES:
+        predictions[f"{m}_correct"] = predictions[f"{m}_correct"].astype(bool)
+    predictions["correct"] = predictions[f"{mode}_correct"]
+    predictions["prediction"] = predictions[f"{mode}_prediction"]
+    predictions["score"] = predictions[f"{mode}_score"]
+    return predictions
+
+
+def _complete_report(report: dict, *, zero_shot: Any, template: str | None, n_classes: int) -> None:
+    """The report's zero-shot record, its chance warning and the corruption summary (in place)."""
     if zero_shot is not None:
         report["prompt_template"] = template
         report["prompts"] = list(zero_shot.prompts)
         report["provenance"]["task"] = {"pipeline_task": ZERO_SHOT_PIPELINE_TASK, "prompt_template": template,
                                         "prompts": list(zero_shot.prompts), "text_encoded": "once per run"}
-        if len(names) < MIN_RESTRICTED_CLASSES:
+        if n_classes < MIN_RESTRICTED_CLASSES:
             report["warnings"].append(
-                f"zero-shot over only {len(names)} classes (fewer than {MIN_RESTRICTED_CLASSES}): every score is an "
-                f"argmax among {len(names)} prompts, right by chance 1 time in {len(names)}"
+                f"zero-shot over only {n_classes} classes (fewer than {MIN_RESTRICTED_CLASSES}): every score is an "
+                f"argmax among {n_classes} prompts, right by chance 1 time in {n_classes}"
             )
     chance = (report["robustness"].get("chance") or {}).get("warning")
     if chance:  # S_robust of a model at chance is near 1 by construction: a report-level warning
         report["warnings"] = [*report["warnings"], chance]
+    scen = report["scenarios"]
     if any(c.startswith("corrupt_") for c in scen):
         from ximagenet12.scenarios.corruptions import corruption_summary
 
         report["corruptions"] = corruption_summary({c: e["accuracy"] for c, e in scen.items()})
-    return EvaluationResult(report=report, predictions=predictions, failures=log.failures)
 
 
 def _load_zero_shot(model, names, keys, template, *, name, device, dtype, revision):
     """The zero-shot pipeline, its prompts encoded once, and the mapping "prompt c is class c"."""
+    check_zero_shot_model(model)  # a folder that is not CLIP-like: refused before it is loaded
     prompts = class_prompts(readable_class_names(names, keys), template)
     pipe = load_pipeline(model, task=ZERO_SHOT_PIPELINE_TASK, device=device, dtype=dtype, revision=revision)
     head = ZeroShotHead.build(pipe, prompts, model=name)

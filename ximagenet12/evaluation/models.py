@@ -647,10 +647,6 @@ def load_pipeline(
     register_auto_classes()
     if text in BUILTIN_MODELS and task != "image-classification":
         raise ValueError(f"built-in model {text!r} is an image classifier, not usable for {task}")
-    if task == "zero-shot-image-classification":
-        from ximagenet12.evaluation.zero_shot import check_zero_shot_model
-
-        check_zero_shot_model(text)
     source, kind = resolve_model_source(text, allow_pickle_weights=allow_pickle_weights)
     if revision is not None and kind != "hub":
         raise ValueError(f"--revision {revision!r} applies to Hub models only; {text!r} is a {kind} model")

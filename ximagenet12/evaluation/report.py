@@ -271,14 +271,14 @@ def read_report(folder: str | os.PathLike) -> dict:
 def write_report(result: Any, out: str | os.PathLike | Any, *, overwrite: bool = False) -> Path:
     """Write every file of :data:`REPORT_FILES` for ``result`` (an ``EvaluationResult``).
 
-    ``out``: a folder, or an :class:`ximagenet12.builder.owned.OwnedFolder` a command has
+    ``out``: a folder, or an :class:`ximagenet12.io.owned.OwnedFolder` a command has
     already opened (``evaluate`` opens it before the model runs; ``train`` passes its run
     folder). A folder holding files ximagenet12 did not write is refused unless
     ``overwrite``, and no such file is ever replaced (issue 25). Each file is written under a
     temporary name and renamed when complete, so a failure half-way never leaves a
     truncated file under a report file's name.
     """
-    from ximagenet12.builder.owned import OwnedFolder
+    from ximagenet12.io.owned import OwnedFolder
 
     folder = out if isinstance(out, OwnedFolder) else OwnedFolder.open(
         out, command="evaluate", overwrite=overwrite, planned=REPORT_FILES)

@@ -35,10 +35,10 @@ def _png(fig) -> bytes:
 def write_explain_report(result: Any, out: str | os.PathLike | Any, *, overwrite: bool = False) -> Path:
     """Write :data:`EXPLAIN_REPORT_FILES` for ``result`` (an ``ExplainResult``) into ``out``.
 
-    ``out``: a folder or an :class:`ximagenet12.builder.owned.OwnedFolder` the command opened
+    ``out``: a folder or an :class:`ximagenet12.io.owned.OwnedFolder` the command opened
     before the run; a folder holding files ximagenet12 did not write is refused unless
     ``overwrite``, and no such file is ever replaced (issue 25)."""
-    from ximagenet12.builder.owned import OwnedFolder
+    from ximagenet12.io.owned import OwnedFolder
     from ximagenet12.evaluation.report import _heatmap, _json_safe, _pyplot
 
     folder = out if isinstance(out, OwnedFolder) else OwnedFolder.open(

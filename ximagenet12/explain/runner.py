@@ -327,7 +327,7 @@ class _Checkpoints:
         self.resumed: list[str] = []
         if self.folder is None:
             return
-        from ximagenet12.builder.owned import OwnedFolder
+        from ximagenet12.io.owned import OwnedFolder
 
         # an owned folder (issue 25): only files a run wrote are ever deleted, never through a link
         self.owned = OwnedFolder.open(self.folder, command="explain-checkpoints", planned=[_SETTINGS])

@@ -255,8 +255,8 @@ def scan_folder(folder: str | Path) -> FolderScan:
 def _only_the_lock(folder: Path, root: Path) -> bool:
     """Whether ``folder`` holds nothing but ximagenet12's own bookkeeping (said nowhere): the
     folder lock of a running build or push, an owned folder's manifest and its ``.gitignore``
-    (:mod:`ximagenet12.builder.owned`)."""
-    from ximagenet12.builder.owned import MANIFEST
+    (:mod:`ximagenet12.io.owned`)."""
+    from ximagenet12.io.owned import MANIFEST
     from ximagenet12.io.locking import lock_path
 
     ours = {lock_path(root), root / MANIFEST, root / ".cache" / ".gitignore"}

@@ -151,7 +151,7 @@ def folder_lock(folder: str | os.PathLike[str], *, purpose: str = "build") -> It
         return
     folder = Path(folder)
     path = lock_path(folder)
-    from ximagenet12.builder.owned import refuse_links
+    from ximagenet12.io.owned import refuse_links
 
     refuse_links(folder, [LOCK_FILE.parent.as_posix()], what="lock")  # .cache: never a lock (or work) through a link
     created = [p for p in (folder, path.parent) if not p.exists()]

@@ -340,10 +340,10 @@ def _write_parquet(table: pa.Table, folder: Any, rel: str, *, schema: pa.Schema 
 def write_results(results: Results, folder: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Write ``results`` as a results repo folder (see :mod:`ximagenet12.leaderboard.schema`).
 
-    ``folder`` is an owned output folder (:class:`ximagenet12.builder.owned.OwnedFolder`): a
+    ``folder`` is an owned output folder (:class:`ximagenet12.io.owned.OwnedFolder`): a
     non-empty folder holding no results folder written by ximagenet12 is refused unless
     ``overwrite``, and a file ximagenet12 did not write is never replaced."""
-    from ximagenet12.builder.owned import OwnedFolder
+    from ximagenet12.io.owned import OwnedFolder
 
     planned = [RESULTS_FILE, "README.md",
                *(f"data/{PREDICTIONS_CONFIG}/{rid}.parquet" for rid in results.predictions),

@@ -132,14 +132,14 @@ def write_site(results: Results, out: str | os.PathLike, *, title: str = "XImage
                results_repo: str | None = None) -> tuple[Path, list[str]]:
     """Write the site for ``results`` to ``out``; returns the folder and the tables' notes.
 
-    ``out`` is an owned output folder (:class:`ximagenet12.builder.owned.OwnedFolder`): an
+    ``out`` is an owned output folder (:class:`ximagenet12.io.owned.OwnedFolder`): an
     earlier site written by this command is replaced file by file (its files no longer
     needed are deleted, by its manifest); a non-empty folder holding no site is refused
     unless ``overwrite``, and a file ximagenet12 did not write is never replaced or deleted.
     ``requests`` (a requests repo id) adds the submission form and the request status to the
     app; ``results_repo`` is the results repo the form checks for revisions already evaluated.
     """
-    from ximagenet12.builder.owned import OwnedFolder
+    from ximagenet12.io.owned import OwnedFolder
     from ximagenet12.hub.validate import card_text
 
     out = Path(out)

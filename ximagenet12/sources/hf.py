@@ -187,6 +187,52 @@ def _list_rows(
     return rows, problems
 
 
+def _one_split(dataset: Any, split: str | None) -> Any:
+    """The ``datasets.Dataset`` to read: ``dataset`` itself, or its ``split`` of a ``DatasetDict``."""
+    import datasets
+
+    if isinstance(dataset, (datasets.IterableDataset, datasets.IterableDatasetDict)):
+        raise TypeError("streaming (iterable) datasets are not supported; load the dataset without streaming=True")
+    if isinstance(dataset, datasets.DatasetDict):
+        if split is None:
+            raise TypeError(f"got a DatasetDict; pass split= one of {sorted(dataset)}")
+        if split not in dataset:
+            raise ValueError(f"split {split!r} not in the dataset; splits: {sorted(dataset)}")
+        dataset = dataset[split]
+    if not isinstance(dataset, datasets.Dataset):
+        raise TypeError(f"expected a datasets.Dataset, got {type(dataset).__name__}")
+    return dataset
+
+
+def _identified_rows(rows: list, problems: dict[int, str], id_column: str | None) -> tuple[list, list[Skipped]]:
+    """``(class key, source id, row)`` of every usable row, and a recorded skip for each other row.
+
+    The id is the ``id_column`` value, else the image file's stem when every row has a
+    distinct one, else the zero-padded row index."""
+    stems = [stem for *_, stem in rows]
+    use_stems = id_column is None and all(stems) and len(set(stems)) == len(stems)
+    width = len(str(max(len(rows) - 1, 0)))
+
+    def id_of(row: int, row_id: str | None, stem: str | None) -> str:
+        if id_column is not None:
+            return row_id if row_id is not None else f"{row:0{width}d}"
+        return stem if use_stems else f"{row:0{width}d}"
+
+    listed = [(key, id_of(row, row_id, stem), row) for row, key, row_id, stem in rows]
+    counts = Counter(source_id for _, source_id, _ in listed)
+    entries, skipped = [], []
+    for key, source_id, row in listed:
+        if id_column is not None and rows[row][2] is None:
+            skipped.append(Skipped(source_id, f"id missing (row {row} has no {id_column!r} value)"))
+        elif counts[source_id] > 1:
+            skipped.append(Skipped(source_id, f"row {row} shares its {id_column!r} value with another row"))
+        elif row in problems:
+            skipped.append(Skipped(source_id, problems[row]))
+        else:
+            entries.append((key, source_id, row))
+    return entries, skipped
+
+
 class HFDatasetSource(Source):
     """Samples from a ``datasets.Dataset`` (or a ``DatasetDict`` with ``split=``)."""
 
@@ -207,16 +253,7 @@ class HFDatasetSource(Source):
     ):
         import datasets
 
-        if isinstance(dataset, (datasets.IterableDataset, datasets.IterableDatasetDict)):
-            raise TypeError("streaming (iterable) datasets are not supported; load the dataset without streaming=True")
-        if isinstance(dataset, datasets.DatasetDict):
-            if split is None:
-                raise TypeError(f"got a DatasetDict; pass split= one of {sorted(dataset)}")
-            if split not in dataset:
-                raise ValueError(f"split {split!r} not in the dataset; splits: {sorted(dataset)}")
-            dataset = dataset[split]
-        if not isinstance(dataset, datasets.Dataset):
-            raise TypeError(f"expected a datasets.Dataset, got {type(dataset).__name__}")
+        dataset = _one_split(dataset, split)
         if auto_mask is not None:
             mask_column = None  # the maker makes the masks; a mask column, if any, is not read
         wanted = [c for c in (image_column, mask_column, label_column, id_column) if c is not None]
@@ -244,29 +281,7 @@ class HFDatasetSource(Source):
         #: the only folder a row's file path (a row without embedded bytes) may be read from
         self.root = Path(root) if root is not None else None
         rows, problems = _list_rows(encoded.with_format("arrow"), columns, label_names, default_class, self.root)
-        skipped: list[Skipped] = []
-
-        stems = [stem for *_, stem in rows]
-        use_stems = id_column is None and all(stems) and len(set(stems)) == len(stems)
-        width = len(str(max(len(rows) - 1, 0)))
-
-        def id_of(row: int, row_id: str | None, stem: str | None) -> str:
-            if id_column is not None:
-                return row_id if row_id is not None else f"{row:0{width}d}"
-            return stem if use_stems else f"{row:0{width}d}"
-
-        listed = [(key, id_of(row, row_id, stem), row) for row, key, row_id, stem in rows]
-        counts = Counter(source_id for _, source_id, _ in listed)
-        entries = []
-        for key, source_id, row in listed:
-            if id_column is not None and rows[row][2] is None:
-                skipped.append(Skipped(source_id, f"id missing (row {row} has no {id_column!r} value)"))
-            elif counts[source_id] > 1:
-                skipped.append(Skipped(source_id, f"row {row} shares its {id_column!r} value with another row"))
-            elif row in problems:
-                skipped.append(Skipped(source_id, problems[row]))
-            else:
-                entries.append((key, source_id, row))
+        entries, skipped = _identified_rows(rows, problems, id_column)
         self._entries = sorted(entries)
         if label_names is not None:
             classes = set(label_names)

@@ -164,7 +164,7 @@ def write_training_report(result: EvaluationResult, out: Any) -> Path:
 
     ``out``: the run's :class:`ximagenet12.training.runs.RunFolder` (its owned folder takes
     the files), or a folder path (opened as the ``train`` command's owned folder)."""
-    from ximagenet12.builder.owned import OwnedFolder
+    from ximagenet12.io.owned import OwnedFolder
 
     owned = getattr(out, "owned", None) or OwnedFolder.open(out, command="train")
     folder = write_report(result, owned)

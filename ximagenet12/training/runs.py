@@ -20,6 +20,8 @@ resumes with the folds that are not.
 
 from __future__ import annotations
 
+from ximagenet12.evaluation.training_rows import TRAINING_ROWS_FILE, read_training_rows  # noqa: F401 (re-exported)
+
 import json
 import os
 import shutil
@@ -33,7 +35,6 @@ __all__ = ["RESUME_KEYS", "RunFolder", "TRAINING_ROWS_FILE", "atomic_write_text"
 
 #: Written into every saved model folder: the rows the model was trained on, so that
 #: ``evaluate``, ``score`` and the leaderboard never score a model on them silently.
-TRAINING_ROWS_FILE = "training_rows.json"
 
 #: Settings that must match for a rerun to continue a run folder (device, workers and
 #: progress bars may change between tries).
@@ -63,7 +64,7 @@ SUB_FOLDERS = ("folds", "features", "failures", "model", "models", "tmp")
 
 class RunFolder:
     """One run's folder (see the module docstring): an owned output folder
-    (:class:`ximagenet12.builder.owned.OwnedFolder`, command ``train``), so a folder holding
+    (:class:`ximagenet12.io.owned.OwnedFolder`, command ``train``), so a folder holding
     another tool's files is refused, no link in it is followed, and its files (but the saved
     models, written whole by ``save_pretrained``) are written through the folder's manifest."""
 
@@ -78,7 +79,7 @@ class RunFolder:
 
     def _open(self, *, exists: bool, create: bool = True) -> None:
         """Take the folder (``exists``: it holds a run of this project, maybe from before manifests)."""
-        from ximagenet12.builder.owned import MANIFEST, OwnedFolder, refuse_links
+        from ximagenet12.io.owned import MANIFEST, OwnedFolder, refuse_links
         from ximagenet12.evaluation.report import REPORT_FILES
 
         if self.path.exists() and not self.path.is_dir():
@@ -218,22 +219,3 @@ class RunFolder:
         return target
 
 
-def read_training_rows(model: Any) -> dict[str, Any] | None:
-    """The training record of a model folder written by ``ximagenet12 train`` (its
-    :data:`TRAINING_ROWS_FILE`), or ``None`` for any other model (Hub id, pipeline, folder
-    without one). A record that cannot be read is an error, never taken as "no record"."""
-    if not isinstance(model, (str, os.PathLike)) or not os.path.isdir(model):
-        return None
-    path = Path(model) / TRAINING_ROWS_FILE
-    if not path.is_file():
-        return None
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-        ids = record["source_ids"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"{path} is not a readable training record ({type(exc).__name__}: {exc}); expected JSON "
-                         "with 'source_ids' as `ximagenet12 train` writes it") from None
-    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        raise ValueError(f"{path}: 'source_ids' must be a list of source id strings")
-    record["path"] = str(path)
-    return record

@@ -300,7 +300,7 @@ def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--ai-negative-prompt", default=None, help="default: the prompt file's")
     group.add_argument("--ai-batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                        help=f"samples per pipeline call (default {DEFAULT_BATCH_SIZE})")
-    from ximagenet12.scenarios.generation.leak import DEFAULT_LEAK_CLASSIFIER, DEFAULT_LEAK_THRESHOLD
+    from ximagenet12.core.constants import DEFAULT_LEAK_CLASSIFIER, DEFAULT_LEAK_THRESHOLD
 
     group.add_argument("--leak-check", default=DEFAULT_LEAK_CLASSIFIER, metavar="MODEL",
                        help="classifier that scores each generated background with the object blacked out; rows "

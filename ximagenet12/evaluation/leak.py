@@ -16,6 +16,8 @@ rewritten to a temporary name and moved into place, never half-written under the
 
 from __future__ import annotations
 
+from ximagenet12.core.constants import DEFAULT_LEAK_CLASSIFIER, DEFAULT_LEAK_THRESHOLD
+
 import io
 import json
 import os
@@ -28,10 +30,6 @@ import numpy as np
 __all__ = ["check_background_leak", "LeakSummary", "DEFAULT_LEAK_CLASSIFIER", "DEFAULT_LEAK_THRESHOLD",
            "black_out_object"]
 
-#: The classifier that checks backgrounds unless another is named (``--leak-check MODEL``).
-DEFAULT_LEAK_CLASSIFIER = "efficientnet-lite0"
-#: A background classified as the row's class with at least this probability is flagged.
-DEFAULT_LEAK_THRESHOLD = 0.5
 _BATCH = 16
 _CARD_BEGIN = "<!-- ximagenet12:background-leak -->"
 _CARD_END = "<!-- /ximagenet12:background-leak -->"

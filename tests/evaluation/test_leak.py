@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ximagenet12.scenarios.generation.leak import black_out_object, check_background_leak
+from ximagenet12.evaluation.leak import black_out_object, check_background_leak
 
 FOX, CELLO = "n02119022", "n02992211"
 
