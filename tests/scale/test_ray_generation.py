@@ -51,8 +51,13 @@ def test_ai_background_on_a_ray_actor_pool_matches_the_local_build(tmp_path, rel
     assert on_ray.skipped[1] == local.skipped[1]
     a, b = _table(tmp_path / "local", "ai_background"), _table(tmp_path / "ray", "ai_background")
     assert [{k: v for k, v in r.items() if k != "image"} for r in a] == [{k: v for k, v in r.items() if k != "image"} for r in b]
-    for x, y in zip(a, b):  # same generated pixels (float noise aside: JPEG of the same picture)
+    for x, y in zip(a, b):  # same generated pixels, float noise aside
         px = np.asarray(Image.open(__import__("io").BytesIO(x["image"]["bytes"])), dtype=np.int16)
         py = np.asarray(Image.open(__import__("io").BytesIO(y["image"]["bytes"])), dtype=np.int16)
-        assert px.shape == py.shape and np.abs(px - py).max() <= 2
+        # The actor runs torch with one intra-op thread, the local build with the machine's:
+        # float32 sums in another order, through the denoising steps and the VAE, then JPEG.
+        # With torch 2.13 / diffusers 0.42 that moves single pixels by up to 4 levels (a
+        # different picture would differ by tens of levels nearly everywhere).
+        diff = np.abs(px - py)
+        assert px.shape == py.shape and diff.max() <= 8 and diff.mean() < 0.5, (diff.max(), diff.mean())
     assert list((tmp_path / "ray" / ".cache" / "ai_background").rglob("*.png"))  # cached for resume
