@@ -66,7 +66,13 @@ def _load_saved(path: Path) -> Any:
         if isinstance(files, list) and not files:
             split = "" if state.parent == path else f" (split {state.parent.name!r})"
             raise ValueError(f"{path} is a saved Hugging Face dataset with 0 rows{split}: there is nothing to build")
-    return datasets.load_from_disk(str(path))
+    loaded = datasets.load_from_disk(str(path))
+    parts = loaded.items() if isinstance(loaded, datasets.DatasetDict) else [(None, loaded)]
+    for name, part in parts:  # older datasets save 0 rows as one empty data file
+        if part.num_rows == 0:
+            split = "" if name is None else f" (split {name!r})"
+            raise ValueError(f"{path} is a saved Hugging Face dataset with 0 rows{split}: there is nothing to build")
+    return loaded
 
 
 def open_source(spec: str | os.PathLike | Any, **kw: Any) -> Source:
